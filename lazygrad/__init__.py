@@ -1,0 +1,47 @@
+"""lazygrad: a lazy graph compiler for deep learning that generates fused OpenCL kernels.
+
+    import lazygrad as lg
+    x = lg.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = (x.exp() * 2).sum()      # builds a lazy graph, nothing runs yet
+    y.backward()                 # the gradient is more lazy graph
+    print(y.item(), x.grad.numpy())   # now kernels are scheduled, fused, compiled, run
+"""
+__version__ = "0.1.0"
+
+from .counters import counters
+from .dtypes import DType, bool_, float16, float32, float64, int32, int64
+from .random import manual_seed
+from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
+
+bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
+
+
+def grad(y: Tensor, xs: "list[Tensor] | Tensor", grad_output: "Tensor | None" = None,
+         allow_unused: bool = False) -> "list[Tensor]":
+    """Lazy gradient tensors dy/dx for each x in xs (a DAG rewrite; nothing runs)."""
+    from .autodiff import grad_tensors
+    return grad_tensors(y, [xs] if isinstance(xs, Tensor) else list(xs), grad_output, allow_unused)
+
+
+def schedule(*tensors: Tensor) -> list:
+    """The kernels realizing `tensors` would launch, without running them: each has name,
+    source, ops, reason, inputs, outputs."""
+    from .engine import schedule_kernels
+    return schedule_kernels([t.node for t in tensors])
+
+
+def synchronize() -> None:
+    """Wait for every queued kernel (and add their device time to counters.kernel_time)."""
+    from .runtime import synchronize as _sync
+    _sync()
+
+
+def device():
+    """The OpenCL device lazygrad runs on, with its queried capabilities (`.caps`)."""
+    from .runtime import get_device
+    return get_device()
+
+
+__all__ = ["Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
+           "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "schedule",
+           "synchronize", "device"]

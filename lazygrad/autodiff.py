@@ -1,0 +1,250 @@
+"""Autodiff as a DAG rewrite: the gradient of a node is more lazy graph.
+
+`vjp_rules[op](g, node)` returns, for each source of `node`, the node of the gradient
+contribution (or None where none flows). `grad(root, wrt)` walks the graph once in reverse
+topological order (iteratively), sums contributions, and returns gradient nodes that
+schedule and fuse like any other graph: forward and backward realized together become few
+kernels.
+
+Public names: vjp_rules, grad, backward, grad_tensors, format_grad_graph.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import dtypes as dt
+from . import graph as gr
+from .graph import Node, toposort, with_origin
+from .ops import Op
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Rule = Callable[[Node, Node], tuple[Node | None, ...]]
+
+
+# --- small builders on nodes (no broadcasting: shapes already match) --------------------------
+def _c(v: float, like: Node) -> Node:
+    return gr.const(v, like.dtype, like.shape)
+
+
+def add(a: Node, b: Node) -> Node: return gr.elementwise(Op.ADD, a, b)
+def sub(a: Node, b: Node) -> Node: return gr.elementwise(Op.SUB, a, b)
+def mul(a: Node, b: Node) -> Node: return gr.elementwise(Op.MUL, a, b)
+def div(a: Node, b: Node) -> Node: return gr.elementwise(Op.DIV, a, b)
+def neg(a: Node) -> Node: return gr.elementwise(Op.NEG, a)
+
+
+def _as(x: Node, d: dt.DType) -> Node:
+    return x if x.dtype == d else gr.elementwise(Op.CAST, x, dtype=d)
+
+
+def _where(c: Node, a: Node, b: Node) -> Node:
+    return gr.elementwise(Op.WHERE, c, a, b, dtype=a.dtype)
+
+
+def _sum_to(g: Node, shape: tuple[int, ...]) -> Node:
+    """Sum `g` over the dims where `shape` was broadcast (size 1), keeping them."""
+    axes = tuple(i for i, (s, t) in enumerate(zip(shape, g.shape)) if s == 1 and t != 1)
+    return gr.reduce(Op.SUM, g, axes) if axes else g
+
+
+def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    a, b = n.srcs
+    # ties split the gradient evenly, like torch.maximum
+    gt = _as(gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_), g.dtype)
+    eq = _as(gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_), g.dtype)
+    half = mul(eq, _c(0.5, g))
+    wa = add(gt, half)
+    wb = sub(sub(_c(1.0, g), gt), half)
+    return mul(g, wa), mul(g, wb)
+
+
+def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    (x,) = n.srcs
+    axes = n.arg
+    hit = _as(gr.elementwise(Op.CMPEQ, x, gr.expand(n, x.shape), dtype=dt.bool_), g.dtype)
+    count = gr.reduce(Op.SUM, hit, axes)  # ties share the gradient evenly
+    return (mul(hit, gr.expand(div(g, count), x.shape)),)
+
+
+def _pow_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    a, b = n.srcs
+    da = mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b)))))
+    # d/db a^b = a^b log a; 0 where a == 0 (the limit used by torch for b > 0)
+    loga = gr.elementwise(Op.LOG, a)
+    is0 = gr.elementwise(Op.CMPEQ, a, _c(0.0, a), dtype=dt.bool_)
+    db = _where(is0, _c(0.0, g), mul(g, mul(n, loga)))
+    return da, db
+
+
+def _cast_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    src = n.srcs[0]
+    return (_as(g, src.dtype),) if src.dtype.is_float else (None,)
+
+
+def _expand_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    return (_sum_to(g, n.srcs[0].shape),)
+
+
+def _pad_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    widths = n.arg[0]
+    return (gr.shrink(g, tuple((b, b + s) for (b, _), s in zip(widths, n.srcs[0].shape))),)
+
+
+def _shrink_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    return (gr.pad(g, tuple((lo, s - hi) for (lo, hi), s in zip(n.arg, n.srcs[0].shape))),)
+
+
+def _permute_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    inv = tuple(sorted(range(len(n.arg)), key=lambda i: n.arg[i]))
+    return (gr.permute(g, inv),)
+
+
+def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    a, b = n.srcs
+    nd = len(a.shape)
+    t = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return (gr.matmul(g, gr.permute(b, t)), gr.matmul(gr.permute(a, t), g))
+
+
+vjp_rules: dict[Op, Rule] = {
+    Op.ADD: lambda g, n: (g, g),
+    Op.SUB: lambda g, n: (g, neg(g)),
+    Op.MUL: lambda g, n: (mul(g, n.srcs[1]), mul(g, n.srcs[0])),
+    Op.DIV: lambda g, n: (div(g, n.srcs[1]), neg(div(mul(g, n), n.srcs[1]))),
+    Op.NEG: lambda g, n: (neg(g),),
+    Op.EXP: lambda g, n: (mul(g, n),),
+    Op.LOG: lambda g, n: (div(g, n.srcs[0]),),
+    Op.SQRT: lambda g, n: (div(g, mul(n, _c(2.0, n))),),
+    Op.RECIP: lambda g, n: (neg(mul(g, mul(n, n))),),
+    Op.SIN: lambda g, n: (mul(g, gr.elementwise(Op.COS, n.srcs[0])),),
+    Op.COS: lambda g, n: (neg(mul(g, gr.elementwise(Op.SIN, n.srcs[0]))),),
+    Op.TANH: lambda g, n: (mul(g, sub(_c(1.0, n), mul(n, n))),),
+    Op.MAX: _max_rule,
+    Op.POW: _pow_rule,
+    Op.WHERE: lambda g, n: (None, _where(n.srcs[0], g, _c(0.0, g)), _where(n.srcs[0], _c(0.0, g), g)),
+    Op.CAST: _cast_rule,
+    Op.SUM: lambda g, n: (gr.expand(g, n.srcs[0].shape),),
+    Op.RMAX: _rmax_rule,
+    Op.RESHAPE: lambda g, n: (gr.reshape(g, n.srcs[0].shape),),
+    Op.PERMUTE: _permute_rule,
+    Op.EXPAND: _expand_rule,
+    Op.PAD: _pad_rule,
+    Op.SHRINK: _shrink_rule,
+    Op.FLIP: lambda g, n: (gr.flip(g, n.arg),),
+    Op.CONTIGUOUS: lambda g, n: (g,),
+    Op.MATMUL: _matmul_rule,
+}
+# ops through which no gradient flows: comparisons, logic, integer math, sources, detach
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
+               Op.RAND, Op.DETACH}
+assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
+    "every op needs a gradient rule or an entry in NO_GRAD_OPS"
+
+
+def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | None]:
+    """d(root)/d(each of wrt), as nodes; None where root does not depend on it."""
+    order = toposort([root], stop_at_realized=False)
+    wanted = {w.uid for w in wrt}
+    # nodes on some path from a wanted node to root
+    relevant: set[int] = set()
+    for n in order:
+        if n.uid in wanted or (n.op not in NO_GRAD_OPS and any(s.uid in relevant for s in n.srcs)):
+            relevant.add(n.uid)
+    if seed is None:
+        seed = gr.const(1.0, root.dtype, root.shape)
+    grads: dict[int, Node] = {root.uid: seed}
+    for n in reversed(order):
+        g = grads.get(n.uid)
+        if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
+            continue
+        with with_origin(f"grad of {n.op.value} @ {n.origin}"):
+            contribs = vjp_rules[n.op](g, n)
+            for s, c in zip(n.srcs, contribs):
+                if c is None or s.uid not in relevant:
+                    continue
+                if c.shape != s.shape:
+                    c = gr.reshape(c, s.shape) if c.numel == s.numel else _sum_to(c, s.shape)
+                prev = grads.get(s.uid)
+                grads[s.uid] = c if prev is None else add(prev, c)
+    return [grads.get(w.uid) for w in wrt]
+
+
+def _leaves(t: Tensor) -> list[Tensor]:
+    """Leaf tensors requiring grad that `t` was computed from (iterative walk)."""
+    out: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if not x._inputs:
+            if x.requires_grad:
+                out.append(x)
+            continue
+        stack.extend(x._inputs)
+    return out
+
+
+def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
+                 allow_unused: bool = False) -> list[Tensor]:
+    """lg.grad: lazy gradient tensors of y with respect to each of xs."""
+    from .tensor import Tensor
+
+    if grad_output is None and y.numel() != 1:
+        raise RuntimeError(f"grad: y has shape {y.shape}; a grad_output is needed for non-scalar outputs")
+    seed = None
+    if grad_output is not None:
+        if grad_output.shape != y.shape:
+            raise ValueError(f"grad: grad_output shape {grad_output.shape} does not match output shape {y.shape}")
+        seed = _as(grad_output.node, y.dtype)
+    nodes = grad(y.node, [x.node for x in xs], seed)
+    out = []
+    for x, n in zip(xs, nodes):
+        if n is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; pass allow_unused=True for zeros")
+            out.append(Tensor.zeros(*x.shape, dtype=x.dtype))
+        else:
+            t = Tensor._from(n, y, *( [grad_output] if grad_output is not None else []))
+            out.append(t)
+    return out
+
+
+def backward(t: Tensor, gradient: Tensor | None = None) -> None:
+    from .tensor import Tensor
+
+    if not t.requires_grad:
+        raise RuntimeError("backward: tensor does not require grad (no input of it has requires_grad=True)")
+    if gradient is None and t.numel() != 1:
+        raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape {t.shape}; "
+                           "pass a gradient tensor of the same shape")
+    leaves = _leaves(t)
+    if not leaves:
+        raise RuntimeError("backward: no tensor with requires_grad=True leads to this output")
+    seed = None
+    if gradient is not None:
+        gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
+        if gradient.shape != t.shape:
+            raise ValueError(f"backward: gradient shape {gradient.shape} does not match tensor shape {t.shape}")
+        seed = _as(gradient.node, t.dtype)
+    nodes = grad(t.node, [x.node for x in leaves], seed)
+    for leaf, n in zip(leaves, nodes):
+        if n is None:
+            continue
+        gt = Tensor(n)
+        leaf.grad = gt if leaf.grad is None else Tensor(add(leaf.grad.node, n))
+
+
+def format_grad_graph(nodes: list[Node]) -> str:
+    """One line per node of the (gradient) graph: id, op, shape, sources, and where it came
+    from (forward source line, or "grad of OP @ line" for gradient nodes)."""
+    lines = []
+    for n in toposort(nodes, stop_at_realized=False):
+        srcs = ",".join(f"#{s.uid}" for s in n.srcs)
+        lines.append(f"#{n.uid:<6} {n.op.value:<10} {str(n.shape):<16} {n.dtype.name:<8} ({srcs})  <- {n.origin}")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""Data types: what a tensor element is on the host (numpy) and on the device (OpenCL C).
+
+Public names: DType, bool_, int32, int64, float16, float32, float64, DTYPES, as_dtype,
+promote, default_float, default_int.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=True)
+class DType:
+    """An element type. `priority` orders the promotion lattice bool < ints < floats."""
+
+    name: str
+    np: type
+    cl: str  # OpenCL C scalar type used in registers
+    cl_store: str  # OpenCL C type used in buffers (bool is stored as uchar)
+    itemsize: int
+    priority: int
+    is_float: bool
+    is_int: bool
+
+    def __repr__(self) -> str:
+        return f"lg.{self.name}"
+
+    @property
+    def numpy(self) -> np.dtype:
+        return np.dtype(self.np)
+
+
+bool_ = DType("bool", np.bool_, "int", "uchar", 1, 0, False, False)
+int32 = DType("int32", np.int32, "int", "int", 4, 2, False, True)
+int64 = DType("int64", np.int64, "long", "long", 8, 3, False, True)
+float16 = DType("float16", np.float16, "half", "half", 2, 5, True, False)
+float32 = DType("float32", np.float32, "float", "float", 4, 6, True, False)
+float64 = DType("float64", np.float64, "double", "double", 8, 7, True, False)
+
+DTYPES: dict[str, DType] = {d.name: d for d in (bool_, int32, int64, float16, float32, float64)}
+default_float = float32
+default_int = int32
+
+# numpy dtypes that have no direct lazygrad type map to the nearest one that holds them
+_NP_TO_DTYPE: dict[np.dtype, DType] = {
+    np.dtype(np.bool_): bool_,
+    np.dtype(np.int8): int32, np.dtype(np.int16): int32, np.dtype(np.int32): int32,
+    np.dtype(np.uint8): int32, np.dtype(np.uint16): int32,
+    np.dtype(np.int64): int32, np.dtype(np.uint32): int64, np.dtype(np.uint64): int64,
+    np.dtype(np.float16): float16, np.dtype(np.float32): float32, np.dtype(np.float64): float32,
+}
+
+
+def as_dtype(d: object) -> DType:
+    """Accept a DType, its name, a numpy dtype or a Python type and return the DType."""
+    if isinstance(d, DType):
+        return d
+    if isinstance(d, str) and d in DTYPES:
+        return DTYPES[d]
+    if d is bool:
+        return bool_
+    if d is int:
+        return default_int
+    if d is float:
+        return default_float
+    try:
+        npd = np.dtype(d)  # type: ignore[call-overload]
+    except TypeError as e:
+        raise TypeError(f"dtype: {d!r} is not a data type lazygrad knows") from e
+    if npd == np.float64:
+        return float64
+    if npd == np.int64:
+        return int64
+    if npd in _NP_TO_DTYPE:
+        return _NP_TO_DTYPE[npd]
+    raise TypeError(f"dtype: numpy dtype {npd} has no lazygrad equivalent")
+
+
+def from_numpy_array_dtype(npd: np.dtype) -> DType:
+    """Dtype a numpy array becomes on the device: float64 → float32 and int64 → int32 like
+    tinygrad and PyTorch's defaults, unless asked explicitly."""
+    if npd.kind not in "biuf":
+        raise TypeError(f"Tensor: numpy array of dtype {npd} is not numeric")
+    return _NP_TO_DTYPE.get(npd, float32)
+
+
+def promote(a: DType, b: DType) -> DType:
+    """Result dtype of a binary op on two tensors (PyTorch's lattice)."""
+    return a if a.priority >= b.priority else b
+
+
+def least_upper_float(d: DType) -> DType:
+    """Dtype of a float-valued op (exp, division, mean) applied to `d`."""
+    return d if d.is_float else default_float

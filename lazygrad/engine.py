@@ -1,0 +1,193 @@
+"""Realize: schedule a set of lazy nodes, render and compile their kernels, run them.
+
+A plan (kernels, launch sizes, which buffer goes where, when each intermediate dies) is cached
+by the *structure* of the graph, so a training step that rebuilds the same graph with new
+buffers skips scheduling, rendering and compiling: it only walks the graph once to find the
+key and binds the new buffers.
+
+Public names: realize, schedule_kernels, Plan, debug_level.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codegen import RenderedKernel, render
+from .counters import counters
+from .graph import Node, _arg_key, toposort
+from .lower import lower
+from .ops import Op
+from .runtime import Buffer, get_device, get_kernel, launch, synchronize
+from .scheduler import Kernel, fusion_enabled, schedule
+from .view import prod
+
+
+def debug_level() -> int:
+    try:
+        return int(os.environ.get("LAZYGRAD_DEBUG", "0"))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class Step:
+    kernel: Kernel              # as scheduled when the plan was built (for debugging output)
+    rendered: RenderedKernel
+    clkernel: object
+    out_pos: int                # position in the topological order of the graph
+    in_pos: list[int]
+    seed_pos: list[int]         # RAND nodes whose seeds are scalar kernel arguments
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    stored_pos: list[int]       # every node that gets a buffer, in step order
+    free_after: dict[int, list[int]]  # step index -> positions whose buffers die after it
+    output_pos: list[int]
+    empty_pos: list[int]        # zero-size stored nodes: allocated, never computed
+
+
+_plans: dict[tuple, Plan] = {}
+_PLAN_CACHE_LIMIT = 512
+
+
+def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[int, int]]:
+    pos = {n.uid: i for i, n in enumerate(nodes)}
+    parts: list[tuple] = []
+    for n in nodes:
+        if n.realized is not None:
+            parts.append(("R", n.shape, n.dtype.name))
+        elif n.op is Op.RAND:
+            parts.append(("RAND", n.shape, n.dtype.name))
+        else:
+            parts.append((n.op, _arg_key(n.arg), n.shape, n.dtype.name, tuple(pos[s.uid] for s in n.srcs)))
+    key = (tuple(parts), tuple(pos[o.uid] for o in outputs), fusion_enabled())
+    return key, pos
+
+
+def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
+    kernels = schedule(outputs)
+    counters.schedules_built += 1
+    dbg = debug_level()
+    steps: list[Step] = []
+    for k in kernels:
+        lk = lower(k)
+        rk = render(lk)
+        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
+        seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
+        clk = get_kernel(rk.name, rk.source)
+        steps.append(Step(k, rk, clk, pos[k.output.uid], [pos[i.uid] for i in lk.buffers[1:]], seeds))
+        if dbg >= 3:
+            print(f"[lazygrad] kernel {rk.name}: stored because {k.reason}; fused {k.op_names}", file=sys.stderr)
+            for i in k.inputs:
+                print(f"[lazygrad]   input {i.op.value}{tuple(i.shape)} not fused: {k.edge_reasons[i.uid]}",
+                      file=sys.stderr)
+        if dbg >= 4:
+            print(rk.source, file=sys.stderr)
+    # zero-size outputs and intermediates get empty buffers without kernels
+    computed = {s.out_pos for s in steps}
+    empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
+    # liveness: an intermediate's buffer returns to the pool after its last reader
+    out_set = {pos[o.uid] for o in outputs}
+    last_use: dict[int, int] = {}
+    for si, s in enumerate(steps):
+        for p in s.in_pos:
+            last_use[p] = si
+    free_after: dict[int, list[int]] = {}
+    for s in steps:
+        if s.out_pos not in out_set:
+            free_after.setdefault(last_use.get(s.out_pos, 0), []).append(s.out_pos)
+    return Plan(steps, [s.out_pos for s in steps], free_after, [pos[o.uid] for o in outputs], empty)
+
+
+def realize(outputs: list[Node]) -> None:
+    """Compute every node in `outputs` that has no buffer yet; set its `realized`."""
+    outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
+    if not outputs:
+        return
+    t0 = time.perf_counter()
+    counters.realizes += 1
+    nodes = toposort(outputs)
+    key, pos = _structure_key(nodes, outputs)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _build_plan(nodes, outputs, pos)
+        if len(_plans) >= _PLAN_CACHE_LIMIT:
+            _plans.pop(next(iter(_plans)))
+        _plans[key] = plan
+    else:
+        counters.schedule_cache_hits += 1
+    run_plan(plan, nodes)
+    if debug_level() >= 1:
+        print(f"[lazygrad] realize: {len(plan.steps)} kernels, {(time.perf_counter() - t0) * 1e3:.2f} ms host, "
+              f"programs compiled so far {counters.programs_compiled}, cache hits {counters.cache_hits}",
+              file=sys.stderr)
+
+
+def run_plan(plan: Plan, nodes: list[Node]) -> None:
+    dbg = debug_level()
+    check_nan = os.environ.get("LAZYGRAD_CHECK_NAN", "0") not in ("0", "")
+    timed = dbg >= 2 or counters.timing
+    bufs: dict[int, Buffer] = {}
+    for p in plan.empty_pos:
+        n = nodes[p]
+        n.realized = Buffer(0, n.dtype)
+    for si, step in enumerate(plan.steps):
+        out = nodes[step.out_pos]
+        ob = Buffer(prod(out.shape), out.dtype)
+        bufs[step.out_pos] = ob
+        args = [ob]
+        for p in step.in_pos:
+            n = nodes[p]
+            args.append(n.realized if n.realized is not None else bufs[p])
+        clk = step.clkernel
+        if step.seed_pos:
+            # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
+            bufargs = [b.cl_buf for b in args]
+            seeds = [np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos]
+            clk.set_args(*bufargs, *seeds)
+            dev = get_device()
+            ev = dev.cl.enqueue_nd_range_kernel(dev.queue, clk, step.rendered.global_size, step.rendered.local_size)
+            counters.kernels_launched += 1
+            if timed:
+                dev.pending_events.append(ev)
+        else:
+            ev = launch(clk, step.rendered.global_size, step.rendered.local_size, args, timed)
+        counters.bytes_moved += step.rendered.bytes
+        counters.flops += step.rendered.flops
+        if dbg >= 2:
+            ev.wait()
+            dt = (ev.profile.end - ev.profile.start) * 1e-9
+            print(f"[lazygrad] {step.rendered.name:<40} g={step.rendered.global_size} l={step.rendered.local_size} "
+                  f"{dt * 1e3:8.3f} ms {step.rendered.bytes / max(dt, 1e-9) / 1e9:7.2f} GB/s "
+                  f"{step.rendered.flops / max(dt, 1e-9) / 1e9:7.2f} GFLOP/s", file=sys.stderr)
+        if check_nan and out.dtype.is_float:
+            vals = ob.numpy()
+            if not np.all(np.isfinite(vals)):
+                bad = int(np.argmax(~np.isfinite(vals)))
+                raise FloatingPointError(
+                    f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
+                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.kernel.origins)}")
+        for p in plan.free_after.get(si, []):
+            bufs.pop(p, None)
+    for p in plan.output_pos:
+        n = nodes[p]
+        if n.realized is None:
+            n.realized = bufs[p]
+    if timed:
+        synchronize()
+
+
+def schedule_kernels(outputs: list[Node]) -> list[Kernel]:
+    """The kernels realizing `outputs` would launch, rendered but not run."""
+    outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
+    kernels = schedule(outputs)
+    for k in kernels:
+        rk = render(lower(k))
+        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
+    return kernels

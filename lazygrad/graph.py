@@ -1,0 +1,216 @@
+"""The lazy DAG: immutable, hash-consed nodes.
+
+A `Node` is (op, srcs, shape, dtype, arg). Building the same op on the same sources twice
+gives the same Node object, so identical subgraphs are shared and computed once. Every node
+remembers the user's source line that created it (`origin`) so kernels can point back to it.
+The only mutable slot is `realized`: the device buffer holding the node's value once some
+realize() computed it (a memo, not part of the node's identity).
+
+Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
+and one builder per movement op (reshape, permute, expand, pad, shrink, flip).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import weakref
+from typing import Any
+
+from .dtypes import DType
+from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
+from .view import Shape
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_uids = itertools.count()
+
+
+_origin_override: list[str] = []
+
+
+def origin_of_caller() -> str:
+    """'file.py:123' of the innermost stack frame outside the lazygrad package (or the
+    origin set by `with_origin`, e.g. "grad of exp @ model.py:12")."""
+    if _origin_override:
+        return _origin_override[-1]
+    f = sys._getframe(1)
+    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)).startswith(_PKG_DIR):
+        f = f.f_back  # type: ignore[assignment]
+    if f is None:
+        return "?"
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+
+
+class with_origin:
+    """Context manager: nodes made inside get `origin` (autodiff labels gradient nodes)."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def __enter__(self) -> None:
+        _origin_override.append(self.origin)
+
+    def __exit__(self, *exc: object) -> None:
+        _origin_override.pop()
+
+
+class Node:
+    """One operation in the lazy graph. Create with `make`, never directly."""
+
+    __slots__ = ("op", "srcs", "shape", "dtype", "arg", "origin", "uid", "realized", "__weakref__")
+
+    op: Op
+    srcs: tuple[Node, ...]
+    shape: Shape
+    dtype: DType
+    arg: Any
+    origin: str
+    uid: int
+    realized: Any  # runtime.Buffer once computed
+
+    def __repr__(self) -> str:
+        arg = f" {self.arg}" if self.arg is not None and self.op is not Op.BUFFER else ""
+        return f"<{self.op.name}{arg} {self.shape} {self.dtype.name} #{self.uid}>"
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+# identical (op, srcs, shape, dtype, arg) → the same Node, for as long as it is alive
+_intern: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+
+
+def _arg_key(arg: Any) -> Any:
+    # 1, 1.0, True and -0.0/0.0 hash alike but are different constants
+    if isinstance(arg, (float, int, bool)):
+        return (type(arg), repr(arg))
+    return arg
+
+
+def make(op: Op, srcs: tuple[Node, ...], shape: Shape, dtype: DType, arg: Any = None,
+         origin: str | None = None) -> Node:
+    """The node for op(srcs) — an existing one if this exact node is alive already."""
+    key = (op, tuple(s.uid for s in srcs), shape, dtype, _arg_key(arg))
+    if op not in (Op.BUFFER, Op.RAND):
+        found = _intern.get(key)
+        if found is not None:
+            return found
+    n = Node.__new__(Node)
+    n.op, n.srcs, n.shape, n.dtype, n.arg = op, srcs, tuple(shape), dtype, arg
+    n.origin = origin if origin is not None else origin_of_caller()
+    n.uid = next(_uids)
+    n.realized = None
+    if op not in (Op.BUFFER, Op.RAND):
+        _intern[key] = n
+    return n
+
+
+def buffer_node(buf: Any, shape: Shape, dtype: DType) -> Node:
+    n = make(Op.BUFFER, (), shape, dtype, None)
+    n.realized = buf
+    return n
+
+
+def const(value: float | int | bool, dtype: DType, shape: Shape = ()) -> Node:
+    n = make(Op.CONST, (), (), dtype, value)
+    return expand(reshape(n, (1,) * len(shape)), shape) if shape else n
+
+
+def elementwise(op: Op, *srcs: Node, dtype: DType | None = None, arg: Any = None) -> Node:
+    assert op in ELEMENTWISE
+    shape = srcs[0].shape
+    assert all(s.shape == shape for s in srcs), f"{op}: shapes {[s.shape for s in srcs]}"
+    return make(op, tuple(srcs), shape, dtype or srcs[-1].dtype, arg)
+
+
+def reduce(op: Op, src: Node, axes: tuple[int, ...]) -> Node:
+    assert op in REDUCE
+    axes = tuple(sorted(set(axes)))
+    if not axes:
+        return src
+    shape = tuple(1 if i in axes else s for i, s in enumerate(src.shape))
+    return make(op, (src,), shape, src.dtype, axes)
+
+
+# --- movement builders: each returns src itself when the op does nothing ------------------
+def reshape(src: Node, shape: Shape) -> Node:
+    shape = tuple(int(s) for s in shape)
+    if shape == src.shape:
+        return src
+    if src.op is Op.RESHAPE:  # reshape of reshape is one reshape
+        src = src.srcs[0]
+        if shape == src.shape:
+            return src
+    return make(Op.RESHAPE, (src,), shape, src.dtype, shape)
+
+
+def permute(src: Node, order: tuple[int, ...]) -> Node:
+    if tuple(order) == tuple(range(len(order))):
+        return src
+    return make(Op.PERMUTE, (src,), tuple(src.shape[i] for i in order), src.dtype, tuple(order))
+
+
+def expand(src: Node, shape: Shape) -> Node:
+    if tuple(shape) == src.shape:
+        return src
+    return make(Op.EXPAND, (src,), tuple(shape), src.dtype, tuple(shape))
+
+
+def pad(src: Node, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> Node:
+    if all(b == 0 and a == 0 for b, a in widths):
+        return src
+    shape = tuple(s + b + a for s, (b, a) in zip(src.shape, widths))
+    return make(Op.PAD, (src,), shape, src.dtype, (tuple(widths), value))
+
+
+def shrink(src: Node, bounds: tuple[tuple[int, int], ...]) -> Node:
+    if all(lo == 0 and hi == s for (lo, hi), s in zip(bounds, src.shape)):
+        return src
+    return make(Op.SHRINK, (src,), tuple(hi - lo for lo, hi in bounds), src.dtype, tuple(bounds))
+
+
+def flip(src: Node, axes: tuple[int, ...]) -> Node:
+    axes = tuple(a for a in sorted(set(axes)) if src.shape[a] > 1)
+    if not axes:
+        return src
+    return make(Op.FLIP, (src,), src.shape, src.dtype, axes)
+
+
+def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True) -> list[Node]:
+    """Nodes reachable from `roots` in dependency order (sources first). Iterative."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            order.append(n)
+            continue
+        if n.uid in seen:
+            continue
+        seen.add(n.uid)
+        stack.append((n, True))
+        if stop_at_realized and n.realized is not None:
+            continue
+        for s in reversed(n.srcs):
+            if s.uid not in seen:
+                stack.append((s, False))
+    return order
+
+
+def is_movement(n: Node) -> bool:
+    return n.op in MOVEMENT
+
+
+def detach(src: Node) -> Node:
+    return make(Op.DETACH, (src,), src.shape, src.dtype, None)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """(..., M, K) @ (..., K, N) with equal batch dims."""
+    assert a.shape[:-2] == b.shape[:-2] and a.shape[-1] == b.shape[-2], (a.shape, b.shape)
+    return make(Op.MATMUL, (a, b), a.shape[:-1] + (b.shape[-1],), a.dtype)

@@ -1,0 +1,124 @@
+"""The primitive operations: the one table that says what every op is.
+
+Each primitive has its arity, category, OpenCL C expression and numpy reference in one row.
+Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
+Adding an op means adding a row here and, if differentiable, a rule there.
+
+Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class Op(Enum):
+    # sources
+    BUFFER = "buffer"      # a realized device buffer
+    CONST = "const"        # a scalar literal (shape ()), broadcast with EXPAND
+    RAND = "rand"          # counter-based uniform [0, 1) numbers, arg = seed
+    # unary
+    NEG = "neg"; EXP = "exp"; LOG = "log"; SQRT = "sqrt"; RECIP = "recip"
+    SIN = "sin"; COS = "cos"; TANH = "tanh"; NOT = "not"
+    # binary
+    ADD = "add"; SUB = "sub"; MUL = "mul"; DIV = "div"; IDIV = "idiv"; MOD = "mod"
+    MAX = "max"; POW = "pow"; CMPLT = "cmplt"; CMPEQ = "cmpeq"; AND = "and"; OR = "or"
+    # ternary
+    WHERE = "where"
+    # dtype change
+    CAST = "cast"
+    # reductions over axes (arg = axes, reduced dims keep size 1)
+    SUM = "sum"; RMAX = "rmax"
+    # movement (views, never copies)
+    RESHAPE = "reshape"; PERMUTE = "permute"; EXPAND = "expand"; PAD = "pad"
+    SHRINK = "shrink"; FLIP = "flip"
+    DETACH = "detach"      # identity view that stops gradients
+    # special kernels
+    MATMUL = "matmul"      # (..., M, K) @ (..., K, N), batch dims already broadcast
+    CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One row of the op table. `cl` formats operands {0},{1},{2} and typed literals
+    {one},{zero}; `cl_int` overrides it for integer dtypes."""
+
+    op: Op
+    category: str
+    arity: int
+    cl: str | None = None
+    cl_int: str | None = None
+    np: Callable[..., np.ndarray] | None = None
+    flops: int = 1
+
+
+def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # C semantics: truncate toward zero
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.abs(a) // np.where(b == 0, 1, np.abs(b))
+    return (np.sign(a) * np.sign(b) * q).astype(np.result_type(a, b))
+
+
+def _np_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a - _np_idiv(a, b) * b).astype(np.result_type(a, b))
+
+
+_ROWS = [
+    Primitive(Op.BUFFER, "source", 0),
+    Primitive(Op.CONST, "source", 0),
+    Primitive(Op.RAND, "source", 0),
+    Primitive(Op.NEG, "unary", 1, "(-{0})", np=np.negative),
+    Primitive(Op.EXP, "unary", 1, "exp({0})", np=np.exp, flops=8),
+    Primitive(Op.LOG, "unary", 1, "log({0})", np=np.log, flops=8),
+    Primitive(Op.SQRT, "unary", 1, "sqrt({0})", np=np.sqrt, flops=4),
+    Primitive(Op.RECIP, "unary", 1, "({one}/{0})", np=np.reciprocal, flops=4),
+    Primitive(Op.SIN, "unary", 1, "sin({0})", np=np.sin, flops=8),
+    Primitive(Op.COS, "unary", 1, "cos({0})", np=np.cos, flops=8),
+    Primitive(Op.TANH, "unary", 1, "tanh({0})", np=np.tanh, flops=8),
+    Primitive(Op.NOT, "unary", 1, "({0}=={zero})", np=np.logical_not),
+    Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add),
+    Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract),
+    Primitive(Op.MUL, "binary", 2, "({0}*{1})", np=np.multiply),
+    Primitive(Op.DIV, "binary", 2, "({0}/{1})", np=np.divide, flops=4),
+    Primitive(Op.IDIV, "binary", 2, "({0}/{1})", np=_np_idiv, flops=4),
+    Primitive(Op.MOD, "binary", 2, "({0}%{1})", np=_np_mod, flops=4),
+    Primitive(Op.MAX, "binary", 2, "fmax({0},{1})", "max({0},{1})", np=np.maximum),
+    Primitive(Op.POW, "binary", 2, "pow({0},{1})", np=np.power, flops=16),
+    Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less),
+    Primitive(Op.CMPEQ, "binary", 2, "({0}=={1})", np=np.equal),
+    Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.logical_and),
+    Primitive(Op.OR, "binary", 2, "({0}|{1})", np=np.logical_or),
+    Primitive(Op.WHERE, "ternary", 3, np=np.where),
+    Primitive(Op.CAST, "cast", 1),
+    Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
+    Primitive(Op.RMAX, "reduce", 1, "fmax({0},{1})", "max({0},{1})", np=np.max),
+    Primitive(Op.RESHAPE, "movement", 1),
+    Primitive(Op.PERMUTE, "movement", 1),
+    Primitive(Op.EXPAND, "movement", 1),
+    Primitive(Op.PAD, "movement", 1),
+    Primitive(Op.SHRINK, "movement", 1),
+    Primitive(Op.FLIP, "movement", 1),
+    Primitive(Op.DETACH, "movement", 1),
+    Primitive(Op.MATMUL, "matmul", 2, flops=2),
+    Primitive(Op.CONTIGUOUS, "copy", 1),
+]
+PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
+assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
+
+
+def ops_in(category: str) -> frozenset[Op]:
+    return frozenset(p.op for p in _ROWS if p.category == category)
+
+
+UNARY = ops_in("unary")
+BINARY = ops_in("binary")
+ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST}
+MOVEMENT = ops_in("movement")
+REDUCE = ops_in("reduce")
+SOURCES = ops_in("source")
+COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
+# ops whose value at a padded (zero) input is not zero: padding cannot be pushed through them
+REDUCE_IDENTITY = {Op.SUM: 0.0, Op.RMAX: float("-inf")}

@@ -1,0 +1,356 @@
+"""The OpenCL runtime: device, buffers with a reuse pool, program cache, kernel launch.
+
+This module and `counters` hold the only process-wide state of lazygrad.
+
+Public names: Device, Buffer, get_device, compile_program, launch, synchronize,
+ProgramCache, BuildError.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .counters import counters
+from .dtypes import DType
+
+_MAGIC = b"LGBIN1\n"
+
+
+class BuildError(RuntimeError):
+    """An OpenCL program failed to build; carries the kernel name, build log and source path."""
+
+
+def _env_flag(name: str, default: str = "1") -> bool:
+    return os.environ.get(name, default) not in ("0", "", "false", "False")
+
+
+@dataclass
+class DeviceCaps:
+    """What the device can do, queried once (never assumed)."""
+
+    name: str
+    driver: str
+    platform: str
+    is_cpu: bool
+    compute_units: int
+    max_work_group_size: int
+    local_mem_size: int
+    max_alloc: int
+    global_mem: int
+    max_param_size: int
+    preferred_vector_width: int
+    fp16: bool
+    fp64: bool
+
+
+def _pick_device():
+    import pyopencl as cl
+
+    want = os.environ.get("LAZYGRAD_DEVICE", "").strip().lower()
+    candidates = []
+    for p in cl.get_platforms():
+        for d in p.get_devices():
+            candidates.append((p, d))
+    if not candidates:
+        raise RuntimeError("lazygrad: no OpenCL device found (is pocl-binary-distribution installed?)")
+    if want:
+        # "N" picks the N-th device; otherwise a substring of platform or device name
+        if want.isdigit() and int(want) < len(candidates):
+            return candidates[int(want)]
+        for p, d in candidates:
+            if want in p.name.lower() or want in d.name.lower():
+                return p, d
+        names = ", ".join(f"{p.name}/{d.name}" for p, d in candidates)
+        raise RuntimeError(f"LAZYGRAD_DEVICE={want!r} matches no OpenCL device; have: {names}")
+    for p, d in candidates:  # PoCL first: it is the device installed with the package
+        if "portable computing language" in p.name.lower() or "pocl" in p.name.lower():
+            return p, d
+    return candidates[0]
+
+
+class Device:
+    """An OpenCL context and in-order queue on one device, with its capabilities."""
+
+    def __init__(self) -> None:
+        import pyopencl as cl
+
+        self.cl = cl
+        platform, dev = _pick_device()
+        self.device = dev
+        self.ctx = cl.Context([dev])
+        self.queue = cl.CommandQueue(self.ctx, dev, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        ext = dev.extensions
+        self.caps = DeviceCaps(
+            name=dev.name, driver=dev.driver_version, platform=platform.version,
+            is_cpu=bool(dev.type & cl.device_type.CPU), compute_units=dev.max_compute_units,
+            max_work_group_size=dev.max_work_group_size, local_mem_size=dev.local_mem_size,
+            max_alloc=dev.max_mem_alloc_size, global_mem=dev.global_mem_size,
+            max_param_size=dev.max_parameter_size,
+            preferred_vector_width=max(1, dev.preferred_vector_width_float),
+            fp16="cl_khr_fp16" in ext, fp64="cl_khr_fp64" in ext or "cl_amd_fp64" in ext)
+        self.pool = BufferPool(self)
+        self.programs = ProgramCache(self)
+        self.pending_events: list = []
+
+    def supports(self, dtype: DType) -> bool:
+        return {"float16": self.caps.fp16, "float64": self.caps.fp64}.get(dtype.name, True)
+
+
+_device: Device | None = None
+
+
+def get_device() -> Device:
+    global _device
+    if _device is None:
+        _device = Device()
+    return _device
+
+
+# --- buffers ---------------------------------------------------------------------------------
+class BufferPool:
+    """Freed device buffers kept by size for reuse: a fresh allocation costs more than a
+    memory-bound kernel on this device."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self.free: dict[int, list] = defaultdict(list)
+        self.pooled_bytes = 0
+        self.limit = int(os.environ.get("LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+
+    @staticmethod
+    def bucket(nbytes: int) -> int:
+        return max(128, (nbytes + 127) // 128 * 128)
+
+    def alloc(self, nbytes: int):
+        size = self.bucket(nbytes)
+        lst = self.free.get(size)
+        if lst:
+            counters.buffers_reused += 1
+            self.pooled_bytes -= size
+            return lst.pop()
+        cl = self.device.cl
+        if nbytes > self.device.caps.max_alloc:
+            raise MemoryError(f"lazygrad: cannot allocate {nbytes} bytes on {self.device.caps.name}: "
+                              f"larger than the device's max allocation ({self.device.caps.max_alloc} bytes)")
+        for attempt in range(2):
+            try:
+                buf = cl.Buffer(self.device.ctx, cl.mem_flags.READ_WRITE, size)
+                counters.buffers_allocated += 1
+                return buf
+            except (cl.MemoryError, cl.RuntimeError, cl.LogicError) as e:
+                if attempt == 0:
+                    self.clear()  # give pooled memory back and try once more
+                    continue
+                raise MemoryError(f"lazygrad: device out of memory allocating {nbytes} bytes "
+                                  f"on {self.device.caps.name}: {e}") from None
+        raise AssertionError("unreachable")
+
+    def release(self, clbuf, nbytes: int) -> None:
+        size = self.bucket(nbytes)
+        if self.pooled_bytes + size > self.limit:
+            return  # let it be freed
+        self.free[size].append(clbuf)
+        self.pooled_bytes += size
+
+    def clear(self) -> None:
+        self.free.clear()
+        self.pooled_bytes = 0
+
+
+class Buffer:
+    """Device memory for `size` elements of `dtype`. Returned to the pool when collected."""
+
+    __slots__ = ("device", "cl_buf", "size", "dtype", "nbytes", "__weakref__")
+
+    def __init__(self, size: int, dtype: DType, device: Device | None = None) -> None:
+        self.device = device or get_device()
+        self.size = size
+        self.dtype = dtype
+        self.nbytes = size * dtype.itemsize
+        self.cl_buf = self.device.pool.alloc(self.nbytes) if self.nbytes > 0 else None
+
+    def __del__(self) -> None:
+        try:
+            if self.cl_buf is not None:
+                self.device.pool.release(self.cl_buf, self.nbytes)
+                self.cl_buf = None
+        except Exception:  # interpreter shutdown
+            pass
+
+    def copyin(self, arr: np.ndarray) -> Buffer:
+        if self.nbytes == 0:
+            return self
+        arr = np.ascontiguousarray(arr, dtype=self.dtype.np)
+        assert arr.nbytes == self.nbytes, (arr.nbytes, self.nbytes)
+        self.device.cl.enqueue_copy(self.device.queue, self.cl_buf, arr, is_blocking=True)
+        counters.bytes_moved += self.nbytes
+        return self
+
+    def numpy(self) -> np.ndarray:
+        out = np.empty(self.size, dtype=self.dtype.np)
+        if self.nbytes:
+            self.device.cl.enqueue_copy(self.device.queue, out, self.cl_buf, is_blocking=True)
+            collect_timings(self.device)
+        return out
+
+    @staticmethod
+    def from_numpy(arr: np.ndarray, dtype: DType) -> Buffer:
+        b = Buffer(int(arr.size), dtype)
+        return b.copyin(arr)
+
+
+# --- programs --------------------------------------------------------------------------------
+def _cache_dir() -> Path:
+    base = os.environ.get("LAZYGRAD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lazygrad")
+    return Path(base)
+
+
+BUILD_OPTIONS = "-cl-std=CL1.2"
+
+
+@dataclass
+class ProgramCache:
+    """Built programs by source hash in memory, and as binaries on disk keyed by
+    (source, options, device, driver, platform, lazygrad version)."""
+
+    device: Device
+    memory: dict[str, object] = field(default_factory=dict)
+    disk_ok: bool = True
+    warned: bool = False
+
+    def __post_init__(self) -> None:
+        self.disk_ok = _env_flag("LAZYGRAD_CACHE")
+
+    def key(self, source: str, options: str) -> str:
+        c = self.device.caps
+        h = hashlib.sha256()
+        for part in (source, options, c.name, c.driver, c.platform, __version__):
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def _warn(self, msg: str) -> None:
+        if not self.warned:
+            warnings.warn(f"lazygrad: program disk cache disabled: {msg}", RuntimeWarning, stacklevel=3)
+            self.warned = True
+        self.disk_ok = False
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        # envelope: magic, sha256 of the payload, payload — a torn or garbage file is detected
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 32:
+            return None
+        digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+        if hashlib.sha256(payload).digest() != digest or not payload:
+            return None
+        return payload
+
+    def _write(self, path: Path, binary: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(binary).digest() + binary)
+            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+        except OSError as e:
+            self._warn(f"cannot write {path.parent} ({e.strerror or e}); using the in-memory cache only")
+
+    def get(self, name: str, source: str, options: str = BUILD_OPTIONS):
+        """A built cl.Program for `source`, from memory, disk, or a fresh build."""
+        key = self.key(source, options)
+        prg = self.memory.get(key)
+        if prg is not None:
+            counters.cache_hits += 1
+            return prg
+        cl = self.device.cl
+        path = _cache_dir() / f"{key}.bin"
+        if self.disk_ok:
+            binary = self._read(path)
+            if binary is not None:
+                try:
+                    prg = cl.Program(self.device.ctx, [self.device.device], [binary]).build(options)
+                    counters.cache_hits += 1
+                    counters.disk_cache_hits += 1
+                    self.memory[key] = prg
+                    return prg
+                except Exception:
+                    prg = None  # unusable entry: rebuild and overwrite it
+        t0 = time.perf_counter()
+        prg = cl._cl._Program(self.device.ctx, source)
+        try:
+            prg.build(options.encode(), [self.device.device])
+        except Exception as e:
+            src_path = self._dump_failed(name, source)
+            try:
+                log = prg.get_build_info(self.device.device, cl.program_build_info.LOG)
+            except Exception:
+                log = str(e)
+            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed; source written to "
+                             f"{src_path}\n--- build log ---\n{log}") from None
+        counters.compile_time += time.perf_counter() - t0
+        counters.programs_compiled += 1
+        self.memory[key] = prg
+        if self.disk_ok:
+            try:
+                binary = prg.get_info(cl.program_info.BINARIES)[0]
+                if binary:
+                    self._write(path, bytes(binary))
+            except cl.Error:
+                pass
+        return prg
+
+    def _dump_failed(self, name: str, source: str) -> str:
+        d = Path(tempfile.gettempdir()) / "lazygrad-failed"
+        d.mkdir(parents=True, exist_ok=True)
+        p = d / f"{name}.cl"
+        p.write_text(source)
+        return str(p)
+
+
+# --- launch ----------------------------------------------------------------------------------
+def get_kernel(name: str, source: str):
+    dev = get_device()
+    prg = dev.programs.get(name, source)
+    return dev.cl.Kernel(prg, name)
+
+
+def launch(kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None,
+           buffers: list[Buffer], timed: bool = False):
+    """Enqueue one kernel; returns its event."""
+    dev = get_device()
+    kernel.set_args(*[b.cl_buf for b in buffers])
+    ev = dev.cl.enqueue_nd_range_kernel(dev.queue, kernel, global_size, local_size)
+    counters.kernels_launched += 1
+    if timed:
+        dev.pending_events.append(ev)
+    return ev
+
+
+def collect_timings(dev: Device | None = None) -> None:
+    """Add device time of finished timed kernels to counters.kernel_time."""
+    dev = dev or _device
+    if dev is None or not dev.pending_events:
+        return
+    for ev in dev.pending_events:
+        ev.wait()
+        counters.kernel_time += (ev.profile.end - ev.profile.start) * 1e-9
+    dev.pending_events.clear()
+
+
+def synchronize() -> None:
+    dev = get_device()
+    dev.queue.finish()
+    collect_timings(dev)

@@ -1,0 +1,1103 @@
+"""Tensor: the user-facing, PyTorch-like API over lazy nodes.
+
+Every method validates its input (raising at build time with the op, shapes and dtypes in
+the message), applies broadcasting and dtype promotion, and builds graph nodes. Nothing runs
+until a value is needed (`numpy()`, `item()`, `realize()`).
+
+Public names: Tensor, no_grad, realize, is_grad_enabled.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Union
+
+import numpy as np
+
+from . import dtypes as dt
+from . import graph as g
+from .dtypes import DType
+from .graph import Node
+from .ops import Op
+from .random import next_seed
+from .view import prod
+
+Scalar = Union[int, float, bool]
+ShapeLike = Union[int, Sequence[int]]
+
+_grad_enabled = [True]
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled[-1]
+
+
+@contextmanager
+def no_grad():
+    """Ops inside build tensors that do not require grad (like torch.no_grad)."""
+    _grad_enabled.append(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.pop()
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    out = []
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"shape: sizes must be ints, got {shape!r}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
+    for s in shape:
+        if s < 0:
+            raise ValueError(f"{op}: negative size in shape {shape}")
+    n = 1
+    for s in shape:
+        n *= s
+        if n > 2**40:
+            raise ValueError(f"{op}: shape {shape} has more elements ({prod(shape)}) than lazygrad supports")
+    return shape
+
+
+def broadcast_shapes(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
+    nd = max(len(s) for s in shapes)
+    padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _norm_axis(axis: int, ndim: int, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return int(axis) % max(ndim, 1)
+
+
+def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"{op}: data is not a rectangular nested list of numbers ({e})") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: data must be numeric (bool, int or float), got {arr.dtype} from {type(data).__name__}")
+    return arr
+
+
+@lru_cache(maxsize=64)
+def _arange_node(n: int, dtype: DType) -> Node:
+    from .runtime import Buffer
+    return g.buffer_node(Buffer.from_numpy(np.arange(n, dtype=dtype.np), dtype), (n,), dtype)
+
+
+class Tensor:
+    """A lazily computed n-dimensional array on the OpenCL device."""
+
+    __slots__ = ("node", "requires_grad", "grad", "_inputs", "__weakref__")
+    __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        if isinstance(data, Node):
+            node = data
+        elif isinstance(data, Tensor):
+            node = data.node
+        else:
+            arr = _to_numpy(data)
+            want = dt.as_dtype(dtype) if dtype is not None else (
+                dt.default_float if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) else
+                dt.from_numpy_array_dtype(arr.dtype) if isinstance(data, np.ndarray) else
+                dt.bool_ if arr.dtype.kind == "b" else dt.default_int)
+            _check_device_dtype(want, "Tensor")
+            if arr.dtype.kind == "f" and want.is_int and not np.all(np.isfinite(arr)):
+                raise ValueError("Tensor: cannot convert NaN or Inf to an integer dtype")
+            if arr.dtype.kind in "iu" and want.is_int:
+                info = np.iinfo(want.np)
+                if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                    raise OverflowError(f"Tensor: values out of range for {want.name}")
+            from .runtime import Buffer
+            buf = Buffer.from_numpy(np.ascontiguousarray(arr, dtype=want.np).reshape(-1), want)
+            node = g.buffer_node(buf, tuple(arr.shape), want)
+        if dtype is not None and isinstance(data, (Node, Tensor)) and node.dtype != dt.as_dtype(dtype):
+            node = g.elementwise(Op.CAST, node, dtype=dt.as_dtype(dtype))
+        self.node: Node = node
+        self.requires_grad = bool(requires_grad)
+        if self.requires_grad and not node.dtype.is_float:
+            raise TypeError(f"Tensor: only floating point tensors can require grad, got {node.dtype.name}")
+        self.grad: Tensor | None = None
+        self._inputs: tuple[Tensor, ...] = ()
+
+    # --- construction helpers -------------------------------------------------------------------
+    @staticmethod
+    def _from(node: Node, *inputs: Tensor) -> Tensor:
+        t = Tensor.__new__(Tensor)
+        t.node = node
+        t.grad = None
+        if is_grad_enabled() and any(i.requires_grad for i in inputs):
+            t.requires_grad = True
+            t._inputs = tuple(i for i in inputs if i.requires_grad)
+        else:
+            t.requires_grad = False
+            t._inputs = ()
+        return t
+
+    @staticmethod
+    def full(shape: ShapeLike, value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = _check_shape(_shape_arg((shape,) if isinstance(shape, int) else tuple(shape)), "full")
+        d = dt.as_dtype(dtype) if dtype is not None else (
+            dt.bool_ if isinstance(value, bool) else dt.default_int if isinstance(value, int) else dt.default_float)
+        _check_device_dtype(d, "full")
+        t = Tensor(g.const(_py(value, d), d, shape))
+        t.requires_grad = requires_grad
+        return t
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor.full(_shape_arg(shape), 0.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor.full(_shape_arg(shape), 1.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
+
+    @staticmethod
+    def empty(*shape: Any, dtype: Any = None) -> Tensor:
+        return Tensor.zeros(*shape, dtype=dtype)
+
+    def contiguous_if_grad(self) -> Tensor:
+        # a leaf that requires grad must be a real buffer so optimizers can replace it
+        return self.realize() if self.requires_grad else self
+
+    @staticmethod
+    def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
+        if stop is None:
+            start, stop = 0, start
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+        d = dt.as_dtype(dtype) if dtype is not None else (dt.default_int if is_int else dt.default_float)
+        n = max(0, math.ceil((stop - start) / step))
+        base = Tensor(_arange_node(n, dt.default_int if d.is_int else dt.float32))
+        out = base * step + start if (step != 1 or start != 0) else base
+        return out.cast(d)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = None) -> Tensor:
+        m = n if m is None else m
+        r = Tensor.arange(n).reshape(n, 1)
+        c = Tensor.arange(m).reshape(1, m)
+        return (r == c).cast(dtype or dt.default_float)
+
+    @staticmethod
+    def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Uniform [0, 1), computed lazily on the device (reproducible after lg.manual_seed)."""
+        shape = _check_shape(_shape_arg(shape), "rand")
+        t = Tensor(g.make(Op.RAND, (), shape, dt.float32, next_seed()))
+        d = dt.as_dtype(dtype) if dtype is not None else dt.default_float
+        t = t.cast(d) if d != dt.float32 else t
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, dtype: Any = None,
+                requires_grad: bool = False) -> Tensor:
+        t = Tensor.rand(*shape, dtype=dtype) * (high - low) + low
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Standard normal by Box-Muller on two uniform streams."""
+        shape = _check_shape(_shape_arg(shape), "randn")
+        u1 = 1.0 - Tensor.rand(*shape)
+        u2 = Tensor.rand(*shape)
+        t = (u1.log() * -2.0).sqrt() * (u2 * (2 * math.pi)).cos()
+        d = dt.as_dtype(dtype) if dtype is not None else dt.default_float
+        t = t.cast(d) if d != dt.float32 else t
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
+        return Tensor.full(t.shape, 0, dtype or t.dtype)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
+        return Tensor.full(t.shape, 1, dtype or t.dtype)
+
+    @staticmethod
+    def full_like(t: Tensor, value: Scalar, dtype: Any = None) -> Tensor:
+        return Tensor.full(t.shape, value, dtype or t.dtype)
+
+    # --- properties -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return prod(self.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[_norm_axis(dim, self.ndim, "size")]
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._inputs
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        if self.node.realized is not None and self.numel() <= 64:
+            return f"Tensor({np.array2string(self.numpy(), separator=', ')}, dtype={self.dtype!r}{grad})"
+        state = "realized" if self.node.realized is not None else f"lazy {self.node.op.value}"
+        return f"<Tensor {self.shape} {self.dtype!r} {state}{grad}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # --- realization and host access --------------------------------------------------------------
+    def realize(self) -> Tensor:
+        realize(self)
+        return self
+
+    def numpy(self) -> np.ndarray:
+        self.realize()
+        return self.node.realized.numpy().reshape(self.shape).astype(self.dtype.np, copy=False)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def item(self) -> Scalar:
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python scalar, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def detach(self) -> Tensor:
+        return Tensor(g.detach(self.node))
+
+    def contiguous(self) -> Tensor:
+        return Tensor._from(g.make(Op.CONTIGUOUS, (self.node,), self.shape, self.dtype), self)
+
+    def assign(self, other: Tensor | Any) -> Tensor:
+        """Replace this tensor's value (same shape and dtype); its history is dropped."""
+        other = other if isinstance(other, Tensor) else Tensor(other, dtype=self.dtype)
+        if other.shape != self.shape:
+            raise ValueError(f"assign: shape {other.shape} does not match {self.shape}")
+        if other.dtype != self.dtype:
+            other = other.cast(self.dtype)
+        self.node = other.node
+        return self
+
+    # --- dtype ------------------------------------------------------------------------------------
+    def cast(self, dtype: Any) -> Tensor:
+        d = dt.as_dtype(dtype)
+        if d == self.dtype:
+            return self
+        _check_device_dtype(d, "cast")
+        return Tensor._from(g.elementwise(Op.CAST, self.node, dtype=d), self) if d.is_float else \
+            Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
+
+    def to(self, dtype: Any) -> Tensor:
+        return self.cast(dtype)
+
+    def float(self) -> Tensor:
+        return self.cast(dt.float32)
+
+    def half(self) -> Tensor:
+        return self.cast(dt.float16)
+
+    def double(self) -> Tensor:
+        return self.cast(dt.float64)
+
+    def int(self) -> Tensor:
+        return self.cast(dt.int32)
+
+    def long(self) -> Tensor:
+        return self.cast(dt.int64)
+
+    def bool(self) -> Tensor:
+        return self.cast(dt.bool_)
+
+    # --- elementwise building blocks ---------------------------------------------------------------
+    def _unary(self, op: Op, float_only: bool = True) -> Tensor:
+        x = self.cast(dt.least_upper_float(self.dtype)) if float_only else self
+        return Tensor._from(g.elementwise(op, x.node), x)
+
+    def _coerce(self, other: Any, op: str) -> Tensor:
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, np.bool_)):
+            return Tensor(g.const(bool(other), dt.bool_))
+        if isinstance(other, (int, np.integer)):
+            d = self.dtype if self.dtype is not dt.bool_ else dt.default_int
+            return Tensor(g.const(_py(other, d), d))
+        if isinstance(other, (float, np.floating)):
+            d = self.dtype if self.dtype.is_float else dt.default_float
+            return Tensor(g.const(float(other), d))
+        if isinstance(other, (list, tuple, np.ndarray)):
+            return Tensor(other)
+        raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
+
+    def _broadcast_pair(self, other: Any, op: str, reverse: bool = False,
+                        dtype: DType | None = None) -> tuple[Tensor, Tensor]:
+        o = self._coerce(other, op)
+        a, b = (o, self) if reverse else (self, o)
+        shape = broadcast_shapes(a.shape, b.shape, op=op)
+        d = dtype or dt.promote(a.dtype, b.dtype)
+        return a.cast(d)._expand_to(shape), b.cast(d)._expand_to(shape)
+
+    def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
+        if self.shape == shape:
+            return self
+        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
+        return x.expand(shape)
+
+    def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
+                result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
+        a, b = self._broadcast_pair(other, name or op.value, reverse, operand_dtype)
+        if a.dtype is dt.bool_ and op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX):
+            a, b = a.cast(dt.default_int), b.cast(dt.default_int)
+        return Tensor._from(g.elementwise(op, a.node, b.node, dtype=result_dtype or a.dtype), a, b)
+
+    # arithmetic
+    def add(self, o: Any) -> Tensor: return self._binary(Op.ADD, o, name="add")
+    def sub(self, o: Any) -> Tensor: return self._binary(Op.SUB, o, name="sub")
+    def mul(self, o: Any) -> Tensor: return self._binary(Op.MUL, o, name="mul")
+
+    def div(self, o: Any, reverse: bool = False) -> Tensor:
+        a, b = self._broadcast_pair(o, "div", reverse)
+        if not a.dtype.is_float:
+            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+        return Tensor._from(g.elementwise(Op.DIV, a.node, b.node), a, b)
+
+    def floordiv(self, o: Any, reverse: bool = False) -> Tensor:
+        a, b = self._broadcast_pair(o, "floordiv", reverse)
+        if a.dtype.is_float:
+            return a.div(b).floor()
+        if a.dtype is dt.bool_:
+            a, b = a.cast(dt.default_int), b.cast(dt.default_int)
+        q = Tensor(g.elementwise(Op.IDIV, a.node, b.node))
+        r = Tensor(g.elementwise(Op.MOD, a.node, b.node))
+        # C truncates toward zero; Python and torch floor
+        fix = (r != 0) & ((r < 0) != (b < 0))
+        return q - fix.cast(q.dtype)
+
+    def mod(self, o: Any, reverse: bool = False) -> Tensor:
+        a, b = self._broadcast_pair(o, "mod", reverse)
+        if a.dtype.is_float:
+            return a - a.floordiv(b) * b
+        return a - a.floordiv(b) * b
+
+    def pow(self, o: Any, reverse: bool = False) -> Tensor:
+        if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
+            if o == 2:
+                return self * self
+            if o == 1:
+                return self
+            if o == 0.5:
+                return self.sqrt()
+            if o == -1:
+                return self.reciprocal()
+        a, b = self._broadcast_pair(o, "pow", reverse)
+        if not a.dtype.is_float:
+            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+        return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
+
+    def maximum(self, o: Any) -> Tensor: return self._binary(Op.MAX, o, name="maximum")
+
+    def minimum(self, o: Any) -> Tensor:
+        a, b = self._broadcast_pair(o, "minimum")
+        return -((-a).maximum(-b)) if a.dtype is not dt.bool_ else a & b
+
+    __add__ = add
+    __sub__ = sub
+    __mul__ = mul
+
+    def __radd__(self, o: Any) -> Tensor: return self._binary(Op.ADD, o, reverse=True, name="add")
+    def __rsub__(self, o: Any) -> Tensor: return self._binary(Op.SUB, o, reverse=True, name="sub")
+    def __rmul__(self, o: Any) -> Tensor: return self._binary(Op.MUL, o, reverse=True, name="mul")
+    def __truediv__(self, o: Any) -> Tensor: return self.div(o)
+    def __rtruediv__(self, o: Any) -> Tensor: return self.div(o, reverse=True)
+    def __floordiv__(self, o: Any) -> Tensor: return self.floordiv(o)
+    def __rfloordiv__(self, o: Any) -> Tensor: return self.floordiv(o, reverse=True)
+    def __mod__(self, o: Any) -> Tensor: return self.mod(o)
+    def __rmod__(self, o: Any) -> Tensor: return self.mod(o, reverse=True)
+    def __pow__(self, o: Any) -> Tensor: return self.pow(o)
+    def __rpow__(self, o: Any) -> Tensor: return self.pow(o, reverse=True)
+    def __matmul__(self, o: Any) -> Tensor: return self.matmul(o)
+    def __rmatmul__(self, o: Any) -> Tensor: return self._coerce(o, "matmul").matmul(self)
+
+    def __neg__(self) -> Tensor:
+        if self.dtype is dt.bool_:
+            raise TypeError("neg: negation of a bool tensor is not supported, use logical_not() or ~")
+        return Tensor._from(g.elementwise(Op.NEG, self.node), self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    # comparisons and logic (bool results, no gradient)
+    def _cmp(self, op: Op, o: Any, reverse: bool = False, name: str = "") -> Tensor:
+        a, b = self._broadcast_pair(o, name, reverse)
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
+
+    def __lt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="lt")
+    def __gt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
+    def __le__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="le").logical_not()
+    def __ge__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="ge").logical_not()
+    def __eq__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
+    def __ne__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+
+    def logical_not(self) -> Tensor:
+        return Tensor(g.elementwise(Op.NOT, self.node, dtype=dt.bool_))
+
+    def _logic(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+        a, b = self._broadcast_pair(o, name, reverse)
+        if a.dtype is not dt.bool_:
+            raise TypeError(f"{name}: bitwise ops are supported on bool tensors only, got {a.dtype.name}")
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
+
+    def __and__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and")
+    def __or__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or")
+    def __rand__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and", True)
+    def __ror__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or", True)
+    def __xor__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="xor").logical_not()
+
+    def __invert__(self) -> Tensor:
+        if self.dtype is not dt.bool_:
+            raise TypeError(f"invert: ~ is supported on bool tensors only, got {self.dtype.name}")
+        return self.logical_not()
+
+    logical_and = __and__
+    logical_or = __or__
+
+    def where(self, a: Any, b: Any) -> Tensor:
+        """`self` is the condition: elementwise a if self else b (also Tensor.where(c, a, b))."""
+        return _where(self, a, b)
+
+    # --- unary math -------------------------------------------------------------------------------
+    def exp(self) -> Tensor: return self._unary(Op.EXP)
+    def log(self) -> Tensor: return self._unary(Op.LOG)
+    def sqrt(self) -> Tensor: return self._unary(Op.SQRT)
+    def sin(self) -> Tensor: return self._unary(Op.SIN)
+    def cos(self) -> Tensor: return self._unary(Op.COS)
+    def tanh(self) -> Tensor: return self._unary(Op.TANH)
+    def reciprocal(self) -> Tensor: return self._unary(Op.RECIP)
+    def rsqrt(self) -> Tensor: return self.sqrt().reciprocal()
+    def tan(self) -> Tensor: return self.sin() / self.cos()
+    def exp2(self) -> Tensor: return (self * math.log(2)).exp()
+    def log2(self) -> Tensor: return self.log() * (1 / math.log(2))
+    def square(self) -> Tensor: return self * self
+
+    def abs(self) -> Tensor:
+        if self.dtype is dt.bool_:
+            return self
+        return self.maximum(-self)
+
+    def sign(self) -> Tensor:
+        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+
+    def relu(self) -> Tensor:
+        return self.maximum(0)
+
+    def sigmoid(self) -> Tensor:
+        return (1 + (-self).exp()).reciprocal()
+
+    def silu(self) -> Tensor:
+        return self * self.sigmoid()
+
+    swish = silu
+
+    def gelu(self, approximate: str = "tanh") -> Tensor:
+        """GELU; the tanh form (torch's approximate='tanh') by default, 'none' for the erf form."""
+        if approximate == "none":
+            return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
+        return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
+
+    def erf(self) -> Tensor:
+        # Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7)
+        x = self.cast(dt.least_upper_float(self.dtype))
+        s = x.sign()
+        a = x.abs()
+        t = (1 + 0.3275911 * a).reciprocal()
+        y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-a * a).exp()
+        return s * y
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return (self > 0).where(self, self * negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        return (self > 0).where(self, alpha * (self.exp() - 1))
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch."""
+        bx = self * beta
+        soft = (bx.abs().neg_exp_log1p() + bx.relu()) * (1 / beta)
+        return (bx > threshold).where(self, soft)
+
+    def neg_exp_log1p(self) -> Tensor:
+        # log(1 + exp(-x)) for x >= 0, stable
+        return (1 + (-self).exp()).log()
+
+    def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+        return self.clip(min_val, max_val)
+
+    def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
+        if min_ is None and max_ is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        x = self
+        if min_ is not None:
+            x = x.maximum(min_)
+        if max_ is not None:
+            x = x.minimum(max_)
+        return x
+
+    clamp = clip
+
+    def floor(self) -> Tensor:
+        if not self.dtype.is_float:
+            return self
+        t = self.cast(dt.int64 if self.dtype.itemsize == 8 else dt.int32).cast(self.dtype)
+        return (t > self).where(t - 1, t)
+
+    def ceil(self) -> Tensor:
+        return -((-self).floor())
+
+    def round(self) -> Tensor:
+        # round half to even, like torch and numpy
+        f = self.floor()
+        d = self - f
+        even = (f * 0.5).floor() * 2 == f
+        return (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+
+    def isnan(self) -> Tensor:
+        return self != self
+
+    def isinf(self) -> Tensor:
+        return self.abs() == float("inf")
+
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        return self + (end - self) * weight
+
+    # --- reductions -------------------------------------------------------------------------------
+    def _axes(self, axis: Any, op: str) -> tuple[int, ...]:
+        if axis is None:
+            return tuple(range(self.ndim))
+        if isinstance(axis, (list, tuple)):
+            axes = tuple(_norm_axis(a, self.ndim, op) for a in axis)
+            if len(set(axes)) != len(axes):
+                raise ValueError(f"{op}: repeated axis in {axis}")
+            return axes if self.ndim else ()
+        return (_norm_axis(axis, self.ndim, op),) if self.ndim else ()
+
+    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
+        axes = self._axes(axis, name)
+        x = self
+        if op is Op.SUM and x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)
+        if op is Op.RMAX and x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)
+        if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
+        out = Tensor._from(g.reduce(op, x.node, axes), x)
+        if self.dtype is dt.bool_ and op is Op.RMAX:
+            out = out.cast(dt.bool_)
+        if keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        x = self.cast(dtype) if dtype is not None else self
+        return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
+
+    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
+
+    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        if self.dtype is dt.bool_:
+            return self.logical_not().max(axis, keepdim, dim).logical_not()
+        return -((-self).max(axis, keepdim, dim))
+
+    def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        n = prod(tuple(self.shape[a] for a in self._axes(axis, "mean")))
+        s = x.sum(axis, keepdim)
+        return s * (1.0 / n) if n else s * float("nan")
+
+    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+            unbiased: bool | None = None) -> Tensor:
+        """Variance, unbiased by default like torch (`correction=0` or `unbiased=False` for the
+        population variance)."""
+        axis = axis if dim is None else dim
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        x = self.cast(dt.least_upper_float(self.dtype))
+        n = prod(tuple(self.shape[a] for a in self._axes(axis, "var")))
+        d = x - x.mean(axis, keepdim=True)
+        return (d * d).sum(axis, keepdim) * (1.0 / max(n - correction, 0) if n - correction > 0 else float("nan"))
+
+    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+            unbiased: bool | None = None) -> Tensor:
+        return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
+
+    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        # product through log-magnitude and a sign count (exact for integers up to float precision)
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        mag = x.abs().log().sum(axis, keepdim).exp()
+        negs = (x < 0).cast(dt.default_int).sum(axis, keepdim)
+        zero = (x == 0).max(axis, keepdim) if x.ndim else (x == 0)
+        out = zero.where(0.0, ((negs % 2) == 1).where(-mag, mag))
+        return out.cast(self.dtype) if not self.dtype.is_float else out
+
+    def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        return (self != 0).max(axis, keepdim, dim)
+
+    def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        return (self != 0).logical_not().max(axis, keepdim, dim).logical_not()
+
+    def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Index of the first maximum (flattened when axis is None), int32."""
+        axis = axis if dim is None else dim
+        if axis is None:
+            return self.flatten().argmax(0)
+        ax = _norm_axis(axis, self.ndim, "argmax")
+        n = self.shape[ax]
+        if n == 0:
+            raise ValueError(f"argmax: cannot take argmax over a zero-size axis of shape {self.shape}")
+        m = self == self.max(ax, keepdim=True)
+        rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
+        idx = (m.cast(dt.default_int) * rev).max(ax, keepdim)
+        return n - idx
+
+    def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        return (-self if self.dtype is not dt.bool_ else self.logical_not()).argmax(axis, keepdim, dim)
+
+    def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        axis = axis if dim is None else dim
+        m = self.max(axis, keepdim=True).detach()
+        m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
+        s = (self - m).exp().sum(axis, keepdim=True).log() + m
+        return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
+
+    def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        e = (x - x.max(axis, keepdim=True).detach()).exp()
+        return e / e.sum(axis, keepdim=True)
+
+    def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        d = x - x.max(axis, keepdim=True).detach()
+        return d - d.exp().sum(axis, keepdim=True).log()
+
+    def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
+        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes)."""
+        ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
+        n = self.shape[ax]
+        x = self.transpose(ax, -1)
+        tri = (Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)).cast(x.dtype)
+        out = (x.unsqueeze(-2) * tri).sum(-1)
+        return out.transpose(ax, -1)
+
+    # --- movement ---------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = _shape_arg(shape)
+        if shape.count(-1) > 1:
+            raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+        if -1 in shape:
+            known = prod(tuple(s for s in shape if s != -1))
+            if known == 0 or self.numel() % known:
+                raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
+            shape = tuple(self.numel() // known if s == -1 else s for s in shape)
+        if any(s < 0 for s in shape):
+            raise ValueError(f"reshape: negative size in {shape}")
+        if prod(shape) != self.numel():
+            raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
+        return Tensor._from(g.reshape(self.node, shape), self)
+
+    view = reshape
+
+    def permute(self, *order: Any) -> Tensor:
+        order = _shape_arg(order)
+        if len(order) != self.ndim:
+            raise ValueError(f"permute: order {order} does not match {self.ndim} dims of shape {self.shape}")
+        norm = tuple(_norm_axis(o, self.ndim, "permute") for o in order)
+        if sorted(norm) != list(range(self.ndim)):
+            raise ValueError(f"permute: {order} is not a permutation of the dims of shape {self.shape}")
+        return Tensor._from(g.permute(self.node, norm), self)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        if self.ndim < 2 and dim0 in (-2, -1) and dim1 in (-2, -1):
+            return self
+        a, b = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return self.permute(*order)
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} is after end_dim {end_dim}")
+        return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = {_norm_axis(d, self.ndim, "squeeze") for d in dims}
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dims")
+        d = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def expand(self, *shape: Any) -> Tensor:
+        shape = _shape_arg(shape)
+        if len(shape) < self.ndim:
+            raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
+        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
+        new = tuple(s if t == -1 else t for s, t in zip(x.shape, shape))
+        for s, t in zip(x.shape, new):
+            if s != t and s != 1:
+                raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        return Tensor._from(g.expand(x.node, new), x)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return self._expand_to(broadcast_shapes(self.shape, tuple(shape), op="broadcast_to")) if tuple(shape) != self.shape else self
+
+    def flip(self, dims: Any = None, *more: int) -> Tensor:
+        if dims is None:
+            dims = tuple(range(self.ndim))
+        elif isinstance(dims, int):
+            dims = (dims,) + more
+        axes = tuple(_norm_axis(d, self.ndim, "flip") for d in dims)
+        return Tensor._from(g.flip(self.node, axes), self)
+
+    def pad(self, widths: Any, value: float = 0.0, mode: str = "constant") -> Tensor:
+        """numpy-style widths ((before0, after0), ...) per dim (an int or one pair broadcasts);
+        negative widths crop."""
+        if mode != "constant":
+            raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
+        if isinstance(widths, int):
+            widths = ((widths, widths),) * self.ndim
+        widths = tuple(tuple(w) if isinstance(w, (tuple, list)) else (w, w) for w in widths)
+        if len(widths) == 1 and self.ndim > 1:
+            widths = widths * self.ndim
+        if len(widths) != self.ndim or any(len(w) != 2 for w in widths):
+            raise ValueError(f"pad: widths {widths} do not give (before, after) for each of {self.ndim} dims of {self.shape}")
+        crop = tuple((max(0, -b), s - max(0, -a)) for (b, a), s in zip(widths, self.shape))
+        if any(lo > hi for lo, hi in crop):
+            raise ValueError(f"pad: negative widths {widths} crop more than shape {self.shape}")
+        x = Tensor._from(g.shrink(self.node, crop), self) if any(b < 0 or a < 0 for b, a in widths) else self
+        pos = tuple((max(0, b), max(0, a)) for b, a in widths)
+        return Tensor._from(g.pad(x.node, pos, _py(value, x.dtype)), x)
+
+    def shrink(self, bounds: Sequence[tuple[int, int]]) -> Tensor:
+        return Tensor._from(g.shrink(self.node, tuple(tuple(b) for b in bounds)), self)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor with {self.ndim} dims")
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
+        inter = []
+        for s in x.shape:
+            inter += [1, s]
+        expanded = []
+        for r, s in zip(sizes, x.shape):
+            expanded += [r, s]
+        return x.reshape(inter).expand(expanded).reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+
+    def split(self, size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
+        ax = _norm_axis(dim, self.ndim, "split")
+        n = self.shape[ax]
+        sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim} of {self.shape}")
+        out, start = [], 0
+        for s in sizes:
+            bounds = [(0, d) for d in self.shape]
+            bounds[ax] = (start, start + s)
+            out.append(self.shrink(bounds))
+            start += s
+        return out
+
+    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
+        return self.split(max(1, math.ceil(n / chunks)), dim)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        return _getitem(self, idx)
+
+    def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        return cat([self, *others], dim=dim)
+
+    # --- linear algebra ---------------------------------------------------------------------------
+    def matmul(self, w: Any) -> Tensor:
+        from .linalg import matmul
+        return matmul(self, self._coerce(w, "matmul"))
+
+    def dot(self, w: Any) -> Tensor:
+        return self.matmul(w)
+
+    # --- autodiff ---------------------------------------------------------------------------------
+    def backward(self, gradient: Tensor | None = None) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad."""
+        from .autodiff import backward
+        backward(self, gradient)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and not self.dtype.is_float:
+            raise TypeError(f"requires_grad_: only floating point tensors can require grad, got {self.dtype.name}")
+        self.requires_grad = flag
+        return self
+
+
+def _py(value: Any, d: DType) -> Scalar:
+    if d is dt.bool_:
+        return bool(value)
+    if d.is_int:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"cannot represent {value} as {d.name}")
+        return int(value)
+    return float(value)
+
+
+def _check_device_dtype(d: DType, op: str) -> None:
+    if d.name in ("float16", "float64"):
+        from .runtime import get_device
+        if not get_device().supports(d):
+            raise TypeError(f"{op}: the OpenCL device {get_device().caps.name!r} does not support {d.name}")
+
+
+def _where(cond: Any, a: Any, b: Any) -> Tensor:
+    c = cond if isinstance(cond, Tensor) else Tensor(cond)
+    if c.dtype is not dt.bool_:
+        c = c != 0
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    ref = ta or tb
+    if ref is None:
+        d = dt.default_float if isinstance(a, float) or isinstance(b, float) else (
+            dt.bool_ if isinstance(a, bool) and isinstance(b, bool) else dt.default_int)
+        ta = Tensor(g.const(_py(a, d), d))
+        tb = Tensor(g.const(_py(b, d), d))
+    else:
+        ta = ta if ta is not None else ref._coerce(a, "where")
+        tb = tb if tb is not None else ref._coerce(b, "where")
+    d = dt.promote(ta.dtype, tb.dtype)
+    shape = broadcast_shapes(c.shape, ta.shape, tb.shape, op="where")
+    c, ta, tb = c._expand_to(shape), ta.cast(d)._expand_to(shape), tb.cast(d)._expand_to(shape)
+    return Tensor._from(g.elementwise(Op.WHERE, c.node, ta.node, tb.node, dtype=d), ta, tb)
+
+
+def _getitem(x: Tensor, idx: Any) -> Tensor:
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    if any(isinstance(i, (Tensor, list, np.ndarray)) for i in idx):
+        return _advanced_index(x, idx)
+    n_ell = sum(1 for i in idx if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+    consumed = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if consumed > x.ndim:
+        raise IndexError(f"getitem: too many indices ({consumed}) for tensor of shape {x.shape}")
+    if n_ell:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (x.ndim - consumed) + idx[k + 1:]
+    else:
+        idx = idx + (slice(None),) * (x.ndim - consumed)
+    bounds, flips, steps, final_shape = [], [], [], []
+    squeeze_dims, new_dims = [], []
+    dim = 0
+    out_dim = 0
+    for i in idx:
+        if i is None:
+            new_dims.append(out_dim)
+            out_dim += 1
+            continue
+        s = x.shape[dim]
+        if isinstance(i, (bool, np.bool_)):
+            raise IndexError("getitem: bool indices are not supported")
+        if isinstance(i, (int, np.integer)):
+            j = int(i)
+            if not -s <= j < s:
+                raise IndexError(f"getitem: index {j} is out of bounds for dim {dim} with size {s} (shape {x.shape})")
+            j %= s
+            bounds.append((j, j + 1))
+            steps.append(1)
+            squeeze_dims.append(dim)
+        elif isinstance(i, slice):
+            if i.step == 0:
+                raise ValueError("getitem: slice step cannot be zero")
+            start, stop, step = i.indices(s)
+            if step > 0:
+                n = max(0, (stop - start + step - 1) // step)
+                lo = start
+                hi = start + (n - 1) * step + 1 if n else start
+            else:
+                n = max(0, (start - stop - step - 1) // (-step))
+                hi = start + 1
+                lo = start + (n - 1) * step if n else hi
+                flips.append(dim)
+            bounds.append((lo, hi) if n else (0, 0))
+            steps.append(abs(step))
+            out_dim += 1
+        else:
+            raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__}")
+        dim += 1
+    y = x.shrink(tuple(bounds))
+    if flips:
+        y = y.flip(tuple(flips))
+    if any(st != 1 for st in steps):
+        # stride by padding each dim to a multiple of its step, splitting, and keeping index 0
+        pads = []
+        for s, st in zip(y.shape, steps):
+            pads.append((0, (-s) % st if st > 1 else 0))
+        y = y.pad(pads) if any(p[1] for p in pads) else y
+        split = []
+        for s, st in zip(y.shape, steps):
+            split += [s // st, st] if st > 1 else [s, 1]
+        y = y.reshape(split)
+        y = y.shrink(tuple((0, split[k]) if k % 2 == 0 else (0, 1) for k in range(len(split))))
+        y = y.reshape(tuple(split[k] for k in range(0, len(split), 2)))
+    shape = [s for d, s in enumerate(y.shape) if d not in squeeze_dims]
+    for d in new_dims:
+        shape.insert(d, 1)
+    return y.reshape(tuple(shape))
+
+
+def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
+    """x[..., t, ...] with one integer index tensor (or list) on one dim, basic indices on the
+    others: a one-hot gather (a fused multiply-sum, no scatter kernel needed)."""
+    pos = [k for k, i in enumerate(idx) if isinstance(i, (Tensor, list, np.ndarray))]
+    if len(pos) != 1 or any(i is None or i is Ellipsis for i in idx):
+        raise IndexError("getitem: only one integer tensor index (with basic indices on other dims) is supported")
+    k = pos[0]
+    it = idx[k] if isinstance(idx[k], Tensor) else Tensor(np.asarray(idx[k]))
+    if it.dtype.is_float or it.dtype is dt.bool_:
+        raise IndexError(f"getitem: tensor indices must be integers, got {it.dtype.name}")
+    y = _getitem(x, idx[:k] + (slice(None),) + idx[k + 1:])
+    k_out = sum(1 for i in idx[:k] if not isinstance(i, (int, np.integer)))
+    n = y.shape[k_out]
+    it = (it < 0).where(it + n, it)
+    onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
+    ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
+    lead = ym.shape[:-1]
+    picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1)      # lead + idx_shape
+    nl, ni = len(lead), it.ndim
+    return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along `dim`: each input is padded into place and the results added, so the
+    whole concatenation is one kernel."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    ax = _norm_axis(dim, ref.ndim, "cat")
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != ax):
+            raise ValueError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {dim}")
+    d = ref.dtype
+    for t in tensors[1:]:
+        d = dt.promote(d, t.dtype)
+    total = sum(t.shape[ax] for t in tensors)
+    out: Tensor | None = None
+    start = 0
+    for t in tensors:
+        widths = [(0, 0)] * ref.ndim
+        widths[ax] = (start, total - start - t.shape[ax])
+        start += t.shape[ax]
+        p = t.cast(d).pad(widths)
+        if out is None:
+            out = p
+        elif d is dt.bool_:
+            out = out | p
+        else:
+            out = out + p
+    assert out is not None
+    return out
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
+
+
+def realize(*tensors: Tensor) -> None:
+    """Realize several tensors together: one schedule, shared work computed once."""
+    from .engine import realize as _realize
+    flat: list[Tensor] = []
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            flat.extend(t)
+        else:
+            flat.append(t)
+    _realize([t.node for t in flat])
+
