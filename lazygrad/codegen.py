@@ -6,7 +6,7 @@ builtins on vector types well and scalar code poorly), and the reduction strateg
 output per work-item with vector loads when there are enough outputs to fill the device,
 a work-group tree reduction otherwise).
 
-Public names: render, RenderedKernel, op_expr.
+Public names: render, RenderedKernel, op_expr, render_matmul, matmul_candidates, MatmulGeometry.
 """
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from pathlib import Path
 import jinja2
 
 from .dtypes import DType, bool_
+from .dtypes import float32 as _FLOAT32
 from .lower import Instr, LoweredKernel
 from .ops import PRIMITIVES, Op
 from .runtime import get_device
+from .tune import MatmulConfig
 from .view import ShapeTracker, prod
 
 _TEMPLATE_DIRS = [Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "templates"]
@@ -513,8 +515,289 @@ def _bytes(lk: LoweredKernel, n_out: int) -> int:
 
 
 def render(lk: LoweredKernel) -> RenderedKernel:
+    if lk.kernel.kind == "matmul":
+        return render_matmul(lk)
     if lk.kernel.kind == "reduce":
         return render_reduce(lk)
     if lk.kernel.kind == "elementwise":
         return render_elementwise(lk)
     raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")
+
+
+# --- matmul ---------------------------------------------------------------------------------------
+# PoCL compiles vloadN/vstoreN to out-of-line calls (no inlining), which costs more than the FMAs
+# they feed; a dereference through a vector typedef with element alignment is a plain
+# (unaligned) vector load. The typedef names are `<scalar><w>u`.
+def _uvec(dt: DType, w: int) -> str:
+    return f"{dt.cl}{w}u"
+
+
+class MatmulEmitter(Emitter):
+    """Emitter for matmul operands and epilogues: vector loads through unaligned vector
+    typedefs, and optionally lanes clamped to `clamp` along the last dim (partial N tiles
+    read a valid element instead of running past the buffer; those lanes are never stored)."""
+
+    def __init__(self, *args, clamp: int | None = None, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.clamp = clamp
+
+    def load_expr(self, buf: str, dt: DType, st: ShapeTracker) -> str:
+        w = self.w
+        st = self.st(st)
+        v = st.views[-1]
+        if w > 1 and dt is not bool_ and self.clamp is None:
+            last_mask_ok = v.mask is None or v.mask[-1] == (0, v.shape[-1])
+            if st.single and last_mask_ok and v.strides[-1] == 1:
+                idx, valid = st.expr(self.names)
+                e = f"(*((const __global {_uvec(dt, w)}*)({buf}+{idx})))"
+                return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, w)})" if valid else e
+        if w > 1 and self.clamp is not None:
+            lanes = []
+            for j in range(w):
+                names = self.names[:-1] + [f"min({self.names[-1]}+{j},{self.clamp})"]
+                idx, valid = st.expr(names)
+                e = f"{buf}[{idx}]"
+                if dt is bool_:
+                    e = f"(int){e}"
+                lanes.append(f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e)
+            g = f"(({vtype(dt, w)})({','.join(lanes)}))"
+            return f"(-{g})" if dt is bool_ else g
+        return super().load_expr(buf, dt, st)
+
+
+@dataclass(frozen=True)
+class MatmulGeometry:
+    """What a matmul kernel computes: batch dims, M, N, K, and which operands are panels."""
+
+    batch: tuple[int, ...]
+    m: int
+    n: int
+    k: int
+    a_tile: int   # rows per A panel (0: A read through its view)
+    b_tile: int   # columns per B panel (0: B read through its view)
+
+    @staticmethod
+    def of(lk: LoweredKernel) -> MatmulGeometry:
+        core = lk.kernel.core
+        assert core is not None and core.op is Op.MATMUL
+        a = core.srcs[0]
+        ap, bp = lk.extra.get("a_panel"), lk.extra.get("b_panel")
+        return MatmulGeometry(tuple(core.shape[:-2]), core.shape[-2], core.shape[-1], a.shape[-1],
+                              ap.shape[-1] if ap is not None else 0, bp.shape[-1] if bp is not None else 0)
+
+    @property
+    def batch_size(self) -> int:
+        return prod(self.batch)
+
+    def shape_class(self, dt: DType) -> str:
+        def b(x: int) -> int:
+            return 1 << max(0, (x - 1).bit_length())
+        return (f"{dt.name}|b{b(self.batch_size)}|m{b(self.m)}|n{b(self.n)}|k{b(self.k)}"
+                f"|pa{self.a_tile}|pb{self.b_tile}")
+
+
+def _pow2_at_least(x: int, cap: int) -> int:
+    p = 1
+    while p < x and p < cap:
+        p *= 2
+    return p
+
+
+def _clamp_local(cfg_l: int, tiles: int) -> int:
+    """Work-group extent: the configured one, shrunk (power of two) when there are few tiles."""
+    lsz = cfg_l
+    while lsz > 1 and lsz // 2 >= tiles:
+        lsz //= 2
+    return lsz
+
+
+def matmul_candidates(geo: MatmulGeometry) -> tuple[MatmulConfig, list[MatmulConfig]]:
+    """The heuristic configuration and the handful of candidates the tuner times."""
+    caps = get_device().caps
+    pref = int(os.environ.get("LAZYGRAD_VEC", "0")) or max(4, min(16, caps.preferred_vector_width))
+    if not caps.is_cpu:
+        pref = min(pref, 4)
+    if geo.b_tile:
+        w = pref
+        while geo.b_tile % w:
+            w //= 2
+        nrs = [geo.b_tile]
+    else:
+        w = min(pref, _pow2_at_least(geo.n, pref))
+        nrs = [w * v for v in ((2, 1, 3) if geo.n > w else (1,))]
+    mrs = [geo.a_tile] if geo.a_tile else [min(m, geo.m) for m in ((8, 12, 6, 4) if caps.is_cpu else (4, 8, 2))]
+    locals_ = [(4, 4), (2, 2), (8, 8), (1, 1)] if caps.is_cpu else [(8, 8), (16, 4), (4, 16)]
+    heur = MatmulConfig(mrs[0], nrs[0], w, 2, *locals_[0])
+    seen: dict[str, MatmulConfig] = {}
+    for mr in dict.fromkeys(mrs):
+        for nr in nrs:
+            if mr * (nr // w) > 24:  # accumulators beyond the register file spill
+                continue
+            seen.setdefault(f"{mr}/{nr}", MatmulConfig(mr, nr, w, 2, *locals_[0]))
+    cands = list(seen.values())[:4]
+    cands += [MatmulConfig(heur.mr, heur.nr, w, 2, *lxy) for lxy in locals_[1:]]
+    cands.append(MatmulConfig(heur.mr, heur.nr, w, 4 if heur.mr <= 8 else 1, *locals_[0]))
+    return heur, list({c.key(): c for c in cands}.values())
+
+
+def render_matmul(lk: LoweredKernel, cfg: MatmulConfig | None = None) -> RenderedKernel:
+    """A register-blocked matmul: each work-item owns an mr x nr block of C held in vector
+    accumulators, streams A (broadcast scalars) and B (vectors along N) through the K loop, and
+    runs the fused epilogue on its block before storing it."""
+    geo = MatmulGeometry.of(lk)
+    if cfg is None:
+        cfg = _tuned_matmul_config(lk, geo)
+    return _render_matmul(lk, geo, cfg)
+
+
+def _tuned_matmul_config(lk: LoweredKernel, geo: MatmulGeometry) -> MatmulConfig:
+    from . import tune
+    heur, cands = matmul_candidates(geo)
+    if geo.m * geo.n * geo.k * geo.batch_size < 64 ** 3:
+        return heur  # too small for the choice to matter
+    return tune.choose("matmul", geo.shape_class(lk.kernel.output.dtype), cands, heur,
+                       lambda c: time_rendered(lk, _render_matmul(lk, geo, c)))
+
+
+def time_rendered(lk: LoweredKernel, rk: RenderedKernel, reps: int = 3) -> float:
+    """Seconds of one launch of a rendered kernel on scratch buffers (min of `reps`)."""
+    import numpy as np
+
+    from .runtime import Buffer, get_kernel, launch
+    clk = get_kernel(rk.name, rk.source)
+    bufs = [Buffer(max(1, prod(n.shape)), n.dtype).copyin(np.zeros(max(1, prod(n.shape)), n.dtype.np))
+            for n in lk.buffers]
+    best = float("inf")
+    for _ in range(reps + 1):
+        ev = launch(clk, rk.global_size, rk.local_size, bufs)
+        ev.wait()
+        best = min(best, (ev.profile.end - ev.profile.start) * 1e-9)
+    return best
+
+
+def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) -> RenderedKernel:
+    root = lk.kernel.output
+    core = lk.kernel.core
+    assert core is not None
+    mm_idx = next(i for i, ins in enumerate(lk.instrs) if ins.kind == "acc")
+    a_val, b_val = lk.instrs[mm_idx].args
+    dt = core.dtype
+    acc_dt = dt if dt.name != "float16" else _FLOAT32
+    w, mr, nr = cfg.w, cfg.mr, cfg.nr
+    nv = nr // w
+    M, N, K = geo.m, geo.n, geo.k
+    mt, nt = -(-M // mr), -(-N // nr)
+    big = max(prod(root.shape), prod(core.srcs[0].shape), prod(core.srcs[1].shape),
+              *(prod(b.shape) for b in lk.buffers)) >= 2**31 - 1024
+    ity = "long" if big else "int"
+    bnames = [f"b{d}" for d in range(len(geo.batch))]
+    pre: list[str] = []
+    if geo.batch:
+        _unravel("bt", geo.batch, bnames, pre, ity)
+    a_src = lk.extra.get("a_panel") or core.srcs[0]
+    b_src = lk.extra.get("b_panel") or core.srcs[1]
+    a_shape, b_shape = tuple(a_src.shape), tuple(b_src.shape)
+    # rows past M (last M tile) read row M-1: valid memory, results never stored
+    for i in range(mr):
+        if not geo.a_tile:
+            pre.append(f"const {ity} am{i} = {f'min(m0+{i},{M - 1})' if M % mr else f'm0+{i}'};")
+    for j in range(nv):
+        if not geo.b_tile:
+            pre.append(f"const {ity} bn{j} = n0+{j * w};")
+
+    def k_body(kname: str, clamp_n: bool, tag: str) -> list[str]:
+        lines: list[str] = []
+        bvars = []
+        for j in range(nv):
+            names = bnames + (["nt", kname, str(j * w)] if geo.b_tile else [kname, f"bn{j}"])
+            em = MatmulEmitter(lk, names, w, b_shape, lines, f"b{tag}_{j}_", ity,
+                               clamp=(N - 1) if clamp_n and not geo.b_tile else None)
+            em.run("b")
+            bvars.append(_as_acc(em.var[b_val], lk.instrs[b_val].dtype, acc_dt, w))
+        for i in range(mr):
+            names = bnames + (["mt", kname, str(i)] if geo.a_tile else [f"am{i}", kname])
+            em = MatmulEmitter(lk, names, 1, a_shape, lines, f"a{tag}_{i}_", ity)
+            em.run("a")
+            av = _as_acc(em.var[a_val], lk.instrs[a_val].dtype, acc_dt, 1)
+            for j in range(nv):
+                lines.append(f"c{i}_{j} += {av} * {bvars[j]};")
+        return lines
+
+    def k_loop(clamp_n: bool) -> list[str]:
+        ku = max(1, min(cfg.ku, K))
+        lines = [f"{ity} k = 0;", f"for (; k + {ku} <= {K}; k += {ku}) {{"]
+        for u in range(ku):
+            lines += ["  " + s for s in ["{"] + k_body("k" if u == 0 else f"(k+{u})", clamp_n, f"{u}")] + ["  }"]
+        lines.append("}")
+        if K % ku:
+            lines += [f"for (; k < {K}; k++) {{"] + ["  " + s for s in k_body("k", clamp_n, "t")] + ["}"]
+        return lines
+
+    clamp_all = N < nr and not geo.b_tile  # every tile is partial: only the clamped loop
+    full_loop = k_loop(clamp_all)
+    edge_loop = k_loop(True) if (N % nr and not geo.b_tile and not clamp_all) else []
+    # epilogue: whole tile as vectors, or element by element on partial tiles
+    acc_ins = mm_idx
+    vec_epi: list[str] = []
+    for i in range(mr):
+        for j in range(nv):
+            names = bnames + [f"(m0+{i})", f"(n0+{j * w})"]
+            lines: list[str] = []
+            em = MatmulEmitter(lk, names, w, tuple(core.shape), lines, f"e{i}_{j}_", ity)
+            em.var[acc_ins] = _from_acc(f"c{i}_{j}", acc_dt, dt, w)
+            em.run("outer")
+            val = em.var[lk.result]
+            vec_epi += lines + [_store_vec(val, root.dtype, w, f"obase+{i * N}+{j * w}")]
+    scal_epi: list[str] = []
+    em = MatmulEmitter(lk, bnames + ["(m0+i)", "(n0+j)"], 1, tuple(core.shape), scal_epi, "s", ity)
+    em.var[acc_ins] = _from_acc("tile[i][j]", acc_dt, dt, 1)
+    em.run("outer")
+    scal_epi.append(store_expr(em.var[lk.result], root.dtype, 1, "obase+i*%d+j" % N))
+    spill = [f"*((__private {_uvec(acc_dt, w)}*)&tile[{i}][{j * w}]) = c{i}_{j};" if w > 1 else
+             f"tile[{i}][{j}] = c{i}_{j};" for i in range(mr) for j in range(nv)]
+    lx, ly = _clamp_local(cfg.lx, mt), _clamp_local(cfg.ly, nt)
+    gx, gy = -(-mt // lx) * lx, -(-nt // ly) * ly
+    name = _kernel_name(lk, "M")
+    caps = get_device().caps
+    # clang (PoCL) legalises 512-bit vectors as pairs of 256-bit ones unless told otherwise:
+    # twice the instructions and spilled accumulators
+    vec_bits = w * acc_dt.itemsize * 8
+    vec_attr = (f"__attribute__((min_vector_width({vec_bits}))) "
+                if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
+    vec_types = sorted({(d.cl, ww) for d, ww in [(acc_dt, w)] + [(i.dtype, w) for i in lk.instrs]
+                        if ww > 1 and d is not bool_})
+    src = template("matmul.cl.j2").render(
+        name=name, ity=ity, mr=mr, nr=nr, nv=nv, w=w, M=M, N=N, K=K, n_mt=mt, n_nt=nt, lx=lx, ly=ly,
+        guard=(gx != mt or gy != nt), acc_t=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
+        zero=vliteral(0, acc_dt, w), vec_types=vec_types, pre_lines=pre, full_loop=full_loop,
+        edge_loop=edge_loop, vec_epi=vec_epi, scal_epi=scal_epi, spill=spill,
+        full_m=(M % mr == 0), full_n=(N % nr == 0), cfg=cfg.key(), geo=geo, vec_attr=vec_attr, **_common(lk))
+    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
+    flops = 2 * geo.batch_size * M * N * K + epi_flops * prod(root.shape)
+    return RenderedKernel(name, src, (gx, gy, geo.batch_size), (lx, ly, 1), flops, _bytes(lk, prod(root.shape)))
+
+
+def _as_acc(x: str, src: DType, acc: DType, w: int) -> str:
+    return x if src == acc else cast_expr(x, src, acc, w)
+
+
+def _from_acc(x: str, acc: DType, dst: DType, w: int) -> str:
+    return x if acc == dst else cast_expr(x, acc, dst, w)
+
+
+def _store_vec(val: str, dt: DType, w: int, idx: str) -> str:
+    if w == 1 or dt is bool_:
+        return store_expr(val, dt, w, idx)
+    return f"*((__global {_uvec(dt, w)}*)(buf0+{idx})) = {val};"
+
+
+def matmul_panel_width(dt: DType) -> int:
+    """Columns per packed B panel: two device vectors (an AVX-512 pair on PoCL)."""
+    caps = get_device().caps
+    w = int(os.environ.get("LAZYGRAD_VEC", "0")) or max(4, min(16, caps.preferred_vector_width))
+    return 2 * (w if caps.is_cpu else min(w, 4))
+
+
+def matmul_panel_rows() -> int:
+    """Rows per packed A panel (the kernel's mr when A is packed)."""
+    return 8 if get_device().caps.is_cpu else 4

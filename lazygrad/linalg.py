@@ -1,16 +1,33 @@
-"""Matrix products: shape rules of matmul (1-D, 2-D, batched, broadcast batch dims).
+"""Matrix products: shape rules of matmul (1-D, 2-D, batched, broadcast batch dims), the
+MATMUL node, and when its operands are packed into panels first.
 
-Public names: matmul.
+A matmul is one MATMUL node (its kernel fuses the elementwise chain after it). Large operands
+that the kernel would read with a long stride per K step (B rows N elements apart, or a
+transposed A) are first copied into panels (`lower.pack_panels`): tiles stored contiguously
+along K, which the kernel streams at full speed. The copy is one cheap kernel; the logical
+operand stays a view of the panels, so autodiff and every other reader see a plain matrix.
+
+Public names: matmul, linear, pack_policy.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import os
 from . import dtypes as dt
-from .tensor import broadcast_shapes
+from . import graph as gr
+from .graph import Node
+from .lower import PANEL_A, PANEL_B, operand_view, pack_panels, unpack_panels
+from .tensor import Tensor, broadcast_shapes
+from .view import ShapeTracker
 
-if TYPE_CHECKING:
-    from .tensor import Tensor
+# Packing pays once the operand is read by several work-items and its rows are far apart;
+# measured on PoCL/AVX-512 (bench/bench_matmul.py): below this many multiply-adds the copy
+# kernel costs more than the strided reads.
+PACK_MIN_MACS = 64 * 64 * 64
+
+
+def pack_policy() -> str:
+    """LAZYGRAD_MATMUL_PACK: 'auto' (default), '1' always pack B, '0' never pack."""
+    return os.environ.get("LAZYGRAD_MATMUL_PACK", "auto")
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -32,9 +49,12 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     a, b = a.cast(d), b.cast(d)
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], op="matmul")
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    a = a._expand_to(batch + (m, k))
-    b = b._expand_to(batch + (k, n))
-    out = _matmul_kernel(a, b)
+    if batch and all(s == 1 for s in b.shape[:-2]):
+        # B shared by every batch entry: fold the batch into M, one bigger 2-D product
+        a2 = a._expand_to(batch + (m, k)).reshape(-1, k) if m * k else a._expand_to(batch + (m, k)).reshape(0, k)
+        out = _matmul_kernel(a2, b.reshape(k, n)).reshape(batch + (m, n))
+    else:
+        out = _matmul_kernel(a._expand_to(batch + (m, k)), b._expand_to(batch + (k, n)))
     if squeeze_a:
         out = out.reshape(out.shape[:-2] + (n,))
     if squeeze_b:
@@ -42,9 +62,87 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
+def linear(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
+    """torch.nn.functional.linear: x @ w.T (+ bias); w is (out_features, in_features)."""
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"linear: input shape {x.shape} does not match weight shape {w.shape} "
+                         f"(last dim of input must be in_features={w.shape[1]})")
+    out = x.matmul(w.T)
+    if bias is not None:
+        if bias.shape not in ((w.shape[0],), ()):
+            raise ValueError(f"linear: bias shape {bias.shape} does not match out_features {w.shape[0]}")
+        out = out + bias
+    return out
+
+
 def _matmul_kernel(a: Tensor, b: Tensor) -> Tensor:
-    """(..., M, K) @ (..., K, N) with equal batch dims: broadcast multiply, reduce over K."""
-    lead = a.shape[:-2]
+    """(..., M, K) @ (..., K, N) with equal batch dims as one MATMUL node, operands packed
+    into panels first where that pays."""
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    prod3 = a.reshape(lead + (m, 1, k)) * b.transpose(-1, -2).reshape(lead + (1, n, k))
-    return prod3.sum(-1)
+    batch = a.shape[:-2]
+    if 0 in (m, n) or 0 in batch:
+        return Tensor.zeros(*(batch + (m, n)), dtype=a.dtype)
+    if k == 0:
+        return Tensor.zeros(*(batch + (m, n)), dtype=a.dtype)
+    an, bn = a.node, b.node
+    pack_a, pack_b = _should_pack(an, bn)
+    if pack_a:
+        an = _panel(a, PANEL_A, _a_tile(), "matmul A packed into row panels (strided along K)")
+    if pack_b:
+        an_b = _panel(b, PANEL_B, _b_tile(b.dtype), "matmul B packed into column panels")
+        bn = an_b
+    node = gr.matmul(_node(an), _node(bn))
+    return Tensor._from(node, *(x for x in (an, bn, a, b) if isinstance(x, Tensor)))
+
+
+def _node(x: Node | Tensor) -> Node:
+    return x.node if isinstance(x, Tensor) else x
+
+
+def _panel(x: Tensor, dim: int, tile: int, reason: str) -> Tensor:
+    """x as a view of its packed panels (a Tensor, so gradients flow through the copy)."""
+    p = Tensor._from(pack_panels(x.node, dim, tile, reason), x)
+    return Tensor._from(unpack_panels(p.node, dim, x.shape[dim]), p)
+
+
+def _b_tile(d: dt.DType) -> int:
+    from .codegen import matmul_panel_width
+    return matmul_panel_width(d)
+
+
+def _a_tile() -> int:
+    from .codegen import matmul_panel_rows
+    return matmul_panel_rows()
+
+
+def _should_pack(a: Node, b: Node) -> tuple[bool, bool]:
+    """(pack A, pack B). An operand seen through stacked views (im2col windows, reshaped
+    transposes) is always packed: the matmul would recompute a div/mod index per element per
+    tile. A plain strided operand is packed when the product is large and the kernel would
+    read it badly: B rows far apart (a new cache line and page every K step) or not along N,
+    A not along K."""
+    policy = pack_policy()
+    if policy == "0":
+        return False, False
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch = 1
+    for s in a.shape[:-2]:
+        batch *= s
+    big = m * n * k * batch >= PACK_MIN_MACS and m >= 16
+    a_st, _ = operand_view(a)
+    b_st, _ = operand_view(b)
+    a_multi, b_multi = len(a_st.views) > 1, len(b_st.views) > 1
+    if policy == "1":
+        return a_multi or not _unit_stride(a_st, -1), True
+    b_rows_far = n * b.dtype.itemsize > 1024
+    pack_b = b_multi or (big and (not _unit_stride(b_st, -1) or b_rows_far))
+    pack_a = a_multi or (big and not _unit_stride(a_st, -1) and m > 1)
+    return pack_a, pack_b
+
+
+def _unit_stride(st: ShapeTracker, dim: int) -> bool:
+    """Does a single-view operand read consecutive elements along `dim`?"""
+    v = st.views[-1]
+    return len(st.views) == 1 and (v.strides[dim] in (0, 1) or v.shape[dim] == 1)

@@ -5,13 +5,14 @@ Views are composed here: a movement node contributes no instruction, it only cha
 ShapeTracker its source is read through. PAD contributes a guard (its padded region holds a
 constant, which is not the same as padding the source's inputs).
 
-Public names: Instr, LoweredKernel, lower.
+Public names: Instr, LoweredKernel, lower, pack_panels, unpack_panels, panel_source.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import graph as gr
 from .dtypes import DType
 from .graph import Node
 from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
@@ -22,8 +23,9 @@ from .view import ShapeTracker, prod
 @dataclass(frozen=True)
 class Instr:
     """kind: load | const | rand | alu | acc | pad. `args` are instruction indices (alu, pad)
-    or a buffer argument index (load). `region` is 'inner' (inside a reduction loop) or
-    'outer' (once per output element)."""
+    or a buffer argument index (load). `region` is 'inner' (inside a reduction loop),
+    'outer' (once per output element), or 'a' / 'b' (a matmul operand's element, indexed by
+    its own (..., M, K) / (..., K, N) shape — or its panel shape when packed)."""
 
     kind: str
     dtype: DType
@@ -46,7 +48,7 @@ class LoweredKernel:
     result: int = -1              # instruction index of the stored value
     inner_result: int = -1        # instruction index accumulated in the reduction loop
     reduce_op: Op | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # n_seeds; matmul: a_panel / b_panel sources
 
 
 def _movement_st(node: Node) -> ShapeTracker:
@@ -92,6 +94,10 @@ def lower(kernel: Kernel) -> LoweredKernel:
         lk.reduce_op = core.op
         inner_st = ShapeTracker.from_shape(src.shape).permute(tuple(keep) + tuple(axes))
 
+    if core is not None and core.op is Op.MATMUL:
+        lk.extra["a_panel"] = panel_source(core.srcs[0], PANEL_A, input_uids)
+        lk.extra["b_panel"] = panel_source(core.srcs[1], PANEL_B, input_uids)
+
     rand_index = {n.uid: i for i, n in enumerate(x for x in kernel.ops if x.op is Op.RAND)}
     lk.extra["n_seeds"] = len(rand_index)
 
@@ -119,7 +125,7 @@ def lower(kernel: Kernel) -> LoweredKernel:
             memo[key] = emit(Instr("rand", node.dtype, (), region, st, value=rand_index[node.uid],
                                    origin=node.origin))
             continue
-        children = _children(node, st, region, core, inner_st)
+        children = _children(node, st, region, core, inner_st, lk.extra, input_uids)
         if not ready:
             stack.append((node, st, region, is_root, True))
             for c in children:
@@ -137,6 +143,9 @@ def lower(kernel: Kernel) -> LoweredKernel:
         elif node is core and core.op in REDUCE:
             lk.inner_result = vals[0]
             memo[key] = emit(Instr("acc", node.dtype, vals, "outer", op=node.op, origin=node.origin))
+        elif node is core and core.op is Op.MATMUL:
+            # args: the A and B operand values; the codegen owns the loop over K
+            memo[key] = emit(Instr("acc", node.dtype, vals, "outer", op=node.op, origin=node.origin))
         elif node.op in ELEMENTWISE:
             memo[key] = emit(Instr("alu", node.dtype, vals, region, op=node.op, value=node.arg,
                                    origin=node.origin))
@@ -149,12 +158,145 @@ def lower(kernel: Kernel) -> LoweredKernel:
 
 
 def _children(node: Node, st: ShapeTracker, region: str, core: Node | None,
-              inner_st: ShapeTracker | None) -> list[tuple[Node, ShapeTracker, str]]:
-    if node.op in MOVEMENT:
+              inner_st: ShapeTracker | None, extra: dict,
+              input_uids: set[int]) -> list[tuple[Node, ShapeTracker, str]]:
+    if node is core and node.op is Op.MATMUL:
+        return _matmul_children(node, extra)
+    if node.op is Op.PAD:
         return [(node.srcs[0], _movement_st(node).compose(st), region)]
+    if node.op in MOVEMENT:
+        base, chain_st = movement_chain(node, lambda n: n.realized is not None or n.uid in input_uids)
+        return [(base, fold_views(chain_st.compose(st)), region)]
     if node is core and node.op in REDUCE:
         assert inner_st is not None
         # the outer index is the flat index of the kept dims: the epilogue reaches the core
         # through flat reshapes only (schedule guarantees it)
         return [(node.srcs[0], inner_st, "inner")]
     return [(s, st, region) for s in node.srcs]
+
+
+# --- matmul operands and panel layouts ---------------------------------------------------------
+# A packed ("panel") operand stores a matrix as tiles of T rows (A) or columns (B) so that the
+# matmul kernel streams it contiguously: A (..., M, K) as (..., ceil(M/T), K, T) and B
+# (..., K, N) as (..., ceil(N/T), K, T), zero-padded to whole tiles. The kernel reads the
+# panel buffer directly; everyone else (autodiff, other kernels) sees the logical operand as a
+# view of it, built by `unpack_panels`.
+PANEL_A = -2  # the tiled dim of a matmul operand: M of A, N of B
+PANEL_B = -1
+
+
+def pack_panels(x: Node, dim: int, tile: int, reason: str) -> Node:
+    """x (..., R, C) packed into tiles of `tile` along dim (-2 or -1), stored by a copy kernel."""
+    nd = len(x.shape)
+    d = nd + dim
+    size = x.shape[d]
+    nt = -(-size // tile)
+    lead = x.shape[:-2]
+    b = tuple(range(len(lead)))
+    widths = tuple((0, nt * tile - size if i == d else 0) for i in range(nd))
+    p = gr.pad(x, widths)
+    if dim == PANEL_A:  # (.., M, K) -> (.., Mt, T, K) -> (.., Mt, K, T)
+        p = gr.reshape(p, lead + (nt, tile, x.shape[-1]))
+        p = gr.permute(p, b + (nd - 2, nd, nd - 1))
+    else:               # (.., K, N) -> (.., K, Nt, T) -> (.., Nt, K, T)
+        p = gr.reshape(p, lead + (x.shape[-2], nt, tile))
+        p = gr.permute(p, b + (nd - 1, nd - 2, nd))
+    return gr.make(Op.CONTIGUOUS, (p,), p.shape, p.dtype, reason)
+
+
+def unpack_panels(p: Node, dim: int, size: int) -> Node:
+    """The logical operand (..., R, C) of the panel node p; `size` is the untiled length."""
+    nd = len(p.shape) - 1
+    lead = p.shape[:-3]
+    b = tuple(range(len(lead)))
+    nt, k, tile = p.shape[-3:]
+    if dim == PANEL_A:  # (.., Mt, K, T) -> (.., Mt, T, K) -> (.., Mt*T, K)
+        x = gr.reshape(gr.permute(p, b + (nd - 2, nd, nd - 1)), lead + (nt * tile, k))
+        return gr.shrink(x, tuple((0, size if i == nd - 2 else s) for i, s in enumerate(x.shape)))
+    # (.., Nt, K, T) -> (.., K, Nt, T) -> (.., K, Nt*T)
+    x = gr.reshape(gr.permute(p, b + (nd - 1, nd - 2, nd)), lead + (k, nt * tile))
+    return gr.shrink(x, tuple((0, size if i == nd - 1 else s) for i, s in enumerate(x.shape)))
+
+
+def panel_source(x: Node, dim: int, input_uids: set[int]) -> Node | None:
+    """The stored panel buffer that matmul operand x is exactly `unpack_panels` of, if any.
+    Hash-consing makes the check exact: rebuilding the unpack views gives the same nodes."""
+    p = x
+    for op in (Op.SHRINK, Op.RESHAPE, Op.PERMUTE):
+        if p.op is op:
+            p = p.srcs[0]
+        elif op is not Op.SHRINK:
+            return None
+    if p.uid not in input_uids or len(p.shape) != len(x.shape) + 1:
+        return None
+    return p if unpack_panels(p, dim, x.shape[dim]) is x else None
+
+
+def _matmul_children(node: Node, extra: dict) -> list[tuple[Node, ShapeTracker, str]]:
+    out = []
+    for src, region, key in ((node.srcs[0], "a", "a_panel"), (node.srcs[1], "b", "b_panel")):
+        panel = extra.get(key)
+        src = panel if panel is not None else src
+        out.append((src, ShapeTracker.from_shape(src.shape), region))
+    return out
+
+
+def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
+    """The view through which a kernel reading x would load its first non-movement source
+    (pads included, as masks)."""
+    st = ShapeTracker.from_shape(x.shape)
+    n = x
+    while n.op in MOVEMENT and n.realized is None:
+        if n.op is Op.PAD:
+            st = fold_views(_movement_st(n).compose(st))
+            n = n.srcs[0]
+            continue
+        n, chain = movement_chain(n, lambda m: m.realized is not None)
+        st = fold_views(chain.compose(st))
+    return st, n
+
+
+# --- composing views ------------------------------------------------------------------------
+_APPLY = {
+    Op.RESHAPE: lambda st, a: st.reshape(a), Op.PERMUTE: lambda st, a: st.permute(a),
+    Op.EXPAND: lambda st, a: st.expand(a), Op.SHRINK: lambda st, a: st.shrink(a),
+    Op.FLIP: lambda st, a: st.flip(a), Op.DETACH: lambda st, a: st,
+}
+
+
+def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:
+    """Follow a run of movement ops (not PAD: a pad is a guard with a fill value) down from
+    `node` to the first other node or one where `stop(n)` holds; return that node and the view
+    of it that `node` is, built bottom-up: each op applied to the view below folds into it
+    where it can, so long chains (conv windows) stay a few views instead of one per op."""
+    chain: list[Node] = []
+    n = node
+    while n.op in _APPLY and (n is node or not stop(n)):
+        chain.append(n)
+        n = n.srcs[0]
+    st = ShapeTracker.from_shape(n.shape)
+    for m in reversed(chain):
+        st = _APPLY[m.op](st, m.arg)
+    return n, st
+
+
+def fold_views(st: ShapeTracker) -> ShapeTracker:
+    """Fold every adjacent pair of views that composes into one view (ShapeTracker.simplify
+    only looks at the top pair; a stacked composition leaves foldable pairs further down)."""
+    views = list(st.views)
+    changed = True
+    while changed and len(views) > 1:
+        changed = False
+        for i in range(len(views) - 1, 0, -1):
+            if views[i - 1].contiguous:
+                # the view below maps flat index to buffer index unchanged: every index the
+                # view above produces for a valid (unmasked) element is already a buffer index
+                del views[i - 1]
+                changed = True
+                break
+            pair = ShapeTracker((views[i - 1], views[i])).simplify()
+            if len(pair.views) == 1:
+                views[i - 1:i + 1] = list(pair.views)
+                changed = True
+                break
+    return ShapeTracker(tuple(views))

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .graph import Node, toposort
-from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
+from .ops import ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
 from .view import prod
 
 MAX_OPS_PER_KERNEL = 400
@@ -100,7 +100,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
         if n.realized is not None:
             continue
         if n.op is Op.CONTIGUOUS:
-            stored.setdefault(n.uid, "explicit contiguous()")
+            stored.setdefault(n.uid, n.arg or "explicit contiguous()")  # arg: why a library copy
         if n.op not in REDUCE and n.op is not Op.MATMUL:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
@@ -130,8 +130,51 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
                 why = f"feeds {nxt.op.value}"
             stored.setdefault(cur.uid, why)
             break
+    _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     return stored
+
+
+# An elementwise producer of a matmul operand is recomputed by every tile that reads it (A by
+# each column block, B by each row block): a cast or a scale is free next to the FMAs, a
+# transcendental is not.
+MATMUL_PROLOGUE_FLOPS = 4
+
+
+def _store_costly_prologues(nodes: list[Node], stored: dict[int, str]) -> None:
+    for n in nodes:
+        if n.op is not Op.MATMUL or n.realized is not None:
+            continue
+        for src in n.srcs:
+            base = src
+            while base.op in MOVEMENT and base.realized is None:
+                base = base.srcs[0]
+            if base.realized is not None or base.op not in ELEMENTWISE or base.uid in stored:
+                continue
+            cost = _fused_flops(base, stored)
+            if cost > MATMUL_PROLOGUE_FLOPS:
+                stored[base.uid] = (f"matmul operand prologue ({base.op.value}, {cost} flops per element) "
+                                    "too costly to recompute in every tile")
+
+
+def _fused_flops(root: Node, stored: dict[int, str]) -> int:
+    """Flops per element of the ops a kernel would fuse under `root` (stops at buffers)."""
+    total, seen, stack = 0, set(), [root]
+    while stack:
+        n = stack.pop()
+        if n.uid in seen:
+            continue
+        seen.add(n.uid)
+        if n is not root and (n.realized is not None or n.uid in stored):
+            continue
+        if n.op is Op.RAND:
+            total += 16  # a keyed hash per element
+        elif n.op in ELEMENTWISE:
+            total += PRIMITIVES[n.op].flops
+        elif n.op in REDUCE or n.op is Op.MATMUL:
+            total += 1000  # never recompute a reduction per tile
+        stack.extend(n.srcs)
+    return total
 
 
 def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:

@@ -896,6 +896,26 @@ class Tensor:
     def dot(self, w: Any) -> Tensor:
         return self.matmul(w)
 
+    def linear(self, w: Tensor, b: Tensor | None = None) -> Tensor:
+        """torch semantics: self @ w.T + b, w of shape (out_features, in_features)."""
+        from .linalg import linear
+        return linear(self, w, b)
+
+    def conv2d(self, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """torch.nn.functional.conv2d on (N, C, H, W) input and (O, C/groups, kH, kW) weight."""
+        from .conv import conv2d
+        return conv2d(self, w, bias, stride, padding, dilation, groups)
+
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+        from .conv import max_pool2d
+        return max_pool2d(self, kernel_size, stride, padding, dilation)
+
+    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   count_include_pad: bool = True) -> Tensor:
+        from .conv import avg_pool2d
+        return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
+
     # --- autodiff ---------------------------------------------------------------------------------
     def backward(self, gradient: Tensor | None = None) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad."""
