@@ -23,7 +23,7 @@ from .lower import Instr, LoweredKernel
 from .ops import PRIMITIVES, Op
 from .runtime import get_device
 from .tune import MatmulConfig
-from .view import ShapeTracker, prod
+from .view import ShapeTracker, prod, s_add, s_div, s_mod, s_mul
 
 _TEMPLATE_DIRS = [Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "templates"]
 
@@ -520,7 +520,7 @@ def render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "reduce":
         return render_reduce(lk)
     if lk.kernel.kind == "elementwise":
-        return render_elementwise(lk)
+        return render_pack(lk) or render_elementwise(lk)
     raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")
 
 
@@ -532,37 +532,126 @@ def _uvec(dt: DType, w: int) -> str:
     return f"{dt.cl}{w}u"
 
 
+def _reshape_groups(top: tuple[int, ...], below: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
+    """Pair runs of dims of two shapes with equal products (size-1 dims left out)."""
+    ti = [d for d, s in enumerate(top) if s != 1]
+    bi = [d for d, s in enumerate(below) if s != 1]
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(ti) or j < len(bi):
+        if i >= len(ti) or j >= len(bi):
+            return None
+        gt, gb, pt, pb = [ti[i]], [bi[j]], top[ti[i]], below[bi[j]]
+        i, j = i + 1, j + 1
+        while pt != pb:
+            if pt < pb:
+                if i >= len(ti):
+                    return None
+                gt.append(ti[i])
+                pt *= top[ti[i]]
+                i += 1
+            else:
+                if j >= len(bi):
+                    return None
+                gb.append(bi[j])
+                pb *= below[bi[j]]
+                j += 1
+        groups.append((gt, gb))
+    return groups
+
+
+def regroup(st: ShapeTracker, names: list[str]) -> tuple[ShapeTracker, list[str]]:
+    """Index a view stack whose top is a plain reshape by the dims of the view below, one
+    reshape group at a time: a (n, K, N) im2col over (n, c, i, j, oh, ow) windows becomes
+    c = k/9, i = k/3%3, ... and oh = n/30, ow = n%30 instead of unravelling one flat sum of
+    all of them. Terms of different loop variables stay apart, so the compiler hoists the
+    ones a loop does not change."""
+    while len(st.views) >= 2 and st.views[-1].contiguous:
+        below = st.views[-2]
+        groups = _reshape_groups(st.views[-1].shape, below.shape)
+        if groups is None:
+            break
+        new = ["0"] * len(below.shape)
+        for gt, gb in groups:
+            flat, acc = "0", 1
+            for d in reversed(gt):
+                flat = s_add(s_mul(names[d], acc), flat)
+                acc *= st.views[-1].shape[d]
+            acc = 1
+            for k, d in enumerate(reversed(gb)):
+                e = s_div(flat, acc) if acc > 1 else flat
+                new[d] = e if k == len(gb) - 1 else s_mod(e, below.shape[d])
+                acc *= below.shape[d]
+        st, names = ShapeTracker(st.views[:-1]), new
+    return st, names
+
+
 class MatmulEmitter(Emitter):
-    """Emitter for matmul operands and epilogues: vector loads through unaligned vector
-    typedefs, and optionally lanes clamped to `clamp` along the last dim (partial N tiles
-    read a valid element instead of running past the buffer; those lanes are never stored)."""
+    """Emitter for matmul operands, panel packing and epilogues: stacked views indexed group
+    by group (`regroup`), vector loads through unaligned vector typedefs, and optionally lanes
+    clamped to `clamp` along the last dim (partial N tiles read a valid element instead of
+    running past the buffer; those lanes are never stored)."""
 
     def __init__(self, *args, clamp: int | None = None, **kw) -> None:
         super().__init__(*args, **kw)
         self.clamp = clamp
 
+    def _expr(self, st: ShapeTracker, names: list[str]) -> tuple[str, list[str]]:
+        st2, names2 = regroup(st, names)
+        return st2.expr(names2)
+
     def load_expr(self, buf: str, dt: DType, st: ShapeTracker) -> str:
         w = self.w
         st = self.st(st)
-        v = st.views[-1]
-        if w > 1 and dt is not bool_ and self.clamp is None:
-            last_mask_ok = v.mask is None or v.mask[-1] == (0, v.shape[-1])
-            if st.single and last_mask_ok and v.strides[-1] == 1:
-                idx, valid = st.expr(self.names)
+        if w == 1:
+            idx, valid = self._expr(st, self.names)
+            e = f"{buf}[{idx}]"
+            if dt is bool_:
+                e = f"((int){e})"
+            return f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e
+        if dt is not bool_ and self.clamp is None:
+            st2, names2 = regroup(st, self.names)
+            v = st2.views[-1]
+            last = max((d for d, n in enumerate(names2) if self.names[-1] in n), default=-1)
+            # lanes run along one dim of stride 1, unmasked, named by the lane index alone
+            if (st2.single and last >= 0 and names2[last] == self.names[-1] and v.strides[last] == 1
+                    and (v.mask is None or v.mask[last] == (0, v.shape[last]))
+                    and sum(self.names[-1] in n for n in names2) == 1):
+                idx, valid = st2.expr(names2)
                 e = f"(*((const __global {_uvec(dt, w)}*)({buf}+{idx})))"
                 return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, w)})" if valid else e
-        if w > 1 and self.clamp is not None:
-            lanes = []
-            for j in range(w):
-                names = self.names[:-1] + [f"min({self.names[-1]}+{j},{self.clamp})"]
-                idx, valid = st.expr(names)
-                e = f"{buf}[{idx}]"
-                if dt is bool_:
-                    e = f"(int){e}"
-                lanes.append(f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e)
-            g = f"(({vtype(dt, w)})({','.join(lanes)}))"
-            return f"(-{g})" if dt is bool_ else g
-        return super().load_expr(buf, dt, st)
+        lanes = []
+        for j in range(w):
+            lane = f"({self.names[-1]}+{j})"
+            if self.clamp is not None:
+                lane = f"min({self.names[-1]}+{j},{self.clamp})"
+            idx, valid = self._expr(st, self.names[:-1] + [lane])
+            e = f"{buf}[{idx}]"
+            if dt is bool_:
+                e = f"(int){e}"
+            lanes.append(f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e)
+        g = f"(({vtype(dt, w)})({','.join(lanes)}))"
+        return f"(-{g})" if dt is bool_ else g
+
+    def valid_expr(self, st: ShapeTracker) -> list[str] | str:
+        st = self.st(st)
+        if self.w == 1:
+            return self._expr(st, self.names)[1]
+        lanes = []
+        for j in range(self.w):
+            valid = self._expr(st, self.names[:-1] + [f"({self.names[-1]}+{j})"])[1]
+            lanes.append(f"(({' && '.join(valid)})?-1:0)" if valid else "-1")
+        if all(x == "-1" for x in lanes):
+            return []
+        return f"((int{self.w})({','.join(lanes)}))"
+
+    def rand_expr(self, seed: int, st: ShapeTracker) -> str:
+        st = self.st(st)
+        if self.w == 1:
+            return f"lg_rand(seed{seed},(uint)({self._expr(st, self.names)[0]}))"
+        lanes = [f"lg_rand(seed{seed},(uint)({self._expr(st, self.names[:-1] + [f'({self.names[-1]}+{j})'])[0]}))"
+                 for j in range(self.w)]
+        return f"((float{self.w})({','.join(lanes)}))"
 
 
 @dataclass(frozen=True)
@@ -801,3 +890,57 @@ def matmul_panel_width(dt: DType) -> int:
 def matmul_panel_rows() -> int:
     """Rows per packed A panel (the kernel's mr when A is packed)."""
     return 8 if get_device().caps.is_cpu else 4
+
+
+# --- packing matmul operands into panels -----------------------------------------------------------
+def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
+    """The copy kernel that writes a matmul operand as panels (lower.pack_panels), computed in
+    the operand's own index space: each work-item fills one panel, walking K with the lanes of
+    a tile side by side, so an im2col window costs an add per element instead of unravelling
+    the panel index through the window views. None when the kernel is not a panel pack."""
+    from .lower import PANEL_B, lower_operand, pack_source
+    found = pack_source(lk.kernel.output)
+    if found is None:
+        return None
+    x, dim, tile = found
+    lx = lower_operand(lk.kernel, x)
+    root = lk.kernel.output
+    dt = root.dtype
+    batch = tuple(x.shape[:-2])
+    along_last = dim == PANEL_B
+    L, K = (x.shape[-1], x.shape[-2]) if along_last else (x.shape[-2], x.shape[-1])
+    nt = -(-L // tile)
+    ity = "long" if max(prod(root.shape), *(prod(b.shape) for b in lk.buffers)) >= 2**31 - 1024 else "int"
+    bnames = [f"b{d}" for d in range(len(batch))]
+    pre: list[str] = []
+    if batch:
+        _unravel("bt", batch, bnames, pre, ity)
+    w = vector_width(dt.itemsize) if along_last else 1
+    while w > 1 and tile % w:
+        w //= 2
+    full: list[str] = []
+    if along_last:
+        for j in range(tile // w):
+            em = MatmulEmitter(lx, bnames + ["k", f"(l0+{j * w})"], w, tuple(x.shape), full, f"v{j}_", ity)
+            em.run("outer")
+            full.append(_store_vec(em.var[lx.result], dt, w, f"o+{j * w}") if w > 1 else
+                        store_expr(em.var[lx.result], dt, 1, f"o+{j}"))
+    else:
+        for j in range(tile):
+            em = MatmulEmitter(lx, bnames + [f"(l0+{j})", "k"], 1, tuple(x.shape), full, f"v{j}_", ity)
+            em.run("outer")
+            full.append(store_expr(em.var[lx.result], dt, 1, f"o+{j}"))
+    edge: list[str] = []
+    em = MatmulEmitter(lx, bnames + (["k", "lc"] if along_last else ["lc", "k"]), 1, tuple(x.shape), edge, "s", ity)
+    em.run("outer")
+    edge.append(store_expr(f"(l0+l<{L}?{em.var[lx.result]}:{literal(0, dt)})", dt, 1, "o+l"))
+    lsz = _local_for(nt, 8)
+    gx = -(-nt // lsz) * lsz
+    name = _kernel_name(lk, "P")
+    vec_types = sorted({(d.cl, w) for d in {dt} | {i.dtype for i in lx.instrs} if w > 1 and d is not bool_})
+    src = template("matmul_pack.cl.j2").render(
+        name=name, ity=ity, tile=tile, nt=nt, L=L, K=K, guard=gx != nt, pre_lines=pre, full_lines=full,
+        edge_lines=edge, partial=L % tile != 0, vec_types=vec_types, what="B" if along_last else "A",
+        **_common(lk))
+    return RenderedKernel(name, src, (gx, prod(batch) if batch else 1), (lsz, 1), 0,
+                          2 * prod(root.shape) * dt.itemsize)

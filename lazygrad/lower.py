@@ -17,7 +17,7 @@ from .dtypes import DType
 from .graph import Node
 from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
 from .scheduler import Kernel
-from .view import ShapeTracker, prod
+from .view import ShapeTracker, View, prod
 
 
 @dataclass(frozen=True)
@@ -295,8 +295,89 @@ def fold_views(st: ShapeTracker) -> ShapeTracker:
                 changed = True
                 break
             pair = ShapeTracker((views[i - 1], views[i])).simplify()
-            if len(pair.views) == 1:
-                views[i - 1:i + 1] = list(pair.views)
+            folded = pair.views[0] if len(pair.views) == 1 else _fold_carry_free(views[i - 1], views[i])
+            if folded is not None:
+                views[i - 1:i + 1] = [folded]
                 changed = True
                 break
     return ShapeTracker(tuple(views))
+
+
+def _digits(v: int, radix: tuple[int, ...]) -> list[int]:
+    """v in the mixed radix of a row-major shape (the outermost digit is unbounded)."""
+    out = []
+    for size in reversed(radix[1:]):
+        out.append(v % size)
+        v //= size
+    out.append(v)
+    return out[::-1]
+
+
+def _fold_carry_free(below: View, top: View) -> View | None:
+    """One view for `top` read through `below`, when no valid element of `top` makes a carry
+    between the digits of below's shape: then each of top's strides moves below's multi-index
+    by fixed digits, and the composition is linear. This collapses the repeat trick of conv
+    windows (a row repeated and re-cut with a shift) into the plain overlapping-window view.
+    A mask on `below` carries over when each masked digit depends on one dim of `top`."""
+    radix = below.shape
+    if not radix or any(st < 0 for st in top.strides) or top.offset < 0 or prod(radix) == 0:
+        return None
+    box = top.mask or tuple((0, s) for s in top.shape)
+    if any(lo >= hi for lo, hi in box):
+        return None
+    digs = [_digits(st, radix) for st in top.strides]
+    off = _digits(top.offset, radix)
+    for d in range(1, len(radix)):  # every digit but the outermost must stay below its size
+        if off[d] + sum((hi - 1) * dg[d] for dg, (lo, hi) in zip(digs, box)) >= radix[d]:
+            return None
+    mask = list(box)
+    if below.mask is not None:
+        for d, (mlo, mhi) in enumerate(below.mask):
+            if (mlo, mhi) == (0, radix[d]):
+                continue
+            movers = [e for e, dg in enumerate(digs) if dg[d] and top.shape[e] > 1]
+            if not movers:
+                if not mlo <= off[d] < mhi:
+                    return None  # wholly outside: leave it to the general path
+                continue
+            if len(movers) > 1:
+                return None
+            e, c = movers[0], digs[movers[0]][d]
+            lo = max(mask[e][0], -(-(mlo - off[d]) // c))
+            hi = min(mask[e][1], -(-(mhi - off[d]) // c))
+            if lo >= hi:
+                return None
+            mask[e] = (lo, hi)
+    strides = tuple(sum(a * g for a, g in zip(below.strides, dg)) for dg in digs)
+    offset = below.offset + sum(a * g for a, g in zip(below.strides, off))
+    return View.create(top.shape, strides, offset, tuple(mask))
+
+
+def pack_source(p: Node) -> tuple[Node, int, int] | None:
+    """(logical operand, tiled dim, tile) if p is exactly `pack_panels` of some operand."""
+    if p.op is not Op.CONTIGUOUS or not isinstance(p.arg, str) or len(p.shape) < 3:
+        return None
+    x = p.srcs[0]
+    for op in (Op.PERMUTE, Op.RESHAPE, Op.PAD):
+        if x.op is op:
+            x = x.srcs[0]
+        elif op is not Op.PAD:
+            return None
+    if len(x.shape) != len(p.shape) - 1:
+        return None
+    for dim in (PANEL_A, PANEL_B):
+        if pack_panels(x, dim, p.shape[-1], p.arg) is p:
+            return x, dim, p.shape[-1]
+    return None
+
+
+def lower_operand(kernel: Kernel, x: Node) -> LoweredKernel:
+    """Lower the fused expression of node x (inside `kernel`) in x's own index space, with
+    the kernel's inputs as buffers 1.. (a packing kernel computes x, then writes it tiled)."""
+    k = Kernel(x, "elementwise", kernel.inputs, kernel.ops, kernel.reason, origins=kernel.origins)
+    if x.op is Op.BUFFER or any(i is x for i in kernel.inputs):
+        # x is read straight from its buffer: argument position as in the real kernel
+        pos = 1 + next(i for i, n in enumerate(kernel.inputs) if n is x)
+        ins = Instr("load", x.dtype, (pos,), "outer", ShapeTracker.from_shape(x.shape), origin=x.origin)
+        return LoweredKernel(k, [ins], [kernel.output] + list(kernel.inputs), x.shape, result=0)
+    return lower(k)
