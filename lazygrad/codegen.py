@@ -716,7 +716,9 @@ def matmul_candidates(geo: MatmulGeometry) -> tuple[MatmulConfig, list[MatmulCon
         nrs = [w * v for v in ((2, 1, 3) if geo.n > w else (1,))]
     mrs = [geo.a_tile] if geo.a_tile else [min(m, geo.m) for m in ((8, 12, 6, 4) if caps.is_cpu else (4, 8, 2))]
     locals_ = [(4, 4), (2, 2), (8, 8), (1, 1)] if caps.is_cpu else [(8, 8), (16, 4), (4, 16)]
-    heur = MatmulConfig(mrs[0], nrs[0], w, 2, *locals_[0])
+    # small products: the unrolled K loop costs more compile time than it saves at run time
+    small = geo.m * geo.n * geo.k * geo.batch_size < 128 ** 3
+    heur = MatmulConfig(mrs[0], nrs[0], w, 1 if small else 2, *locals_[0])
     seen: dict[str, MatmulConfig] = {}
     for mr in dict.fromkeys(mrs):
         for nr in nrs:
