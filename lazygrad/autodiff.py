@@ -103,10 +103,11 @@ def _permute_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 
 def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    from .linalg import matmul_nodes  # packs operands of large products, like the forward
     a, b = n.srcs
     nd = len(a.shape)
     t = tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    return (gr.matmul(g, gr.permute(b, t)), gr.matmul(gr.permute(a, t), g))
+    return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
 
 
 vjp_rules: dict[Op, Rule] = {

@@ -23,7 +23,7 @@ from .lower import Instr, LoweredKernel
 from .ops import PRIMITIVES, Op
 from .runtime import get_device
 from .tune import MatmulConfig
-from .view import ShapeTracker, prod, s_add, s_div, s_mod, s_mul
+from .view import ShapeTracker, View, prod, s_div, s_mod
 
 _TEMPLATE_DIRS = [Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "templates"]
 
@@ -532,58 +532,64 @@ def _uvec(dt: DType, w: int) -> str:
     return f"{dt.cl}{w}u"
 
 
-def _reshape_groups(top: tuple[int, ...], below: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
-    """Pair runs of dims of two shapes with equal products (size-1 dims left out)."""
-    ti = [d for d, s in enumerate(top) if s != 1]
-    bi = [d for d, s in enumerate(below) if s != 1]
-    groups: list[tuple[list[int], list[int]]] = []
-    i = j = 0
-    while i < len(ti) or j < len(bi):
-        if i >= len(ti) or j >= len(bi):
+def _digit_spans(top: View, radix: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """For each dim of `top` (indexing the flat space of a row-major `radix` shape), the run of
+    radix digits [j, i] it moves without carrying into any other dim's digits: its stride is
+    the place value of digit i and its size fits in digits j..i. None if some dim does not
+    line up like that, or two dims share a digit. Size-1 and stride-0 dims move no digit."""
+    place = [1] * len(radix)
+    for t in range(len(radix) - 2, -1, -1):
+        place[t] = place[t + 1] * radix[t + 1]
+    used: set[int] = set()
+    spans: list[tuple[int, int]] = []
+    for size, stride in zip(top.shape, top.strides):
+        if size == 1 or stride == 0:
+            spans.append((-1, -1))
+            continue
+        hits = [t for t in range(len(radix)) if place[t] == stride and radix[t] > 1]
+        if not hits:
             return None
-        gt, gb, pt, pb = [ti[i]], [bi[j]], top[ti[i]], below[bi[j]]
-        i, j = i + 1, j + 1
-        while pt != pb:
-            if pt < pb:
-                if i >= len(ti):
-                    return None
-                gt.append(ti[i])
-                pt *= top[ti[i]]
-                i += 1
-            else:
-                if j >= len(bi):
-                    return None
-                gb.append(bi[j])
-                pb *= below[bi[j]]
-                j += 1
-        groups.append((gt, gb))
-    return groups
+        i = hits[0]
+        j, cap = i, radix[i]
+        while cap < size and j > 0:
+            j -= 1
+            cap *= radix[j]
+        if cap < size or any(t in used for t in range(j, i + 1)):
+            return None
+        used.update(range(j, i + 1))
+        spans.append((j, i))
+    return spans
 
 
-def regroup(st: ShapeTracker, names: list[str]) -> tuple[ShapeTracker, list[str]]:
-    """Index a view stack whose top is a plain reshape by the dims of the view below, one
-    reshape group at a time: a (n, K, N) im2col over (n, c, i, j, oh, ow) windows becomes
-    c = k/9, i = k/3%3, ... and oh = n/30, ow = n%30 instead of unravelling one flat sum of
-    all of them. Terms of different loop variables stay apart, so the compiler hoists the
-    ones a loop does not change."""
-    while len(st.views) >= 2 and st.views[-1].contiguous:
-        below = st.views[-2]
-        groups = _reshape_groups(st.views[-1].shape, below.shape)
-        if groups is None:
+def regroup(st: ShapeTracker, names: list[str]) -> tuple[ShapeTracker, list[str], list[str]]:
+    """Index a view stack by the dims of a lower view wherever the view above it only moves
+    whole runs of the lower view's digits (a reshape, a transpose of one, a window over
+    one): a (n, K, N) im2col over (n, c, i, j, oh, ow) windows becomes c = k/9, i = k/3%3,
+    ... and oh = n/30, ow = n%30 instead of unravelling one flat sum of all of them. Terms of
+    different loop variables stay apart, so the compiler hoists the ones a loop does not
+    change. Returns the remaining stack, its index names, and validity terms of the views
+    dropped (their masks)."""
+    valid: list[str] = []
+    while len(st.views) >= 2 and st.views[-1].offset == 0:
+        top, below = st.views[-1], st.views[-2]
+        spans = _digit_spans(top, below.shape)
+        if spans is None:
             break
+        if top.mask is not None:
+            for n, (lo, hi), size in zip(names, top.mask, top.shape):
+                if lo > 0:
+                    valid.append(f"{n}>={lo}")
+                if hi < size:
+                    valid.append(f"{n}<{hi}")
         new = ["0"] * len(below.shape)
-        for gt, gb in groups:
-            flat, acc = "0", 1
-            for d in reversed(gt):
-                flat = s_add(s_mul(names[d], acc), flat)
-                acc *= st.views[-1].shape[d]
+        for n, (j, i) in zip(names, spans):
             acc = 1
-            for k, d in enumerate(reversed(gb)):
-                e = s_div(flat, acc) if acc > 1 else flat
-                new[d] = e if k == len(gb) - 1 else s_mod(e, below.shape[d])
-                acc *= below.shape[d]
+            for t in range(i, j - 1, -1):
+                e = s_div(n, acc) if acc > 1 else n
+                new[t] = e if t == j else s_mod(e, below.shape[t])
+                acc *= below.shape[t]
         st, names = ShapeTracker(st.views[:-1]), new
-    return st, names
+    return st, names, valid
 
 
 class MatmulEmitter(Emitter):
@@ -597,8 +603,9 @@ class MatmulEmitter(Emitter):
         self.clamp = clamp
 
     def _expr(self, st: ShapeTracker, names: list[str]) -> tuple[str, list[str]]:
-        st2, names2 = regroup(st, names)
-        return st2.expr(names2)
+        st2, names2, valid = regroup(st, names)
+        idx, more = st2.expr(names2)
+        return idx, valid + more
 
     def load_expr(self, buf: str, dt: DType, st: ShapeTracker) -> str:
         w = self.w
@@ -610,14 +617,16 @@ class MatmulEmitter(Emitter):
                 e = f"((int){e})"
             return f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e
         if dt is not bool_ and self.clamp is None:
-            st2, names2 = regroup(st, self.names)
+            st2, names2, top_valid = regroup(st, self.names)
             v = st2.views[-1]
             last = max((d for d, n in enumerate(names2) if self.names[-1] in n), default=-1)
             # lanes run along one dim of stride 1, unmasked, named by the lane index alone
             if (st2.single and last >= 0 and names2[last] == self.names[-1] and v.strides[last] == 1
                     and (v.mask is None or v.mask[last] == (0, v.shape[last]))
-                    and sum(self.names[-1] in n for n in names2) == 1):
+                    and sum(self.names[-1] in n for n in names2) == 1
+                    and not any(self.names[-1] in t for t in top_valid)):
                 idx, valid = st2.expr(names2)
+                valid = top_valid + valid
                 e = f"(*((const __global {_uvec(dt, w)}*)({buf}+{idx})))"
                 return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, w)})" if valid else e
         lanes = []
@@ -664,6 +673,7 @@ class MatmulGeometry:
     k: int
     a_tile: int   # rows per A panel (0: A read through its view)
     b_tile: int   # columns per B panel (0: B read through its view)
+    itemsize: int = 4
 
     @staticmethod
     def of(lk: LoweredKernel) -> MatmulGeometry:
@@ -672,7 +682,8 @@ class MatmulGeometry:
         a = core.srcs[0]
         ap, bp = lk.extra.get("a_panel"), lk.extra.get("b_panel")
         return MatmulGeometry(tuple(core.shape[:-2]), core.shape[-2], core.shape[-1], a.shape[-1],
-                              ap.shape[-1] if ap is not None else 0, bp.shape[-1] if bp is not None else 0)
+                              ap.shape[-1] if ap is not None else 0, bp.shape[-1] if bp is not None else 0,
+                              core.dtype.itemsize)
 
     @property
     def batch_size(self) -> int:
@@ -703,9 +714,7 @@ def _clamp_local(cfg_l: int, tiles: int) -> int:
 def matmul_candidates(geo: MatmulGeometry) -> tuple[MatmulConfig, list[MatmulConfig]]:
     """The heuristic configuration and the handful of candidates the tuner times."""
     caps = get_device().caps
-    pref = int(os.environ.get("LAZYGRAD_VEC", "0")) or max(4, min(16, caps.preferred_vector_width))
-    if not caps.is_cpu:
-        pref = min(pref, 4)
+    pref = _matmul_vector_width(geo.itemsize)
     if geo.b_tile:
         w = pref
         while geo.b_tile % w:
@@ -852,7 +861,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
     caps = get_device().caps
     # clang (PoCL) legalises 512-bit vectors as pairs of 256-bit ones unless told otherwise:
     # twice the instructions and spilled accumulators
-    vec_bits = w * acc_dt.itemsize * 8
+    vec_bits = min(512, w * acc_dt.itemsize * 8)
     vec_attr = (f"__attribute__((min_vector_width({vec_bits}))) "
                 if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
     vec_types = sorted({(d.cl, ww) for d, ww in [(acc_dt, w)] + [(i.dtype, w) for i in lk.instrs]
@@ -882,11 +891,18 @@ def _store_vec(val: str, dt: DType, w: int, idx: str) -> str:
     return f"*((__global {_uvec(dt, w)}*)(buf0+{idx})) = {val};"
 
 
-def matmul_panel_width(dt: DType) -> int:
-    """Columns per packed B panel: two device vectors (an AVX-512 pair on PoCL)."""
+def _matmul_vector_width(itemsize: int) -> int:
+    """Lanes of the matmul's vectors: the device's preferred float width (16 on AVX-512
+    PoCL), at most one 512-bit register, 4 on GPUs (work-items are the parallelism there)."""
     caps = get_device().caps
     w = int(os.environ.get("LAZYGRAD_VEC", "0")) or max(4, min(16, caps.preferred_vector_width))
-    return 2 * (w if caps.is_cpu else min(w, 4))
+    w = min(w, max(1, 64 // itemsize))
+    return w if caps.is_cpu else min(w, 4)
+
+
+def matmul_panel_width(dt: DType) -> int:
+    """Columns per packed B panel: two vectors (an AVX-512 pair on PoCL)."""
+    return 2 * _matmul_vector_width(dt.itemsize)
 
 
 def matmul_panel_rows() -> int:
@@ -933,16 +949,33 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
             em.run("outer")
             full.append(store_expr(em.var[lx.result], dt, 1, f"o+{j}"))
     edge: list[str] = []
-    em = MatmulEmitter(lx, bnames + (["k", "lc"] if along_last else ["lc", "k"]), 1, tuple(x.shape), edge, "s", ity)
-    em.run("outer")
-    edge.append(store_expr(f"(l0+l<{L}?{em.var[lx.result]}:{literal(0, dt)})", dt, 1, "o+l"))
+    if along_last and w > 1:
+        # the last, partial tile: lanes past L read a clamped (valid) element, stored as zero
+        iota = ",".join(str(i) for i in range(w))
+        for j in range(tile // w):
+            em = MatmulEmitter(lx, bnames + ["k", f"(l0+{j * w})"], w, tuple(x.shape), edge, f"z{j}_", ity,
+                               clamp=L - 1)
+            em.run("outer")
+            mask = f"(((int{w})({iota}))+(int)(l0+{j * w})<{L})"
+            if dt.itemsize != 4:
+                mask = f"convert_{_MASK_INT[dt.itemsize]}{w}({mask})"
+            val = f"select({vliteral(0, dt, w)},{em.var[lx.result]},{mask})"
+            edge.append(_store_vec(val, dt, w, f"o+{j * w}"))
+        edge_vec = True
+    else:
+        em = MatmulEmitter(lx, bnames + (["k", "lc"] if along_last else ["lc", "k"]), 1, tuple(x.shape), edge,
+                           "s", ity)
+        em.run("outer")
+        edge.append(store_expr(f"(l0+l<{L}?{em.var[lx.result]}:{literal(0, dt)})", dt, 1, "o+l"))
+        edge_vec = False
     lsz = _local_for(nt, 8)
     gx = -(-nt // lsz) * lsz
     name = _kernel_name(lk, "P")
     vec_types = sorted({(d.cl, w) for d in {dt} | {i.dtype for i in lx.instrs} if w > 1 and d is not bool_})
     src = template("matmul_pack.cl.j2").render(
         name=name, ity=ity, tile=tile, nt=nt, L=L, K=K, guard=gx != nt, pre_lines=pre, full_lines=full,
-        edge_lines=edge, partial=L % tile != 0, vec_types=vec_types, what="B" if along_last else "A",
+        edge_lines=edge, edge_vec=edge_vec, partial=L % tile != 0, vec_types=vec_types,
+        what="B" if along_last else "A",
         **_common(lk))
     return RenderedKernel(name, src, (gx, prod(batch) if batch else 1), (lsz, 1), 0,
                           2 * prod(root.shape) * dt.itemsize)

@@ -7,7 +7,7 @@ transposed A) are first copied into panels (`lower.pack_panels`): tiles stored c
 along K, which the kernel streams at full speed. The copy is one cheap kernel; the logical
 operand stays a view of the panels, so autodiff and every other reader see a plain matrix.
 
-Public names: matmul, linear, pack_policy.
+Public names: matmul, matmul_nodes, linear, pack_policy.
 """
 from __future__ import annotations
 
@@ -78,33 +78,25 @@ def linear(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _matmul_kernel(a: Tensor, b: Tensor) -> Tensor:
-    """(..., M, K) @ (..., K, N) with equal batch dims as one MATMUL node, operands packed
-    into panels first where that pays."""
+    """(..., M, K) @ (..., K, N) with equal batch dims."""
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = a.shape[:-2]
-    if 0 in (m, n) or 0 in batch:
+    if 0 in (m, n, k) or 0 in batch:
         return Tensor.zeros(*(batch + (m, n)), dtype=a.dtype)
-    if k == 0:
-        return Tensor.zeros(*(batch + (m, n)), dtype=a.dtype)
-    an, bn = a.node, b.node
-    pack_a, pack_b = _should_pack(an, bn)
+    return Tensor._from(matmul_nodes(a.node, b.node), a, b)
+
+
+def matmul_nodes(a: Node, b: Node) -> Node:
+    """The MATMUL node of a (..., M, K) and b (..., K, N) (equal batch dims), its operands
+    packed into panels first where that pays. Autodiff builds its gradient products here too."""
+    pack_a, pack_b = _should_pack(a, b)
     if pack_a:
-        an = _panel(a, PANEL_A, _a_tile(), "matmul A packed into row panels (strided along K)")
+        a = unpack_panels(pack_panels(a, PANEL_A, _a_tile(), "matmul A packed into row panels"), PANEL_A,
+                          a.shape[-2])
     if pack_b:
-        an_b = _panel(b, PANEL_B, _b_tile(b.dtype), "matmul B packed into column panels")
-        bn = an_b
-    node = gr.matmul(_node(an), _node(bn))
-    return Tensor._from(node, *(x for x in (an, bn, a, b) if isinstance(x, Tensor)))
-
-
-def _node(x: Node | Tensor) -> Node:
-    return x.node if isinstance(x, Tensor) else x
-
-
-def _panel(x: Tensor, dim: int, tile: int, reason: str) -> Tensor:
-    """x as a view of its packed panels (a Tensor, so gradients flow through the copy)."""
-    p = Tensor._from(pack_panels(x.node, dim, tile, reason), x)
-    return Tensor._from(unpack_panels(p.node, dim, x.shape[dim]), p)
+        b = unpack_panels(pack_panels(b, PANEL_B, _b_tile(b.dtype), "matmul B packed into column panels"),
+                          PANEL_B, b.shape[-1])
+    return gr.matmul(a, b)
 
 
 def _b_tile(d: dt.DType) -> int:
