@@ -763,15 +763,18 @@ def time_rendered(lk: LoweredKernel, rk: RenderedKernel, reps: int = 3) -> float
     """Seconds of one launch of a rendered kernel on scratch buffers (min of `reps`)."""
     import numpy as np
 
-    from .runtime import Buffer, get_kernel, launch
+    from .runtime import Buffer, get_kernel
+    dev = get_device()
     clk = get_kernel(rk.name, rk.source)
     bufs = [Buffer(max(1, prod(n.shape)), n.dtype).copyin(np.zeros(max(1, prod(n.shape)), n.dtype.np))
             for n in lk.buffers]
+    clk.set_args(*[b.cl_buf for b in bufs])
     best = float("inf")
-    for _ in range(reps + 1):
-        ev = launch(clk, rk.global_size, rk.local_size, bufs)
+    for _ in range(reps + 1):  # the first launch also builds the work-group function: not timed
+        # enqueued directly: tuning launches are not the user's kernels (lg.counters)
+        ev = dev.cl.enqueue_nd_range_kernel(dev.queue, clk, rk.global_size, rk.local_size)
         ev.wait()
-        best = min(best, (ev.profile.end - ev.profile.start) * 1e-9)
+        best = min(best, (ev.profile.end - ev.profile.start) * 1e-9) if _ else best
     return best
 
 

@@ -114,6 +114,15 @@ def test_long_epilogue_and_reshape_fuse(rng):
     close(y, (np.tanh((x @ w) * 0.5 - 1)).reshape(24, 10) + 2, rtol=1e-4, atol=1e-5)
 
 
+def test_fused_equals_unfused(rng, monkeypatch):
+    x, w, b = _rand(rng, 19, 11), _rand(rng, 11, 23), _rand(rng, 23)
+    fused = ((Tensor(x) @ Tensor(w) + Tensor(b)).relu() * 2).numpy()
+    monkeypatch.setenv("LAZYGRAD_FUSE", "0")
+    y = (Tensor(x) @ Tensor(w) + Tensor(b)).relu() * 2
+    assert len(lg.schedule(y)) == 4  # matmul, add, max, mul
+    np.testing.assert_array_equal(y.numpy(), fused)
+
+
 def test_epilogue_with_cast_and_compare(rng):
     x, w = _rand(rng, 13, 8), _rand(rng, 8, 21)
     y = (Tensor(x) @ Tensor(w)) > 0
@@ -241,4 +250,19 @@ def test_tuner_survives_a_corrupt_cache(tmp_path, monkeypatch):
     cands = [tune.MatmulConfig(8, 32, 16, 2, 4, 4), tune.MatmulConfig(4, 16, 16, 2, 1, 1)]
     assert tune.choose("matmul", "c", cands, cands[0], lambda c: float(c.mr)) == cands[1]
     assert json.loads((tmp_path / "tune.json").read_text())
+    tune.clear_memory()
+
+
+def test_tuning_end_to_end_writes_cache_and_stays_correct(rng, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYGRAD_TUNE", "1")
+    monkeypatch.setenv("LAZYGRAD_CACHE_DIR", str(tmp_path))
+    tune.clear_memory()
+    before = lg.counters.kernels_launched
+    a, b = _rand(rng, 64, 64), _rand(rng, 64, 70)
+    y = (Tensor(a) @ Tensor(b)).relu()
+    close(y, np.maximum(a @ b, 0), rtol=1e-4, atol=1e-4)
+    assert lg.counters.kernels_launched - before == 1  # timing runs are not counted as the user's
+    entries = json.loads((tmp_path / "tune.json").read_text())
+    (entry,) = [v for k, v in entries.items() if k.startswith("matmul|") and "|m64|n128|k64|" in k]
+    assert len(entry["times"]) >= 4 and entry["best"] in entry["times"]
     tune.clear_memory()
