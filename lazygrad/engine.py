@@ -35,7 +35,10 @@ def debug_level() -> int:
 
 @dataclass
 class Step:
-    kernel: Kernel              # as scheduled when the plan was built (for debugging output)
+    # no Node references here: a cached plan must not keep the graph it was built from alive
+    name: str
+    reason: str
+    origins: list[str]
     rendered: RenderedKernel
     clkernel: object
     out_pos: int                # position in the topological order of the graph
@@ -81,7 +84,8 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         clk = get_kernel(rk.name, rk.source)
-        steps.append(Step(k, rk, clk, pos[k.output.uid], [pos[i.uid] for i in lk.buffers[1:]], seeds))
+        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, pos[k.output.uid],
+                          [pos[i.uid] for i in lk.buffers[1:]], seeds))
         if dbg >= 3:
             print(f"[lazygrad] kernel {rk.name}: stored because {k.reason}; fused {k.op_names}", file=sys.stderr)
             for i in k.inputs:
@@ -172,7 +176,7 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
                 bad = int(np.argmax(~np.isfinite(vals)))
                 raise FloatingPointError(
                     f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
-                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.kernel.origins)}")
+                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.origins)}")
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
     for p in plan.output_pos:

@@ -188,7 +188,7 @@ def _build(x: Tensor, y: Tensor, prog) -> list[Tensor]:
     return vals[2:]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs(), st.sampled_from([(4, 4), (3, 8), (6, 6)]))
 def test_random_dags_match_reference_and_unfused(prog, shape):
     rng = np.random.default_rng(len(prog))
