@@ -323,7 +323,7 @@ def _kernel_name(lk: LoweredKernel, prefix: str) -> str:
     seen: list[str] = []
     for n in lk.kernel.ops:
         v = n.op.value
-        if n.op in (Op.BUFFER, Op.CONST) or n.op.name in ("RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP"):
+        if n.op in (Op.BUFFER, Op.CONST) or n.op.name in ("RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP", "DETACH"):
             continue
         if v not in seen:
             seen.append(v)
