@@ -287,7 +287,13 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
     for ruid, (_, ins) in trees.items():
         for i in ins:
             readers[i].add(ruid)
-    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> kernel root
+    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> absorbing root
+
+    def find(u: int) -> int:  # the kernel that finally computes root u
+        while owner[u] != u:
+            u = owner[u]
+        return u
+
     for k in roots:
         if owner[k.uid] != k.uid:
             continue
@@ -317,7 +323,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 if domain is not None and dom != domain:
                     stored[uid] += " (rows of a different shape or axes than the consumer's)"
                     continue
-                if {owner[x] for x in readers[uid]} != {k.uid}:
+                if {find(x) for x in readers[uid]} != {k.uid}:
                     continue  # read by other kernels too: computing it once is cheaper
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
                     stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
@@ -336,19 +342,24 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
 
 
 def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:
-    """Multi-output kernels: elementwise kernels over the same shape with no dependency
-    between them become one kernel (shared inputs are read once, shared work done once)."""
+    """Multi-output kernels: elementwise kernels over the same shape become one kernel when
+    none depends on another through anything but a same-position read (shared inputs are read
+    once; an output another one reads elementwise is reused from registers, as in an
+    optimizer step that writes a parameter and its moments)."""
     produced_at: dict[int, int] = {}
     merged: list[list[Node]] = []
     kinds: list[str] = []
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
-        latest_dep = max((produced_at[d] for d in deps if d in produced_at), default=-1)
         target = None
         if k.kind == "elementwise":
-            for gi in range(len(merged) - 1, latest_dep, -1):
-                g0 = merged[gi][0]
-                if kinds[gi] == "elementwise" and g0.shape == k.output.shape:
+            for gi in range(len(merged) - 1, -1, -1):
+                members = {m.uid for m in merged[gi]}
+                outside = [produced_at[d] for d in deps - members if d in produced_at]
+                if outside and max(outside) >= gi:
+                    break  # k needs a kernel launched at or after this group: no earlier group either
+                if kinds[gi] == "elementwise" and merged[gi][0].shape == k.output.shape and \
+                        _reads_elementwise(k, deps & members):
                     target = gi
                     break
         if target is None:
@@ -359,6 +370,18 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]
             merged[target].append(k.output)
         produced_at[k.output.uid] = target
     return [_kernel_for(roots, stored) for roots in merged]
+
+
+def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
+    """Kernel k reads the nodes `uids` only as direct sources of elementwise ops (the same
+    element position it computes), never through a view."""
+    if not uids:
+        return True
+    for n in k.ops:
+        for s in n.srcs:
+            if s.uid in uids and n.op not in ELEMENTWISE:
+                return False
+    return True
 
 
 def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> list[Kernel]:
