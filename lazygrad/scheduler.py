@@ -349,6 +349,7 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]
     produced_at: dict[int, int] = {}
     merged: list[list[Node]] = []
     kinds: list[str] = []
+    group_inputs: list[set[int]] = []
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
         target = None
@@ -358,16 +359,19 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]
                 outside = [produced_at[d] for d in deps - members if d in produced_at]
                 if outside and max(outside) >= gi:
                     break  # k needs a kernel launched at or after this group: no earlier group either
+                n_args = len(group_inputs[gi] | {i.uid for i in k.inputs}) + len(merged[gi]) + 1
                 if kinds[gi] == "elementwise" and merged[gi][0].shape == k.output.shape and \
-                        _reads_elementwise(k, deps & members):
+                        n_args <= MAX_BUFFERS_PER_KERNEL and _reads_elementwise(k, deps & members):
                     target = gi
                     break
         if target is None:
             merged.append([k.output])
             kinds.append(k.kind)
+            group_inputs.append(set())
             target = len(merged) - 1
         else:
             merged[target].append(k.output)
+        group_inputs[target] |= {i.uid for i in k.inputs}
         produced_at[k.output.uid] = target
     return [_kernel_for(roots, stored) for roots in merged]
 
