@@ -245,6 +245,9 @@ def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
     """lg.grad: lazy gradient tensors of y with respect to each of xs."""
     from .tensor import Tensor
 
+    for x in (y, *xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"grad: expected lazygrad Tensors, got {type(x).__name__}")
     if grad_output is None and y.numel() != 1:
         raise RuntimeError(f"grad: y has shape {y.shape}; a grad_output is needed for non-scalar outputs")
     seed = None

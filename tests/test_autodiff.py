@@ -233,6 +233,7 @@ MOVEMENT = [
     case("unsqueeze", lambda x: x.unsqueeze(0) * x.unsqueeze(-1).sum(), A),
     case("flatten", lambda x: x.flatten(), X3),
     case("flatten_from", lambda x: x.flatten(1), X3),
+    case("contiguous", lambda x: x.permute(2, 0, 1).contiguous() * x.sum(), X3),
     case("split", lambda x: x.split([1, 2], dim=1)[1], A, tfn=lambda x: x.split([1, 2], dim=1)[1]),
 ]
 
@@ -655,5 +656,7 @@ def test_lg_grad_errors():
     np.testing.assert_allclose(gz.numpy(), np.zeros_like(B))
     with pytest.raises(ValueError, match=r"grad_output shape \(3,\) does not match output shape \(2, 3\)"):
         lg.grad(x * 2, [x], grad_output=T(arr([1.0, 2.0, 3.0])))
+    with pytest.raises(TypeError, match="grad: expected lazygrad Tensors, got ndarray"):
+        lg.grad((x * 2).sum(), [A])
     with pytest.raises(TypeError, match="only floating point tensors can require grad"):
         Tensor([1, 2]).requires_grad_()
