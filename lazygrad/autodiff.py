@@ -256,15 +256,16 @@ def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
             raise ValueError(f"grad: grad_output shape {grad_output.shape} does not match output shape {y.shape}")
         seed = _as(grad_output.node, y.dtype)
     nodes = grad(y.node, [x.node for x in xs], seed)
+    sources = (y,) if grad_output is None else (y, grad_output)
     out = []
     for x, n in zip(xs, nodes):
         if n is None:
             if not allow_unused:
-                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; pass allow_unused=True for zeros")
+                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; "
+                                   "pass allow_unused=True for zeros")
             out.append(Tensor.zeros(*x.shape, dtype=x.dtype))
         else:
-            t = Tensor._from(n, y, *( [grad_output] if grad_output is not None else []))
-            out.append(t)
+            out.append(Tensor._from(n, *sources))  # differentiable again: lg.grad of lg.grad
     return out
 
 

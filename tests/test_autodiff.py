@@ -54,17 +54,15 @@ def check_grad(fn, inputs: list[np.ndarray], tfn=None, fd: bool = True, tol: dic
     """d sum(fn(*xs) * w)/dxs from `loss.backward()` matches torch.autograd (tfn, default fn,
     run on torch tensors) and, in float64, central finite differences of lazygrad's forward."""
     tol = tol or TOL
-    tfn = tfn or fn
     xs = [T(a, requires_grad=True) for a in inputs]
     out = fn(*xs)
     w = np.random.default_rng(99).standard_normal(out.shape).astype(NP_DT)
-    loss = _weighted_loss(out, w, lg)
-    loss.backward()
+    _weighted_loss(out, w, lg).backward()
     lg.realize(out, *[x.grad for x in xs])
     grads = [x.grad.numpy() for x in xs]
 
     txs = [torch.tensor(a, requires_grad=True) for a in inputs]
-    tout = tfn(*txs)
+    tout = (tfn or fn)(*txs)
     assert out.shape == tuple(tout.shape)
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), **tol, err_msg="forward")
     tgrads = torch.autograd.grad(_weighted_loss(tout, w, torch), txs, allow_unused=True)
@@ -72,38 +70,61 @@ def check_grad(fn, inputs: list[np.ndarray], tfn=None, fd: bool = True, tol: dic
         assert g.shape == inputs[i].shape
         want = np.zeros_like(inputs[i]) if tg is None else tg.numpy()
         np.testing.assert_allclose(g, want, **tol, err_msg=f"grad of input {i} vs torch")
-
     if fd and FP64:
-        def f(arrays: list[np.ndarray]) -> float:
-            # weight on the host: the forward kernels are then the ones realize(out) ran above
-            return float((fn(*[T(a) for a in arrays]).numpy() * w).sum())
-        for i, a in enumerate(inputs):
-            num = np.zeros_like(a)
-            for j in range(a.size):
-                hi, lo = [b.copy() for b in inputs], [b.copy() for b in inputs]
-                hi[i].flat[j] += FD_EPS
-                lo[i].flat[j] -= FD_EPS
-                num.flat[j] = (f(hi) - f(lo)) / (2 * FD_EPS)
-            np.testing.assert_allclose(grads[i], num, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"grad of input {i} vs finite differences")
+        check_finite_differences(fn, inputs, w, grads)
+
+
+def check_finite_differences(fn, inputs: list[np.ndarray], w: np.ndarray, grads: list[np.ndarray]) -> None:
+    """grads == d sum(fn(*xs) * w)/dxs by central differences, one element at a time."""
+    def f(arrays: list[np.ndarray]) -> float:
+        # weight on the host: the forward kernels are then the ones check_grad already compiled
+        return float((fn(*[T(a) for a in arrays]).numpy() * w).sum())
+    for i, a in enumerate(inputs):
+        num = np.zeros_like(a)
+        for j in range(a.size):
+            hi, lo = [b.copy() for b in inputs], [b.copy() for b in inputs]
+            hi[i].flat[j] += FD_EPS
+            lo[i].flat[j] -= FD_EPS
+            num.flat[j] = (f(hi) - f(lo)) / (2 * FD_EPS)
+        np.testing.assert_allclose(grads[i], num, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"grad of input {i} vs finite differences")
 
 
 def case(name: str, fn, *inputs: np.ndarray, tfn=None, fd: bool = True, tol: dict | None = None):
     return pytest.param(fn, list(inputs), tfn, fd, tol, id=name)
 
 
-def run(fn, inputs, tfn, fd, tol):
-    check_grad(fn, inputs, tfn, fd, tol)
-
-
 A = randn(2, 3)
 B = randn(2, 3, seed=1)
 P = pos(2, 3)
-Q = pos(2, 3, seed=1)
 COL = randn(2, 1, seed=2)
 ROW = randn(1, 3, seed=3)
 X3 = randn(2, 3, 2, seed=4)
 ERF_TOL = dict(rtol=1e-5, atol=1e-6)   # erf is a 1.5e-7 approximation (Abramowitz-Stegun)
+
+
+def test_checkers_catch_a_wrong_rule(monkeypatch):
+    # the harness can fail: a sin rule off by 1% is caught by torch and by finite differences
+    from lazygrad.autodiff import mul, vjp_rules
+    from lazygrad.graph import elementwise
+    from lazygrad.ops import Op
+    monkeypatch.setitem(vjp_rules, Op.SIN, lambda g, n: (mul(mul(g, elementwise(Op.COS, n.srcs[0])),
+                                                              elementwise(Op.EXP, _const_like(0.01, g))),))
+    with pytest.raises(AssertionError, match="vs torch"):
+        check_grad(lambda x: x.sin(), [A])
+
+
+@needs_fp64
+def test_finite_differences_catch_a_wrong_gradient():
+    w = randn(*A.shape, seed=99)
+    check_finite_differences(lambda x: x.sin(), [A], w, [np.cos(A) * w])
+    with pytest.raises(AssertionError, match="finite differences"):
+        check_finite_differences(lambda x: x.sin(), [A], w, [np.cos(A) * w * 1.01])
+
+
+def _const_like(v: float, like):
+    from lazygrad.graph import const
+    return const(v, like.dtype, like.shape)
 
 
 # --- elementwise ------------------------------------------------------------------------------------
@@ -154,7 +175,7 @@ ELEMENTWISE = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", ELEMENTWISE)
 def test_elementwise_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 # --- reductions (max/min as values only: torch.amax/amin, which split ties evenly) -------------------
@@ -181,7 +202,7 @@ REDUCTIONS = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", REDUCTIONS)
 def test_reduction_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 # ties: not differentiable there, so torch's conventions are the reference (no finite differences)
@@ -201,7 +222,7 @@ TIE_CASES = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", TIE_CASES)
 def test_tie_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 # --- movement ops and indexing -----------------------------------------------------------------------
@@ -240,7 +261,7 @@ MOVEMENT = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", MOVEMENT)
 def test_movement_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 X4 = randn(4, 3, seed=6)
@@ -263,7 +284,7 @@ INDEXING = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", INDEXING)
 def test_getitem_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 # --- cat / stack / matmul (shape-based: holds for broadcast-mul+sum and a MATMUL node alike) ---------
@@ -287,7 +308,7 @@ COMBINE = [
 
 @pytest.mark.parametrize("fn,inputs,tfn,fd,tol", COMBINE)
 def test_combine_grad(fn, inputs, tfn, fd, tol):
-    run(fn, inputs, tfn, fd, tol)
+    check_grad(fn, inputs, tfn, fd, tol)
 
 
 # --- hard cases ------------------------------------------------------------------------------------
