@@ -100,9 +100,9 @@ def _consumers(nodes: list[Node]) -> dict[int, list[Node]]:
 
 
 def _is_flat_reshape(n: Node) -> bool:
-    """A reshape keeps every element at the same flat position, so a kernel computing the
-    source's element i also computes the reshape's element i."""
-    return n.op in (Op.RESHAPE, Op.DETACH)
+    """A reshape (or detach, an identity view) keeps every element at the same flat position,
+    so a kernel computing the source's element i also computes the reshape's element i."""
+    return n.op is Op.RESHAPE or n.op is Op.DETACH
 
 
 def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:

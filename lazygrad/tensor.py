@@ -141,14 +141,20 @@ class Tensor:
             raise TypeError(f"Tensor: only floating point tensors can require grad, got {node.dtype.name}")
         self.grad: Tensor | None = None
         self._inputs: tuple[Tensor, ...] = ()
+        if self.requires_grad and isinstance(data, (Node, Tensor)):
+            self._own_leaf_node()
 
     # --- construction helpers -------------------------------------------------------------------
     @staticmethod
     def _from(node: Node, *inputs: Tensor) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.node = node
         t.grad = None
-        if is_grad_enabled() and any(i.requires_grad for i in inputs):
+        needs_grad = any(i.requires_grad for i in inputs)
+        if needs_grad and not is_grad_enabled():
+            # gradients are found on nodes, not tensors: cut the node path to the inputs
+            node = g.detach(node)
+        t.node = node
+        if needs_grad and is_grad_enabled():
             t.requires_grad = True
             t._inputs = tuple(i for i in inputs if i.requires_grad)
         else:
@@ -164,7 +170,7 @@ class Tensor:
         _check_device_dtype(d, "full")
         t = Tensor(g.const(_py(value, d), d, shape))
         t.requires_grad = requires_grad
-        return t
+        return t.contiguous_if_grad()
 
     @staticmethod
     def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -180,7 +186,15 @@ class Tensor:
 
     def contiguous_if_grad(self) -> Tensor:
         # a leaf that requires grad must be a real buffer so optimizers can replace it
-        return self.realize() if self.requires_grad else self
+        return self._own_leaf_node() if self.requires_grad else self
+
+    def _own_leaf_node(self) -> Tensor:
+        """Realize this leaf into a buffer node of its own. Hash-consing makes equal lazy values
+        one node (two `Tensor.zeros(3)` are the same node) and gradients are found per node, so
+        two leaves sharing a node would each get the other's gradient too."""
+        self.realize()
+        self.node = g.buffer_node(self.node.realized, self.shape, self.dtype)
+        return self
 
     @staticmethod
     def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
@@ -540,7 +554,8 @@ class Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def relu(self) -> Tensor:
-        return self.maximum(0)
+        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it
+        return (self > 0).where(self, 0)
 
     def sigmoid(self) -> Tensor:
         return (1 + (-self).exp()).reciprocal()
@@ -587,11 +602,13 @@ class Tensor:
     def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
         if min_ is None and max_ is None:
             raise ValueError("clip: at least one of min and max must be given")
+        # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
+        # max_ wins when min_ > max_ (min(max(x, lo), hi))
         x = self
         if min_ is not None:
-            x = x.maximum(min_)
+            x = (x < min_).where(min_, x)
         if max_ is not None:
-            x = x.minimum(max_)
+            x = (x > max_).where(max_, x)
         return x
 
     clamp = clip
@@ -898,10 +915,11 @@ class Tensor:
         return self.matmul(w)
 
     # --- autodiff ---------------------------------------------------------------------------------
-    def backward(self, gradient: Tensor | None = None) -> None:
-        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad."""
+    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad
+        (`create_graph=True`: the `.grad` tensors can be differentiated again)."""
         from .autodiff import backward
-        backward(self, gradient)
+        backward(self, gradient, create_graph)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -909,8 +927,9 @@ class Tensor:
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not self.dtype.is_float:
             raise TypeError(f"requires_grad_: only floating point tensors can require grad, got {self.dtype.name}")
+        newly = flag and not self.requires_grad and self.is_leaf
         self.requires_grad = flag
-        return self
+        return self._own_leaf_node() if newly else self
 
 
 # a reduction with few outputs and a long axis is split in two passes: the first has enough
