@@ -1147,4 +1147,11 @@ def realize(*tensors: Tensor) -> None:
         else:
             flat.append(t)
     _realize([t.node for t in flat])
+    for t in flat:
+        # a tensor no gradient will flow back through keeps only its buffer: dropping the
+        # graph that made it lets training loops (param = param - lr * grad) run in constant
+        # memory instead of chaining every step's graph to the next
+        n = t.node
+        if n.realized is not None and n.op is not Op.BUFFER and not (t.requires_grad and t._inputs):
+            t.node = g.buffer_node(n.realized, n.shape, n.dtype)
 

@@ -87,3 +87,25 @@ def test_counters_track_work():
     assert lg.counters.kernels_launched >= 1 and lg.counters.bytes_moved > 0 and lg.counters.flops > 0
     lg.counters.reset()
     assert lg.counters.kernels_launched == 0
+
+
+def test_training_loop_memory_is_constant():
+    """param = param - lr * grad, realized each step: no graph chains from step to step."""
+    import gc
+
+    from lazygrad.graph import toposort
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((8, 4)).astype(np.float32))
+    w = Tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    sizes = []
+    for _ in range(6):
+        loss = ((x @ w).relu() ** 2).mean()
+        loss.backward()
+        new_w = (w - 0.1 * w.grad).detach()
+        lg.realize(new_w, loss)
+        w = Tensor(new_w, requires_grad=True)
+        w.grad = None
+        sizes.append(len(toposort([w.node], stop_at_realized=False)))
+        gc.collect()
+    assert sizes[-1] == sizes[1] == 1
