@@ -226,6 +226,8 @@ def _kernel_for(roots: list[Node], stored: dict[int, str]) -> Kernel:
     root = roots[0]
     if matmuls:
         kind, core = "matmul", matmuls[0]
+    elif len(reduces) > 1 and _domain(reduces[-1]) != _domain(reduces[0]):
+        kind, core = "rowtotal", reduces[-1]
     elif len(reduces) > 1 or (reduces and _row_output(root, reduces)):
         kind, core = "rowwise", reduces[-1]
     elif reduces:
@@ -320,15 +322,18 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                     continue
                 if domain is None and k.shape != dom[0]:
                     continue
+                total = False
                 if domain is not None and dom != domain:
-                    stored[uid] += " (rows of a different shape or axes than the consumer's)"
-                    continue
+                    total = _is_row_total(reds, domain, dom, ops, r)
+                    if not total:
+                        stored[uid] += " (rows of a different shape or axes than the consumer's)"
+                        continue
                 if {find(x) for x in readers[uid]} != {k.uid}:
                     continue  # read by other kernels too: computing it once is cheaper
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
                     stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
                     continue
-                if not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
+                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
                     stored[uid] += " (read through a view other than a row broadcast)"
                     continue
                 # absorb r's kernel into k's
@@ -339,6 +344,27 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 domain = dom
                 changed = True
                 break
+
+
+TOTAL_MAX_ROWS = 1 << 14
+TOTAL_MAX_ELEMENTS = 1 << 22
+
+
+def _is_row_total(reds: list[Node], domain: tuple, row_dom: tuple, ops: list[Node], r: Node) -> bool:
+    """The consumer kernel is one full reduction (a mean over rows) of the per-row values `r`
+    of a row-wise kernel, reading them elementwise: both fit in one kernel where each
+    work-item of a single work-group loops over rows (cross-entropy = one kernel)."""
+    if len(reds) != 1 or len(domain[1]) != len(domain[0]):
+        return False
+    full, axes = row_dom
+    n_rows = prod(full) // max(1, prod(tuple(full[a] for a in axes)))
+    if prod(domain[0]) != n_rows or n_rows > TOTAL_MAX_ROWS or prod(full) > TOTAL_MAX_ELEMENTS:
+        return False
+    for n in ops:
+        if any(x.uid == r.uid for x in n.srcs) and not (n.op in ELEMENTWISE or n.op in (Op.RESHAPE, Op.DETACH)
+                                                      or n.op in REDUCE):
+            return False
+    return True
 
 
 def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:

@@ -64,6 +64,23 @@ def test_rowwise_backward_at_most_two_kernels(name):
     close(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [1, 6, 37])
+def test_cross_entropy_mean_is_one_kernel(rows):
+    xn = np.random.default_rng(rows).standard_normal((rows, 12)).astype(F) * 4
+    tgt = np.random.default_rng(rows + 1).integers(0, 12, rows)
+    x = Tensor(xn, requires_grad=True)
+    loss = cross_entropy(x, tgt).mean()
+    ks = lg.schedule(loss)
+    assert len(ks) == 1 and ks[0].kind == "rowtotal"
+    want = torch.nn.functional.cross_entropy(torch.tensor(xn), torch.tensor(tgt))
+    close(loss, want.numpy(), rtol=1e-5, atol=1e-6)
+    (dx,) = lg.grad(loss, [x])
+    assert len(lg.schedule(dx)) <= 2
+    xt = torch.tensor(xn, requires_grad=True)
+    torch.nn.functional.cross_entropy(xt, torch.tensor(tgt)).backward()
+    close(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_rowwise_equals_unfused():
     x = Tensor(XN)
     fused = layernorm(x).softmax().numpy()
