@@ -68,6 +68,12 @@ def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
 
 
 def broadcast_shapes(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
+    if len(shapes) == 2 and not shapes[1]:
+        return tuple(shapes[0])  # a scalar operand
+    if len(shapes) == 2 and not shapes[0]:
+        return tuple(shapes[1])
     nd = max(len(s) for s in shapes)
     padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
     out = []
@@ -403,10 +409,13 @@ class Tensor:
         return a.cast(d)._expand_to(shape), b.cast(d)._expand_to(shape)
 
     def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
+        """Broadcast to `shape` (already validated by broadcast_shapes): the internal fast path."""
         if self.shape == shape:
             return self
-        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
-        return x.expand(shape)
+        node = self.node
+        if len(node.shape) < len(shape):
+            node = g.reshape(node, (1,) * (len(shape) - len(node.shape)) + node.shape)
+        return Tensor._from(g.expand(node, shape), self)
 
     def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
                 result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
