@@ -301,6 +301,22 @@ class Emitter:
             if ins.region == region and ins.kind != "acc" and i not in self.var:
                 self.emit(i, ins)
 
+    def hoist(self, region: str, lines: list[str]) -> None:
+        """Emit into `lines` (before a row loop) the instructions of `region` that depend only
+        on constants and earlier reductions: computed once per row, not once per element."""
+        invariant: set[int] = set()
+        body, self.lines = self.lines, lines
+        for i, ins in enumerate(self.lk.instrs):
+            if ins.kind in ("const", "acc"):
+                invariant.add(i)
+                if ins.kind == "const" and ins.region == region and i not in self.var:
+                    self.emit(i, ins)  # binds the literal, writes no line
+            elif ins.region == region and ins.kind == "alu" and all(a in invariant for a in ins.args):
+                invariant.add(i)
+                if i not in self.var:
+                    self.emit(i, ins)
+        self.lines = body
+
 
 def store_expr(val: str, dt: DType, w: int, idx: str, buf: int = 0) -> str:
     if w == 1:
@@ -527,6 +543,8 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
         lines = rl.chunk_lines()
         em = Emitter(lk, rl.keep_names + rl.red_names, w, rl.mshape, lines, f"s{k}_", rl.ity)
         _bind_accs(em, lk, w)
+        pre: list[str] = []
+        em.hoist(f"inner{k}", pre)
         em.run(f"inner{k}")
         acc_dt = lk.instrs[res].dtype
         comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
@@ -536,7 +554,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
             hsum = f"acc{k}.s0"
             for j in range(1, w):
                 hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
-        stages.append(dict(k=k, lines=lines, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
+        stages.append(dict(k=k, lines=lines, pre=pre, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
                            identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
     return stages
 
@@ -563,11 +581,13 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     stages = _stage_blocks(lk, rl)
     # after the stages: the row output (row-wise kernels) or the per-row epilogue
     row_lines: list[str] = []
+    row_pre: list[str] = []
     epi_lines: list[str] = []
     if lk.row_output:
         row_lines.extend(rl.chunk_lines())
         em = Emitter(lk, keep_names + red_names, w, mshape, row_lines, "w", ity)
         _bind_accs(em, lk, w)
+        em.hoist("row", row_pre)
         em.run("row")
         for b, (res, out, st) in enumerate(zip(lk.results, kernel.outputs, lk.out_sts)):
             row_lines.append(store_st(em, em.var[res], out.dtype, st, b))
@@ -589,7 +609,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     name = _kernel_name(lk, "W" if kernel.kind == "rowwise" else "R")
     src = template("reduce.cl.j2").render(
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
-        stages=stages, pre_lines=pre_lines, row_lines=row_lines, epi_lines=epi_lines,
+        stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
         row_output=lk.row_output, **_common(lk))
     n_out_elems = prod(lk.out_shape) * len(kernel.outputs)
     return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk, n_out_elems))
