@@ -3,7 +3,7 @@
 This module and `counters` hold the only process-wide state of lazygrad.
 
 Public names: Device, Buffer, get_device, compile_program, launch, synchronize,
-ProgramCache, BuildError.
+ProgramCache, BuildError, memory_stats.
 """
 from __future__ import annotations
 
@@ -118,16 +118,29 @@ def get_device() -> Device:
 # --- buffers ---------------------------------------------------------------------------------
 class BufferPool:
     """Freed device buffers kept by size for reuse: a fresh allocation costs more than a
-    memory-bound kernel on this device."""
+    memory-bound kernel on this device.
+
+    Exact mode (LAZYGRAD_EXACT_BUFFERS=1, and always on the Oclgrind simulator) is for memory
+    checkers: every buffer is allocated at its exact size and never reused, so each
+    out-of-bounds access and each read of memory that no kernel or copy wrote is visible; and
+    freed buffers are kept (a quarantine, like AddressSanitizer's) instead of handed back,
+    because Oclgrind 21.10 reports false "uninitialized" reads in kernels that run after a
+    buffer's memory was released and reallocated. Memory grows: debugging only."""
 
     def __init__(self, device: Device) -> None:
         self.device = device
         self.free: dict[int, list] = defaultdict(list)
         self.pooled_bytes = 0
-        self.limit = int(os.environ.get("LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+        self.exact = _env_flag("LAZYGRAD_EXACT_BUFFERS", "0") or "oclgrind" in device.caps.name.lower()
+        self.limit = 0 if self.exact else int(os.environ.get(
+            "LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+        self.live_buffers = 0   # Buffers alive right now (in use by nodes or plans, not pooled)
+        self.live_bytes = 0
+        self.quarantine: list = []
 
-    @staticmethod
-    def bucket(nbytes: int) -> int:
+    def bucket(self, nbytes: int) -> int:
+        if self.exact:
+            return max(1, nbytes)
         return max(128, (nbytes + 127) // 128 * 128)
 
     def alloc(self, nbytes: int):
@@ -155,6 +168,9 @@ class BufferPool:
         raise AssertionError("unreachable")
 
     def release(self, clbuf, nbytes: int) -> None:
+        if self.exact:
+            self.quarantine.append(clbuf)
+            return
         size = self.bucket(nbytes)
         if self.pooled_bytes + size > self.limit:
             return  # let it be freed
@@ -164,6 +180,16 @@ class BufferPool:
     def clear(self) -> None:
         self.free.clear()
         self.pooled_bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"live_buffers": self.live_buffers, "live_bytes": self.live_bytes,
+                "pooled_buffers": sum(len(v) for v in self.free.values()), "pooled_bytes": self.pooled_bytes}
+
+
+def memory_stats() -> dict[str, int]:
+    """Device memory held by lazygrad: live Buffers (count and bytes) and what the pool keeps
+    for reuse. Long runs use it to show that memory does not grow."""
+    return get_device().pool.stats()
 
 
 class Buffer:
@@ -176,12 +202,20 @@ class Buffer:
         self.size = size
         self.dtype = dtype
         self.nbytes = size * dtype.itemsize
-        self.cl_buf = self.device.pool.alloc(self.nbytes) if self.nbytes > 0 else None
+        self.cl_buf = None
+        if self.nbytes > 0:
+            pool = self.device.pool
+            self.cl_buf = pool.alloc(self.nbytes)
+            pool.live_buffers += 1
+            pool.live_bytes += self.nbytes
 
     def __del__(self) -> None:
         try:
             if self.cl_buf is not None:
-                self.device.pool.release(self.cl_buf, self.nbytes)
+                pool = self.device.pool
+                pool.live_buffers -= 1
+                pool.live_bytes -= self.nbytes
+                pool.release(self.cl_buf, self.nbytes)
                 self.cl_buf = None
         except Exception:  # interpreter shutdown
             pass
