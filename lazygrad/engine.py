@@ -167,12 +167,7 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
                   f"{dt * 1e3:8.3f} ms {step.rendered.bytes / max(dt, 1e-9) / 1e9:7.2f} GB/s "
                   f"{step.rendered.flops / max(dt, 1e-9) / 1e9:7.2f} GFLOP/s", file=sys.stderr)
         if check_nan and out.dtype.is_float:
-            vals = ob.numpy()
-            if not np.all(np.isfinite(vals)):
-                bad = int(np.argmax(~np.isfinite(vals)))
-                raise FloatingPointError(
-                    f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
-                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.kernel.origins)}")
+            _check_finite(step, out, ob, args[1:], [nodes[p] for p in step.in_pos])
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
     for p in plan.output_pos:
@@ -181,6 +176,29 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
             n.realized = bufs[p]
     if timed:
         synchronize()
+
+
+def _check_finite(step: Step, out: Node, ob: Buffer, inputs: list[Buffer], in_nodes: list[Node]) -> None:
+    """LAZYGRAD_CHECK_NAN=1: stop at the first kernel whose output holds NaN or Inf, naming
+    the kernel, the user lines its ops came from, and whether its inputs were already bad."""
+    vals = ob.numpy()
+    finite = np.isfinite(vals)
+    if finite.all():
+        return
+    bad = int(np.argmin(finite))
+    where = np.unravel_index(bad, out.shape) if out.shape else ()
+    bad_inputs = [f"input {i} {tuple(n.shape)} ({n.op.value} from {n.origin})"
+                  for i, (b, n) in enumerate(zip(inputs, in_nodes))
+                  if n.dtype.is_float and b.nbytes and not np.isfinite(b.numpy()).all()]
+    ops = step.kernel.op_names
+    cause = (f"its inputs were already non-finite: {'; '.join(bad_inputs)}" if bad_inputs else
+             "all its inputs were finite, so this kernel created it" +
+             (" (LAZYGRAD_FUSE=0 runs one op per kernel to find which op)" if len(ops) > 1 else ""))
+    raise FloatingPointError(
+        f"lazygrad (LAZYGRAD_CHECK_NAN): kernel {step.rendered.name} produced {vals[bad]} at index "
+        f"{tuple(int(i) for i in where)} of its output {tuple(out.shape)} {out.dtype.name} "
+        f"({int((~finite).sum())} of {vals.size} values non-finite); {cause}. "
+        f"Fused ops: {' '.join(ops) or 'copy'}; from {', '.join(step.kernel.origins)}")
 
 
 def schedule_kernels(outputs: list[Node]) -> list[Kernel]:

@@ -327,13 +327,12 @@ class ProgramCache:
         try:
             prg.build(options.encode(), [self.device.device])
         except Exception as e:
-            src_path = self._dump_failed(name, source)
             try:
                 log = prg.get_build_info(self.device.device, cl.program_build_info.LOG)
             except Exception:
-                log = str(e)
-            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed; source written to "
-                             f"{src_path}\n--- build log ---\n{log}") from None
+                log = ""
+            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed on {self.device.caps.name}; "
+                             f"{_dump_failed(name, source)}\n--- build log ---\n{(log or '').strip() or e}") from None
         counters.compile_time += time.perf_counter() - t0
         counters.programs_compiled += 1
         self.memory[key] = prg
@@ -346,19 +345,35 @@ class ProgramCache:
                 pass
         return prg
 
-    def _dump_failed(self, name: str, source: str) -> str:
+
+
+def _dump_failed(name: str, source: str) -> str:
+    """Write a source that failed to build where the user can open it; say where (or why not).
+    The file name carries the source hash, so processes failing on different sources do not
+    overwrite each other's file."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:100] or "kernel"
+    try:
         d = Path(tempfile.gettempdir()) / "lazygrad-failed"
         d.mkdir(parents=True, exist_ok=True)
-        p = d / f"{name}.cl"
+        p = d / f"{safe}-{digest}.cl"
         p.write_text(source)
-        return str(p)
+        return f"source written to {p}"
+    except OSError as e:  # never let the dump hide the build error itself
+        return f"source could not be written ({e}); it begins:\n{source[:2000]}"
 
 
 # --- launch ----------------------------------------------------------------------------------
 def get_kernel(name: str, source: str):
+    """The kernel `name` of the program built from `source` (BuildError if it does not build
+    or has no kernel of that name)."""
     dev = get_device()
     prg = dev.programs.get(name, source)
-    return dev.cl.Kernel(prg, name)
+    try:
+        return dev.cl.Kernel(prg, name)
+    except dev.cl.Error as e:
+        raise BuildError(f"lazygrad: program built but has no kernel {name!r} ({e}); "
+                         f"{_dump_failed(name, source)}") from None
 
 
 def launch(kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None,
