@@ -22,7 +22,7 @@ from . import __version__
 from .counters import counters
 from .dtypes import DType
 
-_MAGIC = b"LGBIN1\n"
+_MAGIC = b"LGBIN2\n"  # cache entry format; a new one makes old entries unreadable (rebuilt)
 
 
 class BuildError(RuntimeError):
@@ -280,27 +280,38 @@ class ProgramCache:
         self.disk_ok = False
 
     def _read(self, path: Path) -> bytes | None:
+        """The binary stored under `path`, or None if it is missing, torn, garbage, or an entry
+        for another key (copied or renamed files)."""
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        # envelope: magic, sha256 of the payload, payload — a torn or garbage file is detected
-        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 32:
+        # envelope: magic, the entry's key, sha256 of the payload, payload
+        head = len(_MAGIC) + 64 + 32
+        if len(data) <= head or not data.startswith(_MAGIC):
             return None
-        digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
-        if hashlib.sha256(payload).digest() != digest or not payload:
+        key, digest, payload = data[len(_MAGIC):len(_MAGIC) + 64], data[len(_MAGIC) + 64:head], data[head:]
+        if key != path.stem.encode() or hashlib.sha256(payload).digest() != digest:
             return None
         return payload
 
     def _write(self, path: Path, binary: bytes) -> None:
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
             with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(binary).digest() + binary)
+                f.write(_MAGIC + path.stem.encode() + hashlib.sha256(binary).digest() + binary)
             os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+            tmp = None
         except OSError as e:
             self._warn(f"cannot write {path.parent} ({e.strerror or e}); using the in-memory cache only")
+        finally:
+            if tmp is not None:  # a failed write (disk full, rename refused) leaves no stray file
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def get(self, name: str, source: str, options: str = BUILD_OPTIONS):
         """A built cl.Program for `source`, from memory, disk, or a fresh build."""
@@ -316,6 +327,8 @@ class ProgramCache:
             if binary is not None:
                 try:
                     prg = cl.Program(self.device.ctx, [self.device.device], [binary]).build(options)
+                    if name not in prg.get_info(cl.program_info.KERNEL_NAMES).split(";"):
+                        raise ValueError(f"cache entry {path} lacks kernel {name}")
                     counters.cache_hits += 1
                     counters.disk_cache_hits += 1
                     self.memory[key] = prg
