@@ -327,7 +327,9 @@ class Tensor:
             raise ValueError(f"assign: shape {other.shape} does not match {self.shape}")
         if other.dtype != self.dtype:
             other = other.cast(self.dtype)
-        self.node = other.node
+        # a detach node: no gradient flows into the new value's history, and once realized the
+        # engine lets it forget that history (a training loop must not keep every past step alive)
+        self.node = other.node if other.node.op is Op.BUFFER else g.detach(other.node)
         return self
 
     # --- dtype ------------------------------------------------------------------------------------
