@@ -43,6 +43,9 @@ class Kernel:
     ops: list[Node]                # the nodes fused into this kernel, in dependency order
     reason: str                    # why `output` is a kernel boundary
     core: Node | None = None       # the reduction / matmul node, when there is one
+    reduces: list[Node] = field(default_factory=list)  # every reduction fused here (row-wise: several)
+    extra_outputs: list[Node] = field(default_factory=list)  # multi-output kernels
+    extra_reasons: list[str] = field(default_factory=list)
     name: str = ""
     source: str = ""
     global_size: tuple[int, ...] = ()
@@ -52,7 +55,11 @@ class Kernel:
 
     @property
     def outputs(self) -> list[Node]:
-        return [self.output]
+        return [self.output, *self.extra_outputs]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [self.reason, *self.extra_reasons]
 
     @property
     def op_names(self) -> list[str]:
@@ -186,13 +193,13 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
             size[n.uid], bufs[n.uid] = s, b
 
 
-def _kernel_for(root: Node, stored: dict[int, str]) -> Kernel:
-    """Collect the fused tree under `root`, stopping at stored or realized nodes."""
+def _tree(roots: list[Node], stored: dict[int, str]) -> tuple[list[Node], dict[int, Node]]:
+    """The fused nodes under `roots` (dependency order) and the stored/realized inputs they read."""
     ops: list[Node] = []
     inputs: dict[int, Node] = {}
     seen: set[int] = set()
-    core: Node | None = None
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    root_uids = {r.uid for r in roots}
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         n, done = stack.pop()
         if done:
@@ -201,35 +208,172 @@ def _kernel_for(root: Node, stored: dict[int, str]) -> Kernel:
         if n.uid in seen:
             continue
         seen.add(n.uid)
-        if n is not root and (n.realized is not None or n.uid in stored):
+        if n.uid not in root_uids and (n.realized is not None or n.uid in stored):
             inputs[n.uid] = n
             continue
-        if n.op in REDUCE or n.op is Op.MATMUL:
-            if core is None:
-                core = n
         stack.append((n, True))
         for s in reversed(n.srcs):
             stack.append((s, False))
-    kind = "elementwise"
-    if core is not None:
-        kind = "matmul" if core.op is Op.MATMUL else "reduce"
+    return ops, inputs
+
+
+def _kernel_for(roots: list[Node], stored: dict[int, str]) -> Kernel:
+    """The kernel computing `roots` (one, or several sharing a domain), stopping at stored or
+    realized nodes."""
+    ops, inputs = _tree(roots, stored)
+    reduces = [n for n in ops if n.op in REDUCE]
+    matmuls = [n for n in ops if n.op is Op.MATMUL]
+    root = roots[0]
+    if matmuls:
+        kind, core = "matmul", matmuls[0]
+    elif len(reduces) > 1 or (reduces and _row_output(root, reduces)):
+        kind, core = "rowwise", reduces[-1]
+    elif reduces:
+        kind, core = "reduce", reduces[0]
+    else:
+        kind, core = "elementwise", None
     origins: list[str] = []
     for n in ops:
         if n.origin not in origins and n.op not in (Op.BUFFER,):
             origins.append(n.origin)
     edge = {uid: stored.get(uid, "realized earlier") for uid in inputs}
-    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, origins=origins,
-                  edge_reasons=edge)
+    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, reduces=reduces,
+                  extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
+                  origins=origins, edge_reasons=edge)
 
 
-def schedule(outputs: list[Node]) -> list[Kernel]:
-    """The kernels that realize `outputs`, in launch order (not yet rendered)."""
+def _row_output(root: Node, reduces: list[Node]) -> bool:
+    """A row-wise kernel writes its output over the full rows (softmax), not one value per
+    row (a reduction's epilogue)."""
+    r = reduces[0]
+    return root.shape == r.srcs[0].shape and root.shape != r.shape
+
+
+# --- row-wise fusion ---------------------------------------------------------------------------------
+ROW_MAX_ELEMENTS = 1 << 22
+
+
+def _domain(n: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return n.srcs[0].shape, n.arg
+
+
+def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bool:
+    """Inside a kernel, `r` (one value per row) is read only as a broadcast over its rows
+    (EXPAND to the full shape, through size-1 reshapes) or elementwise at its own shape."""
+    ok_nodes = {r.uid}
+    for n in ops:  # dependency order: a node's sources come before it
+        if not any(s.uid in ok_nodes for s in n.srcs):
+            continue
+        if n.op is Op.EXPAND and n.shape == full and n.srcs[0].shape == r.shape:
+            continue  # the broadcast itself (reduced dims back to full size): lowering reads racc here
+        if n.op in (Op.RESHAPE, Op.DETACH) and [d for d in n.shape if d != 1] == [d for d in n.srcs[0].shape if d != 1]:
+            ok_nodes.add(n.uid)
+            continue
+        if n.op in ELEMENTWISE:
+            continue  # elementwise at r's own shape: a per-row epilogue
+        return False
+    return True
+
+
+def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
+              deny: frozenset[int] = frozenset()) -> None:
+    """Un-store reductions that are only broadcast back over their own rows inside one
+    consumer kernel: that kernel then computes them itself, one row per work-item (softmax,
+    log_softmax, layernorm, cross-entropy become one kernel each). Records why not, where not."""
+    out_uids = {o.uid for o in outputs}
+    roots = [n for n in nodes if n.uid in stored and n.realized is None and prod(n.shape) > 0]
+    trees = {r.uid: _tree([r], stored) for r in roots}
+    readers: dict[int, set[int]] = defaultdict(set)
+    for ruid, (_, ins) in trees.items():
+        for i in ins:
+            readers[i].add(ruid)
+    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> kernel root
+    for k in roots:
+        if owner[k.uid] != k.uid:
+            continue
+        ops, ins = trees[k.uid]
+        reds = [n for n in ops if n.op in REDUCE]
+        if any(n.op is Op.MATMUL for n in ops):
+            continue
+        domain = _domain(reds[-1]) if reds else None
+        changed = True
+        while changed:
+            changed = False
+            for uid, r in list(ins.items()):
+                if r.realized is not None or uid in out_uids or uid not in trees:
+                    continue
+                r_ops, r_ins = trees[uid]
+                r_reds = [n for n in r_ops if n.op in REDUCE]
+                if not r_reds or any(n.op is Op.MATMUL for n in r_ops):
+                    continue
+                if any(x.uid in deny for x in r_reds):
+                    stored[uid] += " (read through a view other than a row broadcast)"
+                    continue
+                dom = _domain(r_reds[-1])
+                if any(_domain(x) != dom for x in r_reds):
+                    continue
+                if domain is None and k.shape != dom[0]:
+                    continue
+                if domain is not None and dom != domain:
+                    stored[uid] += " (rows of a different shape or axes than the consumer's)"
+                    continue
+                if {owner[x] for x in readers[uid]} != {k.uid}:
+                    continue  # read by other kernels too: computing it once is cheaper
+                if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
+                    stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
+                    continue
+                if not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
+                    stored[uid] += " (read through a view other than a row broadcast)"
+                    continue
+                # absorb r's kernel into k's
+                del stored[uid]
+                owner[uid] = k.uid
+                ops, ins = _tree([k], stored)
+                trees[k.uid] = (ops, ins)
+                domain = dom
+                changed = True
+                break
+
+
+def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:
+    """Multi-output kernels: elementwise kernels over the same shape with no dependency
+    between them become one kernel (shared inputs are read once, shared work done once)."""
+    produced_at: dict[int, int] = {}
+    merged: list[list[Node]] = []
+    kinds: list[str] = []
+    for k in kernels:
+        deps = {i.uid for i in k.inputs if i.realized is None}
+        latest_dep = max((produced_at[d] for d in deps if d in produced_at), default=-1)
+        target = None
+        if k.kind == "elementwise":
+            for gi in range(len(merged) - 1, latest_dep, -1):
+                g0 = merged[gi][0]
+                if kinds[gi] == "elementwise" and g0.shape == k.output.shape:
+                    target = gi
+                    break
+        if target is None:
+            merged.append([k.output])
+            kinds.append(k.kind)
+            target = len(merged) - 1
+        else:
+            merged[target].append(k.output)
+        produced_at[k.output.uid] = target
+    return [_kernel_for(roots, stored) for roots in merged]
+
+
+def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> list[Kernel]:
+    """The kernels that realize `outputs`, in launch order (not yet rendered). Reductions in
+    `deny_rows` are not fused row-wise (lowering found a read it cannot express)."""
     nodes = toposort(outputs)
     stored = decide_boundaries(outputs, nodes)
+    if fusion_enabled():
+        fuse_rows(outputs, nodes, stored, deny_rows)
     kernels: list[Kernel] = []
     for n in nodes:
         if n.uid in stored and n.realized is None and n.op is not Op.BUFFER:
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
-            kernels.append(_kernel_for(n, stored))
+            kernels.append(_kernel_for([n], stored))
+    if fusion_enabled() and os.environ.get("LAZYGRAD_MULTI_OUTPUT", "1") != "0":
+        kernels = merge_outputs(kernels, stored)
     return kernels
