@@ -31,7 +31,7 @@ from lazygrad import Tensor  # noqa: E402
 from lazygrad import codegen  # noqa: E402
 from lazygrad.random import rand_reference  # noqa: E402
 
-Case = Callable[[], "tuple[Tensor, np.ndarray]"]
+Case = Callable[[], "tuple[Tensor | list[Tensor], np.ndarray | list[np.ndarray]]"]
 CASES: dict[str, Case] = {}
 _rendered: list[str] = []   # template names rendered while the current case was built
 
@@ -370,6 +370,65 @@ def red_zero_size_sum() -> tuple[Tensor, np.ndarray]:
     return Tensor(np.zeros((3, 0), np.float32)).sum(1) + 1, np.ones(3, np.float32)
 
 
+@case
+def red_split_two_pass() -> tuple[Tensor, np.ndarray]:
+    a = arr(40_001)                                   # long axis, one output: split in two passes
+    return Tensor(a).sum() * 0.5, a.sum(dtype=np.float64) * 0.5
+
+
+@case
+def red_split_rows_max() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 33_000)
+    return Tensor(a).max(1), a.max(1)
+
+
+# --- row-wise kernels (reductions broadcast back over their rows) and multi-output kernels ---------
+@case
+def row_softmax_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 200)
+    e = np.exp(a - a.max(1, keepdims=True))
+    return Tensor(a).softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
+def row_layernorm_per_item() -> tuple[Tensor, np.ndarray]:
+    a = arr(13, 24)
+    t = Tensor(a)
+    mu = t.mean(1, keepdim=True)
+    var = ((t - mu) ** 2).mean(1, keepdim=True)
+    want = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+    return (t - mu) * (var + 1e-5).rsqrt(), want
+
+
+@case
+def row_log_softmax_odd() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 13)
+    d = a - a.max(1, keepdims=True)
+    return Tensor(a).log_softmax(1), d - np.log(np.exp(d).sum(1, keepdims=True))
+
+
+@case
+def row_softmax_flipped_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 37)
+    v = a[::-1, 1::2]
+    e = np.exp(v - v.max(1, keepdims=True))
+    return Tensor(a)[::-1, 1::2].softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
+def multi_output_elementwise() -> tuple[list[Tensor], list[np.ndarray]]:
+    a = arr(37)
+    t = Tensor(a).exp()
+    return [t * 2, t + 1, (t > 1.5)], [np.exp(a) * 2, np.exp(a) + 1, np.exp(a) > 1.5]
+
+
+@case
+def multi_output_reduce() -> tuple[list[Tensor], list[np.ndarray]]:
+    a = arr(6, 11)
+    t = Tensor(a)
+    return [t.sum(1), t.max(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
+
+
 # --- matmul (and whatever template the matmul work adds) -------------------------------------------
 @case
 def mm_tiny() -> tuple[Tensor, np.ndarray]:
@@ -508,12 +567,16 @@ def kernel_tags(source: str) -> list[str]:
     if name.startswith("E_"):
         tags.append("elementwise/vector_tail" if "for (" in source and "vstore" in source else
                     "elementwise/vector" if "vstore" in source else "elementwise/scalar")
-    elif name.startswith("R_"):
-        tags.append("reduce/group" if "reqd_work_group_size" in source else "reduce/per_item")
-        if "vload" in source or "acc.s" in source:
+    elif name.startswith(("R_", "W_")):
+        kind = "rowwise" if name.startswith("W_") else "reduce"
+        tags.append(f"{kind}/group" if "reqd_work_group_size" in source else f"{kind}/per_item")
+        if "vload" in source or ".s1" in source:
             tags.append("reduce/vector")
     else:
         tags.append(f"other/{name.split('_', 1)[0]}")
+    params = source[found.end():].split(")", 1)[0] if found else ""
+    if len(re.findall(r"__global (?!const)", params)) > 1:
+        tags.append("multi_output")
     return tags
 
 
@@ -537,13 +600,17 @@ def run(names: list[str]) -> int:
         _rendered.clear()
         try:
             lg.manual_seed(1)
-            t, want = (CASES.get(name) or CONTROLS[name])()
-            tags = sorted({tag for k in lg.schedule(t) for tag in kernel_tags(k.source)})
-            got = t.numpy()
-            want = np.asarray(want)
-            ok = got.shape == want.shape and np.allclose(got.astype(np.float64), want.astype(np.float64),
-                                                         rtol=1e-4, atol=1e-5, equal_nan=True)
-            msg = "ok" if ok else f"FAIL mismatch: got {got!r} want {want!r}"
+            ts, wants = (CASES.get(name) or CONTROLS[name])()
+            if isinstance(ts, Tensor):
+                ts, wants = [ts], [wants]
+            tags = sorted({tag for k in lg.schedule(*ts) for tag in kernel_tags(k.source)})
+            lg.realize(*ts)                              # together: multi-output kernels
+            msg = "ok"
+            for t, want in zip(ts, wants):
+                got, want = t.numpy(), np.asarray(want)
+                if not (got.shape == want.shape and np.allclose(got.astype(np.float64), want.astype(np.float64),
+                                                                rtol=1e-4, atol=1e-5, equal_nan=True)):
+                    msg = f"FAIL mismatch: got {got!r} want {want!r}"
         except Exception:
             tags = []
             msg = "FAIL " + traceback.format_exc().replace("\n", " | ")

@@ -52,7 +52,8 @@ CONFIGS = {
 BENIGN = [re.compile(r"Function: clGetDeviceInfo\s+Error:\s+CL_INVALID_VALUE\s+For argument 'param_name'")]
 
 REQUIRED_TAGS = {"elementwise/vector", "elementwise/vector_tail", "elementwise/scalar",
-                 "reduce/per_item", "reduce/group", "reduce/vector"}
+                 "reduce/per_item", "reduce/group", "reduce/vector",
+                 "rowwise/per_item", "rowwise/group", "multi_output"}
 
 CONTROL_REPORTS = {
     "control_out_of_bounds": "Invalid read",
