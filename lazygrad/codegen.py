@@ -466,7 +466,9 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
     return keep_m or [1], list(mdom[k:]) or [1]
 
 
-_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"), Op.RMAX: ("fmax({a},{b})", "max({a},{b})")}
+# float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
+_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
+            Op.RMAX: ("select(fmax({a},{b}),({a})+({b}),isnan({a})|isnan({b}))", "max({a},{b})")}
 
 
 def _identity(op: Op, dt: DType) -> float | int:
@@ -474,7 +476,7 @@ def _identity(op: Op, dt: DType) -> float | int:
         return 0
     if dt.is_float:
         return float("-inf")
-    return -(2**63) + 1 if dt.name == "int64" else -(2**31) + 1
+    return -(2**63) if dt.name == "int64" else -(2**31)
 
 
 def render_reduce(lk: LoweredKernel) -> RenderedKernel:

@@ -739,6 +739,8 @@ class Tensor:
         if n == 0:
             raise ValueError(f"argmax: cannot take argmax over a zero-size axis of shape {self.shape}")
         m = self == self.max(ax, keepdim=True)
+        if self.dtype.is_float:
+            m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
         rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
         idx = (m.cast(dt.default_int) * rev).max(ax, keepdim)
         return n - idx
