@@ -468,7 +468,7 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
 
 # float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
 _COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
-            Op.RMAX: ("select(fmax({a},{b}),({a})+({b}),isnan({a})|isnan({b}))", "max({a},{b})")}
+            Op.RMAX: ("(((({a})>({b}))|isnan({a}))?({a}):({b}))", "max({a},{b})")}
 
 
 def _identity(op: Op, dt: DType) -> float | int:
