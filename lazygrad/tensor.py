@@ -1059,7 +1059,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
                 lo = start + (n - 1) * step if n else hi
                 flips.append(dim)
             bounds.append((lo, hi) if n else (0, 0))
-            steps.append(abs(step))
+            steps.append(abs(step) if n > 1 else 1)  # one element: the step is moot (and may be huge)
             out_dim += 1
         else:
             raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__}")
