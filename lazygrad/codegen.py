@@ -479,26 +479,88 @@ def _identity(op: Op, dt: DType) -> float | int:
     return -(2**63) if dt.name == "int64" else -(2**31)
 
 
+@dataclass
+class RowLoops:
+    """The row domain of a reduction / row-wise kernel after merging dims: kept dims (one
+    row each, flat index o) and reduced dims (the loop over a row, w elements per step)."""
+
+    n_out: int
+    n_red: int
+    ity: str
+    keep_m: list[int]
+    red_m: list[int]
+    oshape: tuple[int, ...]
+    w: int
+
+    @property
+    def mshape(self) -> tuple[int, ...]:
+        return tuple(self.keep_m) + tuple(self.red_m)
+
+    @property
+    def keep_names(self) -> list[str]:
+        return [f"k{d}" for d in range(len(self.keep_m))]
+
+    @property
+    def red_names(self) -> list[str]:
+        return [f"r{d}" for d in range(len(self.red_m))]
+
+    def chunk_lines(self) -> list[str]:
+        """Index variables of chunk `rr` of a row."""
+        lines: list[str] = []
+        _unravel("rr", tuple(self.red_m[:-1]) + (self.red_m[-1] // self.w,), self.red_names, lines, self.ity)
+        if self.w > 1:
+            lines.append(f"{self.red_names[-1]} *= {self.w};")
+        return lines
+
+
+def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
+    n_out = prod(lk.keep_shape)
+    n_red = prod(lk.red_shape)
+    ity = "long" if max(n_out * max(n_red, 1), 1) >= 2**31 - 64 else "int"
+    row_sts = [i.st for i in lk.instrs if i.st is not None and i.region not in ("outer", "final")]
+    row_sts += [st for st in lk.out_sts if lk.row_output]
+    outer_sts = [i.st for i in lk.instrs if i.region == "outer" and i.st is not None]
+    dom = lk.keep_shape + lk.red_shape
+    mdom = merge_dims(dom, row_sts or [ShapeTracker.from_shape(dom)], [len(lk.keep_shape), len(lk.red_shape)])
+    keep_m, red_m = _split_dims(mdom, n_out)
+    oshape = merge_dims(outer_shape, outer_sts + [ShapeTracker.from_shape(outer_shape)], [len(outer_shape)]) or (1,)
+    w = vector_width(4)
+    if not (w > 1 and red_m[-1] % w == 0 and n_red >= w):
+        w = 1
+    return RowLoops(n_out, n_red, ity, keep_m, red_m, oshape, w)
+
+
+def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
+    """One loop over the row per reduction stage, accumulating acc{k} (w lanes), folded into
+    the scalar racc{k}."""
+    stages = []
+    w = rl.w
+    for k, (res, rop) in enumerate(zip(lk.stage_results, lk.stage_ops)):
+        lines = rl.chunk_lines()
+        em = Emitter(lk, rl.keep_names + rl.red_names, w, rl.mshape, lines, f"s{k}_", rl.ity)
+        _bind_accs(em, lk, w)
+        em.run(f"inner{k}")
+        acc_dt = lk.instrs[res].dtype
+        comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
+        lines.append(f"acc{k} = " + comb.format(a=f"acc{k}", b=em.var[res]) + f";  // {lk.kernel.reduces[k].origin}")
+        hsum = f"acc{k}"
+        if w > 1:
+            hsum = f"acc{k}.s0"
+            for j in range(1, w):
+                hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
+        stages.append(dict(k=k, lines=lines, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
+                           identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
+    return stages
+
+
 def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     """Reductions and row-wise kernels: per row (a kept index) run each reduction stage as a
     loop over the row, then the epilogue (one value per row) or the row output."""
     kernel = lk.kernel
     caps = get_device().caps
-    n_out = prod(lk.keep_shape)
-    n_red = prod(lk.red_shape)
-    ity = "long" if max(n_out * max(n_red, 1), 1) >= 2**31 - 64 else "int"
-    row_sts = [i.st for i in lk.instrs if i.st is not None and i.region != "outer"]
-    row_sts += [st for st in lk.out_sts if st.shape != lk.out_shape or lk.row_output]
-    outer_sts = [i.st for i in lk.instrs if i.region == "outer" and i.st is not None]
-    dom = lk.keep_shape + lk.red_shape
-    mdom = merge_dims(dom, row_sts or [ShapeTracker.from_shape(dom)], [len(lk.keep_shape), len(lk.red_shape)])
-    keep_m, red_m = _split_dims(mdom, n_out)
-    mshape = tuple(keep_m) + tuple(red_m)
-    oshape = merge_dims(lk.out_shape, outer_sts + [ShapeTracker.from_shape(lk.out_shape)],
-                        [len(lk.out_shape)]) or (1,)
-    w = vector_width(4)
-    if not (w > 1 and red_m[-1] % w == 0 and n_red >= w):
-        w = 1
+    rl = _row_loops(lk, lk.out_shape)
+    n_out, n_red, ity, w = rl.n_out, rl.n_red, rl.ity, rl.w
+    keep_m, red_m, oshape, mshape = rl.keep_m, rl.red_m, rl.oshape, rl.mshape
     # a work-group shares a row when the rows alone cannot fill the device
     enough_rows = n_out >= 8 * caps.compute_units * (1 if caps.is_cpu else 32)
     chunks = n_red // w
@@ -507,36 +569,15 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         cap = min(caps.max_work_group_size, 16 if caps.is_cpu else 256)
         while lsz * 2 <= cap and lsz * 2 <= chunks:
             lsz *= 2
-    keep_names = [f"k{d}" for d in range(len(keep_m))]
-    red_names = [f"r{d}" for d in range(len(red_m))]
+    keep_names, red_names = rl.keep_names, rl.red_names
     pre_lines: list[str] = []
     _unravel("o", tuple(keep_m), keep_names, pre_lines, ity)
-    stages = []
-    for k, (res, rop) in enumerate(zip(lk.stage_results, lk.stage_ops)):
-        lines: list[str] = []
-        _unravel("rr", tuple(red_m[:-1]) + (red_m[-1] // w,), red_names, lines, ity)
-        if w > 1:
-            lines.append(f"{red_names[-1]} *= {w};")
-        em = Emitter(lk, keep_names + red_names, w, mshape, lines, f"s{k}_", ity)
-        _bind_accs(em, lk, w)
-        em.run(f"inner{k}")
-        acc_dt = lk.instrs[res].dtype
-        comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
-        lines.append(f"acc{k} = " + comb.format(a=f"acc{k}", b=em.var[res]) + f";  // {kernel.reduces[k].origin}")
-        hsum = f"acc{k}"
-        if w > 1:
-            hsum = f"acc{k}.s0"
-            for j in range(1, w):
-                hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
-        stages.append(dict(k=k, lines=lines, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
-                           identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
+    stages = _stage_blocks(lk, rl)
     # after the stages: the row output (row-wise kernels) or the per-row epilogue
     row_lines: list[str] = []
     epi_lines: list[str] = []
     if lk.row_output:
-        _unravel("rr", tuple(red_m[:-1]) + (red_m[-1] // w,), red_names, row_lines, ity)
-        if w > 1:
-            row_lines.append(f"{red_names[-1]} *= {w};")
+        row_lines.extend(rl.chunk_lines())
         em = Emitter(lk, keep_names + red_names, w, mshape, row_lines, "w", ity)
         _bind_accs(em, lk, w)
         em.run("row")
@@ -566,12 +607,51 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk, n_out_elems))
 
 
+def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
+    """A full reduction over per-row values of a row-wise computation (the mean of per-row
+    cross-entropies): one work-group; each work-item runs whole rows (all stages and the
+    per-row value) and accumulates them, then a tree reduction and the final epilogue."""
+    kernel = lk.kernel
+    caps = get_device().caps
+    rl = _row_loops(lk, lk.extra["rows_shape"])
+    lsz = 1
+    while lsz * 2 <= min(caps.max_work_group_size, 64 if caps.is_cpu else 256) and lsz * 2 <= rl.n_out:
+        lsz *= 2
+    pre_lines: list[str] = []
+    _unravel("o", tuple(rl.keep_m), rl.keep_names, pre_lines, rl.ity)
+    stages = _stage_blocks(lk, rl)
+    row_lines: list[str] = []
+    onames = [f"o{d}" for d in range(len(rl.oshape))]
+    _unravel("o", rl.oshape, onames, row_lines, rl.ity)
+    em = Emitter(lk, onames, 1, rl.oshape, row_lines, "e", rl.ity)
+    _bind_accs(em, lk, 1)
+    em.run("outer")
+    tres = lk.extra["total_result"]
+    tdt = lk.instrs[tres].dtype
+    comb = _COMBINE[lk.extra["total_op"]][0 if tdt.is_float else 1]
+    row_lines.append("total = " + comb.format(a="total", b=em.var[tres]) + ";")
+    fin_lines: list[str] = []
+    fshape = tuple(s for s in lk.out_shape if s != 1) or (1,)
+    em2 = Emitter(lk, ["0"] * len(fshape), 1, fshape, fin_lines, "f", rl.ity)
+    _bind_accs(em2, lk, 1)
+    em2.run("final")
+    for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
+        fin_lines.append(store_expr(em2.var[res], out.dtype, 1, "0", b))
+    name = _kernel_name(lk, "T")
+    src = template("rowtotal.cl.j2").render(
+        name=name, ity=rl.ity, w=rl.w, lsz=lsz, n_rows=rl.n_out, n_chunks=rl.n_red // rl.w, stages=stages,
+        pre_lines=pre_lines, row_lines=row_lines, fin_lines=fin_lines, total_type=tdt.cl,
+        total_identity=literal(_identity(lk.extra["total_op"], tdt), tdt), total_combine=comb, **_common(lk))
+    return RenderedKernel(name, src, (lsz,), (lsz,), _flops(lk, rl.n_out * max(rl.n_red, 1)), _bytes(lk))
+
+
 def _bind_accs(em: Emitter, lk: LoweredKernel, w: int) -> None:
     """Reduction values read by later stages or the row output: the per-row scalar, widened
     to the vector width."""
     for i, ins in enumerate(lk.instrs):
         if ins.kind == "acc":
-            em.var[i] = f"racc{ins.value}" if w == 1 else f"(({vtype(ins.dtype, w)})(racc{ins.value}))"
+            name = "total" if ins.value == "total" else f"racc{ins.value}"
+            em.var[i] = name if w == 1 else f"(({vtype(ins.dtype, w)})({name}))"
 
 
 def _flops(lk: LoweredKernel, n: int) -> int:
@@ -586,6 +666,8 @@ def _bytes(lk: LoweredKernel, n_out: int = 0) -> int:
 def render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind in ("reduce", "rowwise"):
         return render_reduce(lk)
+    if lk.kernel.kind == "rowtotal":
+        return render_rowtotal(lk)
     if lk.kernel.kind == "elementwise":
         return render_elementwise(lk)
     raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")

@@ -136,6 +136,7 @@ def realize(outputs: list[Node]) -> None:
 def run_plan(plan: Plan, nodes: list[Node]) -> None:
     check_nan = os.environ.get("LAZYGRAD_CHECK_NAN", "0") not in ("0", "")
     timed = counters.timing or debug.wants_timing()
+    get_device().set_timing(timed)
     bufs: dict[int, Buffer] = {}
     for p in plan.empty_pos:
         n = nodes[p]

@@ -11,6 +11,7 @@ and one builder per movement op (reshape, permute, expand, pad, shrink, flip).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -34,11 +35,21 @@ def origin_of_caller() -> str:
     if _origin_override:
         return _origin_override[-1]
     f = sys._getframe(1)
-    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)).startswith(_PKG_DIR):
+    while f is not None and _is_internal(f.f_code.co_filename):
         f = f.f_back  # type: ignore[assignment]
     if f is None:
         return "?"
-    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+    return f"{_basename(f.f_code.co_filename)}:{f.f_lineno}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_internal(filename: str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)).startswith(_PKG_DIR)
+
+
+@functools.lru_cache(maxsize=4096)
+def _basename(filename: str) -> str:
+    return os.path.basename(filename)
 
 
 class with_origin:

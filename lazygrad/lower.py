@@ -113,7 +113,13 @@ def lower(kernel: Kernel) -> LoweredKernel:
     root = roots[0]
     lk = LoweredKernel(kernel, instrs, buffers, root.shape)
 
-    reduces = kernel.reduces if kernel.kind in ("reduce", "rowwise") else []
+    reduces = kernel.reduces if kernel.kind in ("reduce", "rowwise", "rowtotal") else []
+    total: Node | None = None
+    if kernel.kind == "rowtotal":
+        # the last reduction sums per-row values over all rows: it is not a row stage
+        total, reduces = reduces[-1], reduces[:-1]
+        lk.extra["rows_shape"] = total.srcs[0].shape
+        lk.extra["total_op"] = total.op
     stage_of = {r.uid: k for k, r in enumerate(reduces)}
     dom_st: ShapeTracker | None = None
     full: tuple[int, ...] = ()
@@ -140,6 +146,8 @@ def lower(kernel: Kernel) -> LoweredKernel:
         if node.uid in stage_of:
             assert dom_st is not None
             return [(node.srcs[0], dom_st, f"inner{stage_of[node.uid]}")]
+        if node is total:
+            return [(node.srcs[0], ShapeTracker.from_shape(node.srcs[0].shape), "outer")]
         return [(s, st, region) for s in node.srcs]
 
     def lower_root(r: Node, st: ShapeTracker, region: str) -> int:
@@ -169,7 +177,10 @@ def lower(kernel: Kernel) -> LoweredKernel:
                         stack.append((c[0], c[1], c[2], False))
                 continue
             vals = tuple(memo[(c[0].uid, c[1], c[2])] for c in kids)
-            if node.uid in stage_of:
+            if node is total:
+                lk.extra["total_result"] = vals[0]
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value="total", origin=node.origin))
+            elif node.uid in stage_of:
                 k = stage_of[node.uid]
                 lk.stage_results[k] = vals[0]
                 _check_row_read(node, nst, reg, full)
@@ -187,7 +198,9 @@ def lower(kernel: Kernel) -> LoweredKernel:
         return memo[(r.uid, st, region)]
 
     for r in roots:
-        if lk.row_output and r.shape == full:
+        if total is not None:
+            st, region = ShapeTracker.from_shape(r.shape), "final"
+        elif lk.row_output and r.shape == full:
             assert dom_st is not None
             st, region = dom_st, "row"
         else:

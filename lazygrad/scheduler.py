@@ -100,9 +100,9 @@ def _consumers(nodes: list[Node]) -> dict[int, list[Node]]:
 
 
 def _is_flat_reshape(n: Node) -> bool:
-    """A reshape keeps every element at the same flat position, so a kernel computing the
-    source's element i also computes the reshape's element i."""
-    return n.op in (Op.RESHAPE, Op.DETACH)
+    """A reshape (or detach, an identity view) keeps every element at the same flat position,
+    so a kernel computing the source's element i also computes the reshape's element i."""
+    return n.op is Op.RESHAPE or n.op is Op.DETACH
 
 
 def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
@@ -226,6 +226,8 @@ def _kernel_for(roots: list[Node], stored: dict[int, str]) -> Kernel:
     root = roots[0]
     if matmuls:
         kind, core = "matmul", matmuls[0]
+    elif len(reduces) > 1 and _domain(reduces[-1]) != _domain(reduces[0]):
+        kind, core = "rowtotal", reduces[-1]
     elif len(reduces) > 1 or (reduces and _row_output(root, reduces)):
         kind, core = "rowwise", reduces[-1]
     elif reduces:
@@ -287,7 +289,13 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
     for ruid, (_, ins) in trees.items():
         for i in ins:
             readers[i].add(ruid)
-    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> kernel root
+    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> absorbing root
+
+    def find(u: int) -> int:  # the kernel that finally computes root u
+        while owner[u] != u:
+            u = owner[u]
+        return u
+
     for k in roots:
         if owner[k.uid] != k.uid:
             continue
@@ -314,15 +322,18 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                     continue
                 if domain is None and k.shape != dom[0]:
                     continue
+                total = False
                 if domain is not None and dom != domain:
-                    stored[uid] += " (rows of a different shape or axes than the consumer's)"
-                    continue
-                if {owner[x] for x in readers[uid]} != {k.uid}:
+                    total = _is_row_total(reds, domain, dom, ops, r)
+                    if not total:
+                        stored[uid] += " (rows of a different shape or axes than the consumer's)"
+                        continue
+                if {find(x) for x in readers[uid]} != {k.uid}:
                     continue  # read by other kernels too: computing it once is cheaper
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
                     stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
                     continue
-                if not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
+                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
                     stored[uid] += " (read through a view other than a row broadcast)"
                     continue
                 # absorb r's kernel into k's
@@ -335,30 +346,72 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 break
 
 
+TOTAL_MAX_ROWS = 1 << 14
+TOTAL_MAX_ELEMENTS = 1 << 22
+
+
+def _is_row_total(reds: list[Node], domain: tuple, row_dom: tuple, ops: list[Node], r: Node) -> bool:
+    """The consumer kernel is one full reduction (a mean over rows) of the per-row values `r`
+    of a row-wise kernel, reading them elementwise: both fit in one kernel where each
+    work-item of a single work-group loops over rows (cross-entropy = one kernel)."""
+    if len(reds) != 1 or len(domain[1]) != len(domain[0]):
+        return False
+    full, axes = row_dom
+    n_rows = prod(full) // max(1, prod(tuple(full[a] for a in axes)))
+    if prod(domain[0]) != n_rows or n_rows > TOTAL_MAX_ROWS or prod(full) > TOTAL_MAX_ELEMENTS:
+        return False
+    for n in ops:
+        if any(x.uid == r.uid for x in n.srcs) and not (n.op in ELEMENTWISE or n.op in (Op.RESHAPE, Op.DETACH)
+                                                      or n.op in REDUCE):
+            return False
+    return True
+
+
 def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:
-    """Multi-output kernels: elementwise kernels over the same shape with no dependency
-    between them become one kernel (shared inputs are read once, shared work done once)."""
+    """Multi-output kernels: elementwise kernels over the same shape become one kernel when
+    none depends on another through anything but a same-position read (shared inputs are read
+    once; an output another one reads elementwise is reused from registers, as in an
+    optimizer step that writes a parameter and its moments)."""
     produced_at: dict[int, int] = {}
     merged: list[list[Node]] = []
     kinds: list[str] = []
+    group_inputs: list[set[int]] = []
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
-        latest_dep = max((produced_at[d] for d in deps if d in produced_at), default=-1)
         target = None
         if k.kind == "elementwise":
-            for gi in range(len(merged) - 1, latest_dep, -1):
-                g0 = merged[gi][0]
-                if kinds[gi] == "elementwise" and g0.shape == k.output.shape:
+            for gi in range(len(merged) - 1, -1, -1):
+                members = {m.uid for m in merged[gi]}
+                outside = [produced_at[d] for d in deps - members if d in produced_at]
+                if outside and max(outside) >= gi:
+                    break  # k needs a kernel launched at or after this group: no earlier group either
+                n_args = len(group_inputs[gi] | {i.uid for i in k.inputs}) + len(merged[gi]) + 1
+                if kinds[gi] == "elementwise" and merged[gi][0].shape == k.output.shape and \
+                        n_args <= MAX_BUFFERS_PER_KERNEL and _reads_elementwise(k, deps & members):
                     target = gi
                     break
         if target is None:
             merged.append([k.output])
             kinds.append(k.kind)
+            group_inputs.append(set())
             target = len(merged) - 1
         else:
             merged[target].append(k.output)
+        group_inputs[target] |= {i.uid for i in k.inputs}
         produced_at[k.output.uid] = target
     return [_kernel_for(roots, stored) for roots in merged]
+
+
+def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
+    """Kernel k reads the nodes `uids` only as direct sources of elementwise ops (the same
+    element position it computes), never through a view."""
+    if not uids:
+        return True
+    for n in k.ops:
+        for s in n.srcs:
+            if s.uid in uids and n.op not in ELEMENTWISE:
+                return False
+    return True
 
 
 def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> list[Kernel]:

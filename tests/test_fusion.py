@@ -205,6 +205,6 @@ def test_random_dags_match_reference_and_unfused(prog, shape):
         # fresh buffers: the same graph on x, y would be hash-consed to the realized result
         x2, y2 = Tensor(x.numpy()), Tensor(y.numpy())
         unfused_t = _build(x2, y2, prog)[-1]
-        assert unfused_t.node.realized is None
+        assert unfused_t.node.realized is None or unfused_t.node.op.value == "buffer"
         unfused = unfused_t.numpy()
     close(last, unfused, rtol=1e-4, atol=1e-5)
