@@ -415,6 +415,44 @@ def row_softmax_flipped_view() -> tuple[Tensor, np.ndarray]:
     return Tensor(a)[::-1, 1::2].softmax(1), e / e.sum(1, keepdims=True)
 
 
+def _xent_mean(a: np.ndarray, target: np.ndarray, view=lambda t: t) -> tuple[Tensor, np.ndarray]:
+    onehot = (np.arange(a.shape[1])[None] == target[:, None]).astype(np.float32)
+    loss = -(view(Tensor(a)).log_softmax(1) * Tensor(onehot)).sum(1).mean()
+    d = a - a.max(1, keepdims=True)
+    lsm = d - np.log(np.exp(d).sum(1, keepdims=True))
+    return loss, -(lsm * onehot).sum(1).mean()
+
+
+@case
+def rowtotal_xent_one_row() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(1, 12), np.array([5]))
+
+
+@case
+def rowtotal_xent_odd() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(37, 13), np.arange(37) % 13)
+
+
+@case
+def rowtotal_xent_wide() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(6, 40), np.array([1, 3, 0, 39, 2, 2]))
+
+
+@case
+def rowtotal_flipped_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(9, 11)
+    loss, _ = _xent_mean(a, np.arange(9) % 11, view=lambda t: t.flip(1))
+    _, want = _xent_mean(np.ascontiguousarray(a[:, ::-1]), np.arange(9) % 11)
+    return loss, want
+
+
+@case
+def rowtotal_logsumexp_sum() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 17)
+    m = a.max(1, keepdims=True)
+    return Tensor(a).logsumexp(1).sum(), (np.log(np.exp(a - m).sum(1)) + m[:, 0]).sum()
+
+
 @case
 def multi_output_elementwise() -> tuple[list[Tensor], list[np.ndarray]]:
     a = arr(37)
@@ -567,6 +605,8 @@ def kernel_tags(source: str) -> list[str]:
     if name.startswith("E_"):
         tags.append("elementwise/vector_tail" if "for (" in source and "vstore" in source else
                     "elementwise/vector" if "vstore" in source else "elementwise/scalar")
+    elif name.startswith("T_"):
+        tags.append("rowtotal")
     elif name.startswith(("R_", "W_")):
         kind = "rowwise" if name.startswith("W_") else "reduce"
         tags.append(f"{kind}/group" if "reqd_work_group_size" in source else f"{kind}/per_item")
