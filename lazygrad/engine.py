@@ -175,11 +175,6 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         n = nodes[p]
         if n.realized is None:
             n.realized = bufs[p]
-        if n.op is Op.DETACH and n.srcs:
-            # A realized detach node forgets its sources: no gradient flows through it and its
-            # value is in its buffer, so its history is dead weight. This is what frees the
-            # previous step's graph (and buffers) when optimizers `assign` new parameters.
-            n.srcs = ()
     if timed:
         synchronize()
 

@@ -360,9 +360,7 @@ class Tensor:
             raise ValueError(f"assign: shape {other.shape} does not match {self.shape}")
         if other.dtype != self.dtype:
             other = other.cast(self.dtype)
-        # a detach node: no gradient flows into the new value's history, and once realized the
-        # engine lets it forget that history (a training loop must not keep every past step alive)
-        self.node = other.node if other.node.op is Op.BUFFER else g.detach(other.node)
+        self.node = other.node
         return self
 
     # --- dtype ------------------------------------------------------------------------------------
@@ -589,8 +587,9 @@ class Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def relu(self) -> Tensor:
-        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it
-        return (self > 0).where(self, 0)
+        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
+        # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
+        return ((self > 0) | (self != self)).where(self, 0)
 
     def sigmoid(self) -> Tensor:
         return (1 + (-self).exp()).reciprocal()
