@@ -150,19 +150,9 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         for p in step.in_pos:
             n = nodes[p]
             args.append(n.realized if n.realized is not None else bufs[p])
-        clk = step.clkernel
-        if step.seed_pos:
-            # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
-            bufargs = [b.cl_buf for b in args]
-            seeds = [np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos]
-            clk.set_args(*bufargs, *seeds)
-            dev = get_device()
-            ev = dev.cl.enqueue_nd_range_kernel(dev.queue, clk, step.rendered.global_size, step.rendered.local_size)
-            counters.kernels_launched += 1
-            if timed:
-                dev.pending_events.append(ev)
-        else:
-            ev = launch(clk, step.rendered.global_size, step.rendered.local_size, args, timed)
+        # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
+        seeds = tuple(np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos)
+        ev = launch(step.clkernel, step.rendered.global_size, step.rendered.local_size, args, timed, seeds)
         counters.bytes_moved += step.rendered.bytes
         counters.flops += step.rendered.flops
         debug.kernel_launched(None, step.rendered, ev)

@@ -410,15 +410,30 @@ def get_kernel(name: str, source: str):
 
 
 def launch(kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None,
-           buffers: list[Buffer], timed: bool = False):
-    """Enqueue one kernel; returns its event."""
+           buffers: list[Buffer], timed: bool = False, scalars: tuple = ()):
+    """Enqueue one kernel on `buffers` (then the scalar arguments); returns its event. A device
+    that runs out of memory or resources only now (drivers may allocate lazily) raises
+    MemoryError naming the kernel and the bytes it was given."""
     dev = get_device()
-    kernel.set_args(*[b.cl_buf for b in buffers])
-    ev = dev.cl.enqueue_nd_range_kernel(dev.queue, kernel, global_size, local_size)
+    cl = dev.cl
+    kernel.set_args(*[b.cl_buf for b in buffers], *scalars)
+    try:
+        ev = cl.enqueue_nd_range_kernel(dev.queue, kernel, global_size, local_size)
+    except cl.Error as e:
+        if not (isinstance(e, cl.MemoryError) or getattr(e, "code", None) in _oom_codes(cl)):
+            raise
+        sizes = ", ".join(str(b.nbytes) for b in buffers)
+        raise MemoryError(f"lazygrad: device {dev.caps.name} out of memory or resources launching kernel "
+                          f"{kernel.function_name} (global size {global_size}, buffers of {sizes} bytes): {e}") from None
     counters.kernels_launched += 1
     if timed:
         dev.pending_events.append(ev)
     return ev
+
+
+def _oom_codes(cl) -> tuple[int, ...]:
+    sc = cl.status_code
+    return (sc.MEM_OBJECT_ALLOCATION_FAILURE, sc.OUT_OF_RESOURCES, sc.OUT_OF_HOST_MEMORY)
 
 
 def collect_timings(dev: Device | None = None) -> None:

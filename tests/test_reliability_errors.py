@@ -137,6 +137,37 @@ def test_driver_out_of_memory_raises_memory_error_with_size(monkeypatch: pytest.
     np.testing.assert_allclose(x.numpy()[:3], [6, 6, 6])  # the same tensor realizes once memory is back
 
 
+def _launch_failure(code: int):
+    def fail(*args, **kwargs):
+        raise cl.RuntimeError(cl._cl._ErrorRecord(msg=f"clEnqueueNDRangeKernel failed: {code}", code=code,
+                                                  routine="clEnqueueNDRangeKernel"))
+    return fail
+
+
+@pytest.mark.parametrize("code", ["OUT_OF_RESOURCES", "MEM_OBJECT_ALLOCATION_FAILURE"])
+def test_out_of_memory_at_launch_is_a_memory_error(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """Drivers may allocate lazily, so memory can run out when a kernel is enqueued."""
+    before = _live()
+    x = Tensor(np.arange(40, dtype=np.float32))
+    y = (x * 2).exp()
+    monkeypatch.setattr(cl, "enqueue_nd_range_kernel", _launch_failure(getattr(cl.status_code, code)))
+    with pytest.raises(MemoryError, match=r"out of memory or resources launching kernel E_mul_exp_40 .*buffers of 160, 160 bytes"):
+        y.realize()
+    r = Tensor.rand(5) * 2                                 # the seeded (RAND) launch path too
+    with pytest.raises(MemoryError, match="launching kernel"):
+        r.realize()
+    monkeypatch.undo()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.arange(40) * 2.0), rtol=1e-5)
+    del x, y, r
+    assert _live() == before
+
+
+def test_other_launch_errors_are_not_disguised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cl, "enqueue_nd_range_kernel", _launch_failure(cl.status_code.INVALID_WORK_GROUP_SIZE))
+    with pytest.raises(cl.RuntimeError):
+        (Tensor([1.0, 2.0]) * 3).realize()
+
+
 # --- NaN / Inf checking ----------------------------------------------------------------------------
 def test_check_nan_names_first_kernel_with_finite_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAZYGRAD_CHECK_NAN", "1")
