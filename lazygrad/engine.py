@@ -145,7 +145,11 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         args = []
         for p in step.out_pos:
             out = nodes[p]
-            bufs[p] = Buffer(prod(out.shape), out.dtype)
+            try:
+                bufs[p] = Buffer(prod(out.shape), out.dtype)
+            except MemoryError as e:
+                raise MemoryError(f"{e}; needed for the {out.dtype.name} output {tuple(out.shape)} of kernel "
+                                  f"{step.name} (from {', '.join(step.origins)})") from None
             args.append(bufs[p])
         for p in step.in_pos:
             n = nodes[p]

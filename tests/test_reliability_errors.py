@@ -81,6 +81,7 @@ def test_allocation_above_device_max_raises_memory_error_then_work_continues() -
         t.realize()
     msg = str(ei.value)
     assert str(n * 4) in msg and "max allocation" in msg and str(max_alloc) in msg
+    assert f"float32 output ({n},) of kernel" in msg and "test_reliability_errors.py" in msg
     del t
     assert _live() == before                    # the failed realize left nothing behind
     _small_work_is_correct()
