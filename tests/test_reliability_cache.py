@@ -217,14 +217,22 @@ def _spawn(cache: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _result(p: subprocess.Popen) -> dict:
+def _result(p: subprocess.Popen, warnings_expected: int = 0) -> dict:
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
     res = json.loads(out.strip().splitlines()[-1])
     for got, want in zip(res["vals"], _expected()):
         np.testing.assert_allclose(np.array(got), want, rtol=1e-4, atol=1e-5)
-    assert not res["warnings"], res["warnings"]
+    assert len(res["warnings"]) == warnings_expected, res["warnings"]
     return res
+
+
+def test_unwritable_cache_dir_in_a_real_run(tmp_path: Path) -> None:
+    """A whole program run with a cache directory that cannot exist: one warning, right values."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = _result(_spawn(blocker / "cache"), warnings_expected=1)
+    assert "in-memory cache only" in res["warnings"][0] and res["compiled"] >= 4
 
 
 def test_two_processes_compiling_the_same_kernels(tmp_path: Path) -> None:
