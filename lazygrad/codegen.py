@@ -71,6 +71,8 @@ def literal(value: float | int | bool, dt: DType) -> str:
         return "1" if value else "0"
     if dt.is_int:
         v = int(value)
+        if v == -(2 ** (8 * dt.itemsize - 1)):  # "-2147483648" is minus a literal too big for int
+            return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
         return f"{v}L" if dt.name == "int64" else str(v)
     v = float(value)
     if math.isnan(v):
@@ -125,6 +127,14 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
 def cast_expr(x: str, src: DType, dst: DType, w: int) -> str:
     if src == dst:
         return x
+    if src.is_float and dst.is_int:
+        # A C conversion of NaN or of an out-of-range float is undefined (x86 gives INT_MIN,
+        # GPUs saturate). Defined here as OpenCL's saturating conversion: rounds toward zero,
+        # too large -> the type's max/min, NaN -> 0 (spelled out: PoCL's _sat gives INT_MIN).
+        if w == 1:
+            return f"(isnan({x})?0:convert_{dst.cl}_sat({x}))"
+        return (f"select(convert_{dst.cl}{w}_sat({x}),({dst.cl}{w})(0),"
+                f"convert_{_MASK_INT[dst.itemsize]}{w}(isnan({x})))")
     if w == 1:
         if dst is bool_:
             return f"({x}!={literal(0, src)})"
@@ -472,7 +482,9 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
     return keep_m or [1], list(mdom[k:]) or [1]
 
 
-_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"), Op.RMAX: ("fmax({a},{b})", "max({a},{b})")}
+# float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
+_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
+            Op.RMAX: ("(((({a})>({b}))|isnan({a}))?({a}):({b}))", "max({a},{b})")}
 
 
 def _identity(op: Op, dt: DType) -> float | int:
@@ -480,7 +492,7 @@ def _identity(op: Op, dt: DType) -> float | int:
         return 0
     if dt.is_float:
         return float("-inf")
-    return -(2**63) + 1 if dt.name == "int64" else -(2**31) + 1
+    return -(2**63) if dt.name == "int64" else -(2**31)
 
 
 @dataclass
