@@ -524,6 +524,36 @@ def mm_int() -> tuple[Tensor, np.ndarray]:
 
 
 @case
+def mm_packed_panels() -> tuple[Tensor, np.ndarray]:
+    # both operands packed into panels (matmul_pack template), partial last tiles, epilogue
+    os.environ["LAZYGRAD_MATMUL_PACK"] = "1"
+    try:
+        a, b, bias = arr(19, 11), arr(37, 19, seed=1), arr(37, seed=2)
+        y = (Tensor(a).T @ Tensor(b).T + Tensor(bias)).relu()
+        lg.schedule(y)  # graph built while packing is on
+        return y, np.maximum(a.T @ b.T + bias, 0)
+    finally:
+        os.environ.pop("LAZYGRAD_MATMUL_PACK", None)
+
+
+@case
+def conv_im2col_pad_stride() -> tuple[Tensor, np.ndarray]:
+    # im2col windows (padded, strided, grouped) packed by one copy kernel, bias in the epilogue
+    x, w, bias = arr(2, 4, 7, 6), arr(6, 2, 3, 2, seed=1), arr(6, seed=2)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    oh, ow = (7 + 2 - 3) // 2 + 1, (6 + 2 - 2) // 2 + 1
+    want = np.zeros((2, 6, oh, ow), np.float32)
+    for o in range(6):
+        g = o // 3
+        for i in range(3):
+            for j in range(2):
+                patch = xp[:, 2 * g:2 * g + 2, i:i + 2 * oh:2, j:j + 2 * ow:2]
+                want[:, o] += np.einsum("nchw,c->nhw", patch, w[o, :, i, j])
+    want += bias[None, :, None, None]
+    return Tensor(x).conv2d(Tensor(w), Tensor(bias), stride=2, padding=1, groups=2), want
+
+
+@case
 def red_group_vector_wide() -> tuple[Tensor, np.ndarray]:
     a = arr(2, 520)
     return (Tensor(a) * Tensor(a)).sum(1).sqrt(), np.sqrt((a * a).sum(1))
