@@ -10,8 +10,10 @@ wait for the device — so its packing copy kernel and Python overhead are inclu
 figure is the median of --reps after --warmup reps, as GFLOP/s (2*M*N*K / s) and ms.
 tinygrad runs in a subprocess on its OpenCL backend (same PoCL device) when it is installed.
 
-Runs interleave contenders rep by rep, so load from other processes on a shared machine hits
-all of them alike; still, compare numbers from one run only.
+Contenders run one after the other (all reps of one, then the next, with a pause between:
+interleaving them rep by rep lets each library's spinning worker threads slow the next one
+down). On a shared machine, load from other processes shifts every number: compare figures
+from one run, and look at "best" next to the median.
 """
 from __future__ import annotations
 
@@ -143,16 +145,21 @@ def tinygrad_times(sizes: list[int], reps: int, warmup: int, conv: bool, timeout
     return {}
 
 
-def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per rep of each function, run in turn (warm-up reps dropped)."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(warmup + reps):
-        for name, fn in fns.items():
+def blocked(fns: dict[str, Callable[[], object]], reps: int, warmup: int, pause: float = 0.3) -> dict[str, list[float]]:
+    """Seconds per rep of each function, all reps of one contender in a row (warm-up reps
+    dropped), with a pause between contenders: thread pools (OpenBLAS, OpenMP, PoCL) keep
+    spinning for a while after their last job and would steal the cores from the next one."""
+    times: dict[str, list[float]] = {}
+    for name, fn in fns.items():
+        time.sleep(pause)
+        ts = []
+        for i in range(warmup + reps):
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0
             if i >= warmup:
-                times[name].append(dt)
+                ts.append(dt)
+        times[name] = ts
     return times
 
 
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
         b = rng.standard_normal((n, n), dtype=np.float32)
         fns = {"numpy": numpy_matmul(a, b), "torch": torch_matmul(a, b), "lazygrad": lazygrad_matmul(a, b)}
         check(fns["lazygrad"](), a @ b, f"matmul {n}")
-        report(f"matmul{n}", 2 * n ** 3, interleaved(fns, args.reps, args.warmup))
+        report(f"matmul{n}", 2 * n ** 3, blocked(fns, args.reps, args.warmup))
     if not args.no_conv:
         c = CONV
         x = rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]), dtype=np.float32)
@@ -206,9 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
         want = F.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy()
         check(lazygrad_conv(x, w, bias, False)(), want, "conv2d")
         fl = conv_flops(**c)
-        report("conv2d", fl, interleaved({"torch": torch_conv(x, w, bias, False),
+        report("conv2d", fl, blocked({"torch": torch_conv(x, w, bias, False),
                                           "lazygrad": lazygrad_conv(x, w, bias, False)}, args.reps, args.warmup))
-        report("conv+b+relu", fl, interleaved({"torch": torch_conv(x, w, bias, True),
+        report("conv+b+relu", fl, blocked({"torch": torch_conv(x, w, bias, True),
                                                "lazygrad": lazygrad_conv(x, w, bias, True)}, args.reps, args.warmup))
     if not args.no_tinygrad:
         tg = tinygrad_times(args.sizes, args.reps, args.warmup, not args.no_conv, args.tinygrad_timeout)

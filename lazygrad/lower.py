@@ -23,6 +23,7 @@ panel_source, pack_source, lower_operand, operand_view, movement_chain, fold_vie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from . import graph as gr
@@ -343,17 +344,24 @@ def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:
     `node` to the first other node or one where `stop(n)` holds; return that node and the view
     of it that `node` is, built bottom-up: each op applied to the view below folds into it
     where it can, so long chains (conv windows) stay a few views instead of one per op."""
-    chain: list[Node] = []
+    chain: list[tuple[Op, Any]] = []
     n = node
     while n.op in _APPLY and (n is node or not stop(n)):
-        chain.append(n)
+        chain.append((n.op, n.arg))
         n = n.srcs[0]
-    st = ShapeTracker.from_shape(n.shape)
-    for m in reversed(chain):
-        st = _APPLY[m.op](st, m.arg)
-    return n, st
+    return n, _chain_view(n.shape, tuple(chain))
 
 
+@lru_cache(maxsize=4096)
+def _chain_view(shape: tuple[int, ...], chain: tuple[tuple[Op, Any], ...]) -> ShapeTracker:
+    # a function of the chain's ops and args alone: every training step rebuilds the same one
+    st = ShapeTracker.from_shape(shape)
+    for op, arg in reversed(chain):
+        st = _APPLY[op](st, arg)
+    return st
+
+
+@lru_cache(maxsize=4096)
 def fold_views(st: ShapeTracker) -> ShapeTracker:
     """Fold every adjacent pair of views that composes into one view (ShapeTracker.simplify
     only looks at the top pair; a stacked composition leaves foldable pairs further down)."""
