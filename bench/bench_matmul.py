@@ -1,6 +1,7 @@
 """Matmul and conv2d throughput: lazygrad next to numpy (OpenBLAS), torch and tinygrad.
 
     python bench/bench_matmul.py                    # 512^3, 1024^3, 2048^3 and the conv layer
+                                                    # (forward, + bias + relu, forward+backward)
     python bench/bench_matmul.py --sizes 1024 --reps 9 --no-tinygrad
     python bench/bench_matmul.py --json out.json
 
@@ -93,6 +94,36 @@ def lazygrad_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray, relu: bool) ->
         y.realize()
         lg.synchronize()
         return y
+    return run
+
+
+def torch_conv_step(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> Callable[[], object]:
+    """Forward + backward of relu(conv2d(x, w) + b) with a mean-square loss: grads of w and b."""
+    import torch
+    import torch.nn.functional as F
+    tx = torch.from_numpy(x)
+
+    def run() -> object:
+        tw = torch.from_numpy(w).requires_grad_()
+        tb = torch.from_numpy(bias).requires_grad_()
+        loss = F.relu(F.conv2d(tx, tw, tb)).square().mean()
+        loss.backward()
+        return tw.grad
+    return run
+
+
+def lazygrad_conv_step(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> Callable[[], object]:
+    import lazygrad as lg
+    tx, tw, tb = lg.Tensor(x).realize(), lg.Tensor(w).realize(), lg.Tensor(bias).realize()
+
+    def run() -> object:
+        fw, fb = _fresh(tw), _fresh(tb)
+        fw.requires_grad, fb.requires_grad = True, True
+        loss = _fresh(tx).conv2d(fw, bias=fb).relu().square().mean()
+        loss.backward()
+        lg.realize(loss, fw.grad, fb.grad)
+        lg.synchronize()
+        return fw.grad
     return run
 
 
@@ -217,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict:
                                           "lazygrad": lazygrad_conv(x, w, bias, False)}, args.reps, args.warmup))
         report("conv+b+relu", fl, blocked({"torch": torch_conv(x, w, bias, True),
                                                "lazygrad": lazygrad_conv(x, w, bias, True)}, args.reps, args.warmup))
+        # forward + backward (grads of w and b): about 3x the forward's flops
+        report("conv fwd+bwd", 3 * fl, blocked({"torch": torch_conv_step(x, w, bias),
+                                               "lazygrad": lazygrad_conv_step(x, w, bias)}, args.reps, args.warmup))
     if not args.no_tinygrad:
         tg = tinygrad_times(args.sizes, args.reps, args.warmup, not args.no_conv, args.tinygrad_timeout)
         for key, ts in tg.items():
