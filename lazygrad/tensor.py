@@ -911,6 +911,49 @@ class Tensor:
         self.requires_grad = flag
         return self
 
+    # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
+    def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        from .nn import functional as F
+        return F.linear(self, weight, bias)
+
+    def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+        from .nn import functional as F
+        return F.dropout(self, p, training)
+
+    def layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
+                  eps: float = 1e-5) -> Tensor:
+        from .nn import functional as F
+        return F.layernorm(self, normalized_shape, weight, bias, eps)
+
+    def batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                  momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
+        from .nn import functional as F
+        return F.batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    def cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                      reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+        from .nn import functional as F
+        return F.cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
+
+    def nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.nll_loss(self, target, weight, ignore_index, reduction)
+
+    def binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.binary_cross_entropy(self, target, weight, reduction)
+
+    def binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
+                                         pos_weight: Tensor | None = None) -> Tensor:
+        from .nn import functional as F
+        return F.binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
+
+    def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.mse_loss(self, target, reduction)
+
 
 def _py(value: Any, d: DType) -> Scalar:
     if d is dt.bool_:
