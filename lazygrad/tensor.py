@@ -978,7 +978,7 @@ def _where(cond: Any, a: Any, b: Any) -> Tensor:
         c = c != 0
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
-    ref = ta or tb
+    ref = ta if ta is not None else tb
     if ref is None:
         d = dt.default_float if isinstance(a, float) or isinstance(b, float) else (
             dt.bool_ if isinstance(a, bool) and isinstance(b, bool) else dt.default_int)

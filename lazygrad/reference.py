@@ -1,0 +1,73 @@
+"""Reference evaluator: a plain numpy interpreter of the lazy DAG.
+
+Tests compare compiled results of arbitrary graphs with it. It never touches kernels: only
+realized BUFFER nodes are read from the device.
+
+Public names: evaluate.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .graph import Node, toposort
+from .ops import BINARY, PRIMITIVES, UNARY, Op
+from .random import rand_reference
+
+
+def _movement(n: Node, x: np.ndarray) -> np.ndarray:
+    op, arg = n.op, n.arg
+    if op is Op.RESHAPE:
+        return x.reshape(arg)
+    if op is Op.PERMUTE:
+        return x.transpose(arg)
+    if op is Op.EXPAND:
+        return np.broadcast_to(x, arg)
+    if op is Op.PAD:
+        widths, value = arg
+        return np.pad(x, widths, constant_values=value)
+    if op is Op.SHRINK:
+        return x[tuple(slice(lo, hi) for lo, hi in arg)]
+    if op is Op.FLIP:
+        return np.flip(x, arg)
+    if op is Op.DETACH:
+        return x
+    raise AssertionError(op)
+
+
+_REDUCE: dict[Op, Callable[..., np.ndarray]] = {
+    Op.SUM: lambda x, axes: np.sum(x, axis=axes, keepdims=True),
+    Op.RMAX: lambda x, axes: np.max(x, axis=axes, keepdims=True),
+}
+
+
+def evaluate(roots: list[Node]) -> list[np.ndarray]:
+    """numpy values of `roots`, computed from their graphs (iteratively)."""
+    vals: dict[int, np.ndarray] = {}
+    for n in toposort(roots, stop_at_realized=False):
+        d = n.dtype.np
+        src = [vals[s.uid] for s in n.srcs]
+        with np.errstate(all="ignore"):
+            if n.op is Op.BUFFER:
+                v = n.realized.numpy().reshape(n.shape)
+            elif n.op is Op.CONST:
+                v = np.array(n.arg, dtype=d)
+            elif n.op is Op.RAND:
+                v = rand_reference(n.arg, n.numel).reshape(n.shape)
+            elif n.op in UNARY or n.op in BINARY:
+                v = PRIMITIVES[n.op].np(*src)
+            elif n.op is Op.WHERE:
+                v = np.where(src[0], src[1], src[2])
+            elif n.op is Op.CAST:
+                v = src[0]
+            elif n.op in _REDUCE:
+                v = _REDUCE[n.op](src[0], n.arg)
+            elif n.op is Op.MATMUL:
+                v = np.matmul(src[0], src[1])
+            elif n.op is Op.CONTIGUOUS:
+                v = src[0]
+            else:
+                v = _movement(n, src[0])
+            vals[n.uid] = np.asarray(v).astype(d, copy=False).reshape(n.shape)
+    return [vals[r.uid] for r in roots]
