@@ -174,7 +174,7 @@ class Optimizer:
                 if tuple(arr.shape) != p.shape:
                     problems.append(f"parameter {key}: '{k}' has shape {tuple(arr.shape)}, the parameter {p.shape}")
                     continue
-                st[k] = Tensor(np.ascontiguousarray(arr, dtype=p.dtype.np), dtype=p.dtype)
+                st[k] = Tensor(np.asarray(arr, dtype=p.dtype.np), dtype=p.dtype)
             new_state[id(p)] = st
         if problems:
             raise ValueError(f"{name}: " + "; ".join(problems))

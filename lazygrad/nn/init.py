@@ -48,7 +48,7 @@ def _rng() -> np.random.Generator:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.assign(Tensor(np.ascontiguousarray(values, dtype=t.dtype.np).reshape(t.shape), dtype=t.dtype))
+    t.assign(Tensor(np.asarray(values, dtype=t.dtype.np).reshape(t.shape), dtype=t.dtype))
     return t
 
 

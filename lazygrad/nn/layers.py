@@ -12,6 +12,7 @@ from typing import Union
 
 import numpy as np
 
+from ..dtypes import int64 as lg_int64
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -106,7 +107,7 @@ class _BatchNorm(Module):
     def _state_entries(self) -> Iterator[tuple[str, Tensor]]:
         yield from super()._state_entries()
         if self.track_running_stats:
-            yield "num_batches_tracked", Tensor(np.array(self.num_batches_tracked, dtype=np.int64))
+            yield "num_batches_tracked", Tensor(np.array(self.num_batches_tracked), dtype=lg_int64)
 
     def _load_state_entry(self, name: str, value: np.ndarray) -> None:
         if name == "num_batches_tracked":

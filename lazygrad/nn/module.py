@@ -161,7 +161,7 @@ class Module:
     def _load_state_entry(self, name: str, value: np.ndarray) -> None:
         """Replace own state entry `name` with `value` (already checked for shape)."""
         t: Tensor = getattr(self, name)
-        t.assign(Tensor(np.ascontiguousarray(value, dtype=t.dtype.np), dtype=t.dtype))
+        t.assign(Tensor(np.asarray(value, dtype=t.dtype.np), dtype=t.dtype))
 
     def state_dict(self) -> dict[str, Tensor]:
         """Every parameter and persistent buffer by dotted name (the live tensors)."""

@@ -10,7 +10,7 @@ Layout of a checkpoint file: model tensors under "model.<name>", optimizer tenso
 "optimizer.<param index>.<state name>"; optimizer hyperparameters and step counts, and the
 caller's own metadata, as JSON in the safetensors metadata.
 
-Public names: CheckpointError, save_state_dict, load_state_dict, save_checkpoint, load_checkpoint,
+Public names: CheckpointError, save_state_dict, load_state_dict, load_arrays, save_checkpoint, load_checkpoint,
 read_header.
 """
 from __future__ import annotations
@@ -41,7 +41,8 @@ class CheckpointError(ValueError):
 
 def _host(v: Any) -> np.ndarray:
     a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
-    return np.ascontiguousarray(a)
+    # not np.ascontiguousarray: it turns 0-d arrays into shape (1,)
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def _write_atomic(arrays: dict[str, np.ndarray], path: PathLike, metadata: dict[str, str] | None) -> None:
@@ -117,8 +118,15 @@ def save_state_dict(state: Mapping[str, Any] | Module, path: PathLike, metadata:
     _write_atomic({k: _host(v) for k, v in sd.items()}, path, dict(metadata) if metadata else None)
 
 
+def load_arrays(path: PathLike) -> dict[str, np.ndarray]:
+    """Read a safetensors file into {name: numpy array} (host memory, stored dtypes)."""
+    return _load_arrays(path)[0]
+
+
 def load_state_dict(path: PathLike) -> dict[str, Tensor]:
-    """Read a safetensors file into {name: Tensor} with the stored dtypes."""
+    """Read a safetensors file into {name: Tensor} with the stored dtypes (a TypeError names a
+    dtype the device lacks, e.g. float16 on PoCL's CPU device: use load_arrays, or load into a
+    model, which casts to its parameters' dtypes)."""
     arrays, _ = _load_arrays(path)
     return {k: _to_tensor(a) for k, a in arrays.items()}
 
