@@ -74,6 +74,7 @@ class Progress:
         self.counts: dict[str, float] = {}
         self._pending: list[tuple[str, Any, float]] = []
         self._last = 0.0
+        self._interval = float(tqdm_kwargs.get("mininterval", 0.1))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.bar)
@@ -85,7 +86,7 @@ class Progress:
         """Add metric values (floats or one-element Tensors) measured on `n` samples."""
         self._pending.extend((k, v, n) for k, v in metrics.items())
         now = time.perf_counter()
-        if now - self._last >= self.bar.mininterval:
+        if not self.bar.disable and now - self._last >= self._interval:
             self._last = now
             self._flush()
             self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in self.averages().items()), refresh=True)
@@ -104,7 +105,7 @@ class Progress:
 
     def close(self) -> None:
         avg = self.averages()
-        if avg:
+        if avg and not self.bar.disable:
             self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in avg.items()), refresh=False)
         self.bar.close()
 

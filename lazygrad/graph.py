@@ -28,13 +28,24 @@ _uids = itertools.count()
 _origin_override: list[str] = []
 
 
+_in_package_memo: dict[str, bool] = {}
+
+
+def _in_package(filename: str) -> bool:
+    # memoized: abspath of every frame of every new node was a third of the graph-building time
+    hit = _in_package_memo.get(filename)
+    if hit is None:
+        hit = _in_package_memo[filename] = os.path.dirname(os.path.abspath(filename)).startswith(_PKG_DIR)
+    return hit
+
+
 def origin_of_caller() -> str:
     """'file.py:123' of the innermost stack frame outside the lazygrad package (or the
     origin set by `with_origin`, e.g. "grad of exp @ model.py:12")."""
     if _origin_override:
         return _origin_override[-1]
     f = sys._getframe(1)
-    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)).startswith(_PKG_DIR):
+    while f is not None and _in_package(f.f_code.co_filename):
         f = f.f_back  # type: ignore[assignment]
     if f is None:
         return "?"

@@ -45,7 +45,7 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
-        self._scalars: dict[tuple[float, ...], Tensor] = {}
+        self._scalars: dict[float, Tensor] = {}
 
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         name = type(self).__name__
@@ -86,14 +86,14 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def _scalar(self, values: tuple[float, ...]) -> Tensor:
-        """A device float32 vector holding step-dependent scalars, uploaded once per distinct
-        value tuple (a constant learning rate costs no upload after the first step)."""
-        t = self._scalars.get(values)
+    def _scalar(self, value: float) -> Tensor:
+        """A 0-d float32 device tensor holding a step-dependent value, uploaded once per distinct
+        value (a constant learning rate costs no upload after the first step)."""
+        t = self._scalars.get(value)
         if t is None:
-            if len(self._scalars) > 16:
+            if len(self._scalars) > 64:
                 self._scalars.clear()
-            t = self._scalars[values] = Tensor(np.array(values, dtype=np.float32))
+            t = self._scalars[value] = Tensor(np.array(value, dtype=np.float32))
         return t
 
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
@@ -214,7 +214,7 @@ class SGD(Optimizer):
                                       nesterov=nesterov))
 
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
-        lr = self._scalar((float(group["lr"]),))[0]
+        lr = self._scalar(float(group["lr"]))
         d = grad + p * group["weight_decay"] if group["weight_decay"] else grad
         out: dict[str, Tensor] = {}
         mu = group["momentum"]
@@ -253,10 +253,9 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         lr, wd, t = float(group["lr"]), float(group["weight_decay"]), state["step"]
         # host-side float64 like torch's non-capturable path, then one device upload
-        s = self._scalar((lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t), 1 - lr * wd))
-        step_size, bc2_sqrt, decay = s[0], s[1], s[2]
+        step_size, bc2_sqrt = self._scalar(lr / (1 - b1 ** t)), self._scalar(math.sqrt(1 - b2 ** t))
         if wd and self._decoupled:
-            p = p * decay
+            p = p * self._scalar(1 - lr * wd)
         elif wd:
             grad = grad + p * wd
         # moments start as zero buffers (not constants) so step 1 has the graph of every later step

@@ -543,7 +543,11 @@ class Tensor:
         return self.maximum(0)
 
     def sigmoid(self) -> Tensor:
-        return (1 + (-self).exp()).reciprocal()
+        # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
+        # exp for x < -88 and its gradient becomes 0 * inf = NaN
+        pos = self >= 0
+        e = pos.where(-self, self).exp()
+        return pos.where(1, e) / (1 + e)
 
     def silu(self) -> Tensor:
         return self * self.sigmoid()

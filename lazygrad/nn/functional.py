@@ -192,6 +192,17 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
+_LOG_FLOOR_INPUT = 1e-38   # the smallest normal float32 is 1.2e-38: 1/p stays finite above it
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """log(p), -100 for p == 0 (PyTorch's BCE clamp), with a finite gradient everywhere:
+    log(max(log p, -100)) would give 0 * (1/0) = NaN at p == 0, so the log only ever sees
+    inputs where 1/p is finite and the clamped elements get a zero gradient."""
+    ok = p > _LOG_FLOOR_INPUT
+    return ok.where(ok.where(p, 1.0).log(), -100.0)
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities p, each log clamped at -100 as in
@@ -201,9 +212,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if not input.dtype.is_float:
         raise TypeError(f"binary_cross_entropy: input must be float probabilities, got {input.dtype.name}")
     t = target.cast(input.dtype)
-    log_p = input.log().maximum(-100.0)
-    log_1mp = (1.0 - input).log().maximum(-100.0)
-    loss = -(t * log_p + (1.0 - t) * log_1mp)
+    loss = -(t * _clamped_log(input) + (1.0 - t) * _clamped_log(1.0 - input))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
