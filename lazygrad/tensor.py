@@ -916,10 +916,6 @@ class Tensor:
         return self
 
     # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
-    def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-        from .nn import functional as F
-        return F.linear(self, weight, bias)
-
     def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
         from .nn import functional as F
         return F.dropout(self, p, training)
