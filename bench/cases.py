@@ -50,11 +50,10 @@ def _human(n: int) -> str:
     return f"{n // M}M" if n % M == 0 else str(n)
 
 
-def _elementwise(n: int, quick: bool) -> list[Case]:
-    cases = [Case(f"chain{length}_{_human(n)}", "elementwise", "chain",
-                  {"n": n, "length": length}, bytes=2 * F32 * n, flops=length * n)
-             for length in (1, 2, 4, 8, 16)]
-    return cases
+def _chains(n: int) -> list[Case]:
+    return [Case(f"chain{length}_{_human(n)}", "elementwise", "chain",
+                 {"n": n, "length": length}, bytes=2 * F32 * n, flops=length * n)
+            for length in (1, 2, 4, 8, 16)]
 
 
 def _mlp_flops(batch: int, sizes: list[int]) -> int:
@@ -67,7 +66,7 @@ def timed_cases(quick: bool) -> list[Case]:
     big = 16 * M
     cases: list[Case] = []
     for n in ((M,) if quick else (M, big)):
-        cases += _elementwise(n, quick)
+        cases += _chains(n)
     issue_n = 4 * M if quick else big
     cases += [
         Case(f"issue2_{_human(issue_n)}", "elementwise", "issue2", {"n": issue_n},

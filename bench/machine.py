@@ -3,7 +3,7 @@
 Versions are read from package metadata, so collecting them does not import torch or
 tinygrad. The OpenCL device is queried through pyopencl.
 
-Public names: machine_info.
+Public names: machine_info, CpuMeter.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import datetime
 import os
 import platform
 import subprocess
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,39 @@ PACKAGES = ("numpy", "torch", "tinygrad", "pyopencl", "pocl-binary-distribution"
             "matplotlib")
 ENV_VARS = ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
             "LAZYGRAD_DEVICE", "LAZYGRAD_FUSE", "POCL_MAX_PTHREAD_COUNT")
+
+
+class CpuMeter:
+    """How much CPU *other* processes used while the benchmarks ran.
+
+    Whole-machine busy time from /proc/stat minus this process's and its (waited-for)
+    children's CPU time. On a shared 2-core machine this says whether numbers are noisy.
+    """
+
+    def __init__(self) -> None:
+        self._t0, self._busy0, self._own0 = time.monotonic(), self._busy(), self._own()
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except OSError:
+            return 0.0
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def report(self) -> dict[str, float]:
+        wall = time.monotonic() - self._t0
+        others = max(0.0, (self._busy() - self._busy0) - (self._own() - self._own0))
+        cores = os.cpu_count() or 1
+        return {"wall_s": wall, "other_cpu_s": others,
+                "other_load_fraction": others / (wall * cores) if wall > 0 else 0.0}
 
 
 def _cpu_model() -> str:

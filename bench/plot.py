@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any
 
 
-def _chain_series(results: dict[str, Any]) -> dict[int, dict[str, list[tuple[int, float]]]]:
-    """{n: {contender: [(length, median_ms), ...]}} from the chain cases."""
-    series: dict[int, dict[str, list[tuple[int, float]]]] = {}
+Point = tuple[int, float, bool]  # (chain length, median ms, output checked ok)
+
+
+def _chain_series(results: dict[str, Any]) -> dict[int, dict[str, list[Point]]]:
+    """{n: {contender: [(length, median_ms, ok), ...]}} from the chain cases."""
+    series: dict[int, dict[str, list[Point]]] = {}
     for case in results["cases"]:
         if case["kind"] != "chain":
             continue
         n, length = case["params"]["n"], case["params"]["length"]
         for name, r in case["results"].items():
             if r.get("status") == "ok" and "median_ms" in r:
-                series.setdefault(n, {}).setdefault(name, []).append((length, r["median_ms"]))
+                ok = r.get("check", "ok") == "ok"
+                series.setdefault(n, {}).setdefault(name, []).append((length, r["median_ms"], ok))
     return series
 
 
@@ -37,8 +41,13 @@ def plot_chains(results: dict[str, Any], path: Path) -> Path | None:
         for name in order:
             points = sorted(series[n].get(name, []))
             if points:
-                xs, ys = zip(*points)
-                ax.plot(xs, ys, marker="o", label=name)
+                xs, ys, oks = zip(*points)
+                # a failed check (wrong output, or a memoized step that launched nothing)
+                # is drawn dashed with hollow markers: not a real timing
+                bad = not all(oks)
+                ax.plot(xs, ys, marker="o", linestyle="--" if bad else "-",
+                        markerfacecolor="none" if bad else None,
+                        label=f"{name} (check failed)" if bad else name)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks([1, 2, 4, 8, 16], labels=["1", "2", "4", "8", "16"])

@@ -83,6 +83,12 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
         f"{dev.get('opencl', '')}",
         f"- python {m.get('python')}; {versions}",
     ]
+    others = meta.get("other_processes")
+    if others:
+        frac = others["other_load_fraction"]
+        busy = " — **the machine was shared: numbers are noisy**" if frac > 0.05 else ""
+        lines.append(f"- other processes used {others['other_cpu_s']:.1f} CPU-s during the run "
+                     f"({frac:.0%} of the machine){busy}")
     if m.get("lazygrad_commit"):
         lines.append(f"- lazygrad commit {m['lazygrad_commit']}")
     if m.get("env"):
@@ -148,8 +154,8 @@ def _probe_sections(results: dict[str, Any], names: list[str]) -> list[str]:
     if mem:
         out += ["", "## peak memory", "",
                 "MiB. *step extra*: peak resident memory added during one warm step; "
-                "*over baseline*: ru_maxrss minus RSS after imports and inputs (includes "
-                "compilers); *maxrss*: whole process.", ""]
+                "*over baseline*: peak RSS minus RSS after imports and inputs (includes "
+                "compilers); *peak RSS*: whole process (VmHWM).", ""]
         rows = []
         for p in mem:
             for n in names:
@@ -161,7 +167,7 @@ def _probe_sections(results: dict[str, Any], names: list[str]) -> list[str]:
                     continue
                 rows.append([p["name"], n] + [fmt_number(r[k]) for k in (
                     "step_peak_extra_mb", "peak_over_baseline_mb", "maxrss_mb", "inputs_mb")])
-        out += _table(["case", "contender", "step extra", "over baseline", "maxrss", "inputs"],
+        out += _table(["case", "contender", "step extra", "over baseline", "peak RSS", "inputs"],
                       rows)
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,7 +323,7 @@ def _kernel_name(lk: LoweredKernel, prefix: str) -> str:
     seen: list[str] = []
     for n in lk.kernel.ops:
         v = n.op.value
-        if n.op in (Op.BUFFER, Op.CONST) or n.op.name in ("RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP"):
+        if n.op in (Op.BUFFER, Op.CONST) or n.op.name in ("RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP", "DETACH"):
             continue
         if v not in seen:
             seen.append(v)
@@ -362,10 +363,23 @@ def _local_for(n_items: int, cap: int = 64) -> int:
     return max(1, lsz)
 
 
+def _origin_lines(lk: LoweredKernel, width: int = 96) -> list[str]:
+    """Header comment lines naming, for every fused op, the user source line that made it
+    (inline `// file:line` comments only reach ops that emit a statement: not views, constants
+    or the reduction itself)."""
+    lines: list[str] = []
+    for origin, ops in lk.kernel.ops_by_origin():
+        text = " ".join(ops).replace("*/", "* /")
+        wrapped = textwrap.wrap(text, width=max(24, width - len(origin)), break_on_hyphens=False) or [""]
+        lines.append(f"{origin}: {wrapped[0]}")
+        lines.extend(" " * (len(origin) + 2) + w for w in wrapped[1:])
+    return lines
+
+
 def _common(lk: LoweredKernel) -> dict:
     return dict(extensions=_extensions(lk), rand=_uses_rand(lk), params=_params(lk),
-                origins=lk.kernel.origins, reason=lk.kernel.reason,
-                ops=" ".join(n.op.value for n in lk.kernel.ops if n.op not in (Op.BUFFER,)))
+                origin_lines=_origin_lines(lk), reason=lk.kernel.reason, kind=lk.kernel.kind,
+                n_ops=sum(1 for n in lk.kernel.ops if n.op is not Op.BUFFER))
 
 
 def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
@@ -467,7 +481,8 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     identity = 0 if rop is Op.SUM else (float("-inf") if acc_dt.is_float else -(2**31) + 1)
     if rop is not Op.SUM and acc_dt.name == "int64":
         identity = -(2**63) + 1
-    inner_lines.append("acc = " + combine.format(a="acc", b=val) + ";")
+    core_origin = lk.kernel.core.origin if lk.kernel.core is not None else ""
+    inner_lines.append("acc = " + combine.format(a="acc", b=val) + ";" + (f"  // {core_origin}" if core_origin else ""))
     hsum = "acc"
     if w > 1:
         parts = [f"acc.s{j:x}" for j in range(w)]

@@ -10,14 +10,14 @@ Public names: realize, schedule_kernels, Plan, debug_level.
 from __future__ import annotations
 
 import os
-import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import debug
 from .codegen import RenderedKernel, render
 from .counters import counters
+from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
 from .graph import Node, _arg_key, toposort
 from .lower import lower
 from .ops import Op
@@ -26,16 +26,12 @@ from .scheduler import Kernel, fusion_enabled, schedule
 from .view import prod
 
 
-def debug_level() -> int:
-    try:
-        return int(os.environ.get("LAZYGRAD_DEBUG", "0"))
-    except ValueError:
-        return 0
-
-
 @dataclass
 class Step:
-    kernel: Kernel              # as scheduled when the plan was built (for debugging output)
+    # no Node references here: a cached plan must not keep the graph it was built from alive
+    name: str
+    reason: str
+    origins: list[str]
     rendered: RenderedKernel
     clkernel: object
     out_pos: int                # position in the topological order of the graph
@@ -73,22 +69,17 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
 def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
     kernels = schedule(outputs)
     counters.schedules_built += 1
-    dbg = debug_level()
     steps: list[Step] = []
     for k in kernels:
         lk = lower(k)
         rk = render(lk)
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
+        mark = debug.program_mark()
         clk = get_kernel(rk.name, rk.source)
-        steps.append(Step(k, rk, clk, pos[k.output.uid], [pos[i.uid] for i in lk.buffers[1:]], seeds))
-        if dbg >= 3:
-            print(f"[lazygrad] kernel {rk.name}: stored because {k.reason}; fused {k.op_names}", file=sys.stderr)
-            for i in k.inputs:
-                print(f"[lazygrad]   input {i.op.value}{tuple(i.shape)} not fused: {k.edge_reasons[i.uid]}",
-                      file=sys.stderr)
-        if dbg >= 4:
-            print(rk.source, file=sys.stderr)
+        debug.kernel_built(k, rk, mark)
+        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, pos[k.output.uid],
+                          [pos[i.uid] for i in lk.buffers[1:]], seeds))
     # zero-size outputs and intermediates get empty buffers without kernels
     computed = {s.out_pos for s in steps}
     empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
@@ -110,11 +101,12 @@ def realize(outputs: list[Node]) -> None:
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     if not outputs:
         return
-    t0 = time.perf_counter()
+    mark = debug.RealizeMark.take()
     counters.realizes += 1
     nodes = toposort(outputs)
     key, pos = _structure_key(nodes, outputs)
     plan = _plans.get(key)
+    plan_cached = plan is not None
     if plan is None:
         plan = _build_plan(nodes, outputs, pos)
         if len(_plans) >= _PLAN_CACHE_LIMIT:
@@ -123,16 +115,12 @@ def realize(outputs: list[Node]) -> None:
     else:
         counters.schedule_cache_hits += 1
     run_plan(plan, nodes)
-    if debug_level() >= 1:
-        print(f"[lazygrad] realize: {len(plan.steps)} kernels, {(time.perf_counter() - t0) * 1e3:.2f} ms host, "
-              f"programs compiled so far {counters.programs_compiled}, cache hits {counters.cache_hits}",
-              file=sys.stderr)
+    debug.realize_done(mark, len(plan.steps), plan_cached)
 
 
 def run_plan(plan: Plan, nodes: list[Node]) -> None:
-    dbg = debug_level()
     check_nan = os.environ.get("LAZYGRAD_CHECK_NAN", "0") not in ("0", "")
-    timed = dbg >= 2 or counters.timing
+    timed = counters.timing or debug.wants_timing()
     bufs: dict[int, Buffer] = {}
     for p in plan.empty_pos:
         n = nodes[p]
@@ -160,19 +148,14 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
             ev = launch(clk, step.rendered.global_size, step.rendered.local_size, args, timed)
         counters.bytes_moved += step.rendered.bytes
         counters.flops += step.rendered.flops
-        if dbg >= 2:
-            ev.wait()
-            dt = (ev.profile.end - ev.profile.start) * 1e-9
-            print(f"[lazygrad] {step.rendered.name:<40} g={step.rendered.global_size} l={step.rendered.local_size} "
-                  f"{dt * 1e3:8.3f} ms {step.rendered.bytes / max(dt, 1e-9) / 1e9:7.2f} GB/s "
-                  f"{step.rendered.flops / max(dt, 1e-9) / 1e9:7.2f} GFLOP/s", file=sys.stderr)
+        debug.kernel_launched(None, step.rendered, ev)
         if check_nan and out.dtype.is_float:
             vals = ob.numpy()
             if not np.all(np.isfinite(vals)):
                 bad = int(np.argmax(~np.isfinite(vals)))
                 raise FloatingPointError(
                     f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
-                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.kernel.origins)}")
+                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.origins)}")
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
     for p in plan.output_pos:
@@ -183,11 +166,12 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         synchronize()
 
 
-def schedule_kernels(outputs: list[Node]) -> list[Kernel]:
-    """The kernels realizing `outputs` would launch, rendered but not run."""
+def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
+    """The kernels realizing `outputs` would launch, rendered but not run (a list that
+    prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     kernels = schedule(outputs)
     for k in kernels:
         rk = render(lower(k))
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
-    return kernels
+    return debug.ScheduleTable(kernels)

@@ -8,6 +8,7 @@ ProgramCache, BuildError.
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import tempfile
 import time
@@ -23,6 +24,7 @@ from .counters import counters
 from .dtypes import DType
 
 _MAGIC = b"LGBIN1\n"
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 
 class BuildError(RuntimeError):
@@ -234,7 +236,10 @@ class ProgramCache:
     def key(self, source: str, options: str) -> str:
         c = self.device.caps
         h = hashlib.sha256()
-        for part in (source, options, c.name, c.driver, c.platform, __version__):
+        # comments (user source lines) do not change the binary: the same code from another
+        # line of Python reuses the compiled program
+        code = _COMMENTS.sub("", source)
+        for part in (code, options, c.name, c.driver, c.platform, __version__):
             h.update(part.encode())
             h.update(b"\0")
         return h.hexdigest()

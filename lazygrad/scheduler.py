@@ -58,10 +58,28 @@ class Kernel:
     def op_names(self) -> list[str]:
         return [n.op.value for n in self.ops if n.op not in MOVEMENT and n.op not in (Op.BUFFER, Op.CONST)]
 
+    def ops_by_origin(self) -> list[tuple[str, list[str]]]:
+        """Every fused op (views and constants included), grouped by the user source line
+        that created it, in order of first appearance: what a kernel's comments cite."""
+        groups: dict[str, list[str]] = {}
+        for n in self.ops:
+            if n.op is Op.BUFFER:
+                continue
+            label = f"const {n.arg!r}" if n.op is Op.CONST else n.op.value
+            groups.setdefault(n.origin, []).append(label)
+        return list(groups.items())
+
     def __repr__(self) -> str:
-        ins = ", ".join(f"{tuple(i.shape)}" for i in self.inputs)
-        return (f"Kernel({self.name or self.kind}: {'+'.join(self.op_names) or 'copy'} "
-                f"-> {tuple(self.output.shape)} from [{ins}]; {self.reason})")
+        names = self.op_names
+        ops = "+".join(names[:8]) + (f"+...({len(names)} ops)" if len(names) > 8 else "") or "copy"
+        ins = ", ".join(_shape_str(i.shape) for i in self.inputs)
+        out = self.output
+        return (f"Kernel({self.name or self.kind}: {ops} -> {_shape_str(out.shape)} {out.dtype.name} "
+                f"from [{ins}]; {self.reason})")
+
+
+def _shape_str(shape: tuple[int, ...]) -> str:
+    return "(" + ",".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _consumers(nodes: list[Node]) -> dict[int, list[Node]]:
@@ -77,7 +95,7 @@ def _consumers(nodes: list[Node]) -> dict[int, list[Node]]:
 def _is_flat_reshape(n: Node) -> bool:
     """A reshape keeps every element at the same flat position, so a kernel computing the
     source's element i also computes the reshape's element i."""
-    return n.op is Op.RESHAPE
+    return n.op in (Op.RESHAPE, Op.DETACH)
 
 
 def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:

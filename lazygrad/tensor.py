@@ -645,7 +645,8 @@ class Tensor:
             x = x.cast(dt.default_int)
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
             raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
-        out = Tensor._from(g.reduce(op, x.node, axes), x)
+        out = _split_reduce(x, op, axes) if _should_split(x.shape, axes) else \
+            Tensor._from(g.reduce(op, x.node, axes), x)
         if self.dtype is dt.bool_ and op is Op.RMAX:
             out = out.cast(dt.bool_)
         if keepdim:
@@ -953,6 +954,33 @@ class Tensor:
     def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
         from .nn import functional as F
         return F.mse_loss(self, target, reduction)
+
+
+# a reduction with few outputs and a long axis is split in two passes: the first has enough
+# partial results to occupy every compute unit, the second is tiny
+SPLIT_MIN_LENGTH = 1 << 15
+SPLIT_PARTS = 64
+
+
+def _should_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
+    n_red = prod(tuple(shape[a] for a in axes))
+    n_out = prod(tuple(s for i, s in enumerate(shape) if i not in axes))
+    return n_red >= SPLIT_MIN_LENGTH and n_out * SPLIT_PARTS <= n_red and n_out < 256
+
+
+def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
+    keep = tuple(i for i in range(x.ndim) if i not in axes)
+    keep_shape = tuple(x.shape[i] for i in keep)
+    n_red = prod(tuple(x.shape[a] for a in axes))
+    flat = x.permute(*keep, *axes).reshape(keep_shape + (n_red,))
+    pad = (-n_red) % SPLIT_PARTS
+    if pad:
+        ident: Scalar = 0 if op is Op.SUM else (float("-inf") if x.dtype.is_float else -(2**31) + 1)
+        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=ident)
+    parts = flat.reshape(keep_shape + (SPLIT_PARTS, (n_red + pad) // SPLIT_PARTS))
+    first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
+    second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)
+    return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
 
 
 def _py(value: Any, d: DType) -> Scalar:

@@ -84,15 +84,16 @@ def _make_builder(kind: str) -> Builder:
 
 def _mlp_step(p: Params, a: Arrays) -> Runnable:
     from tinygrad import Tensor
+    from tinygrad.helpers import Context
     from tinygrad.nn.optim import Adam
     n_layers = len(p["sizes"]) - 1
-    params = [Tensor(a[f"{k}{i}"], requires_grad=True).realize()
-              for i in range(n_layers) for k in ("w", "b")]
-    X, Y = Tensor(a["X"]).realize(), Tensor(a["Y"]).realize()
+    # tinygrad >= 0.12: every Tensor is a trainable parameter unless is_param_(False)
+    params = [Tensor(a[f"{k}{i}"]).realize() for i in range(n_layers) for k in ("w", "b")]
+    X, Y = Tensor(a["X"]).is_param_(False).realize(), Tensor(a["Y"]).is_param_(False).realize()
     opt = Adam(params, lr=MLP_LR)
 
     def step() -> float:
-        with Tensor.train():
+        with Context(TRAINING=1):
             opt.zero_grad()
             h = X
             for i in range(n_layers):
@@ -101,7 +102,9 @@ def _mlp_step(p: Params, a: Arrays) -> Runnable:
                     h = h.relu()
             loss = h.sparse_categorical_crossentropy(Y)
             loss.backward()
-            opt.step()
+            # realize the loss with the update: realizing it after opt.step() would
+            # evaluate it on the already-updated weights (tinygrad assigns in place)
+            Tensor.realize(loss, *opt.schedule_step())
             return float(loss.item())
     return Runnable(step, to_numpy=np.asarray, count_kernels=_kernel_counter(step),
                     check_first=True)

@@ -64,6 +64,19 @@ def _to_numpy(t: Any) -> np.ndarray:
     return t.detach().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
+def _compile(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.compile with room for every case: dynamo caches per code object, and all chain
+    lengths and sizes share one code object; past the recompile limit (8) it would fall
+    back to eager silently. With fail_on_recompile_limit_hit it raises instead."""
+    import torch
+    import torch._dynamo.config as dynamo_config
+    dynamo_config.recompile_limit = max(int(dynamo_config.recompile_limit), 64)
+    dynamo_config.accumulated_recompile_limit = max(
+        int(dynamo_config.accumulated_recompile_limit), 1024)
+    dynamo_config.fail_on_recompile_limit_hit = True
+    return torch.compile(fn, dynamic=False)
+
+
 def _make_builder(kind: str, compiled: bool) -> Builder:
     factory, names = _FUNCTIONS[kind]
 
@@ -71,7 +84,7 @@ def _make_builder(kind: str, compiled: bool) -> Builder:
         import torch
         fn = factory(p)
         if compiled:
-            fn = torch.compile(fn, dynamic=False)
+            fn = _compile(fn)
         args = [torch.from_numpy(a[n]) for n in names]
         return Runnable(lambda: fn(*args), to_numpy=_to_numpy)
     return build
@@ -95,7 +108,7 @@ def _mlp_builder(compiled: bool) -> Builder:
         def loss_fn(xb: Any, yb: Any) -> Any:
             return torch.nn.functional.cross_entropy(model(xb), yb)
         if compiled:
-            loss_fn = torch.compile(loss_fn, dynamic=False)
+            loss_fn = _compile(loss_fn)
 
         def step() -> float:
             opt.zero_grad(set_to_none=True)
