@@ -3,11 +3,14 @@
 `step()` builds the update of every parameter and moment buffer as lazy graph and realizes all
 of them in ONE `lg.realize` call, so the update runs as one schedule whose kernels share their
 inputs (each gradient is computed once and read by the moment and parameter updates), and
-extra tensors passed to step (typically the loss) come out of the same call. Values that change
-from step to step (learning rate, Adam's bias corrections) are uploaded as a small device
-tensor instead of being written into the graph as constants: a constant is part of the kernel
-source, so a changing one would build a new schedule and compile new programs every step,
-while a device scalar keeps the graph structure, and so the cached plan, identical.
+extra tensors passed to step (typically the loss) come out of the same call.
+
+Values that change from step to step are device scalars, never constants in the graph: a
+constant is part of the kernel source, so a changing one would build a new schedule and
+compile new programs every step. The learning rate is uploaded when it changes; Adam's step
+counter and bias corrections are computed on the device inside the step's realize (an upload
+per step would be a blocking copy that waits for all queued kernels). So every step after
+the first has the same graph structure and reuses the cached plan and programs.
 
 The update formulas follow torch.optim's single-tensor implementations, so both produce the
 same parameters from the same gradients (tests/test_optim.py).
@@ -16,8 +19,7 @@ Public names: Optimizer, SGD, Adam, AdamW.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,9 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
         self._scalars: dict[float, Tensor] = {}
+        self._step_counts: dict[int, Tensor] = {}     # step t -> device scalar holding t
+        self._step_scalars: dict[tuple, Tensor] = {}  # this step's derived device scalars
+        self._outputs: list[Tensor] = []              # device scalars to realize with the step
 
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         name = type(self).__name__
@@ -96,6 +101,28 @@ class Optimizer:
             t = self._scalars[value] = Tensor(np.array(value, dtype=np.float32))
         return t
 
+    def _device_step(self, t: int) -> Tensor:
+        """Step number t as a float32 device scalar, computed on the device as (t - 1) + 1 from
+        the previous step's: uploading it would be a blocking copy that waits for every queued
+        kernel, and deriving it keeps step 1's graph the same as every later step's."""
+        s = self._step_counts.get(t)
+        if s is None:
+            prev = self._step_counts.get(t - 1)
+            if prev is None:
+                prev = Tensor(np.array(t - 1, dtype=np.float32))
+            s = self._step_counts[t] = prev + 1.0
+            self._outputs.append(s)
+        return s
+
+    def _step_scalar(self, key: tuple, build: Callable[[], Tensor]) -> Tensor:
+        """A scalar of this step (e.g. a bias correction) computed once on the device, as an
+        output of the step's realize, and read by every parameter's update kernel."""
+        s = self._step_scalars.get(key)
+        if s is None:
+            s = self._step_scalars[key] = build()
+            self._outputs.append(s)
+        return s
+
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
@@ -105,6 +132,8 @@ class Optimizer:
         pass is not computed twice) in one call."""
         new_params: list[tuple[Tensor, Tensor]] = []
         new_state: list[tuple[dict[str, Any], str, Tensor]] = []
+        self._outputs, self._step_scalars = [], {}
+        steps_used: set[int] = set()
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
@@ -115,20 +144,23 @@ class Optimizer:
                                          f"match parameter shape {p.shape}")
                     st = self.state.setdefault(id(p), {"step": 0})
                     st["step"] += 1
+                    steps_used.add(st["step"])
                     grad = p.grad.cast(p.dtype)
                     value, tensors = self._update(Tensor(p.node), grad, st, group)
                     new_params.append((p, value.cast(p.dtype)))
                     new_state.extend((st, k, v) for k, v in tensors.items())
         buffers = pending_buffer_updates()
-        realize(*[v for _, v in new_params], *[v for _, _, v in new_state], *buffers, *realize_with)
+        realize(*[v for _, v in new_params], *[v for _, _, v in new_state], *self._outputs, *buffers, *realize_with)
         # keep only the new buffers: the graph that computed them (last step's forward and
         # backward) would otherwise stay alive through the parameters' nodes
         for p, v in new_params:
             p.node = drop_history(v).node
         for st, k, v in new_state:
             st[k] = drop_history(v)
-        for b in buffers:
+        for b in (*buffers, *self._outputs):
             drop_history(b)
+        self._step_counts = {t: v for t, v in self._step_counts.items() if t in steps_used}
+        self._step_scalars, self._outputs = {}, []
 
     # --- state_dict ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -252,8 +284,10 @@ class Adam(Optimizer):
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
         b1, b2 = group["betas"]
         lr, wd, t = float(group["lr"]), float(group["weight_decay"]), state["step"]
-        # host-side float64 like torch's non-capturable path, then one device upload
-        step_size, bc2_sqrt = self._scalar(lr / (1 - b1 ** t)), self._scalar(math.sqrt(1 - b2 ** t))
+        # bias corrections from the device step counter: no upload per step, no new graph
+        t_dev, lr_dev = self._device_step(t), self._scalar(lr)
+        step_size = self._step_scalar(("step_size", t, b1, lr), lambda: lr_dev / (1 - b1 ** t_dev))
+        bc2_sqrt = self._step_scalar(("bc2_sqrt", t, b2), lambda: (1 - b2 ** t_dev).sqrt())
         if wd and self._decoupled:
             p = p * self._scalar(1 - lr * wd)
         elif wd:
