@@ -154,7 +154,7 @@ class Optimizer:
         # keep only the new buffers: the graph that computed them (last step's forward and
         # backward) would otherwise stay alive through the parameters' nodes
         for p, v in new_params:
-            p.node = drop_history(v).node
+            p.assign(drop_history(v))
         for st, k, v in new_state:
             st[k] = drop_history(v)
         for b in (*buffers, *self._outputs):
