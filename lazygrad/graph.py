@@ -11,6 +11,7 @@ and one builder per movement op (reshape, permute, expand, pad, shrink, flip).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -28,28 +29,27 @@ _uids = itertools.count()
 _origin_override: list[str] = []
 
 
-_in_package_memo: dict[str, bool] = {}
-
-
-def _in_package(filename: str) -> bool:
-    # memoized: abspath of every frame of every new node was a third of the graph-building time
-    hit = _in_package_memo.get(filename)
-    if hit is None:
-        hit = _in_package_memo[filename] = os.path.dirname(os.path.abspath(filename)).startswith(_PKG_DIR)
-    return hit
-
-
 def origin_of_caller() -> str:
     """'file.py:123' of the innermost stack frame outside the lazygrad package (or the
     origin set by `with_origin`, e.g. "grad of exp @ model.py:12")."""
     if _origin_override:
         return _origin_override[-1]
     f = sys._getframe(1)
-    while f is not None and _in_package(f.f_code.co_filename):
+    while f is not None and _is_internal(f.f_code.co_filename):
         f = f.f_back  # type: ignore[assignment]
     if f is None:
         return "?"
-    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+    return f"{_basename(f.f_code.co_filename)}:{f.f_lineno}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_internal(filename: str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)).startswith(_PKG_DIR)
+
+
+@functools.lru_cache(maxsize=4096)
+def _basename(filename: str) -> str:
+    return os.path.basename(filename)
 
 
 class with_origin:
