@@ -226,7 +226,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     _same_shape(input, target, "binary_cross_entropy_with_logits")
     t = target.cast(dt.least_upper_float(input.dtype))
     x = input.cast(t.dtype)
-    log_sig_neg = (1.0 + (-x.abs()).exp()).log() + (-x).relu()   # -log(sigmoid(x)), stable
+    # -log(sigmoid(x)) = log(1 + exp(-|x|)) + max(-x, 0), written with where() on the sign so
+    # exp never overflows and the gradient at x = 0 does not depend on abs/max tie rules
+    pos = x >= 0
+    log_sig_neg = (1.0 + pos.where(-x, x).exp()).log() + pos.where(0.0, -x)
     coef = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * t
     loss = (1.0 - t) * x + coef * log_sig_neg
     if weight is not None:
