@@ -23,6 +23,14 @@ def grad(y: Tensor, xs: "list[Tensor] | Tensor", grad_output: "Tensor | None" = 
     return grad_tensors(y, [xs] if isinstance(xs, Tensor) else list(xs), grad_output, allow_unused)
 
 
+def grad_graph(*tensors: Tensor) -> str:
+    """The lazy graph behind `tensors` (typically gradients), one node per line in dependency
+    order: id, op and arg, shape, dtype, sources, and where it came from — the user's source
+    line for forward nodes, "grad of OP #id @ file:line" for nodes autodiff made."""
+    from .autodiff import format_grad_graph
+    return format_grad_graph([t.node for t in tensors])
+
+
 def schedule(*tensors: Tensor) -> list:
     """The kernels realizing `tensors` would launch, without running them: each has name,
     source, ops, reason, inputs, outputs."""
@@ -43,5 +51,5 @@ def device():
 
 
 __all__ = ["Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
-           "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "schedule",
+           "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
            "synchronize", "device"]

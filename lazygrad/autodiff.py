@@ -1,12 +1,18 @@
 """Autodiff as a DAG rewrite: the gradient of a node is more lazy graph.
 
 `vjp_rules[op](g, node)` returns, for each source of `node`, the node of the gradient
-contribution (or None where none flows). `grad(root, wrt)` walks the graph once in reverse
-topological order (iteratively), sums contributions, and returns gradient nodes that
-schedule and fuse like any other graph: forward and backward realized together become few
-kernels.
+contribution (or None where none flows); ops without a rule are listed in NO_GRAD_OPS, and an
+assert keeps the two covering every Op. `grad(root, wrt)` walks the graph once in reverse
+topological order (iteratively, never below a detach), sums contributions, and returns
+gradient nodes that schedule and fuse like any other graph: forward and backward realized
+together become few kernels. Every node a rule makes is labelled "grad of OP #id @ file:line"
+after the forward node it differentiates, so `format_grad_graph` can print where it came from.
 
-Public names: vjp_rules, grad, backward, grad_tensors, format_grad_graph.
+`backward` (Tensor.backward) accumulates into `.grad` of the leaves, detached like torch's
+unless create_graph=True; `grad_tensors` (lg.grad) returns differentiable lazy tensors, so
+`lg.grad` of an `lg.grad` gives second derivatives.
+
+Public names: vjp_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
 """
 from __future__ import annotations
 
@@ -15,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from . import dtypes as dt
 from . import graph as gr
-from .graph import Node, toposort, with_origin
-from .ops import Op
+from .graph import Node, with_origin
+from .ops import REDUCE, Op
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -97,9 +103,27 @@ def _shrink_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (gr.pad(g, tuple((lo, s - hi) for (lo, hi), s in zip(n.arg, n.srcs[0].shape))),)
 
 
+def _only_unit_dims_differ(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return [s for s in a if s != 1] == [s for s in b if s != 1]
+
+
 def _permute_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     inv = tuple(sorted(range(len(n.arg)), key=lambda i: n.arg[i]))
-    return (gr.permute(g, inv),)
+    out_shape = tuple(g.shape[i] for i in inv)
+    red = g.srcs[0] if g.op is Op.RESHAPE and _only_unit_dims_differ(g.shape, g.srcs[0].shape) else g
+    if red.op not in REDUCE:
+        return (gr.permute(g, inv),)
+    # g is a reduction (seen through a reshape that only adds or drops size-1 dims, as the
+    # gradient of a broadcast is): permute the reduction's input instead, so its kernel writes
+    # the gradient in the final layout; a permuted view of a reduction result would cost a copy
+    # kernel (e.g. the weight gradient of x @ w). Size-1 dims stay where they are.
+    red_dims = [i for i, s in enumerate(red.shape) if s != 1]
+    red_dim_of = dict(zip([i for i, s in enumerate(g.shape) if s != 1], red_dims))
+    order = list(range(len(red.shape)))
+    for slot, d in zip(red_dims, [red_dim_of[i] for i in inv if g.shape[i] != 1]):
+        order[slot] = d
+    axes = tuple(i for i, d in enumerate(order) if d in red.arg)
+    return (gr.reshape(gr.reduce(red.op, gr.permute(red.srcs[0], tuple(order)), axes), out_shape),)
 
 
 def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
@@ -144,9 +168,34 @@ assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == se
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"
 
 
+def grad_walk(roots: list[Node], into_roots: bool = False) -> list[Node]:
+    """Nodes reachable from `roots`, sources first (iterative), without looking below ops no
+    gradient flows through: below a detach lies only history (a parameter updated under
+    no_grad is a detach of its update, whose sources are the whole previous training step),
+    so this walk costs the size of one step, not of every step so far. `into_roots`: do look
+    below roots that are such ops (to print a detached `.grad`)."""
+    root_uids = {r.uid for r in roots} if into_roots else set()
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            order.append(n)
+            continue
+        if n.uid in seen:
+            continue
+        seen.add(n.uid)
+        stack.append((n, True))
+        if n.op in NO_GRAD_OPS and n.uid not in root_uids:
+            continue
+        stack.extend((s, False) for s in reversed(n.srcs) if s.uid not in seen)
+    return order
+
+
 def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | None]:
     """d(root)/d(each of wrt), as nodes; None where root does not depend on it."""
-    order = toposort([root], stop_at_realized=False)
+    order = grad_walk([root])
     wanted = {w.uid for w in wrt}
     # nodes on some path from a wanted node to root
     relevant: set[int] = set()
@@ -154,13 +203,14 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | N
         if n.uid in wanted or (n.op not in NO_GRAD_OPS and any(s.uid in relevant for s in n.srcs)):
             relevant.add(n.uid)
     if seed is None:
-        seed = gr.const(1.0, root.dtype, root.shape)
+        with with_origin(f"grad seed of {root.op.value} #{root.uid} @ {root.origin}"):
+            seed = gr.const(1.0, root.dtype, root.shape)
     grads: dict[int, Node] = {root.uid: seed}
     for n in reversed(order):
         g = grads.get(n.uid)
         if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
             continue
-        with with_origin(f"grad of {n.op.value} @ {n.origin}"):
+        with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}"):
             contribs = vjp_rules[n.op](g, n)
             for s, c in zip(n.srcs, contribs):
                 if c is None or s.uid not in relevant:
@@ -195,6 +245,9 @@ def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
     """lg.grad: lazy gradient tensors of y with respect to each of xs."""
     from .tensor import Tensor
 
+    for x in (y, *xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"grad: expected lazygrad Tensors, got {type(x).__name__}")
     if grad_output is None and y.numel() != 1:
         raise RuntimeError(f"grad: y has shape {y.shape}; a grad_output is needed for non-scalar outputs")
     seed = None
@@ -203,29 +256,35 @@ def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
             raise ValueError(f"grad: grad_output shape {grad_output.shape} does not match output shape {y.shape}")
         seed = _as(grad_output.node, y.dtype)
     nodes = grad(y.node, [x.node for x in xs], seed)
+    sources = (y,) if grad_output is None else (y, grad_output)
     out = []
     for x, n in zip(xs, nodes):
         if n is None:
             if not allow_unused:
-                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; pass allow_unused=True for zeros")
+                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; "
+                                   "pass allow_unused=True for zeros")
             out.append(Tensor.zeros(*x.shape, dtype=x.dtype))
         else:
-            t = Tensor._from(n, y, *( [grad_output] if grad_output is not None else []))
-            out.append(t)
+            out.append(Tensor._from(n, *sources))  # differentiable again: lg.grad of lg.grad
     return out
 
 
-def backward(t: Tensor, gradient: Tensor | None = None) -> None:
+def backward(t: Tensor, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+    """Tensor.backward: add d(t)/d(leaf) to `.grad` of every leaf tensor t depends on that has
+    requires_grad=True. The `.grad` tensors are detached unless `create_graph`."""
     from .tensor import Tensor
 
     if not t.requires_grad:
-        raise RuntimeError("backward: tensor does not require grad (no input of it has requires_grad=True)")
+        raise RuntimeError(f"backward: the tensor of shape {t.shape} does not require grad: no tensor with "
+                           "requires_grad=True leads to it (or it was computed from detach()ed tensors or "
+                           "under lg.no_grad())")
     if gradient is None and t.numel() != 1:
         raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape {t.shape}; "
                            "pass a gradient tensor of the same shape")
     leaves = _leaves(t)
     if not leaves:
-        raise RuntimeError("backward: no tensor with requires_grad=True leads to this output")
+        raise RuntimeError(f"backward: no tensor with requires_grad=True leads to the tensor of shape {t.shape} "
+                           "(requires_grad was switched off on its inputs)")
     seed = None
     if gradient is not None:
         gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
@@ -236,15 +295,25 @@ def backward(t: Tensor, gradient: Tensor | None = None) -> None:
     for leaf, n in zip(leaves, nodes):
         if n is None:
             continue
-        gt = Tensor(n)
-        leaf.grad = gt if leaf.grad is None else Tensor(add(leaf.grad.node, n))
+        if leaf.grad is not None:
+            n = add(leaf.grad.node, n)
+        # like torch: without create_graph, .grad carries no history back to the leaves
+        leaf.grad = Tensor._from(n, t) if create_graph else Tensor(gr.detach(n))
+
+
+def _describe(n: Node) -> str:
+    if n.op is Op.BUFFER:
+        return "buffer"
+    return n.op.value if n.arg is None else f"{n.op.value} {n.arg}"
 
 
 def format_grad_graph(nodes: list[Node]) -> str:
-    """One line per node of the (gradient) graph: id, op, shape, sources, and where it came
-    from (forward source line, or "grad of OP @ line" for gradient nodes)."""
+    """One line per node of the (gradient) graph, sources first: id, op (with its arg), shape,
+    dtype, sources, and where it came from (the user's source line for forward nodes,
+    "grad of OP #id @ file:line" for the nodes a VJP rule made for forward node #id).
+    Stops below detach and other no-gradient ops (except at `nodes` themselves)."""
     lines = []
-    for n in toposort(nodes, stop_at_realized=False):
+    for n in grad_walk(nodes, into_roots=True):
         srcs = ",".join(f"#{s.uid}" for s in n.srcs)
-        lines.append(f"#{n.uid:<6} {n.op.value:<10} {str(n.shape):<16} {n.dtype.name:<8} ({srcs})  <- {n.origin}")
+        lines.append(f"#{n.uid:<6} {_describe(n):<24} {str(n.shape):<14} {n.dtype.name:<8} ({srcs})  <- {n.origin}")
     return "\n".join(lines)

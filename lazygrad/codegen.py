@@ -302,12 +302,28 @@ class Emitter:
                 self.emit(i, ins)
 
 
-def store_expr(val: str, dt: DType, w: int, idx: str) -> str:
+def store_expr(val: str, dt: DType, w: int, idx: str, buf: int = 0) -> str:
     if w == 1:
         v = f"(uchar)({val})" if dt is bool_ else val
-        return f"buf0[{idx}] = {v};"
+        return f"buf{buf}[{idx}] = {v};"
     v = f"convert_uchar{w}(-({val}))" if dt is bool_ else val
-    return f"vstore{w}({v},0,buf0+{idx});"
+    return f"vstore{w}({v},0,buf{buf}+{idx});"
+
+
+def store_st(em: Emitter, val: str, dt: DType, st: ShapeTracker, buf: int) -> str:
+    """Store through a view of the output (row-wise kernels whose loop order is permuted)."""
+    st = em.st(st)
+    w = em.w
+    v = st.views[-1]
+    if w == 1 or (st.single and v.strides[-1] == 1 and v.mask is None):
+        idx, _ = st.expr(em.names)
+        return store_expr(val, dt, w, idx, buf)
+    parts = []
+    for j in range(w):
+        idx, _ = st.expr(em.names[:-1] + [f"({em.names[-1]}+{j})"])
+        lane = f"{val}.s{j:x}"
+        parts.append(store_expr(f"(-{lane})" if dt is bool_ else lane, dt, 1, idx, buf))
+    return " ".join(parts)
 
 
 # --- kernels --------------------------------------------------------------------------------------
@@ -334,8 +350,9 @@ def _kernel_name(lk: LoweredKernel, prefix: str) -> str:
 
 def _params(lk: LoweredKernel) -> list[str]:
     params = []
+    n_out = max(1, lk.n_outputs)
     for i, n in enumerate(lk.buffers):
-        q = "" if i == 0 else "const "
+        q = "" if i < n_out else "const "
         params.append(f"__global {q}{n.dtype.cl_store}* restrict buf{i}")
     params += [f"const uint seed{i}" for i in range(lk.extra.get("n_seeds", 0))]
     return params
@@ -409,14 +426,16 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
         lines.append(f"{names[-1]} *= {w};")
         em = Emitter(lk, names, w, shape, lines, "v", ity)
         em.run("outer")
-        lines.append(store_expr(em.var[lk.result], root.dtype, w, "gid*" + str(w)))
+        for b, (res, out) in enumerate(zip(lk.results, lk.kernel.outputs)):
+            lines.append(store_expr(em.var[res], out.dtype, w, "gid*" + str(w), b))
     if mode in ("vector_tail", "scalar"):
         lines = tail_lines
         em = Emitter(lk, ["t"] if mode == "vector_tail" else names, 1, shape, lines, "s", ity)
         if mode == "scalar":
             _unravel("gid", shape, names, lines, ity)
         em.run("outer")
-        lines.append(store_expr(em.var[lk.result], root.dtype, 1, "t" if mode == "vector_tail" else "gid"))
+        for b, (res, out) in enumerate(zip(lk.results, lk.kernel.outputs)):
+            lines.append(store_expr(em.var[res], out.dtype, 1, "t" if mode == "vector_tail" else "gid", b))
     lsz = _local_for(nitems)
     gsz = (nitems + lsz - 1) // lsz * lsz
     src = template("elementwise.cl.j2").render(
@@ -426,79 +445,140 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
     return RenderedKernel(_kernel_name(lk, "E"), src, (gsz,), (lsz,), _flops(lk, n), _bytes(lk, n))
 
 
-def render_reduce(lk: LoweredKernel) -> RenderedKernel:
-    root = lk.kernel.output
-    caps = get_device().caps
-    n_out = prod(lk.out_shape)
-    n_red = prod(lk.red_shape)
-    ity = "long" if max(n_out * max(n_red, 1), 1) >= 2**31 - 64 else "int"
-    inner_instrs = [i for i in lk.instrs if i.region == "inner" and i.st is not None]
-    outer_instrs = [i for i in lk.instrs if i.region == "outer" and i.st is not None]
-    dom = lk.keep_shape + lk.red_shape
-    mdom = merge_dims(dom, [i.st for i in inner_instrs] or [ShapeTracker.from_shape(dom)],
-                      [len(lk.keep_shape), len(lk.red_shape)])
-    # split merged dims back into kept and reduced parts by their products
+def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int]]:
+    """Split merged domain dims back into kept and reduced parts by their products."""
     keep_m: list[int] = []
-    acc = 1
-    k = 0
-    while acc < prod(lk.keep_shape) and k < len(mdom):
+    acc, k = 1, 0
+    while acc < n_keep and k < len(mdom):
         keep_m.append(mdom[k])
         acc *= mdom[k]
         k += 1
-    red_m = list(mdom[k:])
-    keep_m = keep_m or [1]
-    red_m = red_m or [1]
-    mshape = tuple(keep_m) + tuple(red_m)
-    oshape = merge_dims(lk.out_shape, [i.st for i in outer_instrs] + [ShapeTracker.from_shape(lk.out_shape)],
-                        [len(lk.out_shape)]) or (1,)
-    # vector loads along the innermost reduced dim when every view reads it contiguously
-    w = vector_width(root.dtype.itemsize)
+    return keep_m or [1], list(mdom[k:]) or [1]
+
+
+_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"), Op.RMAX: ("fmax({a},{b})", "max({a},{b})")}
+
+
+def _identity(op: Op, dt: DType) -> float | int:
+    if op is Op.SUM:
+        return 0
+    if dt.is_float:
+        return float("-inf")
+    return -(2**63) + 1 if dt.name == "int64" else -(2**31) + 1
+
+
+@dataclass
+class RowLoops:
+    """The row domain of a reduction / row-wise kernel after merging dims: kept dims (one
+    row each, flat index o) and reduced dims (the loop over a row, w elements per step)."""
+
+    n_out: int
+    n_red: int
+    ity: str
+    keep_m: list[int]
+    red_m: list[int]
+    oshape: tuple[int, ...]
+    w: int
+
+    @property
+    def mshape(self) -> tuple[int, ...]:
+        return tuple(self.keep_m) + tuple(self.red_m)
+
+    @property
+    def keep_names(self) -> list[str]:
+        return [f"k{d}" for d in range(len(self.keep_m))]
+
+    @property
+    def red_names(self) -> list[str]:
+        return [f"r{d}" for d in range(len(self.red_m))]
+
+    def chunk_lines(self) -> list[str]:
+        """Index variables of chunk `rr` of a row."""
+        lines: list[str] = []
+        _unravel("rr", tuple(self.red_m[:-1]) + (self.red_m[-1] // self.w,), self.red_names, lines, self.ity)
+        if self.w > 1:
+            lines.append(f"{self.red_names[-1]} *= {self.w};")
+        return lines
+
+
+def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
+    n_out = prod(lk.keep_shape)
+    n_red = prod(lk.red_shape)
+    ity = "long" if max(n_out * max(n_red, 1), 1) >= 2**31 - 64 else "int"
+    row_sts = [i.st for i in lk.instrs if i.st is not None and i.region not in ("outer", "final")]
+    row_sts += [st for st in lk.out_sts if lk.row_output]
+    outer_sts = [i.st for i in lk.instrs if i.region == "outer" and i.st is not None]
+    dom = lk.keep_shape + lk.red_shape
+    mdom = merge_dims(dom, row_sts or [ShapeTracker.from_shape(dom)], [len(lk.keep_shape), len(lk.red_shape)])
+    keep_m, red_m = _split_dims(mdom, n_out)
+    oshape = merge_dims(outer_shape, outer_sts + [ShapeTracker.from_shape(outer_shape)], [len(outer_shape)]) or (1,)
+    w = vector_width(4)
     if not (w > 1 and red_m[-1] % w == 0 and n_red >= w):
         w = 1
-    # work-group reduction when the outputs alone cannot fill the device
-    enough_outputs = n_out >= 8 * caps.compute_units * (1 if caps.is_cpu else 32)
-    chunks = n_red // max(w, 1)
-    if enough_outputs or chunks < 4:
-        lsz = 1
-    else:
-        lsz = 1
-        while lsz * 2 <= min(caps.max_work_group_size, 256 if not caps.is_cpu else 16) and lsz * 2 <= chunks:
+    return RowLoops(n_out, n_red, ity, keep_m, red_m, oshape, w)
+
+
+def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
+    """One loop over the row per reduction stage, accumulating acc{k} (w lanes), folded into
+    the scalar racc{k}."""
+    stages = []
+    w = rl.w
+    for k, (res, rop) in enumerate(zip(lk.stage_results, lk.stage_ops)):
+        lines = rl.chunk_lines()
+        em = Emitter(lk, rl.keep_names + rl.red_names, w, rl.mshape, lines, f"s{k}_", rl.ity)
+        _bind_accs(em, lk, w)
+        em.run(f"inner{k}")
+        acc_dt = lk.instrs[res].dtype
+        comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
+        lines.append(f"acc{k} = " + comb.format(a=f"acc{k}", b=em.var[res]) + f";  // {lk.kernel.reduces[k].origin}")
+        hsum = f"acc{k}"
+        if w > 1:
+            hsum = f"acc{k}.s0"
+            for j in range(1, w):
+                hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
+        stages.append(dict(k=k, lines=lines, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
+                           identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
+    return stages
+
+
+def render_reduce(lk: LoweredKernel) -> RenderedKernel:
+    """Reductions and row-wise kernels: per row (a kept index) run each reduction stage as a
+    loop over the row, then the epilogue (one value per row) or the row output."""
+    kernel = lk.kernel
+    caps = get_device().caps
+    rl = _row_loops(lk, lk.out_shape)
+    n_out, n_red, ity, w = rl.n_out, rl.n_red, rl.ity, rl.w
+    keep_m, red_m, oshape, mshape = rl.keep_m, rl.red_m, rl.oshape, rl.mshape
+    # a work-group shares a row when the rows alone cannot fill the device
+    enough_rows = n_out >= 8 * caps.compute_units * (1 if caps.is_cpu else 32)
+    chunks = n_red // w
+    lsz = 1
+    if not enough_rows and chunks >= 4:
+        cap = min(caps.max_work_group_size, 16 if caps.is_cpu else 256)
+        while lsz * 2 <= cap and lsz * 2 <= chunks:
             lsz *= 2
-    inner_lines: list[str] = []
-    keep_names = [f"k{d}" for d in range(len(keep_m))]
-    red_names = [f"r{d}" for d in range(len(red_m))]
+    keep_names, red_names = rl.keep_names, rl.red_names
     pre_lines: list[str] = []
     _unravel("o", tuple(keep_m), keep_names, pre_lines, ity)
-    _unravel("rr", tuple(red_m[:-1]) + (red_m[-1] // w,), red_names, inner_lines, ity)
-    if w > 1:
-        inner_lines.append(f"{red_names[-1]} *= {w};")
-    em = Emitter(lk, keep_names + red_names, w, mshape, inner_lines, "v", ity)
-    em.run("inner")
-    val = em.var[lk.inner_result]
-    acc_dt = lk.instrs[lk.inner_result].dtype
-    rop = lk.reduce_op
-    combine = "({a}+{b})" if rop is Op.SUM else ("fmax({a},{b})" if acc_dt.is_float else "max({a},{b})")
-    identity = 0 if rop is Op.SUM else (float("-inf") if acc_dt.is_float else -(2**31) + 1)
-    if rop is not Op.SUM and acc_dt.name == "int64":
-        identity = -(2**63) + 1
-    core_origin = lk.kernel.core.origin if lk.kernel.core is not None else ""
-    inner_lines.append("acc = " + combine.format(a="acc", b=val) + ";" + (f"  // {core_origin}" if core_origin else ""))
-    hsum = "acc"
-    if w > 1:
-        parts = [f"acc.s{j:x}" for j in range(w)]
-        hs = parts[0]
-        for p in parts[1:]:
-            hs = combine.format(a=hs, b=p)
-        hsum = hs
-    # epilogue on the outer index
+    stages = _stage_blocks(lk, rl)
+    # after the stages: the row output (row-wise kernels) or the per-row epilogue
+    row_lines: list[str] = []
     epi_lines: list[str] = []
-    onames = [f"o{d}" for d in range(len(oshape))]
-    _unravel("o", oshape, onames, epi_lines, ity)
-    em2 = Emitter(lk, onames, 1, oshape, epi_lines, "e", ity)
-    acc_idx = [i for i, ins in enumerate(lk.instrs) if ins.kind == "acc"][0]
-    em2.var[acc_idx] = "racc"
-    em2.run("outer")
-    epi_lines.append(store_expr(em2.var[lk.result], root.dtype, 1, "o"))
+    if lk.row_output:
+        row_lines.extend(rl.chunk_lines())
+        em = Emitter(lk, keep_names + red_names, w, mshape, row_lines, "w", ity)
+        _bind_accs(em, lk, w)
+        em.run("row")
+        for b, (res, out, st) in enumerate(zip(lk.results, kernel.outputs, lk.out_sts)):
+            row_lines.append(store_st(em, em.var[res], out.dtype, st, b))
+    else:
+        onames = [f"o{d}" for d in range(len(oshape))]
+        _unravel("o", oshape, onames, epi_lines, ity)
+        em2 = Emitter(lk, onames, 1, oshape, epi_lines, "e", ity)
+        _bind_accs(em2, lk, 1)
+        em2.run("outer")
+        for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
+            epi_lines.append(store_expr(em2.var[res], out.dtype, 1, "o", b))
     if lsz == 1:
         glsz = _local_for(n_out, 16 if caps.is_cpu else 64)
         gsz = (n_out + glsz - 1) // glsz * glsz
@@ -506,30 +586,76 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     else:
         gsz = n_out * lsz
         local = (lsz,)
-    name = _kernel_name(lk, "R")
+    name = _kernel_name(lk, "W" if kernel.kind == "rowwise" else "R")
     src = template("reduce.cl.j2").render(
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
-        acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl, identity=vliteral(identity, acc_dt, w),
-        identity_scalar=literal(identity, acc_dt), combine_fmt=combine,
-        pre_lines=pre_lines, inner_lines=inner_lines, hsum=hsum, epi_lines=epi_lines, **_common(lk))
-    return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)),
-                          _bytes(lk, n_out))
+        stages=stages, pre_lines=pre_lines, row_lines=row_lines, epi_lines=epi_lines,
+        row_output=lk.row_output, **_common(lk))
+    n_out_elems = prod(lk.out_shape) * len(kernel.outputs)
+    return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk, n_out_elems))
+
+
+def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
+    """A full reduction over per-row values of a row-wise computation (the mean of per-row
+    cross-entropies): one work-group; each work-item runs whole rows (all stages and the
+    per-row value) and accumulates them, then a tree reduction and the final epilogue."""
+    kernel = lk.kernel
+    caps = get_device().caps
+    rl = _row_loops(lk, lk.extra["rows_shape"])
+    lsz = 1
+    while lsz * 2 <= min(caps.max_work_group_size, 64 if caps.is_cpu else 256) and lsz * 2 <= rl.n_out:
+        lsz *= 2
+    pre_lines: list[str] = []
+    _unravel("o", tuple(rl.keep_m), rl.keep_names, pre_lines, rl.ity)
+    stages = _stage_blocks(lk, rl)
+    row_lines: list[str] = []
+    onames = [f"o{d}" for d in range(len(rl.oshape))]
+    _unravel("o", rl.oshape, onames, row_lines, rl.ity)
+    em = Emitter(lk, onames, 1, rl.oshape, row_lines, "e", rl.ity)
+    _bind_accs(em, lk, 1)
+    em.run("outer")
+    tres = lk.extra["total_result"]
+    tdt = lk.instrs[tres].dtype
+    comb = _COMBINE[lk.extra["total_op"]][0 if tdt.is_float else 1]
+    row_lines.append("total = " + comb.format(a="total", b=em.var[tres]) + ";")
+    fin_lines: list[str] = []
+    fshape = tuple(s for s in lk.out_shape if s != 1) or (1,)
+    em2 = Emitter(lk, ["0"] * len(fshape), 1, fshape, fin_lines, "f", rl.ity)
+    _bind_accs(em2, lk, 1)
+    em2.run("final")
+    for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
+        fin_lines.append(store_expr(em2.var[res], out.dtype, 1, "0", b))
+    name = _kernel_name(lk, "T")
+    src = template("rowtotal.cl.j2").render(
+        name=name, ity=rl.ity, w=rl.w, lsz=lsz, n_rows=rl.n_out, n_chunks=rl.n_red // rl.w, stages=stages,
+        pre_lines=pre_lines, row_lines=row_lines, fin_lines=fin_lines, total_type=tdt.cl,
+        total_identity=literal(_identity(lk.extra["total_op"], tdt), tdt), total_combine=comb, **_common(lk))
+    return RenderedKernel(name, src, (lsz,), (lsz,), _flops(lk, rl.n_out * max(rl.n_red, 1)), _bytes(lk))
+
+
+def _bind_accs(em: Emitter, lk: LoweredKernel, w: int) -> None:
+    """Reduction values read by later stages or the row output: the per-row scalar, widened
+    to the vector width."""
+    for i, ins in enumerate(lk.instrs):
+        if ins.kind == "acc":
+            name = "total" if ins.value == "total" else f"racc{ins.value}"
+            em.var[i] = name if w == 1 else f"(({vtype(ins.dtype, w)})({name}))"
 
 
 def _flops(lk: LoweredKernel, n: int) -> int:
     return n * sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.op is not None)
 
 
-def _bytes(lk: LoweredKernel, n_out: int) -> int:
-    total = n_out * lk.buffers[0].dtype.itemsize
-    for b in lk.buffers[1:]:
-        total += prod(b.shape) * b.dtype.itemsize
-    return total
+def _bytes(lk: LoweredKernel, n_out: int = 0) -> int:
+    """Bytes a kernel moves: every output written once, every input read once."""
+    return sum(prod(b.shape) * b.dtype.itemsize for b in lk.buffers)
 
 
 def render(lk: LoweredKernel) -> RenderedKernel:
-    if lk.kernel.kind == "reduce":
+    if lk.kernel.kind in ("reduce", "rowwise"):
         return render_reduce(lk)
+    if lk.kernel.kind == "rowtotal":
+        return render_rowtotal(lk)
     if lk.kernel.kind == "elementwise":
         return render_elementwise(lk)
     raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")

@@ -19,7 +19,7 @@ from .codegen import RenderedKernel, render
 from .counters import counters
 from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
 from .graph import Node, _arg_key, toposort
-from .lower import lower
+from .lower import LoweredKernel, RowFusionError, lower
 from .ops import Op
 from .runtime import Buffer, get_device, get_kernel, launch, synchronize
 from .scheduler import Kernel, fusion_enabled, schedule
@@ -34,7 +34,7 @@ class Step:
     origins: list[str]
     rendered: RenderedKernel
     clkernel: object
-    out_pos: int                # position in the topological order of the graph
+    out_pos: list[int]          # positions (in the graph's topological order) of the outputs
     in_pos: list[int]
     seed_pos: list[int]         # RAND nodes whose seeds are scalar kernel arguments
 
@@ -66,22 +66,35 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
     return key, pos
 
 
+def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
+    """Schedule and lower; a row-wise fusion that lowering cannot express is undone and the
+    graph rescheduled without it."""
+    deny: set[int] = set()
+    while True:
+        kernels = schedule(outputs, frozenset(deny))
+        try:
+            return [(k, lower(k)) for k in kernels]
+        except RowFusionError as e:
+            if e.node.uid in deny:
+                raise
+            deny.add(e.node.uid)
+
+
 def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
-    kernels = schedule(outputs)
     counters.schedules_built += 1
     steps: list[Step] = []
-    for k in kernels:
-        lk = lower(k)
+    for k, lk in _lowered(outputs):
         rk = render(lk)
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         mark = debug.program_mark()
         clk = get_kernel(rk.name, rk.source)
         debug.kernel_built(k, rk, mark)
-        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, pos[k.output.uid],
-                          [pos[i.uid] for i in lk.buffers[1:]], seeds))
+        n_out = len(k.outputs)
+        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
+                          [pos[i.uid] for i in lk.buffers[n_out:]], seeds))
     # zero-size outputs and intermediates get empty buffers without kernels
-    computed = {s.out_pos for s in steps}
+    computed = {p for s in steps for p in s.out_pos}
     empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
     # liveness: an intermediate's buffer returns to the pool after its last reader
     out_set = {pos[o.uid] for o in outputs}
@@ -91,9 +104,10 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
             last_use[p] = si
     free_after: dict[int, list[int]] = {}
     for s in steps:
-        if s.out_pos not in out_set:
-            free_after.setdefault(last_use.get(s.out_pos, 0), []).append(s.out_pos)
-    return Plan(steps, [s.out_pos for s in steps], free_after, [pos[o.uid] for o in outputs], empty)
+        for p in s.out_pos:
+            if p not in out_set:
+                free_after.setdefault(last_use.get(p, 0), []).append(p)
+    return Plan(steps, [p for s in steps for p in s.out_pos], free_after, [pos[o.uid] for o in outputs], empty)
 
 
 def realize(outputs: list[Node]) -> None:
@@ -121,15 +135,17 @@ def realize(outputs: list[Node]) -> None:
 def run_plan(plan: Plan, nodes: list[Node]) -> None:
     check_nan = os.environ.get("LAZYGRAD_CHECK_NAN", "0") not in ("0", "")
     timed = counters.timing or debug.wants_timing()
+    get_device().set_timing(timed)
     bufs: dict[int, Buffer] = {}
     for p in plan.empty_pos:
         n = nodes[p]
         n.realized = Buffer(0, n.dtype)
     for si, step in enumerate(plan.steps):
-        out = nodes[step.out_pos]
-        ob = Buffer(prod(out.shape), out.dtype)
-        bufs[step.out_pos] = ob
-        args = [ob]
+        args = []
+        for p in step.out_pos:
+            out = nodes[p]
+            bufs[p] = Buffer(prod(out.shape), out.dtype)
+            args.append(bufs[p])
         for p in step.in_pos:
             n = nodes[p]
             args.append(n.realized if n.realized is not None else bufs[p])
@@ -149,13 +165,9 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         counters.bytes_moved += step.rendered.bytes
         counters.flops += step.rendered.flops
         debug.kernel_launched(None, step.rendered, ev)
-        if check_nan and out.dtype.is_float:
-            vals = ob.numpy()
-            if not np.all(np.isfinite(vals)):
-                bad = int(np.argmax(~np.isfinite(vals)))
-                raise FloatingPointError(
-                    f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
-                    f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.origins)}")
+        if check_nan:
+            for p in step.out_pos:
+                _check_finite(step, nodes[p], bufs[p])
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
     for p in plan.output_pos:
@@ -166,12 +178,25 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         synchronize()
 
 
+def _check_finite(step: Step, out: Node, buf: Buffer) -> None:
+    """LAZYGRAD_CHECK_NAN=1: name the first kernel that produced a NaN or Inf."""
+    if not out.dtype.is_float:
+        return
+    vals = buf.numpy()
+    if not np.all(np.isfinite(vals)):
+        bad = int(np.argmax(~np.isfinite(vals)))
+        raise FloatingPointError(
+            f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
+            f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.origins)}")
+
+
 def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
     """The kernels realizing `outputs` would launch, rendered but not run (a list that
     prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
-    kernels = schedule(outputs)
-    for k in kernels:
-        rk = render(lower(k))
+    lowered = _lowered(outputs)
+    kernels = [k for k, _ in lowered]
+    for k, lk in lowered:
+        rk = render(lk)
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
     return debug.ScheduleTable(kernels)

@@ -89,7 +89,12 @@ class Device:
         platform, dev = _pick_device()
         self.device = dev
         self.ctx = cl.Context([dev])
-        self.queue = cl.CommandQueue(self.ctx, dev, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        # two in-order queues: profiling makes every queued launch cost ~100 us on PoCL, so it
+        # is used only while kernels are timed; switching waits for the other queue to drain
+        self.plain_queue = cl.CommandQueue(self.ctx, dev)
+        self.timed_queue: object | None = None
+        self.queue = self.plain_queue
+        self.timing = False
         ext = dev.extensions
         self.caps = DeviceCaps(
             name=dev.name, driver=dev.driver_version, platform=platform.version,
@@ -102,6 +107,17 @@ class Device:
         self.pool = BufferPool(self)
         self.programs = ProgramCache(self)
         self.pending_events: list = []
+
+    def set_timing(self, on: bool) -> None:
+        """Route the following commands to the profiling queue (on) or the plain one."""
+        if on == self.timing:
+            return
+        self.queue.finish()
+        if on and self.timed_queue is None:
+            self.timed_queue = self.cl.CommandQueue(self.ctx, self.device,
+                                                    properties=self.cl.command_queue_properties.PROFILING_ENABLE)
+        self.queue = self.timed_queue if on else self.plain_queue
+        self.timing = on
 
     def supports(self, dtype: DType) -> bool:
         return {"float16": self.caps.fp16, "float64": self.caps.fp64}.get(dtype.name, True)

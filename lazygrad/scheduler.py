@@ -43,6 +43,9 @@ class Kernel:
     ops: list[Node]                # the nodes fused into this kernel, in dependency order
     reason: str                    # why `output` is a kernel boundary
     core: Node | None = None       # the reduction / matmul node, when there is one
+    reduces: list[Node] = field(default_factory=list)  # every reduction fused here (row-wise: several)
+    extra_outputs: list[Node] = field(default_factory=list)  # multi-output kernels
+    extra_reasons: list[str] = field(default_factory=list)
     name: str = ""
     source: str = ""
     global_size: tuple[int, ...] = ()
@@ -52,7 +55,11 @@ class Kernel:
 
     @property
     def outputs(self) -> list[Node]:
-        return [self.output]
+        return [self.output, *self.extra_outputs]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [self.reason, *self.extra_reasons]
 
     @property
     def op_names(self) -> list[str]:
@@ -93,9 +100,9 @@ def _consumers(nodes: list[Node]) -> dict[int, list[Node]]:
 
 
 def _is_flat_reshape(n: Node) -> bool:
-    """A reshape keeps every element at the same flat position, so a kernel computing the
-    source's element i also computes the reshape's element i."""
-    return n.op in (Op.RESHAPE, Op.DETACH)
+    """A reshape (or detach, an identity view) keeps every element at the same flat position,
+    so a kernel computing the source's element i also computes the reshape's element i."""
+    return n.op is Op.RESHAPE or n.op is Op.DETACH
 
 
 def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
@@ -186,13 +193,13 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
             size[n.uid], bufs[n.uid] = s, b
 
 
-def _kernel_for(root: Node, stored: dict[int, str]) -> Kernel:
-    """Collect the fused tree under `root`, stopping at stored or realized nodes."""
+def _tree(roots: list[Node], stored: dict[int, str]) -> tuple[list[Node], dict[int, Node]]:
+    """The fused nodes under `roots` (dependency order) and the stored/realized inputs they read."""
     ops: list[Node] = []
     inputs: dict[int, Node] = {}
     seen: set[int] = set()
-    core: Node | None = None
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    root_uids = {r.uid for r in roots}
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         n, done = stack.pop()
         if done:
@@ -201,35 +208,225 @@ def _kernel_for(root: Node, stored: dict[int, str]) -> Kernel:
         if n.uid in seen:
             continue
         seen.add(n.uid)
-        if n is not root and (n.realized is not None or n.uid in stored):
+        if n.uid not in root_uids and (n.realized is not None or n.uid in stored):
             inputs[n.uid] = n
             continue
-        if n.op in REDUCE or n.op is Op.MATMUL:
-            if core is None:
-                core = n
         stack.append((n, True))
         for s in reversed(n.srcs):
             stack.append((s, False))
-    kind = "elementwise"
-    if core is not None:
-        kind = "matmul" if core.op is Op.MATMUL else "reduce"
+    return ops, inputs
+
+
+def _kernel_for(roots: list[Node], stored: dict[int, str]) -> Kernel:
+    """The kernel computing `roots` (one, or several sharing a domain), stopping at stored or
+    realized nodes."""
+    ops, inputs = _tree(roots, stored)
+    reduces = [n for n in ops if n.op in REDUCE]
+    matmuls = [n for n in ops if n.op is Op.MATMUL]
+    root = roots[0]
+    if matmuls:
+        kind, core = "matmul", matmuls[0]
+    elif len(reduces) > 1 and _domain(reduces[-1]) != _domain(reduces[0]):
+        kind, core = "rowtotal", reduces[-1]
+    elif len(reduces) > 1 or (reduces and _row_output(root, reduces)):
+        kind, core = "rowwise", reduces[-1]
+    elif reduces:
+        kind, core = "reduce", reduces[0]
+    else:
+        kind, core = "elementwise", None
     origins: list[str] = []
     for n in ops:
         if n.origin not in origins and n.op not in (Op.BUFFER,):
             origins.append(n.origin)
     edge = {uid: stored.get(uid, "realized earlier") for uid in inputs}
-    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, origins=origins,
-                  edge_reasons=edge)
+    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, reduces=reduces,
+                  extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
+                  origins=origins, edge_reasons=edge)
 
 
-def schedule(outputs: list[Node]) -> list[Kernel]:
-    """The kernels that realize `outputs`, in launch order (not yet rendered)."""
+def _row_output(root: Node, reduces: list[Node]) -> bool:
+    """A row-wise kernel writes its output over the full rows (softmax), not one value per
+    row (a reduction's epilogue)."""
+    r = reduces[0]
+    return root.shape == r.srcs[0].shape and root.shape != r.shape
+
+
+# --- row-wise fusion ---------------------------------------------------------------------------------
+ROW_MAX_ELEMENTS = 1 << 22
+
+
+def _domain(n: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return n.srcs[0].shape, n.arg
+
+
+def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bool:
+    """Inside a kernel, `r` (one value per row) is read only as a broadcast over its rows
+    (EXPAND to the full shape, through size-1 reshapes) or elementwise at its own shape."""
+    ok_nodes = {r.uid}
+    for n in ops:  # dependency order: a node's sources come before it
+        if not any(s.uid in ok_nodes for s in n.srcs):
+            continue
+        if n.op is Op.EXPAND and n.shape == full and n.srcs[0].shape == r.shape:
+            continue  # the broadcast itself (reduced dims back to full size): lowering reads racc here
+        if n.op in (Op.RESHAPE, Op.DETACH) and [d for d in n.shape if d != 1] == [d for d in n.srcs[0].shape if d != 1]:
+            ok_nodes.add(n.uid)
+            continue
+        if n.op in ELEMENTWISE:
+            continue  # elementwise at r's own shape: a per-row epilogue
+        return False
+    return True
+
+
+def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
+              deny: frozenset[int] = frozenset()) -> None:
+    """Un-store reductions that are only broadcast back over their own rows inside one
+    consumer kernel: that kernel then computes them itself, one row per work-item (softmax,
+    log_softmax, layernorm, cross-entropy become one kernel each). Records why not, where not."""
+    out_uids = {o.uid for o in outputs}
+    roots = [n for n in nodes if n.uid in stored and n.realized is None and prod(n.shape) > 0]
+    trees = {r.uid: _tree([r], stored) for r in roots}
+    readers: dict[int, set[int]] = defaultdict(set)
+    for ruid, (_, ins) in trees.items():
+        for i in ins:
+            readers[i].add(ruid)
+    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> absorbing root
+
+    def find(u: int) -> int:  # the kernel that finally computes root u
+        while owner[u] != u:
+            u = owner[u]
+        return u
+
+    for k in roots:
+        if owner[k.uid] != k.uid:
+            continue
+        ops, ins = trees[k.uid]
+        reds = [n for n in ops if n.op in REDUCE]
+        if any(n.op is Op.MATMUL for n in ops):
+            continue
+        domain = _domain(reds[-1]) if reds else None
+        changed = True
+        while changed:
+            changed = False
+            for uid, r in list(ins.items()):
+                if r.realized is not None or uid in out_uids or uid not in trees:
+                    continue
+                r_ops, r_ins = trees[uid]
+                r_reds = [n for n in r_ops if n.op in REDUCE]
+                if not r_reds or any(n.op is Op.MATMUL for n in r_ops):
+                    continue
+                if any(x.uid in deny for x in r_reds):
+                    stored[uid] += " (read through a view other than a row broadcast)"
+                    continue
+                dom = _domain(r_reds[-1])
+                if any(_domain(x) != dom for x in r_reds):
+                    continue
+                if domain is None and k.shape != dom[0]:
+                    continue
+                total = False
+                if domain is not None and dom != domain:
+                    total = _is_row_total(reds, domain, dom, ops, r)
+                    if not total:
+                        stored[uid] += " (rows of a different shape or axes than the consumer's)"
+                        continue
+                if {find(x) for x in readers[uid]} != {k.uid}:
+                    continue  # read by other kernels too: computing it once is cheaper
+                if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
+                    stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
+                    continue
+                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
+                    stored[uid] += " (read through a view other than a row broadcast)"
+                    continue
+                # absorb r's kernel into k's
+                del stored[uid]
+                owner[uid] = k.uid
+                ops, ins = _tree([k], stored)
+                trees[k.uid] = (ops, ins)
+                domain = dom
+                changed = True
+                break
+
+
+TOTAL_MAX_ROWS = 1 << 14
+TOTAL_MAX_ELEMENTS = 1 << 22
+
+
+def _is_row_total(reds: list[Node], domain: tuple, row_dom: tuple, ops: list[Node], r: Node) -> bool:
+    """The consumer kernel is one full reduction (a mean over rows) of the per-row values `r`
+    of a row-wise kernel, reading them elementwise: both fit in one kernel where each
+    work-item of a single work-group loops over rows (cross-entropy = one kernel)."""
+    if len(reds) != 1 or len(domain[1]) != len(domain[0]):
+        return False
+    full, axes = row_dom
+    n_rows = prod(full) // max(1, prod(tuple(full[a] for a in axes)))
+    if prod(domain[0]) != n_rows or n_rows > TOTAL_MAX_ROWS or prod(full) > TOTAL_MAX_ELEMENTS:
+        return False
+    for n in ops:
+        if any(x.uid == r.uid for x in n.srcs) and not (n.op in ELEMENTWISE or n.op in (Op.RESHAPE, Op.DETACH)
+                                                      or n.op in REDUCE):
+            return False
+    return True
+
+
+def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:
+    """Multi-output kernels: elementwise kernels over the same shape become one kernel when
+    none depends on another through anything but a same-position read (shared inputs are read
+    once; an output another one reads elementwise is reused from registers, as in an
+    optimizer step that writes a parameter and its moments)."""
+    produced_at: dict[int, int] = {}
+    merged: list[list[Node]] = []
+    kinds: list[str] = []
+    group_inputs: list[set[int]] = []
+    for k in kernels:
+        deps = {i.uid for i in k.inputs if i.realized is None}
+        target = None
+        if k.kind == "elementwise":
+            for gi in range(len(merged) - 1, -1, -1):
+                members = {m.uid for m in merged[gi]}
+                outside = [produced_at[d] for d in deps - members if d in produced_at]
+                if outside and max(outside) >= gi:
+                    break  # k needs a kernel launched at or after this group: no earlier group either
+                n_args = len(group_inputs[gi] | {i.uid for i in k.inputs}) + len(merged[gi]) + 1
+                if kinds[gi] == "elementwise" and merged[gi][0].shape == k.output.shape and \
+                        n_args <= MAX_BUFFERS_PER_KERNEL and _reads_elementwise(k, deps & members):
+                    target = gi
+                    break
+        if target is None:
+            merged.append([k.output])
+            kinds.append(k.kind)
+            group_inputs.append(set())
+            target = len(merged) - 1
+        else:
+            merged[target].append(k.output)
+        group_inputs[target] |= {i.uid for i in k.inputs}
+        produced_at[k.output.uid] = target
+    return [_kernel_for(roots, stored) for roots in merged]
+
+
+def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
+    """Kernel k reads the nodes `uids` only as direct sources of elementwise ops (the same
+    element position it computes), never through a view."""
+    if not uids:
+        return True
+    for n in k.ops:
+        for s in n.srcs:
+            if s.uid in uids and n.op not in ELEMENTWISE:
+                return False
+    return True
+
+
+def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> list[Kernel]:
+    """The kernels that realize `outputs`, in launch order (not yet rendered). Reductions in
+    `deny_rows` are not fused row-wise (lowering found a read it cannot express)."""
     nodes = toposort(outputs)
     stored = decide_boundaries(outputs, nodes)
+    if fusion_enabled():
+        fuse_rows(outputs, nodes, stored, deny_rows)
     kernels: list[Kernel] = []
     for n in nodes:
         if n.uid in stored and n.realized is None and n.op is not Op.BUFFER:
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
-            kernels.append(_kernel_for(n, stored))
+            kernels.append(_kernel_for([n], stored))
+    if fusion_enabled() and os.environ.get("LAZYGRAD_MULTI_OUTPUT", "1") != "0":
+        kernels = merge_outputs(kernels, stored)
     return kernels

@@ -68,6 +68,12 @@ def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
 
 
 def broadcast_shapes(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
+    if len(shapes) == 2 and not shapes[1]:
+        return tuple(shapes[0])  # a scalar operand
+    if len(shapes) == 2 and not shapes[0]:
+        return tuple(shapes[1])
     nd = max(len(s) for s in shapes)
     padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
     out = []
@@ -141,14 +147,20 @@ class Tensor:
             raise TypeError(f"Tensor: only floating point tensors can require grad, got {node.dtype.name}")
         self.grad: Tensor | None = None
         self._inputs: tuple[Tensor, ...] = ()
+        if self.requires_grad and isinstance(data, (Node, Tensor)):
+            self._own_leaf_node()
 
     # --- construction helpers -------------------------------------------------------------------
     @staticmethod
     def _from(node: Node, *inputs: Tensor) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.node = node
         t.grad = None
-        if is_grad_enabled() and any(i.requires_grad for i in inputs):
+        needs_grad = any(i.requires_grad for i in inputs)
+        if needs_grad and not is_grad_enabled():
+            # gradients are found on nodes, not tensors: cut the node path to the inputs
+            node = g.detach(node)
+        t.node = node
+        if needs_grad and is_grad_enabled():
             t.requires_grad = True
             t._inputs = tuple(i for i in inputs if i.requires_grad)
         else:
@@ -164,7 +176,7 @@ class Tensor:
         _check_device_dtype(d, "full")
         t = Tensor(g.const(_py(value, d), d, shape))
         t.requires_grad = requires_grad
-        return t
+        return t.contiguous_if_grad()
 
     @staticmethod
     def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -180,7 +192,15 @@ class Tensor:
 
     def contiguous_if_grad(self) -> Tensor:
         # a leaf that requires grad must be a real buffer so optimizers can replace it
-        return self.realize() if self.requires_grad else self
+        return self._own_leaf_node() if self.requires_grad else self
+
+    def _own_leaf_node(self) -> Tensor:
+        """Realize this leaf into a buffer node of its own. Hash-consing makes equal lazy values
+        one node (two `Tensor.zeros(3)` are the same node) and gradients are found per node, so
+        two leaves sharing a node would each get the other's gradient too."""
+        self.realize()
+        self.node = g.buffer_node(self.node.realized, self.shape, self.dtype)
+        return self
 
     @staticmethod
     def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
@@ -389,10 +409,13 @@ class Tensor:
         return a.cast(d)._expand_to(shape), b.cast(d)._expand_to(shape)
 
     def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
+        """Broadcast to `shape` (already validated by broadcast_shapes): the internal fast path."""
         if self.shape == shape:
             return self
-        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
-        return x.expand(shape)
+        node = self.node
+        if len(node.shape) < len(shape):
+            node = g.reshape(node, (1,) * (len(shape) - len(node.shape)) + node.shape)
+        return Tensor._from(g.expand(node, shape), self)
 
     def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
                 result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
@@ -540,7 +563,8 @@ class Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def relu(self) -> Tensor:
-        return self.maximum(0)
+        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it
+        return (self > 0).where(self, 0)
 
     def sigmoid(self) -> Tensor:
         # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
@@ -591,11 +615,13 @@ class Tensor:
     def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
         if min_ is None and max_ is None:
             raise ValueError("clip: at least one of min and max must be given")
+        # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
+        # max_ wins when min_ > max_ (min(max(x, lo), hi))
         x = self
         if min_ is not None:
-            x = x.maximum(min_)
+            x = (x < min_).where(min_, x)
         if max_ is not None:
-            x = x.minimum(max_)
+            x = (x > max_).where(max_, x)
         return x
 
     clamp = clip
@@ -902,10 +928,11 @@ class Tensor:
         return self.matmul(w)
 
     # --- autodiff ---------------------------------------------------------------------------------
-    def backward(self, gradient: Tensor | None = None) -> None:
-        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad."""
+    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad
+        (`create_graph=True`: the `.grad` tensors can be differentiated again)."""
         from .autodiff import backward
-        backward(self, gradient)
+        backward(self, gradient, create_graph)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -913,8 +940,9 @@ class Tensor:
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not self.dtype.is_float:
             raise TypeError(f"requires_grad_: only floating point tensors can require grad, got {self.dtype.name}")
+        newly = flag and not self.requires_grad and self.is_leaf
         self.requires_grad = flag
-        return self
+        return self._own_leaf_node() if newly else self
 
     # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
     def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
@@ -1171,4 +1199,11 @@ def realize(*tensors: Tensor) -> None:
         else:
             flat.append(t)
     _realize([t.node for t in flat])
+    for t in flat:
+        # a tensor no gradient will flow back through keeps only its buffer: dropping the
+        # graph that made it lets training loops (param = param - lr * grad) run in constant
+        # memory instead of chaining every step's graph to the next
+        n = t.node
+        if n.realized is not None and n.op is not Op.BUFFER and not (t.requires_grad and t._inputs):
+            t.node = g.buffer_node(n.realized, n.shape, n.dtype)
 

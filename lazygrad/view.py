@@ -307,6 +307,10 @@ class ShapeTracker:
             if below.contiguous and top.mask is not None and prod(below.shape) == prod(top.shape):
                 views[-2:] = [top]
                 continue
+            merged = _merge_permuted(top, below)
+            if merged is not None:
+                views[-2:] = [merged]
+                continue
             break
         return ShapeTracker(tuple(views))
 
@@ -325,6 +329,33 @@ class ShapeTracker:
             idx, more = v.expr(list(reversed(sub)))
             valid += more
         return idx, valid
+
+
+def _merge_permuted(top: View, below: View) -> View | None:
+    """If `top` only permutes the dims of `below`'s shape (a transposed contiguous view, the
+    common case of a row-wise loop running over permuted axes), the pair is `below` permuted."""
+    if top.mask is not None or top.offset != 0 or prod(top.shape) != prod(below.shape) or prod(top.shape) == 0:
+        return None
+    cstr = strides_for_shape(below.shape)
+    by_stride = {st: j for j, (sz, st) in enumerate(zip(below.shape, cstr)) if sz != 1}
+    used: set[int] = set()
+    strides, mask = [], []
+    for sz, st in zip(top.shape, top.strides):
+        if sz == 1:
+            strides.append(0)
+            mask.append((0, 1))
+            continue
+        j = by_stride.get(st)
+        if j is None or j in used or below.shape[j] != sz:
+            return None
+        used.add(j)
+        strides.append(below.strides[j])
+        mask.append(below.mask[j] if below.mask else (0, sz))
+    if len(used) != len(by_stride):
+        return None
+    if below.mask and any(below.mask[j] != (0, 1) for j, sz in enumerate(below.shape) if sz == 1):
+        return None
+    return View.create(top.shape, tuple(strides), below.offset, tuple(mask) if below.mask else None)
 
 
 def _upper(v: View) -> int:

@@ -68,12 +68,15 @@ def test_view_fuses_without_copy():
 
 def test_broadcast_reduce_cut_has_reason():
     x = x_()
-    y = x - x.max(1, keepdim=True)
+    # the row result is broadcast and then transposed: not a row-wise kernel, so it is stored
+    y = (x - x.max(1, keepdim=True)).T + 1
     ks = lg.schedule(y)
     assert len(ks) == 2
-    assert ks[0].reason == "reduce feeding a broadcast"
+    assert ks[0].reason.startswith("reduce feeding a broadcast")
     assert ks[1].reason == "user realize"
     assert any("reduce feeding a broadcast" in r for r in ks[1].edge_reasons.values())
+    xn = x.numpy()
+    close(y, (xn - xn.max(1, keepdims=True)).T + 1)
 
 
 def test_shared_cheap_chain_is_recomputed_not_stored():
@@ -90,8 +93,8 @@ def test_realize_together_shares_work():
     b, c = a * 2, a + 1
     lg.counters.reset()
     lg.realize(b, c)
-    # a is a reduction with two consumers: stored once, then the two outputs
-    assert lg.counters.kernels_launched == 3
+    # a is a reduction with two consumers: stored once; the two outputs share one kernel
+    assert lg.counters.kernels_launched == 2
     close(b, x.numpy().sum(1, keepdims=True) * 2, rtol=1e-5)
 
 
@@ -202,6 +205,6 @@ def test_random_dags_match_reference_and_unfused(prog, shape):
         # fresh buffers: the same graph on x, y would be hash-consed to the realized result
         x2, y2 = Tensor(x.numpy()), Tensor(y.numpy())
         unfused_t = _build(x2, y2, prog)[-1]
-        assert unfused_t.node.realized is None
+        assert unfused_t.node.realized is None or unfused_t.node.op.value == "buffer"
         unfused = unfused_t.numpy()
     close(last, unfused, rtol=1e-4, atol=1e-5)

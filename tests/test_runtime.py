@@ -87,3 +87,42 @@ def test_counters_track_work():
     assert lg.counters.kernels_launched >= 1 and lg.counters.bytes_moved > 0 and lg.counters.flops > 0
     lg.counters.reset()
     assert lg.counters.kernels_launched == 0
+
+
+def test_training_loop_memory_is_constant():
+    """param = param - lr * grad, realized each step: no graph chains from step to step."""
+    import gc
+
+    from lazygrad.graph import toposort
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((8, 4)).astype(np.float32))
+    w = Tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    sizes = []
+    for _ in range(6):
+        loss = ((x @ w).relu() ** 2).mean()
+        loss.backward()
+        new_w = (w - 0.1 * w.grad).detach()
+        lg.realize(new_w, loss)
+        w = Tensor(new_w, requires_grad=True)
+        w.grad = None
+        sizes.append(len(toposort([w.node], stop_at_realized=False)))
+        gc.collect()
+    assert sizes[-1] == sizes[1] == 1
+
+
+def test_non_editable_install_ships_templates(tmp_path):
+    """A wheel built from the repo (templates/ mapped to lazygrad.templates) runs kernels."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", root, "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "whl")], check=True, timeout=600, capture_output=True)
+    wheel = next((tmp_path / "whl").glob("lazygrad-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, timeout=600, capture_output=True)
+    code = ("import lazygrad, numpy as np; assert lazygrad.__file__.startswith(%r), lazygrad.__file__; "
+            "x = lazygrad.Tensor([1.0, 2.0]); print(((x * 2).exp().sum()).item())" % str(target))
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": str(target)},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert abs(float(out.stdout.strip()) - (np.exp(2) + np.exp(4))) < 1e-3
