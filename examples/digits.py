@@ -53,7 +53,7 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
     lg.manual_seed(args.seed)
     model = BUILDERS[name]()
     opt = optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(x_train, y_train, batch_size=64, shuffle=True, seed=args.seed, drop_last=True)
+    loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, drop_last=True)
     xt = Tensor(x_test)
     hist = {"loss": [], "acc": [], "time": []}
     print(f"{name}: {model.num_parameters()} parameters, {len(loader)} steps per epoch")
@@ -94,7 +94,7 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args("digits", argv, epochs=20, quick_epochs=4, doc=__doc__, lr=2e-3, label_smoothing=0.1, model="both")
+    args = parse_args("digits", argv, epochs=20, quick_epochs=4, doc=__doc__, lr=2e-3, label_smoothing=0.1, batch_size=32, model="both")
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(digits.images, digits.target, test_size=0.2,
                                                         random_state=0, stratify=digits.target)
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         a2.plot(ep, r["hist"]["loss"], marker="o", label=n)
     a1.axhline(0.97, color="gray", ls="--", lw=0.8)
     a1.set(xlabel="epoch", ylabel="test accuracy", title="8x8 digits: test accuracy")
-    a2.set(xlabel="epoch", ylabel="training cross-entropy", yscale="log", title="training loss")
+    a2.set(xlabel="epoch", ylabel=f"cross-entropy (label smoothing {args.label_smoothing})", yscale="log",
+           title="training loss")
     a1.legend()
     a2.legend()
     save(fig, args.out / "digits_training.png")
