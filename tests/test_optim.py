@@ -200,3 +200,20 @@ def test_param_groups_with_their_own_lr_match_torch():
         lopt.step(); topt.step()
     for a, b in zip(lp, tp):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name,extra", [("sgd", 0), ("adam", 5), ("adamw", 5)])
+def test_update_adds_at_most_one_kernel_per_parameter(name, extra, monkeypatch):
+    """The update of a parameter and its moments fuses into one (multi-output) kernel, or into
+    the gradient's kernel; Adam adds one tiny kernel for the step's bias corrections."""
+    lm, _ = models()
+    opt = {"sgd": lambda ps: optim.SGD(ps, lr=0.1), "adam": lambda ps: optim.Adam(ps),
+           "adamw": lambda ps: optim.AdamW(ps)}[name](lm.parameters())
+    x, y = data(0)
+    loss = lm(Tensor(x)).cross_entropy(Tensor(y))
+    loss.backward()
+    grads_only = len(lg.schedule(loss, *[p.grad for p in lm.parameters()]))
+    captured = []
+    monkeypatch.setattr(optim, "realize", lambda *ts: captured.extend(ts))
+    opt.step(loss)
+    assert len(lg.schedule(*captured)) <= grads_only + extra
