@@ -71,6 +71,8 @@ def literal(value: float | int | bool, dt: DType) -> str:
         return "1" if value else "0"
     if dt.is_int:
         v = int(value)
+        if v == -(2 ** (8 * dt.itemsize - 1)):  # "-2147483648" is minus a literal too big for int
+            return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
         return f"{v}L" if dt.name == "int64" else str(v)
     v = float(value)
     if math.isnan(v):
@@ -125,6 +127,14 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
 def cast_expr(x: str, src: DType, dst: DType, w: int) -> str:
     if src == dst:
         return x
+    if src.is_float and dst.is_int:
+        # A C conversion of NaN or of an out-of-range float is undefined (x86 gives INT_MIN,
+        # GPUs saturate). Defined here as OpenCL's saturating conversion: rounds toward zero,
+        # too large -> the type's max/min, NaN -> 0 (spelled out: PoCL's _sat gives INT_MIN).
+        if w == 1:
+            return f"(isnan({x})?0:convert_{dst.cl}_sat({x}))"
+        return (f"select(convert_{dst.cl}{w}_sat({x}),({dst.cl}{w})(0),"
+                f"convert_{_MASK_INT[dst.itemsize]}{w}(isnan({x})))")
     if w == 1:
         if dst is bool_:
             return f"({x}!={literal(0, src)})"
@@ -301,6 +311,22 @@ class Emitter:
             if ins.region == region and ins.kind != "acc" and i not in self.var:
                 self.emit(i, ins)
 
+    def hoist(self, region: str, lines: list[str]) -> None:
+        """Emit into `lines` (before a row loop) the instructions of `region` that depend only
+        on constants and earlier reductions: computed once per row, not once per element."""
+        invariant: set[int] = set()
+        body, self.lines = self.lines, lines
+        for i, ins in enumerate(self.lk.instrs):
+            if ins.kind in ("const", "acc"):
+                invariant.add(i)
+                if ins.kind == "const" and ins.region == region and i not in self.var:
+                    self.emit(i, ins)  # binds the literal, writes no line
+            elif ins.region == region and ins.kind == "alu" and all(a in invariant for a in ins.args):
+                invariant.add(i)
+                if i not in self.var:
+                    self.emit(i, ins)
+        self.lines = body
+
 
 def store_expr(val: str, dt: DType, w: int, idx: str, buf: int = 0) -> str:
     if w == 1:
@@ -456,7 +482,9 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
     return keep_m or [1], list(mdom[k:]) or [1]
 
 
-_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"), Op.RMAX: ("fmax({a},{b})", "max({a},{b})")}
+# float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
+_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
+            Op.RMAX: ("(((({a})>({b}))|isnan({a}))?({a}):({b}))", "max({a},{b})")}
 
 
 def _identity(op: Op, dt: DType) -> float | int:
@@ -464,7 +492,7 @@ def _identity(op: Op, dt: DType) -> float | int:
         return 0
     if dt.is_float:
         return float("-inf")
-    return -(2**63) + 1 if dt.name == "int64" else -(2**31) + 1
+    return -(2**63) if dt.name == "int64" else -(2**31)
 
 
 @dataclass
@@ -527,6 +555,8 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
         lines = rl.chunk_lines()
         em = Emitter(lk, rl.keep_names + rl.red_names, w, rl.mshape, lines, f"s{k}_", rl.ity)
         _bind_accs(em, lk, w)
+        pre: list[str] = []
+        em.hoist(f"inner{k}", pre)
         em.run(f"inner{k}")
         acc_dt = lk.instrs[res].dtype
         comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
@@ -536,7 +566,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
             hsum = f"acc{k}.s0"
             for j in range(1, w):
                 hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
-        stages.append(dict(k=k, lines=lines, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
+        stages.append(dict(k=k, lines=lines, pre=pre, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
                            identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
     return stages
 
@@ -563,11 +593,13 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     stages = _stage_blocks(lk, rl)
     # after the stages: the row output (row-wise kernels) or the per-row epilogue
     row_lines: list[str] = []
+    row_pre: list[str] = []
     epi_lines: list[str] = []
     if lk.row_output:
         row_lines.extend(rl.chunk_lines())
         em = Emitter(lk, keep_names + red_names, w, mshape, row_lines, "w", ity)
         _bind_accs(em, lk, w)
+        em.hoist("row", row_pre)
         em.run("row")
         for b, (res, out, st) in enumerate(zip(lk.results, kernel.outputs, lk.out_sts)):
             row_lines.append(store_st(em, em.var[res], out.dtype, st, b))
@@ -589,7 +621,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     name = _kernel_name(lk, "W" if kernel.kind == "rowwise" else "R")
     src = template("reduce.cl.j2").render(
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
-        stages=stages, pre_lines=pre_lines, row_lines=row_lines, epi_lines=epi_lines,
+        stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
         row_output=lk.row_output, **_common(lk))
     n_out_elems = prod(lk.out_shape) * len(kernel.outputs)
     return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk, n_out_elems))

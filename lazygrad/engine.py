@@ -37,6 +37,7 @@ class Step:
     out_pos: list[int]          # positions (in the graph's topological order) of the outputs
     in_pos: list[int]
     seed_pos: list[int]         # RAND nodes whose seeds are scalar kernel arguments
+    op_names: list[str]         # fused ops (for LAZYGRAD_CHECK_NAN messages)
 
 
 @dataclass
@@ -92,7 +93,7 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         debug.kernel_built(k, rk, mark)
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
-                          [pos[i.uid] for i in lk.buffers[n_out:]], seeds))
+                          [pos[i.uid] for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
     # zero-size outputs and intermediates get empty buffers without kernels
     computed = {p for s in steps for p in s.out_pos}
     empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
@@ -144,30 +145,24 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         args = []
         for p in step.out_pos:
             out = nodes[p]
-            bufs[p] = Buffer(prod(out.shape), out.dtype)
+            try:
+                bufs[p] = Buffer(prod(out.shape), out.dtype)
+            except MemoryError as e:
+                raise MemoryError(f"{e}; needed for the {out.dtype.name} output {tuple(out.shape)} of kernel "
+                                  f"{step.name} (from {', '.join(step.origins)})") from None
             args.append(bufs[p])
         for p in step.in_pos:
             n = nodes[p]
             args.append(n.realized if n.realized is not None else bufs[p])
-        clk = step.clkernel
-        if step.seed_pos:
-            # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
-            bufargs = [b.cl_buf for b in args]
-            seeds = [np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos]
-            clk.set_args(*bufargs, *seeds)
-            dev = get_device()
-            ev = dev.cl.enqueue_nd_range_kernel(dev.queue, clk, step.rendered.global_size, step.rendered.local_size)
-            counters.kernels_launched += 1
-            if timed:
-                dev.pending_events.append(ev)
-        else:
-            ev = launch(clk, step.rendered.global_size, step.rendered.local_size, args, timed)
+        # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
+        seeds = tuple(np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos)
+        ev = launch(step.clkernel, step.rendered.global_size, step.rendered.local_size, args, timed, seeds)
         counters.bytes_moved += step.rendered.bytes
         counters.flops += step.rendered.flops
         debug.kernel_launched(None, step.rendered, ev)
         if check_nan:
             for p in step.out_pos:
-                _check_finite(step, nodes[p], bufs[p])
+                _check_finite(step, nodes[p], bufs[p], args[len(step.out_pos):], [nodes[q] for q in step.in_pos])
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
     for p in plan.output_pos:
@@ -178,16 +173,29 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         synchronize()
 
 
-def _check_finite(step: Step, out: Node, buf: Buffer) -> None:
-    """LAZYGRAD_CHECK_NAN=1: name the first kernel that produced a NaN or Inf."""
+def _check_finite(step: Step, out: Node, ob: Buffer, inputs: list[Buffer], in_nodes: list[Node]) -> None:
+    """LAZYGRAD_CHECK_NAN=1: stop at the first kernel whose output holds NaN or Inf, naming
+    the kernel, the user lines its ops came from, and whether its inputs were already bad."""
     if not out.dtype.is_float:
         return
-    vals = buf.numpy()
-    if not np.all(np.isfinite(vals)):
-        bad = int(np.argmax(~np.isfinite(vals)))
-        raise FloatingPointError(
-            f"lazygrad: kernel {step.rendered.name} produced a non-finite value ({vals[bad]}) at flat "
-            f"index {bad} of output {tuple(out.shape)}; fused ops from {', '.join(step.origins)}")
+    vals = ob.numpy()
+    finite = np.isfinite(vals)
+    if finite.all():
+        return
+    bad = int(np.argmin(finite))
+    where = np.unravel_index(bad, out.shape) if out.shape else ()
+    bad_inputs = [f"input {i} {tuple(n.shape)} ({n.op.value} from {n.origin})"
+                  for i, (b, n) in enumerate(zip(inputs, in_nodes))
+                  if n.dtype.is_float and b.nbytes and not np.isfinite(b.numpy()).all()]
+    ops = step.op_names
+    cause = (f"its inputs were already non-finite: {'; '.join(bad_inputs)}" if bad_inputs else
+             "all its inputs were finite, so this kernel created it" +
+             (" (LAZYGRAD_FUSE=0 runs one op per kernel to find which op)" if len(ops) > 1 else ""))
+    raise FloatingPointError(
+        f"lazygrad (LAZYGRAD_CHECK_NAN): kernel {step.rendered.name} produced {vals[bad]} at index "
+        f"{tuple(int(i) for i in where)} of its output {tuple(out.shape)} {out.dtype.name} "
+        f"({int((~finite).sum())} of {vals.size} values non-finite); {cause}. "
+        f"Fused ops: {' '.join(ops) or 'copy'}; from {', '.join(step.origins)}")
 
 
 def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:

@@ -3,7 +3,7 @@
 This module and `counters` hold the only process-wide state of lazygrad.
 
 Public names: Device, Buffer, get_device, compile_program, launch, synchronize,
-ProgramCache, BuildError.
+ProgramCache, BuildError, memory_stats.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from . import __version__
 from .counters import counters
 from .dtypes import DType
 
-_MAGIC = b"LGBIN1\n"
+_MAGIC = b"LGBIN2\n"  # cache entry format; a new one makes old entries unreadable (rebuilt)
 _COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 
@@ -136,16 +136,29 @@ def get_device() -> Device:
 # --- buffers ---------------------------------------------------------------------------------
 class BufferPool:
     """Freed device buffers kept by size for reuse: a fresh allocation costs more than a
-    memory-bound kernel on this device."""
+    memory-bound kernel on this device.
+
+    Exact mode (LAZYGRAD_EXACT_BUFFERS=1, and always on the Oclgrind simulator) is for memory
+    checkers: every buffer is allocated at its exact size and never reused, so each
+    out-of-bounds access and each read of memory that no kernel or copy wrote is visible; and
+    freed buffers are kept (a quarantine, like AddressSanitizer's) instead of handed back,
+    because Oclgrind 21.10 reports false "uninitialized" reads in kernels that run after a
+    buffer's memory was released and reallocated. Memory grows: debugging only."""
 
     def __init__(self, device: Device) -> None:
         self.device = device
         self.free: dict[int, list] = defaultdict(list)
         self.pooled_bytes = 0
-        self.limit = int(os.environ.get("LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+        self.exact = _env_flag("LAZYGRAD_EXACT_BUFFERS", "0") or "oclgrind" in device.caps.name.lower()
+        self.limit = 0 if self.exact else int(os.environ.get(
+            "LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+        self.live_buffers = 0   # Buffers alive right now (in use by nodes or plans, not pooled)
+        self.live_bytes = 0
+        self.quarantine: list = []
 
-    @staticmethod
-    def bucket(nbytes: int) -> int:
+    def bucket(self, nbytes: int) -> int:
+        if self.exact:
+            return max(1, nbytes)
         return max(128, (nbytes + 127) // 128 * 128)
 
     def alloc(self, nbytes: int):
@@ -173,6 +186,9 @@ class BufferPool:
         raise AssertionError("unreachable")
 
     def release(self, clbuf, nbytes: int) -> None:
+        if self.exact:
+            self.quarantine.append(clbuf)
+            return
         size = self.bucket(nbytes)
         if self.pooled_bytes + size > self.limit:
             return  # let it be freed
@@ -182,6 +198,16 @@ class BufferPool:
     def clear(self) -> None:
         self.free.clear()
         self.pooled_bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"live_buffers": self.live_buffers, "live_bytes": self.live_bytes,
+                "pooled_buffers": sum(len(v) for v in self.free.values()), "pooled_bytes": self.pooled_bytes}
+
+
+def memory_stats() -> dict[str, int]:
+    """Device memory held by lazygrad: live Buffers (count and bytes) and what the pool keeps
+    for reuse. Long runs use it to show that memory does not grow."""
+    return get_device().pool.stats()
 
 
 class Buffer:
@@ -194,12 +220,20 @@ class Buffer:
         self.size = size
         self.dtype = dtype
         self.nbytes = size * dtype.itemsize
-        self.cl_buf = self.device.pool.alloc(self.nbytes) if self.nbytes > 0 else None
+        self.cl_buf = None
+        if self.nbytes > 0:
+            pool = self.device.pool
+            self.cl_buf = pool.alloc(self.nbytes)
+            pool.live_buffers += 1
+            pool.live_bytes += self.nbytes
 
     def __del__(self) -> None:
         try:
             if self.cl_buf is not None:
-                self.device.pool.release(self.cl_buf, self.nbytes)
+                pool = self.device.pool
+                pool.live_buffers -= 1
+                pool.live_bytes -= self.nbytes
+                pool.release(self.cl_buf, self.nbytes)
                 self.cl_buf = None
         except Exception:  # interpreter shutdown
             pass
@@ -267,27 +301,38 @@ class ProgramCache:
         self.disk_ok = False
 
     def _read(self, path: Path) -> bytes | None:
+        """The binary stored under `path`, or None if it is missing, torn, garbage, or an entry
+        for another key (copied or renamed files)."""
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        # envelope: magic, sha256 of the payload, payload — a torn or garbage file is detected
-        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 32:
+        # envelope: magic, the entry's key, sha256 of the payload, payload
+        head = len(_MAGIC) + 64 + 32
+        if len(data) <= head or not data.startswith(_MAGIC):
             return None
-        digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
-        if hashlib.sha256(payload).digest() != digest or not payload:
+        key, digest, payload = data[len(_MAGIC):len(_MAGIC) + 64], data[len(_MAGIC) + 64:head], data[head:]
+        if key != path.stem.encode() or hashlib.sha256(payload).digest() != digest:
             return None
         return payload
 
     def _write(self, path: Path, binary: bytes) -> None:
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
             with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(binary).digest() + binary)
+                f.write(_MAGIC + path.stem.encode() + hashlib.sha256(binary).digest() + binary)
             os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+            tmp = None
         except OSError as e:
             self._warn(f"cannot write {path.parent} ({e.strerror or e}); using the in-memory cache only")
+        finally:
+            if tmp is not None:  # a failed write (disk full, rename refused) leaves no stray file
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def get(self, name: str, source: str, options: str = BUILD_OPTIONS):
         """A built cl.Program for `source`, from memory, disk, or a fresh build."""
@@ -303,6 +348,8 @@ class ProgramCache:
             if binary is not None:
                 try:
                     prg = cl.Program(self.device.ctx, [self.device.device], [binary]).build(options)
+                    if name not in prg.get_info(cl.program_info.KERNEL_NAMES).split(";"):
+                        raise ValueError(f"cache entry {path} lacks kernel {name}")
                     counters.cache_hits += 1
                     counters.disk_cache_hits += 1
                     self.memory[key] = prg
@@ -314,13 +361,12 @@ class ProgramCache:
         try:
             prg.build(options.encode(), [self.device.device])
         except Exception as e:
-            src_path = self._dump_failed(name, source)
             try:
                 log = prg.get_build_info(self.device.device, cl.program_build_info.LOG)
             except Exception:
-                log = str(e)
-            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed; source written to "
-                             f"{src_path}\n--- build log ---\n{log}") from None
+                log = ""
+            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed on {self.device.caps.name}; "
+                             f"{_dump_failed(name, source)}\n--- build log ---\n{(log or '').strip() or e}") from None
         counters.compile_time += time.perf_counter() - t0
         counters.programs_compiled += 1
         self.memory[key] = prg
@@ -333,31 +379,61 @@ class ProgramCache:
                 pass
         return prg
 
-    def _dump_failed(self, name: str, source: str) -> str:
+
+def _dump_failed(name: str, source: str) -> str:
+    """Write a source that failed to build where the user can open it; say where (or why not).
+    The file name carries the source hash, so processes failing on different sources do not
+    overwrite each other's file."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:100] or "kernel"
+    try:
         d = Path(tempfile.gettempdir()) / "lazygrad-failed"
         d.mkdir(parents=True, exist_ok=True)
-        p = d / f"{name}.cl"
+        p = d / f"{safe}-{digest}.cl"
         p.write_text(source)
-        return str(p)
+        return f"source written to {p}"
+    except OSError as e:  # never let the dump hide the build error itself
+        return f"source could not be written ({e}); it begins:\n{source[:2000]}"
 
 
 # --- launch ----------------------------------------------------------------------------------
 def get_kernel(name: str, source: str):
+    """The kernel `name` of the program built from `source` (BuildError if it does not build
+    or has no kernel of that name)."""
     dev = get_device()
     prg = dev.programs.get(name, source)
-    return dev.cl.Kernel(prg, name)
+    try:
+        return dev.cl.Kernel(prg, name)
+    except dev.cl.Error as e:
+        raise BuildError(f"lazygrad: program built but has no kernel {name!r} ({e}); "
+                         f"{_dump_failed(name, source)}") from None
 
 
 def launch(kernel, global_size: tuple[int, ...], local_size: tuple[int, ...] | None,
-           buffers: list[Buffer], timed: bool = False):
-    """Enqueue one kernel; returns its event."""
+           buffers: list[Buffer], timed: bool = False, scalars: tuple = ()):
+    """Enqueue one kernel on `buffers` (then the scalar arguments); returns its event. A device
+    that runs out of memory or resources only now (drivers may allocate lazily) raises
+    MemoryError naming the kernel and the bytes it was given."""
     dev = get_device()
-    kernel.set_args(*[b.cl_buf for b in buffers])
-    ev = dev.cl.enqueue_nd_range_kernel(dev.queue, kernel, global_size, local_size)
+    cl = dev.cl
+    kernel.set_args(*[b.cl_buf for b in buffers], *scalars)
+    try:
+        ev = cl.enqueue_nd_range_kernel(dev.queue, kernel, global_size, local_size)
+    except cl.Error as e:
+        if not (isinstance(e, cl.MemoryError) or getattr(e, "code", None) in _oom_codes(cl)):
+            raise
+        sizes = ", ".join(str(b.nbytes) for b in buffers)
+        raise MemoryError(f"lazygrad: device {dev.caps.name} out of memory or resources launching kernel "
+                          f"{kernel.function_name} (global size {global_size}, buffers of {sizes} bytes): {e}") from None
     counters.kernels_launched += 1
     if timed:
         dev.pending_events.append(ev)
     return ev
+
+
+def _oom_codes(cl) -> tuple[int, ...]:
+    sc = cl.status_code
+    return (sc.MEM_OBJECT_ALLOCATION_FAILURE, sc.OUT_OF_RESOURCES, sc.OUT_OF_HOST_MEMORY)
 
 
 def collect_timings(dev: Device | None = None) -> None:

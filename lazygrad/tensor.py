@@ -55,6 +55,9 @@ def _shape_arg(shape: tuple) -> tuple[int, ...]:
     return tuple(out)
 
 
+MAX_NUMEL = 2**40  # elements in one tensor; keeps every index expression inside a signed 64-bit long
+
+
 def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     for s in shape:
         if s < 0:
@@ -62,8 +65,9 @@ def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     n = 1
     for s in shape:
         n *= s
-        if n > 2**40:
-            raise ValueError(f"{op}: shape {shape} has more elements ({prod(shape)}) than lazygrad supports")
+        if n > MAX_NUMEL:
+            raise ValueError(f"{op}: shape {shape} has more elements ({prod(shape)}) than lazygrad supports "
+                             f"({MAX_NUMEL})")
     return shape
 
 
@@ -101,6 +105,8 @@ def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
             arr = np.array(data)
         except ValueError as e:
             raise ValueError(f"{op}: data is not a rectangular nested list of numbers ({e})") from None
+    if arr.dtype == object and arr.size and all(isinstance(v, int) for v in arr.flat):
+        raise OverflowError(f"{op}: integers out of the int64 range (e.g. {max(arr.flat, key=abs)})")
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"{op}: data must be numeric (bool, int or float), got {arr.dtype} from {type(data).__name__}")
     return arr
@@ -132,10 +138,12 @@ class Tensor:
             _check_device_dtype(want, "Tensor")
             if arr.dtype.kind == "f" and want.is_int and not np.all(np.isfinite(arr)):
                 raise ValueError("Tensor: cannot convert NaN or Inf to an integer dtype")
-            if arr.dtype.kind in "iu" and want.is_int:
+            if arr.dtype.kind in "iuf" and want.is_int and arr.size:
                 info = np.iinfo(want.np)
-                if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                    raise OverflowError(f"Tensor: values out of range for {want.name}")
+                lo, hi = arr.min(), arr.max()
+                if lo < info.min or hi > info.max or (arr.dtype.kind == "f" and (lo <= info.min - 1 or hi >= info.max + 1)):
+                    hint = " (pass dtype=lg.int64)" if want is dt.int32 and dtype is None else ""
+                    raise OverflowError(f"Tensor: values {lo}..{hi} out of range for {want.name}{hint}")
             from .runtime import Buffer
             buf = Buffer.from_numpy(np.ascontiguousarray(arr, dtype=want.np).reshape(-1), want)
             node = g.buffer_node(buf, tuple(arr.shape), want)
@@ -153,6 +161,9 @@ class Tensor:
     # --- construction helpers -------------------------------------------------------------------
     @staticmethod
     def _from(node: Node, *inputs: Tensor) -> Tensor:
+        if node.numel > MAX_NUMEL:  # expand/pad/broadcast can multiply sizes past what indices hold
+            raise ValueError(f"{node.op.value}: result shape {node.shape} from {[i.shape for i in inputs]} has more "
+                             f"elements ({node.numel}) than lazygrad supports ({MAX_NUMEL})")
         t = Tensor.__new__(Tensor)
         t.grad = None
         needs_grad = any(i.requires_grad for i in inputs)
@@ -208,9 +219,11 @@ class Tensor:
             start, stop = 0, start
         if step == 0:
             raise ValueError("arange: step must not be zero")
+        if not all(math.isfinite(v) for v in (start, stop, step)):
+            raise ValueError(f"arange: start, stop and step must be finite, got {start}, {stop}, {step}")
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
         d = dt.as_dtype(dtype) if dtype is not None else (dt.default_int if is_int else dt.default_float)
-        n = max(0, math.ceil((stop - start) / step))
+        n = _check_shape((max(0, math.ceil((stop - start) / step)),), "arange")[0]
         base = Tensor(_arange_node(n, dt.default_int if d.is_int else dt.float32))
         out = base * step + start if (step != 1 or start != 0) else base
         return out.cast(d)
@@ -441,17 +454,28 @@ class Tensor:
             return a.div(b).floor()
         if a.dtype is dt.bool_:
             a, b = a.cast(dt.default_int), b.cast(dt.default_int)
-        q = Tensor(g.elementwise(Op.IDIV, a.node, b.node))
-        r = Tensor(g.elementwise(Op.MOD, a.node, b.node))
+        if isinstance(o, (int, np.integer)) and not reverse and o == 0:
+            raise ZeroDivisionError(f"floordiv: integer division by zero ({a.dtype.name} tensor of shape {a.shape})")
+        # x/0 and INT_MIN/-1 are undefined in OpenCL C (x86 traps): divide by 1 there, then give
+        # 0 for a zero divisor (numpy's result; a lazy kernel cannot raise)
+        zero = b == 0
+        tmin = int(np.iinfo(a.dtype.np).min)
+        safe_b = (zero | ((a == tmin) & (b == -1))).where(Tensor(g.const(1, b.dtype)), b)
+        q = Tensor(g.elementwise(Op.IDIV, a.node, safe_b.node))
+        r = Tensor(g.elementwise(Op.MOD, a.node, safe_b.node))
         # C truncates toward zero; Python and torch floor
         fix = (r != 0) & ((r < 0) != (b < 0))
-        return q - fix.cast(q.dtype)
+        return zero.where(Tensor(g.const(0, q.dtype)), q - fix.cast(q.dtype))
 
     def mod(self, o: Any, reverse: bool = False) -> Tensor:
         a, b = self._broadcast_pair(o, "mod", reverse)
         if a.dtype.is_float:
             return a - a.floordiv(b) * b
-        return a - a.floordiv(b) * b
+        if isinstance(o, (int, np.integer)) and not reverse and o == 0:
+            raise ZeroDivisionError(f"mod: integer modulo by zero ({a.dtype.name} tensor of shape {a.shape})")
+        r = a - a.floordiv(b) * b
+        return (b == 0).where(Tensor(g.const(0, r.dtype)), r)  # x % 0 is 0, as in numpy
+
 
     def pow(self, o: Any, reverse: bool = False) -> Tensor:
         if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
@@ -563,8 +587,9 @@ class Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def relu(self) -> Tensor:
-        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it
-        return (self > 0).where(self, 0)
+        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
+        # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
+        return ((self > 0) | (self != self)).where(self, 0)
 
     def sigmoid(self) -> Tensor:
         # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
@@ -630,7 +655,10 @@ class Tensor:
         if not self.dtype.is_float:
             return self
         t = self.cast(dt.int64 if self.dtype.itemsize == 8 else dt.int32).cast(self.dtype)
-        return (t > self).where(t - 1, t)
+        # from 2**mantissa_bits up every float is an integer (and may not fit the int): keep it,
+        # as also NaN and ±inf (the comparison is false for them)
+        small = self.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
+        return small.where((t > self).where(t - 1, t), self)
 
     def ceil(self) -> Tensor:
         return -((-self).floor())
@@ -740,6 +768,8 @@ class Tensor:
         if n == 0:
             raise ValueError(f"argmax: cannot take argmax over a zero-size axis of shape {self.shape}")
         m = self == self.max(ax, keepdim=True)
+        if self.dtype.is_float:
+            m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
         rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
         idx = (m.cast(dt.default_int) * rev).max(ax, keepdim)
         return n - idx
@@ -1099,7 +1129,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
                 lo = start + (n - 1) * step if n else hi
                 flips.append(dim)
             bounds.append((lo, hi) if n else (0, 0))
-            steps.append(abs(step))
+            steps.append(abs(step) if n > 1 else 1)  # one element: the step is moot (and may be huge)
             out_dim += 1
         else:
             raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__}")
@@ -1132,12 +1162,18 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     if len(pos) != 1 or any(i is None or i is Ellipsis for i in idx):
         raise IndexError("getitem: only one integer tensor index (with basic indices on other dims) is supported")
     k = pos[0]
-    it = idx[k] if isinstance(idx[k], Tensor) else Tensor(np.asarray(idx[k]))
+    host = None if isinstance(idx[k], Tensor) else np.asarray(idx[k])
+    it = idx[k] if host is None else Tensor(host)
     if it.dtype.is_float or it.dtype is dt.bool_:
         raise IndexError(f"getitem: tensor indices must be integers, got {it.dtype.name}")
     y = _getitem(x, idx[:k] + (slice(None),) + idx[k + 1:])
     k_out = sum(1 for i in idx[:k] if not isinstance(i, (int, np.integer)))
     n = y.shape[k_out]
+    if host is None and it.node.op is Op.BUFFER:
+        host = it.numpy()  # index data already on the device: a small read buys a bounds check
+    if host is not None and host.size and (host.min() < -n or host.max() >= n):
+        bad = host.min() if host.min() < -n else host.max()
+        raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
     it = (it < 0).where(it + n, it)
     onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)

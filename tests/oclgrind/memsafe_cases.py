@@ -1,0 +1,665 @@
+"""Kernel cases for the memory-safety check: run as a script under Oclgrind.
+
+    oclgrind --check-api --data-races --uninitialized python tests/oclgrind/memsafe_cases.py
+
+Each case builds a small lazy computation hitting one kernel template family on an edge-case
+shape (size 1, sizes that are not multiples of the vector width, views with offsets and
+negative strides, padding, broadcasting, bool/int dtypes, rand), realizes it and compares it
+with numpy. Before a case runs the script writes `@@case NAME` to stderr and after it
+`@@done NAME ok|FAIL ...`, so whatever Oclgrind reports in between belongs to that case. The
+last stderr line is `@@coverage {json}`: for every case, which templates and template modes
+its kernels used (see `kernel_tags`).
+
+Not collected by pytest itself (no test_ prefix): tests/oclgrind/test_memsafe.py runs it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import lazygrad as lg  # noqa: E402
+from lazygrad import Tensor  # noqa: E402
+from lazygrad import codegen  # noqa: E402
+from lazygrad.random import rand_reference  # noqa: E402
+
+Case = Callable[[], "tuple[Tensor | list[Tensor], np.ndarray | list[np.ndarray]]"]
+CASES: dict[str, Case] = {}
+_rendered: list[str] = []   # template names rendered while the current case was built
+
+
+def case(fn: Case) -> Case:
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def arr(*shape: int, lo: float = -2.0, hi: float = 2.0, seed: int = 0) -> np.ndarray:
+    """Deterministic float32 data without exact ties (keeps max/argmax unambiguous)."""
+    n = math.prod(shape)
+    rng = np.random.default_rng(seed + 17 * n)
+    return rng.uniform(lo, hi, n).astype(np.float32).reshape(shape)
+
+
+# --- elementwise: vector, vector_tail, scalar ----------------------------------------------------
+@case
+def ew_vector_2d() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 16)
+    return (Tensor(a) * 2 + 1).exp(), np.exp(a * 2 + 1)
+
+
+@case
+def ew_vector_tail_37() -> tuple[Tensor, np.ndarray]:
+    a = arr(37)
+    return Tensor(a).tanh() * 3 - 1, np.tanh(a) * 3 - 1
+
+
+@case
+def ew_size_1() -> tuple[Tensor, np.ndarray]:
+    a = arr(1)
+    return Tensor(a).sigmoid(), 1 / (1 + np.exp(-a))
+
+
+@case
+def ew_scalar_0d() -> tuple[Tensor, np.ndarray]:
+    return Tensor(3.0) * 2 + 1, np.float32(7.0)
+
+
+@case
+def ew_scalar_odd_2d() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(3, 5), arr(3, 5, seed=1)
+    return Tensor(a).maximum(Tensor(b)) / 3, np.maximum(a, b) / 3
+
+
+@case
+def ew_broadcast() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(3, 1), arr(1, 13, seed=1)
+    return Tensor(a) + Tensor(b), a + b
+
+
+@case
+def ew_broadcast_vector_row() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(4, 24), arr(24, seed=1)
+    return Tensor(a) * Tensor(b), a * b
+
+
+@case
+def ew_offset_slice() -> tuple[Tensor, np.ndarray]:
+    a = arr(45)
+    return Tensor(a)[3:40] + 1, a[3:40] + 1
+
+
+@case
+def ew_negative_step_slice() -> tuple[Tensor, np.ndarray]:
+    a = arr(41)
+    return Tensor(a)[::-3] * 2, a[::-3] * 2
+
+
+@case
+def ew_negative_step_2d() -> tuple[Tensor, np.ndarray]:
+    a = arr(7, 19)
+    return Tensor(a)[5:0:-2, 17:1:-3] - 1, a[5:0:-2, 17:1:-3] - 1
+
+
+@case
+def ew_flip_vector_width() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 32)
+    return Tensor(a).flip(1) + Tensor(a), a[:, ::-1] + a
+
+
+@case
+def ew_flip_tail() -> tuple[Tensor, np.ndarray]:
+    a = arr(35)
+    return Tensor(a).flip(0).exp(), np.exp(a[::-1])
+
+
+@case
+def ew_permute() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 5, 8)
+    return Tensor(a).permute(2, 0, 1) * 1.5, a.transpose(2, 0, 1) * 1.5
+
+
+@case
+def ew_pad() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 5)
+    return Tensor(a).pad(((1, 2), (3, 0)), value=-1.0) + 1, np.pad(a, ((1, 2), (3, 0)), constant_values=-1.0) + 1
+
+
+@case
+def ew_pad_vector() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 13)
+    return Tensor(a).pad(((0, 0), (2, 1))) * 2, np.pad(a, ((0, 0), (2, 1))) * 2
+
+
+@case
+def ew_negative_pad_crop() -> tuple[Tensor, np.ndarray]:
+    a = arr(6, 9)
+    return Tensor(a).pad(((-1, 2), (1, -3))), np.pad(a[1:, :-3], ((0, 2), (1, 0)))
+
+
+@case
+def ew_cat() -> tuple[Tensor, np.ndarray]:
+    a, b, c = arr(2, 3), arr(2, 5, seed=1), arr(2, 1, seed=2)
+    return lg.cat([Tensor(a), Tensor(b), Tensor(c)], dim=1), np.concatenate([a, b, c], 1)
+
+
+@case
+def ew_cat_flipped_views() -> tuple[Tensor, np.ndarray]:
+    a = arr(17)
+    t = Tensor(a)
+    return lg.cat([t[::-2], t[1:4], t.flip(0)[:5]]), np.concatenate([a[::-2], a[1:4], a[::-1][:5]])
+
+
+@case
+def ew_stack() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(3, 4), arr(3, 4, seed=1)
+    return lg.stack([Tensor(a), Tensor(b)], dim=1), np.stack([a, b], 1)
+
+
+@case
+def ew_repeat_expand() -> tuple[Tensor, np.ndarray]:
+    a = arr(1, 3)
+    return Tensor(a).repeat(2, 3), np.tile(a, (2, 3))
+
+
+@case
+def ew_bool_ops() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(37), arr(37, seed=1)
+    ta, tb = Tensor(a), Tensor(b)
+    return ((ta > tb) & (ta > 0)) | ~(tb < 0.5), ((a > b) & (a > 0)) | ~(b < 0.5)
+
+
+@case
+def ew_bool_vector() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 16)
+    return (Tensor(a) > 0).logical_not(), ~(a > 0)
+
+
+@case
+def ew_where_mixed() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(3, 11), arr(3, 11, seed=1)
+    return Tensor.where(Tensor(a) > Tensor(b), Tensor(a), 0.5), np.where(a > b, a, np.float32(0.5))
+
+
+@case
+def ew_int_arith() -> tuple[Tensor, np.ndarray]:
+    a = np.arange(-20, 17, dtype=np.int32)
+    b = np.array([3, -4, 5, 7, -2] * 7 + [1, 9], dtype=np.int32)
+    return Tensor(a) // Tensor(b) + Tensor(a) % Tensor(b) * 2, a // b + a % b * 2
+
+
+@case
+def ew_int_vector() -> tuple[Tensor, np.ndarray]:
+    a = np.arange(32, dtype=np.int32).reshape(2, 16)
+    return Tensor(a) * 3 - 7, a * 3 - 7
+
+
+@case
+def ew_casts() -> tuple[Tensor, np.ndarray]:
+    a = arr(37, lo=-5, hi=5)
+    t = Tensor(a)
+    return (t.int().float() + (t > 0).float()) * 1.0, a.astype(np.int32).astype(np.float32) + (a > 0)
+
+
+@case
+def ew_bool_to_int_sum_free() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 3)
+    return (Tensor(a) > 0).int() + 1, (a > 0).astype(np.int32) + 1
+
+
+@case
+def ew_float64() -> tuple[Tensor, np.ndarray]:
+    a = arr(21).astype(np.float64)
+    return Tensor(a, dtype=lg.float64).abs().sqrt() * 2, np.sqrt(np.abs(a)) * 2
+
+
+@case
+def ew_rand() -> tuple[Tensor, np.ndarray]:
+    t = Tensor.rand(37)
+    return t * 2, rand_reference(t.node.arg, 37) * 2
+
+
+@case
+def ew_rand_vector() -> tuple[Tensor, np.ndarray]:
+    t = Tensor.rand(2, 16)
+    return t + 0, rand_reference(t.node.arg, 32).reshape(2, 16)
+
+
+@case
+def ew_dropout_like() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 7)
+    r = Tensor.rand(3, 7)
+    keep = rand_reference(r.node.arg, 21).reshape(3, 7) >= 0.5
+    return (r >= 0.5).where(Tensor(a) * 2, 0.0), np.where(keep, a * 2, 0).astype(np.float32)
+
+
+@case
+def ew_getitem_int_index() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 9)
+    return Tensor(a)[2] + Tensor(a)[-1, ::2].sum(), a[2] + a[-1, ::2].sum()
+
+
+@case
+def ew_advanced_index() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 3)
+    idx = [4, 0, -1, 2]
+    return Tensor(a)[idx], a[idx]
+
+
+# --- reductions: one output per work-item (lsz == 1) and work-group trees (lsz > 1) ----------------
+@case
+def red_full_sum_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(1000)
+    return Tensor(a).sum(), a.sum(dtype=np.float64)
+
+
+@case
+def red_full_sum_odd_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(997)
+    return (Tensor(a) * 2).sum(), (a * 2).sum(dtype=np.float64)
+
+
+@case
+def red_size_1() -> tuple[Tensor, np.ndarray]:
+    a = arr(1)
+    return Tensor(a).sum() + Tensor(a).max(), a.sum() + a.max()
+
+
+@case
+def red_rows_per_item() -> tuple[Tensor, np.ndarray]:
+    a = arr(13, 24)
+    return Tensor(a).sum(1), a.sum(1)
+
+
+@case
+def red_rows_odd() -> tuple[Tensor, np.ndarray]:
+    a = arr(11, 7)
+    return Tensor(a).max(1), a.max(1)
+
+
+@case
+def red_cols_axis0() -> tuple[Tensor, np.ndarray]:
+    a = arr(9, 10)
+    return Tensor(a).sum(0), a.sum(0)
+
+
+@case
+def red_few_rows_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 200)
+    return (Tensor(a).exp() * 2).sum(1) + 1, (np.exp(a) * 2).sum(1) + 1
+
+
+@case
+def red_flipped_input() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 19)
+    return Tensor(a).flip(1)[:, ::2].sum(1), a[:, ::-1][:, ::2].sum(1)
+
+
+@case
+def red_permuted_input() -> tuple[Tensor, np.ndarray]:
+    a = arr(6, 4, 10)
+    return Tensor(a).permute(2, 0, 1).max(2), a.transpose(2, 0, 1).max(2)
+
+
+@case
+def red_padded_input() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 6)
+    return Tensor(a).pad(((1, 1), (2, 3)), value=0.5).sum(1), np.pad(a, ((1, 1), (2, 3)), constant_values=0.5).sum(1)
+
+
+@case
+def red_int_sum_and_max() -> tuple[Tensor, np.ndarray]:
+    a = np.arange(-30, 33, dtype=np.int32).reshape(7, 9)
+    return Tensor(a).sum(1) + Tensor(a).max(1), a.sum(1) + a.max(1)
+
+
+@case
+def red_bool_any_all() -> tuple[Tensor, np.ndarray]:
+    a = arr(6, 5)
+    t = Tensor(a)
+    return (t > 1.5).any(1) | (t > -1.9).all(1), (a > 1.5).any(1) | (a > -1.9).all(1)
+
+
+@case
+def red_keepdim_softmax() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 13)
+    e = np.exp(a - a.max(1, keepdims=True))
+    return Tensor(a).softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
+def red_log_softmax_vector() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 32)
+    d = a - a.max(1, keepdims=True)
+    return Tensor(a).log_softmax(1), d - np.log(np.exp(d).sum(1, keepdims=True))
+
+
+@case
+def red_argmax() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 11)
+    return Tensor(a).argmax(1), a.argmax(1).astype(np.int32)
+
+
+@case
+def red_var_std() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 9)
+    return Tensor(a).std(1) + Tensor(a).var(), a.std(1, ddof=1) + a.var(ddof=1)
+
+
+@case
+def red_broadcast_input() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(5, 1), arr(1, 7, seed=1)
+    return (Tensor(a) * Tensor(b)).sum(0), (a * b).sum(0)
+
+
+@case
+def red_cumsum() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 9)
+    return Tensor(a).cumsum(1), np.cumsum(a, 1)
+
+
+@case
+def red_zero_size_sum() -> tuple[Tensor, np.ndarray]:
+    return Tensor(np.zeros((3, 0), np.float32)).sum(1) + 1, np.ones(3, np.float32)
+
+
+@case
+def red_split_two_pass() -> tuple[Tensor, np.ndarray]:
+    a = arr(40_001)                                   # long axis, one output: split in two passes
+    return Tensor(a).sum() * 0.5, a.sum(dtype=np.float64) * 0.5
+
+
+@case
+def red_split_rows_max() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 33_000)
+    return Tensor(a).max(1), a.max(1)
+
+
+# --- row-wise kernels (reductions broadcast back over their rows) and multi-output kernels ---------
+@case
+def row_softmax_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 200)
+    e = np.exp(a - a.max(1, keepdims=True))
+    return Tensor(a).softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
+def row_layernorm_per_item() -> tuple[Tensor, np.ndarray]:
+    a = arr(13, 24)
+    t = Tensor(a)
+    mu = t.mean(1, keepdim=True)
+    var = ((t - mu) ** 2).mean(1, keepdim=True)
+    want = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+    return (t - mu) * (var + 1e-5).rsqrt(), want
+
+
+@case
+def row_log_softmax_odd() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 13)
+    d = a - a.max(1, keepdims=True)
+    return Tensor(a).log_softmax(1), d - np.log(np.exp(d).sum(1, keepdims=True))
+
+
+@case
+def row_softmax_flipped_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 37)
+    v = a[::-1, 1::2]
+    e = np.exp(v - v.max(1, keepdims=True))
+    return Tensor(a)[::-1, 1::2].softmax(1), e / e.sum(1, keepdims=True)
+
+
+def _xent_mean(a: np.ndarray, target: np.ndarray, view=lambda t: t) -> tuple[Tensor, np.ndarray]:
+    onehot = (np.arange(a.shape[1])[None] == target[:, None]).astype(np.float32)
+    loss = -(view(Tensor(a)).log_softmax(1) * Tensor(onehot)).sum(1).mean()
+    d = a - a.max(1, keepdims=True)
+    lsm = d - np.log(np.exp(d).sum(1, keepdims=True))
+    return loss, -(lsm * onehot).sum(1).mean()
+
+
+@case
+def rowtotal_xent_one_row() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(1, 12), np.array([5]))
+
+
+@case
+def rowtotal_xent_odd() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(37, 13), np.arange(37) % 13)
+
+
+@case
+def rowtotal_xent_wide() -> tuple[Tensor, np.ndarray]:
+    return _xent_mean(arr(6, 40), np.array([1, 3, 0, 39, 2, 2]))
+
+
+@case
+def rowtotal_flipped_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(9, 11)
+    loss, _ = _xent_mean(a, np.arange(9) % 11, view=lambda t: t.flip(1))
+    _, want = _xent_mean(np.ascontiguousarray(a[:, ::-1]), np.arange(9) % 11)
+    return loss, want
+
+
+@case
+def rowtotal_logsumexp_sum() -> tuple[Tensor, np.ndarray]:
+    a = arr(5, 17)
+    m = a.max(1, keepdims=True)
+    return Tensor(a).logsumexp(1).sum(), (np.log(np.exp(a - m).sum(1)) + m[:, 0]).sum()
+
+
+@case
+def multi_output_elementwise() -> tuple[list[Tensor], list[np.ndarray]]:
+    a = arr(37)
+    t = Tensor(a).exp()
+    return [t * 2, t + 1, (t > 1.5)], [np.exp(a) * 2, np.exp(a) + 1, np.exp(a) > 1.5]
+
+
+@case
+def multi_output_reduce() -> tuple[list[Tensor], list[np.ndarray]]:
+    a = arr(6, 11)
+    t = Tensor(a)
+    return [t.sum(1), t.max(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
+
+
+# --- matmul (and whatever template the matmul work adds) -------------------------------------------
+@case
+def mm_tiny() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(1, 1), arr(1, 1, seed=1)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def mm_odd() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(5, 7), arr(7, 3, seed=1)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def mm_tile_edges() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(9, 17), arr(17, 33, seed=1)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def mm_transposed_views() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(6, 5), arr(7, 6, seed=1)
+    return Tensor(a).T @ Tensor(b).T, a.T @ b.T
+
+
+@case
+def mm_flipped_sliced() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(8, 10), arr(10, 6, seed=1)
+    return Tensor(a)[::-2, 1:] @ Tensor(b)[1:, ::-1], a[::-2, 1:] @ b[1:, ::-1]
+
+
+@case
+def mm_batched_broadcast() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(2, 3, 4), arr(4, 5, seed=1)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def mm_vec() -> tuple[Tensor, np.ndarray]:
+    a, b = arr(9), arr(9, 4, seed=1)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def mm_epilogue() -> tuple[Tensor, np.ndarray]:
+    x, w, bias = arr(5, 12), arr(12, 9, seed=1), arr(9, seed=2)
+    return (Tensor(x) @ Tensor(w) + Tensor(bias)).relu(), np.maximum(x @ w + bias, 0)
+
+
+@case
+def mm_int() -> tuple[Tensor, np.ndarray]:
+    a = np.arange(12, dtype=np.int32).reshape(3, 4) - 5
+    b = np.arange(8, dtype=np.int32).reshape(4, 2)
+    return Tensor(a) @ Tensor(b), a @ b
+
+
+@case
+def red_group_vector_wide() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 520)
+    return (Tensor(a) * Tensor(a)).sum(1).sqrt(), np.sqrt((a * a).sum(1))
+
+
+@case
+def red_float64() -> tuple[Tensor, np.ndarray]:
+    a = arr(3, 17).astype(np.float64)
+    return Tensor(a, dtype=lg.float64).max(1) - Tensor(a, dtype=lg.float64).sum(1), a.max(1) - a.sum(1)
+
+
+@case
+def red_expand_then_reduce() -> tuple[Tensor, np.ndarray]:
+    a = arr(4, 1)
+    return Tensor(a).expand(4, 9).sum(1), np.broadcast_to(a, (4, 9)).sum(1)
+
+
+@case
+def ew_cat_with_empty() -> tuple[Tensor, np.ndarray]:
+    a, e = arr(3, 2), np.zeros((3, 0), np.float32)
+    return lg.cat([Tensor(e), Tensor(a), Tensor(e)], dim=1) * 2, a * 2
+
+
+@case
+def ew_int64() -> tuple[Tensor, np.ndarray]:
+    a = np.arange(-9, 28, dtype=np.int64) * 3_000_000_000
+    return Tensor(a, dtype=lg.int64) // 7 + 1, a // 7 + 1
+
+
+# --- whole graphs ---------------------------------------------------------------------------------
+@case
+def mlp_backward() -> tuple[Tensor, np.ndarray]:
+    x, w1, w2 = arr(3, 5), arr(5, 7, seed=1), arr(7, 2, seed=2)
+    tw1 = Tensor(w1, requires_grad=True)
+    tw2 = Tensor(w2, requires_grad=True)
+    loss = ((Tensor(x) @ tw1).relu() @ tw2).square().mean()
+    (g1,) = lg.grad(loss, [tw1])
+    h = x @ w1
+    o = np.maximum(h, 0) @ w2
+    go = 2 * o / o.size
+    gh = (go @ w2.T) * (h > 0)
+    return g1, x.T @ gh
+
+
+# --- controls: kernels with a deliberate bug, to show the checker reports what it should ----------
+# (launched through lazygrad's own runtime, so buffers come from the same allocator)
+_CONTROL_SOURCES = {
+    "control_out_of_bounds": "out[i] = a[i + 1];",
+    "control_uninitialized": "out[i] = b[i] * 2.0f;",
+    "control_data_race": "out[0] = a[i] + (float)i;",
+}
+
+
+def _control(name: str, body: str) -> Case:
+    def run_control() -> tuple[Tensor, np.ndarray]:
+        from lazygrad.dtypes import float32
+        from lazygrad.runtime import Buffer, get_kernel, launch
+
+        src = (f"__kernel void {name}(__global float* restrict out, __global const float* restrict a, "
+               f"__global const float* restrict b) {{ int i = get_global_id(0); {body} }}")
+        out = Buffer(4, float32).copyin(np.zeros(4, np.float32))
+        a = Buffer.from_numpy(np.arange(4, dtype=np.float32), float32)
+        b = Buffer(4, float32)  # never written
+        launch(get_kernel(name, src), (4,), (4,), [out, a, b])
+        out.numpy()
+        return Tensor(0.0), np.float32(0.0)
+    run_control.__name__ = name
+    return run_control
+
+
+CONTROLS: dict[str, Case] = {name: _control(name, body) for name, body in _CONTROL_SOURCES.items()}
+
+
+def kernel_tags(source: str) -> list[str]:
+    """Template mode of one kernel, read off its source (the templates' distinct shapes)."""
+    found = re.search(r"__kernel\b.*?\bvoid\s+(\w+)\s*\(", source, re.S)
+    name = found.group(1) if found else "?"
+    tags = []
+    if name.startswith("E_"):
+        tags.append("elementwise/vector_tail" if "for (" in source and "vstore" in source else
+                    "elementwise/vector" if "vstore" in source else "elementwise/scalar")
+    elif name.startswith("T_"):
+        tags.append("rowtotal")
+    elif name.startswith(("R_", "W_")):
+        kind = "rowwise" if name.startswith("W_") else "reduce"
+        tags.append(f"{kind}/group" if "reqd_work_group_size" in source else f"{kind}/per_item")
+        if "vload" in source or ".s1" in source:
+            tags.append("reduce/vector")
+    else:
+        tags.append(f"other/{name.split('_', 1)[0]}")
+    params = source[found.end():].split(")", 1)[0] if found else ""
+    if len(re.findall(r"__global (?!const)", params)) > 1:
+        tags.append("multi_output")
+    return tags
+
+
+def _render_spy() -> None:
+    """Record which template files get rendered (tests check every template is exercised)."""
+    real = codegen.template
+
+    def spy(name: str):
+        _rendered.append(name)
+        return real(name)
+
+    codegen.template = spy  # type: ignore[assignment]
+
+
+def run(names: list[str]) -> int:
+    _render_spy()
+    coverage: dict[str, dict[str, list[str]]] = {}
+    failed = 0
+    for name in names:
+        print(f"@@case {name}", file=sys.stderr, flush=True)
+        _rendered.clear()
+        try:
+            lg.manual_seed(1)
+            ts, wants = (CASES.get(name) or CONTROLS[name])()
+            if isinstance(ts, Tensor):
+                ts, wants = [ts], [wants]
+            tags = sorted({tag for k in lg.schedule(*ts) for tag in kernel_tags(k.source)})
+            lg.realize(*ts)                              # together: multi-output kernels
+            msg = "ok"
+            for t, want in zip(ts, wants):
+                got, want = t.numpy(), np.asarray(want)
+                if not (got.shape == want.shape and np.allclose(got.astype(np.float64), want.astype(np.float64),
+                                                                rtol=1e-4, atol=1e-5, equal_nan=True)):
+                    msg = f"FAIL mismatch: got {got!r} want {want!r}"
+        except Exception:
+            tags = []
+            msg = "FAIL " + traceback.format_exc().replace("\n", " | ")
+        failed += not msg.startswith("ok")
+        coverage[name] = {"tags": tags, "templates": sorted(set(_rendered))}
+        print(f"@@done {name} {msg}", file=sys.stderr, flush=True)
+    print("@@coverage " + json.dumps(coverage), file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:] or list(CASES) + list(CONTROLS)))
