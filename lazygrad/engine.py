@@ -90,7 +90,7 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         mark = debug.program_mark()
-        clk = get_kernel(rk.name, rk.source)
+        clk = get_kernel(rk.name, rk.source, count_hit=rk.source not in loaded)
         debug.kernel_built(k, rk, loaded.get(rk.source, mark))
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],

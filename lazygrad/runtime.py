@@ -358,12 +358,12 @@ class ProgramCache:
             list(ex.map(one, todo.items()))
         return status
 
-    def get(self, name: str, source: str, options: str = BUILD_OPTIONS):
+    def get(self, name: str, source: str, options: str = BUILD_OPTIONS, count_hit: bool = True):
         """A built cl.Program for `source`, from memory, disk, or a fresh build."""
         key = self.key(source, options)
         prg = self.memory.get(key)
         if prg is not None:
-            counters.cache_hits += 1
+            counters.cache_hits += count_hit
             return prg
         cl = self.device.cl
         path = _cache_dir() / f"{key}.bin"
@@ -421,11 +421,11 @@ def _dump_failed(name: str, source: str) -> str:
 
 
 # --- launch ----------------------------------------------------------------------------------
-def get_kernel(name: str, source: str):
+def get_kernel(name: str, source: str, count_hit: bool = True):
     """The kernel `name` of the program built from `source` (BuildError if it does not build
     or has no kernel of that name)."""
     dev = get_device()
-    prg = dev.programs.get(name, source)
+    prg = dev.programs.get(name, source, count_hit=count_hit)
     try:
         return dev.cl.Kernel(prg, name)
     except dev.cl.Error as e:
