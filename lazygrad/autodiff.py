@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from . import dtypes as dt
 from . import graph as gr
-from .graph import Node, with_origin
+from .graph import Node, toposort, with_origin
 from .ops import REDUCE, Op
 
 if TYPE_CHECKING:
@@ -176,22 +176,8 @@ def grad_walk(roots: list[Node], into_roots: bool = False) -> list[Node]:
     so this walk costs the size of one step, not of every step so far. `into_roots`: do look
     below roots that are such ops (to print a detached `.grad`)."""
     root_uids = {r.uid for r in roots} if into_roots else set()
-    order: list[Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
-    while stack:
-        n, expanded = stack.pop()
-        if expanded:
-            order.append(n)
-            continue
-        if n.uid in seen:
-            continue
-        seen.add(n.uid)
-        stack.append((n, True))
-        if n.op in NO_GRAD_OPS and n.uid not in root_uids:
-            continue
-        stack.extend((s, False) for s in reversed(n.srcs) if s.uid not in seen)
-    return order
+    return toposort(roots, stop_at_realized=False,
+                    stop=lambda n: n.op in NO_GRAD_OPS and n.uid not in root_uids)
 
 
 def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | None]:

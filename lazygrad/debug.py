@@ -103,7 +103,9 @@ def program_mark() -> tuple[int, int]:
     return counters.programs_compiled, counters.disk_cache_hits
 
 
-def _program_status(mark: tuple[int, int]) -> str:
+def _program_status(mark: tuple[int, int] | str) -> str:
+    if isinstance(mark, str):  # known already (programs built ahead, several at a time)
+        return mark
     if counters.programs_compiled > mark[0]:
         return "compiled"
     if counters.disk_cache_hits > mark[1]:
@@ -146,7 +148,7 @@ def wants_timing() -> bool:
 
 
 # --- what the engine calls ------------------------------------------------------------------
-def kernel_built(kernel: Kernel, rendered: Any, mark: tuple[int, int]) -> None:
+def kernel_built(kernel: Kernel, rendered: Any, mark: tuple[int, int] | str) -> None:
     status = _program_status(mark)
     level = debug_level()
     if level >= 3:

@@ -84,13 +84,14 @@ def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
 def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
     counters.schedules_built += 1
     steps: list[Step] = []
-    for k, lk in _lowered(outputs):
-        rk = render(lk)
+    rendered = [(k, lk, render(lk)) for k, lk in _lowered(outputs)]
+    loaded = get_device().programs.prefetch([(rk.name, rk.source) for _, _, rk in rendered])
+    for k, lk, rk in rendered:
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         mark = debug.program_mark()
-        clk = get_kernel(rk.name, rk.source)
-        debug.kernel_built(k, rk, mark)
+        clk = get_kernel(rk.name, rk.source, count_hit=rk.source not in loaded)
+        debug.kernel_built(k, rk, loaded.get(rk.source, mark))
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
                           [pos[i.uid] for i in lk.buffers[n_out:]], seeds, list(k.op_names)))

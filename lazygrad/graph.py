@@ -12,6 +12,7 @@ and one builder per movement op (reshape, permute, expand, pad, shrink, flip).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import itertools
 import os
 import sys
@@ -191,8 +192,11 @@ def flip(src: Node, axes: tuple[int, ...]) -> Node:
     return make(Op.FLIP, (src,), src.shape, src.dtype, axes)
 
 
-def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True) -> list[Node]:
-    """Nodes reachable from `roots` in dependency order (sources first). Iterative."""
+def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True,
+             stop: Callable[[Node], bool] | None = None) -> list[Node]:
+    """Nodes reachable from `roots` in dependency order (sources first). Iterative. The walk
+    does not look below realized nodes (unless `stop_at_realized` is False) nor below nodes
+    for which `stop` is true; those nodes themselves are included."""
     order: list[Node] = []
     seen: set[int] = set()
     stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
@@ -205,11 +209,9 @@ def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True
             continue
         seen.add(n.uid)
         stack.append((n, True))
-        if stop_at_realized and n.realized is not None:
+        if (stop_at_realized and n.realized is not None) or (stop is not None and stop(n)):
             continue
-        for s in reversed(n.srcs):
-            if s.uid not in seen:
-                stack.append((s, False))
+        stack.extend((s, False) for s in reversed(n.srcs) if s.uid not in seen)
     return order
 
 

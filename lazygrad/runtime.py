@@ -334,12 +334,36 @@ class ProgramCache:
                 except OSError:
                     pass
 
-    def get(self, name: str, source: str, options: str = BUILD_OPTIONS):
+    def prefetch(self, kernels: list[tuple[str, str]], options: str = BUILD_OPTIONS) -> dict[str, str]:
+        """Load or build every (name, source) not in memory yet, several at a time (building
+        is most of a first training step's time, and the compiler runs outside the GIL).
+        Returns source -> "compiled" | "disk cache" for the ones it loaded."""
+        todo = {src: name for name, src in kernels if self.key(src, options) not in self.memory}
+        if len(todo) < 2:
+            return {}
+        from concurrent.futures import ThreadPoolExecutor
+
+        status: dict[str, str] = {}
+
+        def one(item: tuple[str, str]) -> None:
+            src, name = item
+            before = counters.programs_compiled
+            try:
+                self.get(name, src, options)
+            except Exception:
+                return  # the serial get() that follows raises it where the kernel is named
+            status[src] = "compiled" if counters.programs_compiled > before else "disk cache"
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as ex:
+            list(ex.map(one, todo.items()))
+        return status
+
+    def get(self, name: str, source: str, options: str = BUILD_OPTIONS, count_hit: bool = True):
         """A built cl.Program for `source`, from memory, disk, or a fresh build."""
         key = self.key(source, options)
         prg = self.memory.get(key)
         if prg is not None:
-            counters.cache_hits += 1
+            counters.cache_hits += count_hit
             return prg
         cl = self.device.cl
         path = _cache_dir() / f"{key}.bin"
@@ -397,11 +421,11 @@ def _dump_failed(name: str, source: str) -> str:
 
 
 # --- launch ----------------------------------------------------------------------------------
-def get_kernel(name: str, source: str):
+def get_kernel(name: str, source: str, count_hit: bool = True):
     """The kernel `name` of the program built from `source` (BuildError if it does not build
     or has no kernel of that name)."""
     dev = get_device()
-    prg = dev.programs.get(name, source)
+    prg = dev.programs.get(name, source, count_hit=count_hit)
     try:
         return dev.cl.Kernel(prg, name)
     except dev.cl.Error as e:

@@ -592,7 +592,11 @@ class Tensor:
         return ((self > 0) | (self != self)).where(self, 0)
 
     def sigmoid(self) -> Tensor:
-        return (1 + (-self).exp()).reciprocal()
+        # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
+        # exp for x < -88 and its gradient becomes 0 * inf = NaN
+        pos = self >= 0
+        e = pos.where(-self, self).exp()
+        return pos.where(1, e) / (1 + e)
 
     def silu(self) -> Tensor:
         return self * self.sigmoid()
@@ -989,6 +993,45 @@ class Tensor:
         newly = flag and not self.requires_grad and self.is_leaf
         self.requires_grad = flag
         return self._own_leaf_node() if newly else self
+
+    # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
+    def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+        from .nn import functional as F
+        return F.dropout(self, p, training)
+
+    def layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
+                  eps: float = 1e-5) -> Tensor:
+        from .nn import functional as F
+        return F.layernorm(self, normalized_shape, weight, bias, eps)
+
+    def batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                  momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
+        from .nn import functional as F
+        return F.batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    def cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                      reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+        from .nn import functional as F
+        return F.cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
+
+    def nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.nll_loss(self, target, weight, ignore_index, reduction)
+
+    def binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.binary_cross_entropy(self, target, weight, reduction)
+
+    def binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
+                                         pos_weight: Tensor | None = None) -> Tensor:
+        from .nn import functional as F
+        return F.binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
+
+    def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+        from .nn import functional as F
+        return F.mse_loss(self, target, reduction)
 
 
 # a reduction with few outputs and a long axis is split in two passes: the first has enough

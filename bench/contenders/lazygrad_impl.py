@@ -124,7 +124,7 @@ def _mlp_step(p: Params, a: Arrays) -> Runnable:
                 h = h.relu()
         loss = h.cross_entropy(Y)
         loss.backward()
-        opt.step()
+        opt.step(loss)  # the loss is realized with the update: the forward runs once
         return float(loss.item())
     return Runnable(step, to_numpy=np.asarray, count_kernels=_kernel_counter(step, None),
                     check_first=True)

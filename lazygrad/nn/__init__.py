@@ -1,0 +1,22 @@
+"""lazygrad.nn: modules, layers, losses, initialisation and checkpoints, in PyTorch's shape.
+
+    from lazygrad import nn
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    loss = model(x).cross_entropy(y)
+
+Submodules: functional (stateless functions, also Tensor methods), init (weight
+initialisation), state (safetensors checkpoints).
+"""
+from . import functional, init, state
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, LayerNorm, Linear,
+                     MaxPool2d)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Identity, IncompatibleKeys, Module, ModuleList, Sequential
+from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
+
+__all__ = ["functional", "init", "state", "Module", "Sequential", "ModuleList", "Identity", "IncompatibleKeys",
+           "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
+           "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
+           "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+           "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

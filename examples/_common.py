@@ -1,0 +1,67 @@
+"""Plumbing shared by the examples: the command line (--quick, --out, --epochs, --seed), the
+output folder, the headless matplotlib backend, and a decision-boundary plot.
+
+Every example runs from a checkout as `python examples/NAME.py` (the repository root is put on
+sys.path, so it also runs without installing lazygrad), writes its figures as PNG into
+out/examples/NAME/ (or --out), and has a short mode (--quick, or LAZYGRAD_QUICK=1) used by the
+test suite. Each example's `main(argv)` returns its final metrics as a dict.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def parse_args(name: str, argv: list[str] | None, epochs: int, quick_epochs: int, doc: str | None = None,
+               **defaults: float) -> argparse.Namespace:
+    """Standard options; `defaults` add float options (e.g. lr=0.01 gives --lr)."""
+    p = argparse.ArgumentParser(prog=f"examples/{name}.py", description=doc)
+    p.add_argument("--quick", action="store_true",
+                   default=os.environ.get("LAZYGRAD_QUICK", "0") not in ("0", ""),
+                   help="short run (few epochs) for tests; also LAZYGRAD_QUICK=1")
+    p.add_argument("--out", type=Path, default=None, help=f"folder for figures (default out/examples/{name})")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for k, v in defaults.items():
+        p.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
+    args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = quick_epochs if args.quick else epochs
+    if args.out is None:
+        args.out = Path(os.environ.get("LAZYGRAD_EXAMPLES_OUT", ROOT / "out" / "examples")) / name
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path
+
+
+def plot_decision_boundary(ax: plt.Axes, predict, x: np.ndarray, y: np.ndarray, steps: int = 150,
+                           title: str = "") -> None:
+    """Colour the plane by `predict(points) -> probability of class 1` and scatter the data."""
+    lo, hi = x.min(0) - 0.3, x.max(0) + 0.3
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+    prob = np.asarray(predict(grid)).reshape(gx.shape)
+    ax.contourf(gx, gy, prob, levels=20, cmap="RdBu_r", alpha=0.6, vmin=0, vmax=1)
+    ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=1)
+    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=12, linewidths=0.4)
+    ax.set_title(title)

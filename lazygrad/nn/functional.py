@@ -1,0 +1,314 @@
+"""Neural-network functions on Tensors: layers without state, losses, normalisation, dropout.
+
+Every function builds lazy graph like any Tensor method (nothing runs here), checks its
+arguments when called (raising with the function name and the shapes involved), and is
+written in a numerically stable form (log-softmax with the row maximum subtracted, BCE with
+logits through softplus of -|x|, log terms clamped like PyTorch).
+
+Public names: linear, dropout, layernorm, batchnorm, mse_loss, l1_loss, nll_loss,
+cross_entropy, binary_cross_entropy, binary_cross_entropy_with_logits, pending_buffer_updates,
+drop_history.
+"""
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Union
+
+from .. import dtypes as dt
+from ..graph import buffer_node
+from ..ops import Op
+from ..tensor import Tensor
+
+Number = Union[int, float]
+
+_REDUCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "mean": lambda loss: loss.mean(),
+    "sum": lambda loss: loss.sum(),
+    "none": lambda loss: loss,
+}
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {sorted(_REDUCTIONS)}, got {reduction!r}")
+    return _REDUCTIONS[reduction](loss)
+
+
+def _as_tensor(x: object, op: str, name: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return Tensor(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: {name} must be a Tensor or array-like, got {type(x).__name__} ({e})") from None
+
+
+def _same_shape(a: Tensor, b: Tensor, op: str, what: str = "target") -> None:
+    # torch only warns for mse_loss on mismatched shapes; broadcasting (N, 1) against (N,)
+    # silently computes an (N, N) loss, so we refuse it
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: input shape {a.shape} and {what} shape {b.shape} must be equal")
+
+
+# --- layers ----------------------------------------------------------------------------------------
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input shape {x.shape} does not end in in_features={weight.shape[1]} "
+                         f"of weight {weight.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {bias.shape} must be ({weight.shape[0]},) for weight {weight.shape}")
+    y = x @ weight.T
+    return y + bias if bias is not None else y
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout).
+    The mask comes from lazy device-side random numbers, so dropout fuses into its neighbours."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = Tensor.rand(*x.shape) >= p
+    return keep.where(x * (1.0 / (1.0 - p)), 0.0)
+
+
+def layernorm(x: Tensor, normalized_shape: int | Sequence[int] | None = None, weight: Tensor | None = None,
+              bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing `normalized_shape` dims (the last dim by default) with the
+    biased variance, then scale and shift, like torch.nn.functional.layer_norm."""
+    if normalized_shape is None:
+        normalized_shape = x.shape[-1:]
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not ns or x.ndim < len(ns) or x.shape[-len(ns):] != ns:
+        raise ValueError(f"layernorm: input shape {x.shape} does not end in normalized_shape {ns}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != ns:
+            raise ValueError(f"layernorm: {name} shape {p.shape} must equal normalized_shape {ns}")
+    axes = tuple(range(x.ndim - len(ns), x.ndim))
+    x = x.cast(dt.least_upper_float(x.dtype))
+    centered = x - x.mean(axes, keepdim=True)
+    var = (centered * centered).mean(axes, keepdim=True)
+    y = centered * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def drop_history(t: Tensor) -> Tensor:
+    """Point `t` (in place) at a fresh node holding only its realized buffer, releasing the graph
+    that computed it; state updated every step (parameters, running statistics) would otherwise
+    keep every earlier step's graph and buffers alive through its node's sources."""
+    n = t.node
+    if n.realized is not None and n.op is not Op.BUFFER:
+        t.node = buffer_node(n.realized, n.shape, n.dtype)
+    return t
+
+
+# Running statistics updated in training mode are assigned lazily; they are realized together
+# with the next optimizer step (which drains this registry) so BatchNorm costs no extra realize.
+_pending: dict[int, weakref.ref] = {}
+
+
+def pending_buffer_updates() -> list[Tensor]:
+    """Tensors (BatchNorm running statistics) assigned a lazy new value since the last call;
+    the optimizer realizes them in the same call as the parameter update."""
+    out = []
+    for ref in _pending.values():
+        t = ref()
+        if t is not None and t.node.realized is None:
+            out.append(t)
+    _pending.clear()
+    return out
+
+
+def _assign_pending(t: Tensor, value: Tensor) -> None:
+    t.assign(value)
+    _pending[id(t)] = weakref.ref(t)
+
+
+def batchnorm(x: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+              weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+              momentum: float | Tensor = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over every dim but dim 1 (channels), like torch's F.batch_norm.
+
+    In training mode the batch statistics normalise the input and, when running statistics
+    are given, they are updated in place (lazily): new = (1 - momentum) * old + momentum *
+    batch, with the unbiased batch variance. `momentum` may be a device scalar Tensor
+    (cumulative averaging changes it every step; a Python float would be a new kernel)."""
+    if x.ndim < 2:
+        raise ValueError(f"batchnorm: input must have a channel dim 1, got shape {x.shape}")
+    c = x.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if p is not None and p.shape != (c,):
+            raise ValueError(f"batchnorm: {name} shape {p.shape} must be ({c},) for input {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batchnorm: give both running_mean and running_var, or neither")
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    axes = (0,) + tuple(range(2, x.ndim))
+    x = x.cast(dt.least_upper_float(x.dtype))
+    if training or running_mean is None:
+        n = x.numel() // max(c, 1)
+        if n <= 1 and training:
+            raise ValueError(f"batchnorm: expected more than 1 value per channel when training, got input {x.shape}")
+        mean = x.mean(axes, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(axes, keepdim=True)
+        if training and running_mean is not None and running_var is not None:
+            m = momentum
+            drop_history(running_mean)
+            drop_history(running_var)
+            _assign_pending(running_mean, running_mean * (1 - m) + mean.reshape(c) * m)
+            _assign_pending(running_var, running_var * (1 - m) + var.reshape(c) * (m * n / (n - 1)))
+    else:
+        assert running_var is not None
+        mean, var = running_mean.reshape(bshape), running_var.reshape(bshape)
+        centered = x - mean
+    y = centered * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(bshape)
+    return y + bias.reshape(bshape) if bias is not None else y
+
+
+# --- losses ----------------------------------------------------------------------------------------
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) squared error."""
+    target = _as_tensor(target, "mse_loss", "target")
+    _same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) absolute error."""
+    target = _as_tensor(target, "l1_loss", "target")
+    _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+_LOG_FLOOR_INPUT = 1e-38   # the smallest normal float32 is 1.2e-38: 1/p stays finite above it
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """log(p), -100 for p == 0 (PyTorch's BCE clamp), with a finite gradient everywhere:
+    log(max(log p, -100)) would give 0 * (1/0) = NaN at p == 0, so the log only ever sees
+    inputs where 1/p is finite and the clamped elements get a zero gradient."""
+    ok = p > _LOG_FLOOR_INPUT
+    return ok.where(ok.where(p, 1.0).log(), -100.0)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p, each log clamped at -100 as in
+    PyTorch so p = 0 or 1 gives a finite loss."""
+    target = _as_tensor(target, "binary_cross_entropy", "target")
+    _same_shape(input, target, "binary_cross_entropy")
+    if not input.dtype.is_float:
+        raise TypeError(f"binary_cross_entropy: input must be float probabilities, got {input.dtype.name}")
+    t = target.cast(input.dtype)
+    loss = -(t * _clamped_log(input) + (1.0 - t) * _clamped_log(1.0 - input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """BCE of sigmoid(input) computed from the logits without forming the sigmoid:
+    (1 - t) x + (1 + (pw - 1) t) (log(1 + exp(-|x|)) + max(-x, 0)), exact for any |x|."""
+    target = _as_tensor(target, "binary_cross_entropy_with_logits", "target")
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    t = target.cast(dt.least_upper_float(input.dtype))
+    x = input.cast(t.dtype)
+    # -log(sigmoid(x)) = log(1 + exp(-|x|)) + max(-x, 0), written with where() on the sign so
+    # exp never overflows and the gradient at x = 0 does not depend on abs/max tie rules
+    pos = x >= 0
+    log_sig_neg = (1.0 + pos.where(-x, x).exp()).log() + pos.where(0.0, -x)
+    coef = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * t
+    loss = (1.0 - t) * x + coef * log_sig_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _classes_last(x: Tensor) -> Tensor:
+    """(N, C, d1, ...) -> (N, d1, ..., C) so the class reduction runs over the last dim."""
+    return x.permute(0, *range(2, x.ndim), 1) if x.ndim > 2 else x
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits `input` (C,), (N, C) or (N, C, d1, ...) against class
+    indices (an int tensor shaped like input without dim 1) or class probabilities (a float
+    tensor shaped like input), with PyTorch's weight, ignore_index and label_smoothing rules.
+
+    Class indices outside [0, C) other than ignore_index contribute no loss (PyTorch raises
+    inside its kernel; here the check would need a device read)."""
+    op = "cross_entropy"
+    target = _as_tensor(target, op, "target")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dim, got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    probs = target.dtype.is_float
+    if input.ndim == 1:  # a single unbatched sample
+        input = input.unsqueeze(0)
+        target = target.unsqueeze(0)
+    c = input.shape[1]
+    if weight is not None and weight.shape != (c,):
+        raise ValueError(f"{op}: weight shape {weight.shape} must be ({c},) for {c} classes")
+    logp = _classes_last(input).log_softmax(-1)
+    w = weight.reshape((1,) * (logp.ndim - 1) + (c,)) if weight is not None else None
+    if probs:
+        if target.shape != input.shape:
+            raise ValueError(f"{op}: probability target shape {target.shape} must equal input shape {input.shape}")
+        p = _classes_last(target).cast(logp.dtype)
+        if label_smoothing:
+            p = p * (1.0 - label_smoothing) + label_smoothing / c
+        loss = -((logp * p * w) if w is not None else (logp * p)).sum(-1)
+        return _reduce(loss, reduction, op)
+    expected = (input.shape[0],) + input.shape[2:]
+    if target.shape != expected:
+        raise ValueError(f"{op}: class-index target shape {target.shape} must be {expected} for input {input.shape}")
+    if target.dtype is dt.bool_:
+        raise TypeError(f"{op}: class-index target must be an integer tensor, got bool")
+    valid = (target != ignore_index).unsqueeze(-1)
+    onehot = (valid & (target.unsqueeze(-1) == Tensor.arange(c))).cast(logp.dtype)
+    picked_w = onehot * w if w is not None else onehot          # w[target] on the target's class
+    # the loss of a row is -sum_c coef_c * logp_c: one reduction for nll and smoothing terms
+    coef = picked_w * (1.0 - label_smoothing) if label_smoothing else picked_w
+    if label_smoothing:
+        spread = valid.cast(logp.dtype) * (label_smoothing / c)
+        coef = coef + (spread * w if w is not None else spread)
+    loss = -(logp * coef).sum(-1)
+    if reduction == "mean":
+        # PyTorch divides by the total weight of the targets that were not ignored
+        return loss.sum() / picked_w.sum()
+    return _reduce(loss, reduction, op)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities `input` (N, C, ...) at class indices."""
+    op = "nll_loss"
+    target = _as_tensor(target, op, "target")
+    if input.ndim == 1:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must have a class dim, got shape {input.shape}")
+    c = input.shape[1]
+    expected = (input.shape[0],) + input.shape[2:]
+    if target.shape != expected or target.dtype.is_float:
+        raise ValueError(f"{op}: target must be class indices of shape {expected}, got {target.shape} {target.dtype.name}")
+    onehot = ((target != ignore_index).unsqueeze(-1) & (target.unsqueeze(-1) == Tensor.arange(c))).cast(input.dtype)
+    picked_w = onehot * weight if weight is not None else onehot
+    loss = -(_classes_last(input) * picked_w).sum(-1)
+    if reduction == "mean":
+        return loss.sum() / picked_w.sum()
+    return _reduce(loss, reduction, op)
