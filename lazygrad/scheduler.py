@@ -261,8 +261,10 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
             size[n.uid], bufs[n.uid] = s, b
 
 
-def _tree(roots: list[Node], stored: dict[int, str]) -> tuple[list[Node], dict[int, Node]]:
-    """The fused nodes under `roots` (dependency order) and the stored/realized inputs they read."""
+def _tree(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
+          ) -> tuple[list[Node], dict[int, Node]]:
+    """The fused nodes under `roots` (dependency order) and the stored/realized inputs they read.
+    Stored nodes in `through` are recomputed here instead of read (row reductions)."""
     ops: list[Node] = []
     inputs: dict[int, Node] = {}
     seen: set[int] = set()
@@ -276,7 +278,7 @@ def _tree(roots: list[Node], stored: dict[int, str]) -> tuple[list[Node], dict[i
         if n.uid in seen:
             continue
         seen.add(n.uid)
-        if n.uid not in root_uids and (n.realized is not None or n.uid in stored):
+        if n.uid not in root_uids and (n.realized is not None or (n.uid in stored and n.uid not in through)):
             inputs[n.uid] = n
             continue
         stack.append((n, True))
@@ -285,10 +287,11 @@ def _tree(roots: list[Node], stored: dict[int, str]) -> tuple[list[Node], dict[i
     return ops, inputs
 
 
-def _kernel_for(roots: list[Node], stored: dict[int, str]) -> Kernel:
+def _kernel_for(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
+                ) -> Kernel:
     """The kernel computing `roots` (one, or several sharing a domain), stopping at stored or
-    realized nodes."""
-    ops, inputs = _tree(roots, stored)
+    realized nodes (except those in `through`, which it recomputes)."""
+    ops, inputs = _tree(roots, stored, through)
     reduces = [n for n in ops if n.op in REDUCE]
     matmuls = [n for n in ops if n.op is Op.MATMUL]
     root = roots[0]
@@ -346,27 +349,19 @@ def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bo
 
 
 def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
-              deny: frozenset[int] = frozenset()) -> None:
-    """Un-store reductions that are only broadcast back over their own rows inside one
-    consumer kernel: that kernel then computes them itself, one row per work-item (softmax,
-    log_softmax, layernorm, cross-entropy become one kernel each). Records why not, where not."""
+              deny: frozenset[int] = frozenset()) -> dict[int, set[int]]:
+    """Row-wise fusion: a consumer kernel recomputes the reductions it only broadcasts back
+    over their own rows (one row per work-item), instead of reading them from a kernel of
+    their own: softmax, log_softmax, layernorm, cross-entropy become one kernel each. A row
+    reduction read by several such kernels is recomputed in each (a pass over a row in cache
+    costs less than a launch and a round trip through memory); its own kernel is dropped when
+    no kernel reads it any more. Returns, per kernel root, the stored nodes it recomputes;
+    records why not where it does not fuse."""
     out_uids = {o.uid for o in outputs}
     roots = [n for n in nodes if n.uid in stored and n.realized is None and prod(n.shape) > 0]
+    through: dict[int, set[int]] = {r.uid: set() for r in roots}
     trees = {r.uid: _tree([r], stored) for r in roots}
-    readers: dict[int, set[int]] = defaultdict(set)
-    for ruid, (_, ins) in trees.items():
-        for i in ins:
-            readers[i].add(ruid)
-    owner: dict[int, int] = {r.uid: r.uid for r in roots}  # absorbed root -> absorbing root
-
-    def find(u: int) -> int:  # the kernel that finally computes root u
-        while owner[u] != u:
-            u = owner[u]
-        return u
-
     for k in roots:
-        if owner[k.uid] != k.uid:
-            continue
         ops, ins = trees[k.uid]
         reds = [n for n in ops if n.op in REDUCE]
         if any(n.op is Op.MATMUL for n in ops):
@@ -378,12 +373,12 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
             for uid, r in list(ins.items()):
                 if r.realized is not None or uid in out_uids or uid not in trees:
                     continue
-                r_ops, r_ins = trees[uid]
+                r_ops, _ = trees[uid]
                 r_reds = [n for n in r_ops if n.op in REDUCE]
                 if not r_reds or any(n.op is Op.MATMUL for n in r_ops):
                     continue
                 if any(x.uid in deny for x in r_reds):
-                    stored[uid] += " (read through a view other than a row broadcast)"
+                    _note(stored, uid, "read through a view other than a row broadcast")
                     continue
                 dom = _domain(r_reds[-1])
                 if any(_domain(x) != dom for x in r_reds):
@@ -394,24 +389,34 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 if domain is not None and dom != domain:
                     total = _is_row_total(reds, domain, dom, ops, r)
                     if not total:
-                        stored[uid] += " (rows of a different shape or axes than the consumer's)"
+                        _note(stored, uid, "rows of a different shape or axes than the consumer's")
                         continue
-                if {find(x) for x in readers[uid]} != {k.uid}:
-                    continue  # read by other kernels too: computing it once is cheaper
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
-                    stored[uid] += f" (row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise)"
+                    _note(stored, uid, f"row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise")
                     continue
                 if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
-                    stored[uid] += " (read through a view other than a row broadcast)"
+                    _note(stored, uid, "read through a view other than a row broadcast")
                     continue
-                # absorb r's kernel into k's
-                del stored[uid]
-                owner[uid] = k.uid
-                ops, ins = _tree([k], stored)
+                # k recomputes r (and whatever r's own kernel recomputes)
+                through[k.uid] |= {uid} | through[uid]
+                ops, ins = _tree([k], stored, through[k.uid])
                 trees[k.uid] = (ops, ins)
                 domain = dom
                 changed = True
                 break
+    # drop kernels nobody reads any more (every reader recomputes them), consumers first
+    needed: set[int] = set(out_uids)
+    for n in reversed(roots):
+        if n.uid not in needed:
+            del stored[n.uid]
+            continue
+        needed |= set(trees[n.uid][1])
+    return {u: t for u, t in through.items() if u in stored}
+
+
+def _note(stored: dict[int, str], uid: int, why: str) -> None:
+    if why not in stored[uid]:
+        stored[uid] += f" ({why})"
 
 
 TOTAL_MAX_ROWS = 1 << 14
@@ -435,7 +440,8 @@ def _is_row_total(reds: list[Node], domain: tuple, row_dom: tuple, ops: list[Nod
     return True
 
 
-def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]:
+def merge_outputs(kernels: list[Kernel], stored: dict[int, str],
+                  through: dict[int, set[int]] | None = None) -> list[Kernel]:
     """Multi-output kernels: elementwise kernels over the same shape become one kernel when
     none depends on another through anything but a same-position read (shared inputs are read
     once; an output another one reads elementwise is reused from registers, as in an
@@ -467,7 +473,9 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, str]) -> list[Kernel]
             merged[target].append(k.output)
         group_inputs[target] |= {i.uid for i in k.inputs}
         produced_at[k.output.uid] = target
-    return [_kernel_for(roots, stored) for roots in merged]
+    through = through or {}
+    return [_kernel_for(roots, stored, set().union(*(through.get(r.uid, set()) for r in roots)))
+            for roots in merged]
 
 
 def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
@@ -487,14 +495,15 @@ def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> li
     `deny_rows` are not fused row-wise (lowering found a read it cannot express)."""
     nodes = toposort(outputs)
     stored = decide_boundaries(outputs, nodes)
+    through: dict[int, set[int]] = {}
     if fusion_enabled():
-        fuse_rows(outputs, nodes, stored, deny_rows)
+        through = fuse_rows(outputs, nodes, stored, deny_rows)
     kernels: list[Kernel] = []
     for n in nodes:
         if n.uid in stored and n.realized is None and n.op is not Op.BUFFER:
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
-            kernels.append(_kernel_for([n], stored))
+            kernels.append(_kernel_for([n], stored, through.get(n.uid, set())))
     if fusion_enabled() and os.environ.get("LAZYGRAD_MULTI_OUTPUT", "1") != "0":
-        kernels = merge_outputs(kernels, stored)
+        kernels = merge_outputs(kernels, stored, through)
     return kernels
