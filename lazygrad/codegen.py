@@ -11,6 +11,7 @@ Public names: render, RenderedKernel, op_expr, render_matmul, matmul_candidates,
 from __future__ import annotations
 
 import math
+import re
 import os
 import textwrap
 from dataclasses import dataclass
@@ -686,6 +687,12 @@ def _bytes(lk: LoweredKernel, n_out: int = 0) -> int:
 
 
 def render(lk: LoweredKernel) -> RenderedKernel:
+    """OpenCL C for a lowered kernel. Its name ends with a hash of its code, so kernels of
+    different code never share a name and a plan's kernels can be built as one program."""
+    return _unique_name(_render(lk))
+
+
+def _render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "matmul":
         return render_matmul(lk)
     if lk.kernel.kind in ("reduce", "rowwise"):
@@ -695,6 +702,14 @@ def render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "elementwise":
         return render_pack(lk) or render_elementwise(lk)
     raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")
+
+
+def _unique_name(rk: RenderedKernel) -> RenderedKernel:
+    from .runtime import code_hash
+    new = f"{rk.name}_{code_hash(rk.source)[:6]}"
+    rk.source = re.sub(rf"\b{re.escape(rk.name)}\b", new, rk.source)
+    rk.name = new
+    return rk
 
 
 # --- matmul ---------------------------------------------------------------------------------------
@@ -928,7 +943,13 @@ def _tuned_matmul_config(lk: LoweredKernel, geo: MatmulGeometry) -> MatmulConfig
     heur, cands = matmul_candidates(geo)
     if geo.m * geo.n * geo.k * geo.batch_size < 64 ** 3:
         return heur  # too small for the choice to matter
-    return tune.choose("matmul", geo.shape_class(lk.kernel.output.dtype), cands, heur,
+    shape_class = geo.shape_class(lk.kernel.output.dtype)
+    if tune.tuning_enabled() and tune.cached("matmul", shape_class, cands) is None:
+        # build every candidate as one program first (one build instead of one per candidate)
+        rendered = {c.key(): _unique_name(_render_matmul(lk, geo, c)) for c in cands}
+        get_device().programs.prefetch([(rk.name, rk.source) for rk in rendered.values()])
+        return tune.choose("matmul", shape_class, cands, heur, lambda c: time_rendered(lk, rendered[c.key()]))
+    return tune.choose("matmul", shape_class, cands, heur,
                        lambda c: time_rendered(lk, _render_matmul(lk, geo, c)))
 
 

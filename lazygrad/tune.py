@@ -97,6 +97,14 @@ def _save() -> None:
         pass  # a read-only cache directory keeps results in memory only
 
 
+def cached(kind: str, shape_class: str, candidates: Sequence[MatmulConfig]) -> MatmulConfig | None:
+    """The configuration chosen earlier for this device and shape class, if any."""
+    _load()
+    hit = _memory.get(f"{kind}|{_device_key()}|{shape_class}")
+    by_key = {c.key(): c for c in candidates}
+    return by_key.get(hit["best"]) if hit is not None else None
+
+
 def choose(kind: str, shape_class: str, candidates: Sequence[MatmulConfig], heuristic: MatmulConfig,
            measure: Callable[[MatmulConfig], float]) -> MatmulConfig:
     """The fastest of `candidates` for this device and shape class, timed once with `measure`

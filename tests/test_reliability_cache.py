@@ -232,7 +232,7 @@ def test_unwritable_cache_dir_in_a_real_run(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = _result(_spawn(blocker / "cache"), warnings_expected=1)
-    assert "in-memory cache only" in res["warnings"][0] and res["compiled"] >= 4
+    assert "in-memory cache only" in res["warnings"][0] and res["compiled"] >= 1
 
 
 def test_two_processes_compiling_the_same_kernels(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_two_processes_compiling_the_same_kernels(tmp_path: Path) -> None:
     results = [_result(p) for p in procs]
     _assert_clean(cache)
     n_entries = len(_entries(cache))
-    assert n_entries >= 4                                              # one per distinct program
+    assert n_entries >= 1                                              # one per distinct program (a plan's kernels build as one)
     assert all(r["compiled"] + r["disk_hits"] == n_entries for r in results)
     third = _result(_spawn(cache))                                     # everything now comes from disk
     assert third["compiled"] == 0 and third["disk_hits"] == n_entries
