@@ -162,6 +162,12 @@ def worker_torch(steps: int, warmup: int) -> dict:
         opt.step()
         return loss.item()
 
+    return {"contender": f"torch {torch.__version__} eager ({torch.get_num_threads()} threads)",
+            **_time_steps(step, steps, warmup)}
+
+
+def _time_steps(step, steps: int, warmup: int) -> dict:
+    """First-step time, then the median of `steps` timed steps after `warmup` untimed ones."""
     t0 = time.perf_counter()
     first_loss = step()
     first = time.perf_counter() - t0
@@ -172,8 +178,7 @@ def worker_torch(steps: int, warmup: int) -> dict:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return {"contender": f"torch {torch.__version__} eager ({torch.get_num_threads()} threads)",
-            "ms_per_step": statistics.median(times) * 1e3, "first_step_s": first, "first_loss": first_loss}
+    return {"ms_per_step": statistics.median(times) * 1e3, "first_step_s": first, "first_loss": first_loss}
 
 
 def worker_tinygrad(steps: int, warmup: int, jit: bool = True) -> dict:
@@ -206,18 +211,9 @@ def worker_tinygrad(steps: int, warmup: int, jit: bool = True) -> dict:
         Device[Device.DEFAULT].synchronize()
         return out
 
-    t0 = time.perf_counter()
-    first_loss = step()
-    first = time.perf_counter() - t0
-    for _ in range(max(warmup, 2)):   # TinyJit captures on the second call
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    # TinyJit captures on the second call
     return {"contender": f"tinygrad {'TinyJit' if jit else 'no JIT'} on {Device.DEFAULT}",
-            "ms_per_step": statistics.median(times) * 1e3, "first_step_s": first, "first_loss": first_loss}
+            **_time_steps(step, steps, max(warmup, 2))}
 
 
 WORKERS = {"lazygrad": worker_lazygrad, "cold": worker_cold, "torch": worker_torch,

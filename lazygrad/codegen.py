@@ -242,15 +242,26 @@ class Emitter:
                 if dt is bool_:
                     e = f"(-(({vtype(dt, w)})((int){buf}[{idx}])))"
             return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, w)})" if valid else e
+        return self.gather_expr(buf, dt, st)
+
+    def _expr(self, st: ShapeTracker, names: list[str]) -> tuple[str, list[str]]:
+        """Buffer index and validity terms of `st` at loop indices `names`."""
+        return st.expr(names)
+
+    def _lane(self, j: int) -> str:
+        """The innermost loop index of vector lane j."""
+        return f"({self.names[-1]}+{j})"
+
+    def gather_expr(self, buf: str, dt: DType, st: ShapeTracker) -> str:
+        """A vector assembled lane by lane (views that no vector load can read)."""
         lanes = []
-        for j in range(w):
-            names = self.names[:-1] + [f"({self.names[-1]}+{j})"]
-            idx, valid = st.expr(names)
+        for j in range(self.w):
+            idx, valid = self._expr(st, self.names[:-1] + [self._lane(j)])
             e = f"{buf}[{idx}]"
             if dt is bool_:
                 e = f"(int){e}"
             lanes.append(f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e)
-        g = f"(({vtype(dt, w)})({','.join(lanes)}))"
+        g = f"(({vtype(dt, self.w)})({','.join(lanes)}))"
         return f"(-{g})" if dt is bool_ else g
 
     def rand_expr(self, seed: int, st: ShapeTracker) -> str:
@@ -309,7 +320,7 @@ class Emitter:
         self.var[i] = name
         return name
 
-    def run(self, region: str, upto: int | None = None) -> None:
+    def run(self, region: str) -> None:
         for i, ins in enumerate(self.lk.instrs):
             if ins.region == region and ins.kind != "acc" and i not in self.var:
                 self.emit(i, ins)
@@ -471,7 +482,7 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
         name=_kernel_name(lk, "E"), mode=mode, w=w, n=n, nitems=nitems, ity=ity,
         guard=gsz != nitems, vec_lines=vec_lines, tail_lines=tail_lines, tail_start=(n // w) * w,
         **_common(lk))
-    return RenderedKernel(_kernel_name(lk, "E"), src, (gsz,), (lsz,), _flops(lk, n), _bytes(lk, n))
+    return RenderedKernel(_kernel_name(lk, "E"), src, (gsz,), (lsz,), _flops(lk, n), _bytes(lk))
 
 
 def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int]]:
@@ -627,7 +638,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
         row_output=lk.row_output, **_common(lk))
     n_out_elems = prod(lk.out_shape) * len(kernel.outputs)
-    return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk, n_out_elems))
+    return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk))
 
 
 def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
@@ -681,7 +692,7 @@ def _flops(lk: LoweredKernel, n: int) -> int:
     return n * sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.op is not None)
 
 
-def _bytes(lk: LoweredKernel, n_out: int = 0) -> int:
+def _bytes(lk: LoweredKernel) -> int:
     """Bytes a kernel moves: every output written once, every input read once."""
     return sum(prod(b.shape) * b.dtype.itemsize for b in lk.buffers)
 
@@ -817,18 +828,12 @@ class MatmulEmitter(Emitter):
                 valid = top_valid + valid
                 e = f"(*((const __global {_uvec(dt, w)}*)({buf}+{idx})))"
                 return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, w)})" if valid else e
-        lanes = []
-        for j in range(w):
-            lane = f"({self.names[-1]}+{j})"
-            if self.clamp is not None:
-                lane = f"min({self.names[-1]}+{j},{self.clamp})"
-            idx, valid = self._expr(st, self.names[:-1] + [lane])
-            e = f"{buf}[{idx}]"
-            if dt is bool_:
-                e = f"(int){e}"
-            lanes.append(f"({' && '.join(valid)}?{e}:{literal(0, dt)})" if valid else e)
-        g = f"(({vtype(dt, w)})({','.join(lanes)}))"
-        return f"(-{g})" if dt is bool_ else g
+        return self.gather_expr(buf, dt, st)
+
+    def _lane(self, j: int) -> str:
+        if self.clamp is not None:
+            return f"min({self.names[-1]}+{j},{self.clamp})"
+        return super()._lane(j)
 
     def valid_expr(self, st: ShapeTracker) -> list[str] | str:
         st = self.st(st)
@@ -1083,7 +1088,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
         full_m=(M % mr == 0), full_n=(N % nr == 0), cfg=cfg.key(), geo=geo, vec_attr=vec_attr, **_common(lk))
     epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
     flops = 2 * geo.batch_size * M * N * K + epi_flops * prod(root.shape)
-    return RenderedKernel(name, src, (gx, gy, geo.batch_size), (lx, ly, 1), flops, _bytes(lk, prod(root.shape)))
+    return RenderedKernel(name, src, (gx, gy, geo.batch_size), (lx, ly, 1), flops, _bytes(lk))
 
 
 def _as_acc(x: str, src: DType, acc: DType, w: int) -> str:

@@ -54,15 +54,8 @@ def _same_shape(a: Tensor, b: Tensor, op: str, what: str = "target") -> None:
 # --- layers ----------------------------------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input shape {x.shape} does not end in in_features={weight.shape[1]} "
-                         f"of weight {weight.shape}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias shape {bias.shape} must be ({weight.shape[0]},) for weight {weight.shape}")
-    y = x @ weight.T
-    return y + bias if bias is not None else y
+    from ..linalg import linear as _linear
+    return _linear(x, weight, bias)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
