@@ -216,6 +216,7 @@ class Emitter:
         self.lk, self.names, self.w, self.shape = lk, names, w, shape
         self.lines, self.prefix, self.ity = lines, prefix, ity
         self.var: dict[int, str] = {}
+        self.recip: dict[int, str] = {}  # row-invariant divisor -> its hoisted reciprocal
 
     def st(self, st: ShapeTracker) -> ShapeTracker:
         return st.reshape(self.shape) if st.shape != self.shape else st
@@ -301,6 +302,8 @@ class Emitter:
             return self.var[i]
         elif ins.kind == "rand":
             e = self.rand_expr(int(ins.value), ins.st)
+        elif ins.kind == "alu" and ins.op is Op.DIV and ins.args[1] in self.recip:
+            e = f"({self.var[ins.args[0]]}*{self.recip[ins.args[1]]})"
         elif ins.kind == "alu":
             srcs = [self.lk.instrs[a] for a in ins.args]
             in_dt = srcs[-1].dtype if ins.op is Op.WHERE else srcs[0].dtype
@@ -320,9 +323,20 @@ class Emitter:
         self.var[i] = name
         return name
 
-    def run(self, region: str) -> None:
+    def run(self, region: str, roots: list[int] | None = None) -> None:
+        """Emit the instructions of `region` in order; with `roots`, only those they read
+        (through values not bound yet)."""
+        needed: set[int] | None = None
+        if roots is not None:
+            needed, stack = set(), [r for r in roots if r not in self.var]
+            while stack:
+                i = stack.pop()
+                if i not in needed:
+                    needed.add(i)
+                    stack.extend(a for a in self.lk.instrs[i].args
+                                 if self.lk.instrs[i].kind in ("alu", "pad") and a not in self.var)
         for i, ins in enumerate(self.lk.instrs):
-            if ins.region == region and ins.kind != "acc" and i not in self.var:
+            if ins.region == region and ins.kind != "acc" and i not in self.var and (needed is None or i in needed):
                 self.emit(i, ins)
 
     def hoist(self, region: str, lines: list[str]) -> None:
@@ -339,6 +353,16 @@ class Emitter:
                 invariant.add(i)
                 if i not in self.var:
                     self.emit(i, ins)
+            elif (ins.region == region and ins.kind == "alu" and ins.op is Op.DIV and ins.dtype.is_float
+                  and ins.args[1] in invariant and ins.args[1] not in self.recip):
+                # x / s with s fixed for the row: one division per row, a multiply per element
+                # (as torch's softmax does; differs from x / s by at most an ulp or two)
+                d = ins.args[1]
+                if d not in self.var:
+                    self.emit(d, self.lk.instrs[d])
+                name = f"{self.prefix}inv{d}"
+                self.lines.append(f"{vtype(ins.dtype, self.w)} {name} = ({vliteral(1, ins.dtype, self.w)}/{self.var[d]});")
+                self.recip[d] = name
         self.lines = body
 
 
@@ -498,7 +522,7 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
 
 # float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
 _COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
-            Op.RMAX: ("(((({a})>({b}))|isnan({a}))?({a}):({b}))", "max({a},{b})")}
+            Op.RMAX: ("(((({a})>({b}))|(({a})!=({a})))?({a}):({b}))", "max({a},{b})")}
 
 
 def _identity(op: Op, dt: DType) -> float | int:
@@ -560,9 +584,58 @@ def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
     return RowLoops(n_out, n_red, ity, keep_m, red_m, oshape, w)
 
 
-def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
+@dataclass(frozen=True)
+class Stash:
+    """A value the last reduction stage computes and the row output needs again (softmax's
+    exp(x - max)): the stage stores it into output buffer `buf` and the row loop reads it back
+    (a load from cache instead of recomputing a transcendental)."""
+
+    row: int     # the instruction in the row region
+    stage: int   # its twin in the last stage's region
+    buf: int     # the output buffer it passes through
+
+
+def _cone_flops(lk: LoweredKernel, i: int, region: str) -> int:
+    seen, stack, total = set(), [i], 0
+    while stack:
+        j = stack.pop()
+        ins = lk.instrs[j]
+        if j in seen or ins.region != region or ins.kind not in ("alu", "pad"):
+            continue
+        seen.add(j)
+        total += PRIMITIVES[ins.op].flops if ins.kind == "alu" and ins.op is not None else 0
+        stack.extend(ins.args)
+    return total
+
+
+STASH_MIN_FLOPS = 8  # a transcendental (exp, log, tanh ...) in the recomputed cone
+
+
+def choose_stash(lk: LoweredKernel) -> Stash | None:
+    """The costliest value shared by the last stage and the row output, if worth a store and
+    a load, and an output buffer of its type it can pass through."""
+    twins: dict[int, int] = lk.extra.get("twins") or {}
+    if not twins:
+        return None
+    frontier = {r for r in lk.results if r in twins}
+    for i, ins in enumerate(lk.instrs):
+        if ins.region == "row" and i not in twins and ins.kind in ("alu", "pad"):
+            frontier.update(a for a in ins.args if a in twins)
+    cost = {i: _cone_flops(lk, i, "row") for i in frontier}
+    for i in sorted(frontier, key=lambda i: (-cost[i], i)):
+        if cost[i] < STASH_MIN_FLOPS:
+            break
+        dt = lk.instrs[i].dtype
+        for b, (out, st) in enumerate(zip(lk.kernel.outputs, lk.out_sts)):
+            v = st.views[-1]
+            if out.dtype == dt and dt.is_float and st.single and v.mask is None:
+                return Stash(i, twins[i], b)
+    return None
+
+
+def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None) -> list[dict]:
     """One loop over the row per reduction stage, accumulating acc{k} (w lanes), folded into
-    the scalar racc{k}."""
+    the scalar racc{k}; the last stage also writes the stashed value, if any."""
     stages = []
     w = rl.w
     for k, (res, rop) in enumerate(zip(lk.stage_results, lk.stage_ops)):
@@ -575,11 +648,13 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops) -> list[dict]:
         acc_dt = lk.instrs[res].dtype
         comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
         lines.append(f"acc{k} = " + comb.format(a=f"acc{k}", b=em.var[res]) + f";  // {lk.kernel.reduces[k].origin}")
-        hsum = f"acc{k}"
-        if w > 1:
-            hsum = f"acc{k}.s0"
-            for j in range(1, w):
-                hsum = comb.format(a=hsum, b=f"acc{k}.s{j:x}")
+        if stash is not None and k == len(lk.stage_results) - 1:
+            lines.append(store_st(em, em.var[stash.stage], lk.instrs[stash.stage].dtype,
+                                  lk.out_sts[stash.buf], stash.buf) + "  // stashed for the row output")
+        # the lanes fold one statement at a time: nesting the combine (which names its left
+        # operand more than once for NaN-propagating max) would grow the source exponentially
+        hsum = [f"{acc_dt.cl} racc{k} = acc{k}{'.s0' if w > 1 else ''};"]
+        hsum += [f"racc{k} = " + comb.format(a=f"racc{k}", b=f"acc{k}.s{j:x}") + ";" for j in range(1, w)]
         stages.append(dict(k=k, lines=lines, pre=pre, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
                            identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb))
     return stages
@@ -604,7 +679,8 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     keep_names, red_names = rl.keep_names, rl.red_names
     pre_lines: list[str] = []
     _unravel("o", tuple(keep_m), keep_names, pre_lines, ity)
-    stages = _stage_blocks(lk, rl)
+    stash = choose_stash(lk) if lk.row_output else None
+    stages = _stage_blocks(lk, rl, stash)
     # after the stages: the row output (row-wise kernels) or the per-row epilogue
     row_lines: list[str] = []
     row_pre: list[str] = []
@@ -613,8 +689,13 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         row_lines.extend(rl.chunk_lines())
         em = Emitter(lk, keep_names + red_names, w, mshape, row_lines, "w", ity)
         _bind_accs(em, lk, w)
+        if stash is not None:
+            dt = lk.instrs[stash.row].dtype
+            load = em.load_expr(f"buf{stash.buf}", dt, lk.out_sts[stash.buf])
+            row_lines.append(f"{vtype(dt, w)} wstash = {load};")
+            em.var[stash.row] = "wstash"
         em.hoist("row", row_pre)
-        em.run("row")
+        em.run("row", lk.results if stash is not None else None)
         for b, (res, out, st) in enumerate(zip(lk.results, kernel.outputs, lk.out_sts)):
             row_lines.append(store_st(em, em.var[res], out.dtype, st, b))
     else:

@@ -227,6 +227,12 @@ def lower(kernel: Kernel) -> LoweredKernel:
             st, region = ShapeTracker.from_shape(r.shape), "outer"
         lk.out_sts.append(st)
         lk.results.append(lower_root(r, st, region))
+    if lk.row_output and reduces:
+        # row-output instructions that the last stage computes too (same node, same index):
+        # the row loop may read such a value back instead of recomputing it
+        last = f"inner{len(reduces) - 1}"
+        lk.extra["twins"] = {i: memo[(uid, st, last)] for (uid, st, reg), i in memo.items()
+                             if reg == "row" and (uid, st, last) in memo}
     lk.result = lk.results[0]
     if lk.stage_results:
         lk.inner_result = lk.stage_results[0]

@@ -86,7 +86,7 @@ _ROWS = [
     Primitive(Op.IDIV, "binary", 2, "({0}/{1})", np=_np_idiv, flops=4),
     Primitive(Op.MOD, "binary", 2, "({0}%{1})", np=_np_mod, flops=4),
     # NaN-propagating like np.maximum and torch.maximum (fmax alone returns the other operand)
-    Primitive(Op.MAX, "binary", 2, "(((({0})>({1}))|isnan({0}))?({0}):({1}))", "max({0},{1})",
+    Primitive(Op.MAX, "binary", 2, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.maximum),
     Primitive(Op.POW, "binary", 2, "pow({0},{1})", np=np.power, flops=16),
     Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less),
@@ -96,7 +96,7 @@ _ROWS = [
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
     Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
-    Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|isnan({0}))?({0}):({1}))", "max({0},{1})",
+    Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
     Primitive(Op.RESHAPE, "movement", 1),
     Primitive(Op.PERMUTE, "movement", 1),

@@ -145,3 +145,44 @@ def test_dependent_outputs_are_not_merged():
     ks = lg.schedule(b, c)
     close(c, (XN * 2).sum(1, keepdims=True) + XN, rtol=1e-5)
     assert len(ks) >= 2
+
+
+# --- what the row kernels compute once ------------------------------------------------------
+@pytest.mark.parametrize("shape", [(6, 40), (4, 1024), (3, 13), (2, 3)], ids=str)
+def test_softmax_computes_each_exp_once(shape):
+    """The sum stage stores exp(x - max) in the output and the row loop rescales it in place:
+    one exp per element, and the row output multiplies by a per-row reciprocal."""
+    xn = (np.random.default_rng(3).standard_normal(shape) * 5).astype(F)
+    (k,) = lg.schedule(Tensor(xn).softmax(-1))
+    assert k.source.count("exp(") == 1, k.source
+    assert "stashed for the row output" in k.source
+    close(Tensor(xn).softmax(-1), torch.softmax(torch.tensor(xn), -1).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_stash_skipped_when_recomputing_is_cheap():
+    """layernorm's shared value is x - mean: recomputing beats a store and a reload."""
+    (k,) = lg.schedule(layernorm(Tensor(XN)))
+    assert "stashed" not in k.source
+
+
+def test_row_division_becomes_one_reciprocal_per_row():
+    xn = np.abs(RNG.standard_normal((5, 64))).astype(F) + 0.1
+    x = Tensor(xn)
+    (k,) = lg.schedule(x / x.sum(-1, keepdim=True))
+    row_loop = k.source.split("/* row output */")[1]
+    body = row_loop.split("for (", 1)[1]
+    assert "/" not in body.replace("//", ""), k.source
+    close(x / x.sum(-1, keepdim=True), xn / xn.sum(-1, keepdims=True), rtol=1e-6, atol=0)
+
+
+def test_softmax_nan_and_inf_rows():
+    xn = np.array([[1.0, np.nan, 2.0, 0.5] * 4, [np.inf, 1.0, 2.0, 3.0] * 4,
+                   [-np.inf] * 16, [1.0, 2.0, 3.0, 4.0] * 4], dtype=F)
+    close(Tensor(xn).softmax(-1), torch.softmax(torch.tensor(xn), -1).numpy(), rtol=1e-6, atol=0)
+
+
+def test_max_reduction_source_stays_small():
+    """The lanes of a NaN-propagating max fold one statement at a time (nesting the combine
+    doubled the source per lane: 60 KB for 8 lanes)."""
+    (k,) = lg.schedule(Tensor(RNG.standard_normal((64, 256)).astype(F)).max(1))
+    assert len(k.source) < 4000, len(k.source)
