@@ -1035,7 +1035,8 @@ class Tensor:
 
 
 # a reduction with few outputs and a long axis is split in two passes: the first has enough
-# partial results to occupy every compute unit, the second is tiny
+# partial results to occupy every compute unit, the second is tiny. Only when the outputs alone
+# cannot: a split also stops the reduction fusing row-wise into its consumer (softmax).
 SPLIT_MIN_LENGTH = 1 << 15
 SPLIT_PARTS = 64
 
@@ -1043,7 +1044,11 @@ SPLIT_PARTS = 64
 def _should_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
     n_red = prod(tuple(shape[a] for a in axes))
     n_out = prod(tuple(s for i, s in enumerate(shape) if i not in axes))
-    return n_red >= SPLIT_MIN_LENGTH and n_out * SPLIT_PARTS <= n_red and n_out < 256
+    if n_red < SPLIT_MIN_LENGTH or n_out * SPLIT_PARTS > n_red:
+        return False
+    from .runtime import get_device
+    caps = get_device().caps
+    return n_out < caps.compute_units * (8 if caps.is_cpu else 256)
 
 
 def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:

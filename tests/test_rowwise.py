@@ -186,3 +186,18 @@ def test_max_reduction_source_stays_small():
     doubled the source per lane: 60 KB for 8 lanes)."""
     (k,) = lg.schedule(Tensor(RNG.standard_normal((64, 256)).astype(F)).max(1))
     assert len(k.source) < 4000, len(k.source)
+
+
+def test_long_rows_stay_one_kernel_and_few_long_sums_split():
+    """A long axis is split in two passes only when the rows alone cannot occupy the device;
+    rows that can stay whole and fuse row-wise (softmax over 40000 columns = 1 kernel)."""
+    from lazygrad.runtime import get_device
+    caps = get_device().caps
+    rows = caps.compute_units * (8 if caps.is_cpu else 256)
+    xn = RNG.standard_normal((rows, 40000)).astype(F)
+    x = Tensor(xn)
+    assert len(lg.schedule(x.softmax(-1))) == 1
+    close(x.softmax(-1), torch.softmax(torch.tensor(xn), -1).numpy(), rtol=1e-5, atol=1e-8)
+    few = Tensor(xn[:2])
+    assert len(lg.schedule(few.sum(1))) == 2
+    close(few.sum(1), xn[:2].astype(np.float64).sum(1), rtol=1e-5, atol=1e-3)
