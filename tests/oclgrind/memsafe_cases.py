@@ -391,6 +391,20 @@ def row_softmax_group() -> tuple[Tensor, np.ndarray]:
 
 
 @case
+def row_softmax_unrolled_per_item() -> tuple[Tensor, np.ndarray]:
+    a = arr(20, 72)                                   # 9 chunks of 8: 2 unrolled steps + remainder
+    e = np.exp(a - a.max(1, keepdims=True))
+    return Tensor(a).softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
+def row_softmax_unrolled_group() -> tuple[Tensor, np.ndarray]:
+    a = arr(2, 1032)                                  # 129 chunks over a work-group, unrolled
+    e = np.exp(a - a.max(1, keepdims=True))
+    return Tensor(a).softmax(1), e / e.sum(1, keepdims=True)
+
+
+@case
 def row_layernorm_per_item() -> tuple[Tensor, np.ndarray]:
     a = arr(13, 24)
     t = Tensor(a)
@@ -642,6 +656,10 @@ def kernel_tags(source: str) -> list[str]:
         tags.append(f"{kind}/group" if "reqd_work_group_size" in source else f"{kind}/per_item")
         if "vload" in source or ".s1" in source:
             tags.append("reduce/vector")
+        if re.search(r"acc\d+_1\b", source):
+            tags.append("reduce/unrolled")
+        if "stashed for the row output" in source:
+            tags.append("rowwise/stash")
     else:
         tags.append(f"other/{name.split('_', 1)[0]}")
     params = source[found.end():].split(")", 1)[0] if found else ""

@@ -53,7 +53,8 @@ BENIGN = [re.compile(r"Function: clGetDeviceInfo\s+Error:\s+CL_INVALID_VALUE\s+F
 
 REQUIRED_TAGS = {"elementwise/vector", "elementwise/vector_tail", "elementwise/scalar",
                  "reduce/per_item", "reduce/group", "reduce/vector",
-                 "rowwise/per_item", "rowwise/group", "rowtotal", "multi_output"}
+                 "rowwise/per_item", "rowwise/group", "rowtotal", "multi_output",
+                 "reduce/unrolled", "rowwise/stash"}
 
 CONTROL_REPORTS = {
     "control_out_of_bounds": "Invalid read",
@@ -148,7 +149,7 @@ def test_checker_catches_deliberate_bug(name: str) -> None:
 def _included_only_templates(tdir: Path) -> set[str]:
     included = set()
     for f in tdir.glob("*.j2"):
-        included |= set(re.findall(r"{%-?\s*include\s+\"([^\"]+)\"", f.read_text()))
+        included |= set(re.findall(r"{%-?\s*(?:include|from)\s+\"([^\"]+)\"", f.read_text()))
     return included
 
 
