@@ -6,7 +6,9 @@ robin: run r times every contender once, starting one further along each round, 
 drift of the machine (other load, thermal, page cache) is spread evenly over contenders.
 Before each timed run the harness idles `settle_s`, so worker threads that the previous
 library leaves spinning (OpenBLAS, OpenMP, PoCL) are asleep and do not share the 2 cores
-with the next one.
+with the next one, then runs `wake_steps` untimed steps of the contender about to be timed
+(the first step after an idle pause pays for the cores waking up), then the timed step(s):
+each contender is timed hot, as in a loop, without the others' threads in the way.
 
 Public names: Settings, run_timed_case, summarize.
 """
@@ -36,6 +38,11 @@ class Settings:
     # idle time before each timed run: lets the previous library's spinning worker threads
     # (OpenBLAS, OpenMP, PoCL) go to sleep, so they do not steal the 2 cores from the next
     settle_s: float = 0.1
+    # untimed steps right before each timed one: after the idle pause the first step of any
+    # library runs 1.5-3x slower on this VM (cores clocked down / descheduled while idle: a
+    # 2 ms kernel measured 5 ms after 0.1 s of sleep, by its own device timer), a fixed cost
+    # that would flatten every ratio between fast contenders
+    wake_steps: int = 1
 
 
 def _error_text(e: BaseException) -> str:
@@ -109,6 +116,8 @@ def run_timed_case(case: Case, contenders: list[Any], settings: Settings,
             if settings.settle_s > 0:
                 time.sleep(settings.settle_s)
             try:
+                if settings.wake_steps:
+                    prepared[name].time_once(settings.wake_steps)  # untimed: see the docstring
                 t = prepared[name].time_once(case.reps)
             except Exception as e:
                 results[name] = {"status": "n/a", "error": _error_text(e)}

@@ -40,10 +40,11 @@ OCLGRIND = shutil.which("oclgrind")
 # plugin cannot interpret (fatal error); unoptimised code is also closer to the source.
 OCLGRIND_CMD = ["--build-options", "-cl-opt-disable", "--check-api", "--data-races", "--uninitialized"]
 
-# code-generation configurations: default vector width (8 on CPUs), float4, no fusion
+# code-generation configurations: default vector width (8 on CPUs), float4, float16, no fusion
 CONFIGS = {
     "default": {},
     "vec4": {"LAZYGRAD_VEC": "4"},
+    "vec16": {"LAZYGRAD_VEC": "16"},  # the row loops on AVX-512 devices
     "unfused": {"LAZYGRAD_FUSE": "0"},
 }
 
