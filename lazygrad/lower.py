@@ -107,7 +107,9 @@ def _same_index(a: ShapeTracker, b: ShapeTracker) -> bool:
         return True
     if a.shape != b.shape:
         return False
-    names = [f"i{d}" for d in range(len(a.shape))]
+    # a size-1 dim's index is always 0: its stride does not matter (a reduction over a
+    # length-1 axis is read the same whether or not the view broadcasts it)
+    names = ["0" if s == 1 else f"i{d}" for d, s in enumerate(a.shape)]
     return a.expr(names) == b.expr(names)
 
 

@@ -699,8 +699,12 @@ class Tensor:
             x = x.cast(dt.default_int)
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
             raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
-        out = _split_reduce(x, op, axes) if _should_split(x.shape, axes) else \
-            Tensor._from(g.reduce(op, x.node, axes), x)
+        if all(x.shape[a] == 1 for a in axes):
+            out = x  # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise)
+        elif _should_split(x.shape, axes):
+            out = _split_reduce(x, op, axes)
+        else:
+            out = Tensor._from(g.reduce(op, x.node, axes), x)
         if self.dtype is dt.bool_ and op is Op.RMAX:
             out = out.cast(dt.bool_)
         if keepdim:
