@@ -17,15 +17,19 @@ Gradients need nothing special: autodiff rewrites the views and the matmul like 
 (the col2im of the backward pass is the transpose of the views: shrinks, pads and a sum over
 the repeat axis).
 
-Public names: conv2d, max_pool2d, avg_pool2d, windows, conv_output_size.
+Public names: conv2d, conv2d_im2col_nodes, use_direct, conv_policy, max_pool2d, avg_pool2d, windows,
+conv_output_size, output_size.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from . import dtypes as dt
+from . import graph as gr
+from .graph import Node
 from .tensor import Tensor
 
 Pair = tuple[int, int]
@@ -46,6 +50,16 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> Pair:
 def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
     """torch's output length of a window sweep (floor mode)."""
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def output_size(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                op: str) -> Pair:
+    """(OH, OW) of a window sweep over an (N, C, H, W) input; a clear error if it is empty."""
+    oh, ow = (conv_output_size(shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: input {shape} is too small for kernel {kernel} with padding {padding} "
+                         f"and dilation {dilation} (output would be {oh}x{ow})")
+    return oh, ow
 
 
 def _shifted_rows(x: Tensor, k: int, shift: int) -> Tensor:
@@ -72,10 +86,7 @@ def windows(x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
     multi-view index costs a division per dim in every kernel that reads it)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x.shape
-    oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"{op}: input {x.shape} is too small for kernel {kernel} with padding {padding} "
-                         f"and dilation {dilation} (output would be {oh}x{ow})")
+    oh, ow = output_size(x.shape, kernel, stride, padding, dilation, op)
     # rows/columns past the last window are never kept, but the stride cuts below need them
     hp, wp = max(h + 2 * ph, oh * sh), max(w + 2 * pw, ow * sw)
     nc = n * c
@@ -123,16 +134,56 @@ def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, pa
     if not d_.is_float:
         raise TypeError(f"{op}: expected floating point input and weight, got {x.dtype.name} and {w.dtype.name}")
     x, w = x.cast(d_), w.cast(d_)
-    win = windows(x, (kh, kw), s, p, d, 0.0, op)                 # (N, C, kh, kw, OH, OW)
-    oh, ow = win.shape[-2:]
-    kg = cg * kh * kw
-    cols = win.reshape(n, groups, kg, oh * ow)                    # im2col, a view
-    wm = w.reshape(groups, o // groups, kg)
-    out = wm.matmul(cols)                                         # (N, g, O/g, OH*OW)
-    out = out.reshape(n, o, oh, ow)
+    output_size(x.shape, (kh, kw), s, p, d, op)
+    arg = gr.ConvArg(s, p, d, int(groups))
+    if use_direct(x.shape, w.shape, arg, d_):
+        out = Tensor._from(gr.conv2d(x.node, w.node, arg), x, w)
+    else:
+        out = Tensor._from(conv2d_im2col_nodes(x.node, w.node, arg), x, w)
     if bias is not None:
         out = out + bias.cast(d_).reshape(1, o, 1, 1)
     return out
+
+
+def conv2d_im2col_nodes(x: Node, w: Node, arg: gr.ConvArg) -> Node:
+    """The convolution as the windows of x (an im2col matrix of views) times the weights: one
+    batched MATMUL. The fallback of the direct kernel, and what CONV2D's gradient differentiates."""
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    groups = arg.groups
+    win = windows(Tensor._from(x), (kh, kw), arg.stride, arg.padding, arg.dilation, 0.0, "conv2d")
+    oh, ow = win.shape[-2:]
+    kg = cg * kh * kw
+    cols = win.reshape(n, groups, kg, oh * ow)                    # im2col, a view
+    wm = Tensor._from(w).reshape(groups, o // groups, kg)
+    out = wm.matmul(cols)                                         # (N, g, O/g, OH*OW)
+    return out.reshape(n, o, oh, ow).node
+
+
+# Measured on PoCL (see use_direct): above this reduction length per output the matmul wins.
+DIRECT_MAX_REDUCTION = 1 << 30
+
+# The direct kernel computes in the operands' own dtype; fp16 keeps the matmul path (which
+# accumulates in float32).
+_DIRECT_DTYPES = ("float32", "float64")
+
+
+def conv_policy() -> str:
+    """LAZYGRAD_CONV: 'auto' (default), 'direct' or 'im2col' (forces one path where it applies)."""
+    return os.environ.get("LAZYGRAD_CONV", "auto")
+
+
+def use_direct(x_shape: tuple[int, ...], w_shape: tuple[int, ...], arg: gr.ConvArg, d: dt.DType) -> bool:
+    """Direct kernel (one CONV2D node) or windows + matmul? The direct kernel re-reads every
+    input element for each block of output channels and has no K blocking: it wins while the
+    reduction per output (C/groups * kh * kw) is short, the matmul once it is long."""
+    policy = conv_policy()
+    if d.name not in _DIRECT_DTYPES or policy == "im2col":
+        return False
+    if policy == "direct":
+        return True
+    _, cg, kh, kw = w_shape
+    return cg * kh * kw <= DIRECT_MAX_REDUCTION
 
 
 def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,

@@ -1,0 +1,223 @@
+"""Codegen of the direct convolution kernel (templates/conv.cl.j2): a CONV2D core and its fused
+elementwise epilogue → OpenCL C and launch sizes.
+
+Each work-item computes `cob` output channels x `vw` consecutive output columns of one output
+row in vector accumulators, looping over the input channels of its group with every kernel tap
+unrolled: per tap one vector of input columns (a plain unaligned vector load where the windows
+stay inside the row and the stride is 1, lane by lane otherwise) and `cob` scalar weights.
+Rows outside the input (padding) are skipped, columns outside it masked. The epilogue runs on
+each accumulator as a vector, like the matmul's.
+
+Public names: ConvGeometry, ConvConfig, conv_config, render_conv.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .codegen import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _store_vec, _uvec, literal,
+                      store_expr, template, vliteral, vtype)
+from .dtypes import DType, bool_
+from .graph import Node
+from .lower import LoweredKernel
+from .ops import PRIMITIVES, Op
+from .runtime import get_device
+from .view import ShapeTracker, prod
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes and window geometry of one CONV2D node."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    cg: int
+    kh: int
+    kw: int
+    oh: int
+    ow: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    groups: int
+
+    @staticmethod
+    def of(core: Node) -> ConvGeometry:
+        (n, c, h, w), (o, cg, kh, kw) = core.srcs[0].shape, core.srcs[1].shape
+        (sh, sw), (ph, pw), (dh, dw), groups = core.arg
+        return ConvGeometry(n, c, h, w, o, cg, kh, kw, core.shape[2], core.shape[3], sh, sw, ph, pw, dh, dw, groups)
+
+    @property
+    def og(self) -> int:
+        """Output channels per group."""
+        return self.o // self.groups
+
+    def span(self, vw: int) -> int:
+        """Input columns the windows of `vw` consecutive outputs cover."""
+        return (vw - 1) * self.sw + (self.kw - 1) * self.dw + 1
+
+    def rows_checked(self) -> bool:
+        """Can a window row fall outside the input (padding rows)?"""
+        return self.ph > 0 or (self.oh - 1) * self.sh - self.ph + (self.kh - 1) * self.dh >= self.h
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    vw: int     # output columns per work-item (vector lanes)
+    cob: int    # output channels per work-item
+    lsz: int    # work-group size
+
+    def key(self) -> str:
+        return f"vw{self.vw}/co{self.cob}/l{self.lsz}"
+
+
+# Heuristic blocking, measured on PoCL (AVX-512, 2 cores) over the bench layer and a few others
+# (bench/bench_matmul.py): see conv_config.
+CONV_MAX_COB = 8
+CONV_LOCAL = 16
+
+
+def conv_config(geo: ConvGeometry) -> ConvConfig:
+    """Lanes: the device's preferred vector width, but no more than the output row (the last
+    block is shifted back into the row). Channels per item: the largest divisor of the group's
+    output channels up to CONV_MAX_COB (accumulators in registers). LAZYGRAD_CONV_CFG="vw,cob,lsz"
+    overrides (for measurements)."""
+    env = os.environ.get("LAZYGRAD_CONV_CFG")
+    want_vw, want_cob, lsz = (int(v) for v in env.split(",")) if env else (_preferred_lanes(), CONV_MAX_COB, CONV_LOCAL)
+    vw = 1
+    while vw * 2 <= min(want_vw, geo.ow):
+        vw *= 2
+    cob = max(d for d in range(1, min(want_cob, geo.og) + 1) if geo.og % d == 0)
+    return ConvConfig(vw, cob, lsz)
+
+
+def _preferred_lanes() -> int:
+    caps = get_device().caps
+    env = int(os.environ.get("LAZYGRAD_VEC", "0"))
+    w = env or max(4, min(16, caps.preferred_vector_width))
+    return w if caps.is_cpu else min(w, 4)
+
+
+class ConvEmitter(MatmulEmitter):
+    """Epilogue emitter: as the matmul's, but a value broadcast along the lanes (a bias per
+    channel) is one scalar load widened, not a gather of the same element."""
+
+    def load_expr(self, buf: str, dt: DType, st: ShapeTracker) -> str:
+        st = self.st(st)
+        v = st.views[-1]
+        if self.w > 1 and dt is not bool_ and st.single and v.strides[-1] == 0 and \
+                (v.mask is None or v.mask[-1] == (0, v.shape[-1])):
+            idx, valid = st.expr(self.names)
+            e = f"(({vtype(dt, self.w)})({buf}[{idx}]))"
+            return f"({' && '.join(valid)}?{e}:{vliteral(0, dt, self.w)})" if valid else e
+        return super().load_expr(buf, dt, st)
+
+
+def _x_load(geo: ConvGeometry, vw: int, kx: int, edge: bool, dt: DType) -> str:
+    """The input columns of tap column kx for the block's lanes, from row pointer xr: masked
+    lane by lane at an edge (a lane outside the row reads nothing), one unaligned vector load
+    for stride 1, else gathered."""
+    base = f"iw0+{kx * geo.dw}"
+    lanes = [f"{base}+{j * geo.sw}" for j in range(vw)]
+    if edge:
+        vals = [f"(({c})>=0 && ({c})<{geo.w} ? xr[{c}] : {literal(0, dt)})" for c in lanes]
+    elif geo.sw == 1 and vw > 1:
+        return f"(*((const __global {_uvec(dt, vw)}*)(xr+{base})))"
+    else:
+        vals = [f"xr[{c}]" for c in lanes]
+    return vals[0] if vw == 1 else f"(({vtype(dt, vw)})({','.join(vals)}))"
+
+
+def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, edge: bool, dt: DType, ity: str) -> list[str]:
+    """The loop over the group's input channels, every kernel tap unrolled."""
+    x_t = dt.cl
+    lines = [f"for ({ity} ci = 0; ci < {geo.cg}; ci++) {{",
+             f"  const __global {x_t}* xc = xg + ci*{geo.h * geo.w};",
+             f"  const __global {x_t}* wc = wg + ci*{geo.kh * geo.kw};"]
+    per_co = geo.cg * geo.kh * geo.kw
+    for ky in range(geo.kh):
+        lines.append("  {")
+        lines.append(f"    const {ity} ih = ih0+{ky * geo.dh};")
+        pad = "  "
+        if geo.rows_checked():
+            lines.append(f"    if (ih >= 0 && ih < {geo.h}) {{")
+            pad = "    "
+        lines.append(f"  {pad}const __global {x_t}* xr = xc + ih*{geo.w};")
+        for kx in range(geo.kw):
+            lines.append(f"  {pad}{{ const {vtype(dt, cfg.vw)} xv = {_x_load(geo, cfg.vw, kx, edge, dt)};")
+            for i in range(cfg.cob):
+                lines.append(f"  {pad}  a{i} += wc[{i * per_co + ky * geo.kw + kx}] * xv;")
+            lines.append(f"  {pad}}}")
+        if geo.rows_checked():
+            lines.append("    }")
+        lines.append("  }")
+    lines.append("}")
+    return lines
+
+
+def _block_starts(geo: ConvGeometry, vw: int) -> list[int]:
+    """First output column of every block (the last one shifted back into the row)."""
+    return [min(b * vw, geo.ow - vw) for b in range(-(-geo.ow // vw))]
+
+
+def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKernel:
+    """The direct convolution kernel of a CONV2D core with its fused epilogue."""
+    core = lk.kernel.core
+    assert core is not None and core.op is Op.CONV2D
+    geo = ConvGeometry.of(core)
+    cfg = cfg or conv_config(geo)
+    root = lk.kernel.output
+    dt = core.dtype
+    vw, cob = cfg.vw, cfg.cob
+    acc_i = next(i for i, ins in enumerate(lk.instrs) if ins.kind == "acc")
+    x_ins, w_ins = (lk.instrs[a] for a in lk.instrs[acc_i].args)
+    big = max(prod(b.shape) for b in lk.buffers) >= 2**31 - 1024
+    ity = "long" if big else "int"
+    starts = _block_starts(geo, vw)
+    span = geo.span(vw)
+    inside = [s * geo.sw - geo.pw >= 0 and s * geo.sw - geo.pw + span <= geo.w for s in starts]
+    fast_loop = _tap_loop(geo, cfg, False, dt, ity) if any(inside) else []
+    edge_loop = _tap_loop(geo, cfg, True, dt, ity) if not all(inside) else []
+    vec_epi: list[str] = []
+    plane = geo.oh * geo.ow
+    for i in range(cob):
+        lines: list[str] = []
+        em = ConvEmitter(lk, ["n", f"(co0+{i})", "oh", "ow0"], vw, tuple(core.shape), lines, f"e{i}_", ity)
+        em.var[acc_i] = f"a{i}"
+        em.run("outer")
+        vec_epi += lines + [_store_vec(em.var[lk.result], root.dtype, vw, f"obase+{i * plane}")]
+    shifted = geo.ow % vw != 0
+    scal_epi: list[str] = []
+    spill: list[str] = []
+    if shifted:
+        em = ConvEmitter(lk, ["n", "(co0+i)", "oh", "(ow0+j)"], 1, tuple(core.shape), scal_epi, "s", ity)
+        em.var[acc_i] = "tile[i][j]"
+        em.run("outer")
+        scal_epi.append(store_expr(em.var[lk.result], root.dtype, 1, f"obase+i*{plane}+j"))
+        spill = [f"*((__private {_uvec(dt, vw)}*)&tile[{i}][0]) = a{i};" if vw > 1 else f"tile[{i}][0] = a{i};"
+                 for i in range(cob)]
+    nb, ncb = len(starts), geo.o // cob
+    n_items = geo.n * ncb * geo.oh * nb
+    lsz = max(1, min(cfg.lsz, n_items))
+    gx = -(-n_items // lsz) * lsz
+    caps = get_device().caps
+    vec_bits = vw * dt.itemsize * 8
+    vec_attr = (f"__attribute__((min_vector_width({min(512, vec_bits)}))) "
+                if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
+    vec_types = sorted({(d.cl, vw) for d in [dt] + [i.dtype for i in lk.instrs] if vw > 1 and d is not bool_})
+    name = _kernel_name(lk, "C")
+    src = template("conv.cl.j2").render(
+        name=name, g=geo, cfg=cfg.key(), ity=ity, vw=vw, cob=cob, nb=nb, ncb=ncb, n_items=n_items, lsz=lsz,
+        guard=gx != n_items, shifted=shifted, span=span, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
+        zero=vliteral(0, dt, vw), xbuf=f"buf{x_ins.args[0]}", wbuf=f"buf{w_ins.args[0]}",
+        fast_loop=fast_loop, edge_loop=edge_loop, vec_epi=vec_epi, scal_epi=scal_epi, spill=spill,
+        vec_types=vec_types, vec_attr=vec_attr, **_common(lk))
+    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
+    flops = 2 * prod(core.shape) * geo.cg * geo.kh * geo.kw + epi_flops * prod(root.shape)
+    return RenderedKernel(name, src, (gx,), (lsz,), flops, _bytes(lk))
