@@ -12,7 +12,7 @@ after the forward node it differentiates, so `format_grad_graph` can print where
 unless create_graph=True; `grad_tensors` (lg.grad) returns differentiable lazy tensors, so
 `lg.grad` of an `lg.grad` gives second derivatives.
 
-Public names: vjp_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
+Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
 """
 from __future__ import annotations
 
@@ -134,13 +134,23 @@ def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
 
 
-def _conv2d_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> tuple[Node | None, ...]:
     # the direct kernel's values are those of the windows + matmul formulation: differentiate
-    # that (its gradients are matmuls and col2im views, and differentiable again)
+    # that (its gradients are matmuls and col2im views, and differentiable again), only for
+    # the operands whose gradient is wanted (the col2im of dx is most of the graph)
     from .conv import conv2d_im2col_nodes
     x, w = n.srcs
-    y = conv2d_im2col_nodes(x, w, n.arg)
-    return tuple(grad(y, [x, w], g, below_wrt=False))
+    y = conv2d_im2col_nodes(x, w, n.arg, pack=False)
+    wanted = [s for s, want in zip((x, w), needed) if want]
+    found = dict(zip((s.uid for s in wanted), grad(y, wanted, g, below_wrt=False)))
+    return tuple(found.get(s.uid) if want else None for s, want in zip((x, w), needed))
+
+
+# rules whose graphs are costly to build for sources no gradient is asked of: they are told
+# which sources are wanted (vjp_rules holds them too, asked for every source)
+selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
+    Op.CONV2D: _conv2d_rule,
+}
 
 
 vjp_rules: dict[Op, Rule] = {
@@ -210,7 +220,9 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool 
         if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
             continue
         with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}"):
-            contribs = vjp_rules[n.op](g, n)
+            selective = selective_rules.get(n.op)
+            contribs = (selective(g, n, tuple(s.uid in relevant for s in n.srcs)) if selective is not None
+                        else vjp_rules[n.op](g, n))
             for s, c in zip(n.srcs, contribs):
                 if c is None or s.uid not in relevant:
                     continue

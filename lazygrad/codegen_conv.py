@@ -166,6 +166,32 @@ def _block_starts(geo: ConvGeometry, vw: int) -> list[int]:
     return [min(b * vw, geo.ow - vw) for b in range(-(-geo.ow // vw))]
 
 
+def _lane_chunks(lo: int, vw: int) -> list[list[int]]:
+    """Lanes lo..vw-1 as runs of 8, 4, 2, 1 lanes (OpenCL vector sizes), widest first."""
+    chunks, j = [], lo
+    for size in (16, 8, 4, 2, 1):
+        while j + size <= vw:
+            chunks.append(list(range(j, j + size)))
+            j += size
+    return chunks
+
+
+def _lane_stores(val: str, dt: DType, vw: int, lo: int, idx: str) -> list[str]:
+    """Store lanes lo.. of vector `val` (the shifted last block of a row): a few constant
+    swizzles, each stored as one (unaligned) vector."""
+    if vw == 1 or lo == 0:
+        return [_store_vec(val, dt, vw, idx)] if vw > 1 else [store_expr(val, dt, 1, idx)]
+    out = []
+    for lanes in _lane_chunks(lo, vw):
+        part = f"({val}).s{''.join(f'{j:x}' for j in lanes)}"
+        if len(lanes) == 1 or dt is bool_:  # a bool vector lane is a 0/-1 mask
+            out += [store_expr(f"(-({val}).s{j:x})" if dt is bool_ else f"({val}).s{j:x}", dt, 1, f"{idx}+{j}")
+                    for j in lanes]
+        else:
+            out.append(_store_vec(part, dt, len(lanes), f"{idx}+{lanes[0]}"))
+    return out
+
+
 def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKernel:
     """The direct convolution kernel of a CONV2D core with its fused epilogue."""
     core = lk.kernel.core
@@ -184,24 +210,19 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     inside = [s * geo.sw - geo.pw >= 0 and s * geo.sw - geo.pw + span <= geo.w for s in starts]
     fast_loop = _tap_loop(geo, cfg, False, dt, ity) if any(inside) else []
     edge_loop = _tap_loop(geo, cfg, True, dt, ity) if not all(inside) else []
-    vec_epi: list[str] = []
     plane = geo.oh * geo.ow
+    shifted = geo.ow % vw != 0
+    lo = (len(starts) - 1) * vw - starts[-1]  # lanes of the (shifted) last block that the one before stores
+    full_store: list[str] = []
+    part_store: list[str] = []
+    epi: list[str] = []
     for i in range(cob):
-        lines: list[str] = []
-        em = ConvEmitter(lk, ["n", f"(co0+{i})", "oh", "ow0"], vw, tuple(core.shape), lines, f"e{i}_", ity)
+        em = ConvEmitter(lk, ["n", f"(co0+{i})", "oh", "ow0"], vw, tuple(core.shape), epi, f"e{i}_", ity)
         em.var[acc_i] = f"a{i}"
         em.run("outer")
-        vec_epi += lines + [_store_vec(em.var[lk.result], root.dtype, vw, f"obase+{i * plane}")]
-    shifted = geo.ow % vw != 0
-    scal_epi: list[str] = []
-    spill: list[str] = []
-    if shifted:
-        em = ConvEmitter(lk, ["n", "(co0+i)", "oh", "(ow0+j)"], 1, tuple(core.shape), scal_epi, "s", ity)
-        em.var[acc_i] = "tile[i][j]"
-        em.run("outer")
-        scal_epi.append(store_expr(em.var[lk.result], root.dtype, 1, f"obase+i*{plane}+j"))
-        spill = [f"*((__private {_uvec(dt, vw)}*)&tile[{i}][0]) = a{i};" if vw > 1 else f"tile[{i}][0] = a{i};"
-                 for i in range(cob)]
+        val = em.var[lk.result]
+        full_store.append(_store_vec(val, root.dtype, vw, f"obase+{i * plane}"))
+        part_store += _lane_stores(val, root.dtype, vw, lo, f"obase+{i * plane}")
     nb, ncb = len(starts), geo.o // cob
     n_items = geo.n * ncb * geo.oh * nb
     lsz = max(1, min(cfg.lsz, n_items))
@@ -210,13 +231,15 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     vec_bits = vw * dt.itemsize * 8
     vec_attr = (f"__attribute__((min_vector_width({min(512, vec_bits)}))) "
                 if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
-    vec_types = sorted({(d.cl, vw) for d in [dt] + [i.dtype for i in lk.instrs] if vw > 1 and d is not bool_})
+    widths = {vw} | {len(c) for c in _lane_chunks(lo, vw)}
+    vec_types = sorted({(d.cl, w) for d in [dt, root.dtype] + [i.dtype for i in lk.instrs] for w in widths
+                        if w > 1 and d is not bool_})
     name = _kernel_name(lk, "C")
     src = template("conv.cl.j2").render(
         name=name, g=geo, cfg=cfg.key(), ity=ity, vw=vw, cob=cob, nb=nb, ncb=ncb, n_items=n_items, lsz=lsz,
-        guard=gx != n_items, shifted=shifted, span=span, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
+        guard=gx != n_items, shifted=shifted, lo=lo, span=span, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
         zero=vliteral(0, dt, vw), xbuf=f"buf{x_ins.args[0]}", wbuf=f"buf{w_ins.args[0]}",
-        fast_loop=fast_loop, edge_loop=edge_loop, vec_epi=vec_epi, scal_epi=scal_epi, spill=spill,
+        fast_loop=fast_loop, edge_loop=edge_loop, epi=epi, full_store=full_store, part_store=part_store,
         vec_types=vec_types, vec_attr=vec_attr, **_common(lk))
     epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
     flops = 2 * prod(core.shape) * geo.cg * geo.kh * geo.kw + epi_flops * prod(root.shape)

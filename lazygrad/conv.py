@@ -30,6 +30,8 @@ import numpy as np
 from . import dtypes as dt
 from . import graph as gr
 from .graph import Node
+from .linalg import matmul_nodes
+from .ops import Op
 from .tensor import Tensor
 
 Pair = tuple[int, int]
@@ -141,23 +143,29 @@ def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, pa
     else:
         out = Tensor._from(conv2d_im2col_nodes(x.node, w.node, arg), x, w)
     if bias is not None:
-        out = out + bias.cast(d_).reshape(1, o, 1, 1)
+        # built from nodes: the same graph as out + bias.reshape(1, o, 1, 1), without the
+        # broadcasting machinery (its Python cost is a good part of a small conv's time)
+        b = bias.cast(d_)
+        wide = gr.expand(gr.reshape(b.node, (1, o, 1, 1)), out.shape)
+        out = Tensor._from(gr.elementwise(Op.ADD, out.node, wide), out, b)
     return out
 
 
-def conv2d_im2col_nodes(x: Node, w: Node, arg: gr.ConvArg) -> Node:
+def conv2d_im2col_nodes(x: Node, w: Node, arg: gr.ConvArg, pack: bool = True) -> Node:
     """The convolution as the windows of x (an im2col matrix of views) times the weights: one
-    batched MATMUL. The fallback of the direct kernel, and what CONV2D's gradient differentiates."""
+    batched MATMUL. The fallback of the direct kernel (`pack`: its operands packed where linalg
+    says), and, unpacked, what CONV2D's gradient differentiates: the gradient products then
+    pack their own operands (dw reads the transposed windows once, not a packed copy again)."""
     n, c, _, _ = x.shape
     o, cg, kh, kw = w.shape
     groups = arg.groups
     win = windows(Tensor._from(x), (kh, kw), arg.stride, arg.padding, arg.dilation, 0.0, "conv2d")
     oh, ow = win.shape[-2:]
     kg = cg * kh * kw
-    cols = win.reshape(n, groups, kg, oh * ow)                    # im2col, a view
-    wm = Tensor._from(w).reshape(groups, o // groups, kg)
-    out = wm.matmul(cols)                                         # (N, g, O/g, OH*OW)
-    return out.reshape(n, o, oh, ow).node
+    cols = win.reshape(n, groups, kg, oh * ow).node               # im2col, a view
+    wm = gr.expand(gr.reshape(w, (1, groups, o // groups, kg)), (n, groups, o // groups, kg))
+    out = matmul_nodes(wm, cols) if pack else gr.matmul(wm, cols)  # (N, g, O/g, OH*OW)
+    return gr.reshape(out, (n, o, oh, ow))
 
 
 # Measured on PoCL (see use_direct): above this reduction length per output the matmul wins.
