@@ -13,6 +13,7 @@ Public names: ConvGeometry, ConvConfig, conv_config, render_conv.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .codegen import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _store_vec, _uvec, literal,
@@ -119,27 +120,61 @@ class ConvEmitter(MatmulEmitter):
         return super().load_expr(buf, dt, st)
 
 
-def _x_load(geo: ConvGeometry, vw: int, kx: int, edge: bool, dt: DType) -> str:
-    """The input columns of tap column kx for the block's lanes, from row pointer xr: masked
-    lane by lane at an edge (a lane outside the row reads nothing), one unaligned vector load
-    for stride 1, else gathered."""
-    base = f"iw0+{kx * geo.dw}"
-    lanes = [f"{base}+{j * geo.sw}" for j in range(vw)]
-    if edge:
-        vals = [f"(({c})>=0 && ({c})<{geo.w} ? xr[{c}] : {literal(0, dt)})" for c in lanes]
-    elif geo.sw == 1 and vw > 1:
-        return f"(*((const __global {_uvec(dt, vw)}*)(xr+{base})))"
-    else:
-        vals = [f"xr[{c}]" for c in lanes]
-    return vals[0] if vw == 1 else f"(({vtype(dt, vw)})({','.join(vals)}))"
+XLoad = Callable[[int], list[str]]  # tap column kx -> statements defining `xv` from row pointer xr
 
 
-def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, edge: bool, dt: DType, ity: str) -> list[str]:
+def _plain_load(geo: ConvGeometry, vw: int, dt: DType) -> XLoad:
+    """Blocks whose windows stay inside the row: one unaligned vector load for stride 1, the
+    lanes gathered otherwise."""
+    def load(kx: int) -> list[str]:
+        base = f"iw0+{kx * geo.dw}"
+        if vw == 1:
+            e = f"xr[{base}]"
+        elif geo.sw == 1:
+            e = f"(*((const __global {_uvec(dt, vw)}*)(xr+{base})))"
+        else:
+            e = f"(({vtype(dt, vw)})({','.join(f'xr[{base}+{j * geo.sw}]' for j in range(vw))}))"
+        return [f"const {vtype(dt, vw)} xv = {e};"]
+    return load
+
+
+def _masked_load(geo: ConvGeometry, vw: int, dt: DType) -> XLoad:
+    """Any block: every lane checked against the row at run time (reads nothing outside it)."""
+    def load(kx: int) -> list[str]:
+        cols = [f"iw0+{kx * geo.dw + j * geo.sw}" for j in range(vw)]
+        lanes = [f"(({c})>=0 && ({c})<{geo.w} ? xr[{c}] : {literal(0, dt)})" for c in cols]
+        return [f"const {vtype(dt, vw)} xv = {lanes[0] if vw == 1 else f'(({vtype(dt, vw)})({chr(44).join(lanes)}))'};"]
+    return load
+
+
+def _edge_load(geo: ConvGeometry, vw: int, dt: DType, iw0: int) -> XLoad:
+    """A block whose first input column iw0 is a constant (the first and the shifted last block
+    of a row): each lane is a known column of the row or padding. Stride 1 reads one vector
+    inside the row and moves its lanes into place with a constant swizzle (zeros for padding)."""
+    zero = literal(0, dt)
+
+    def load(kx: int) -> list[str]:
+        cols = [iw0 + kx * geo.dw + j * geo.sw for j in range(vw)]
+        inside = [0 <= c < geo.w for c in cols]
+        if not any(inside):
+            return [f"const {vtype(dt, vw)} xv = {vliteral(0, dt, vw)};"]
+        if vw == 1 or geo.sw != 1 or geo.w < vw:
+            lanes = [f"xr[{c}]" if ok else zero for c, ok in zip(cols, inside)]
+            return [f"const {vtype(dt, vw)} xv = {lanes[0] if vw == 1 else f'(({vtype(dt, vw)})({chr(44).join(lanes)}))'};"]
+        start = min(max(cols[0], 0), geo.w - vw)
+        if start == cols[0]:  # every lane inside the row, in place
+            return [f"const {vtype(dt, vw)} xv = *((const __global {_uvec(dt, vw)}*)(xr+{start}));"]
+        lanes = [f"xl.s{c - start:x}" if ok else zero for c, ok in zip(cols, inside)]
+        return [f"const {vtype(dt, vw)} xl = *((const __global {_uvec(dt, vw)}*)(xr+{start}));",
+                f"const {vtype(dt, vw)} xv = (({vtype(dt, vw)})({','.join(lanes)}));"]
+    return load
+
+
+def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, load: XLoad, ity: str, dt: DType) -> list[str]:
     """The loop over the group's input channels, every kernel tap unrolled."""
-    x_t = dt.cl
     lines = [f"for ({ity} ci = 0; ci < {geo.cg}; ci++) {{",
-             f"  const __global {x_t}* xc = xg + ci*{geo.h * geo.w};",
-             f"  const __global {x_t}* wc = wg + ci*{geo.kh * geo.kw};"]
+             f"  const __global {dt.cl}* xc = xg + ci*{geo.h * geo.w};",
+             f"  const __global {dt.cl}* wc = wg + ci*{geo.kh * geo.kw};"]
     per_co = geo.cg * geo.kh * geo.kw
     for ky in range(geo.kh):
         lines.append("  {")
@@ -148,9 +183,10 @@ def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, edge: bool, dt: DType, ity: st
         if geo.rows_checked():
             lines.append(f"    if (ih >= 0 && ih < {geo.h}) {{")
             pad = "    "
-        lines.append(f"  {pad}const __global {x_t}* xr = xc + ih*{geo.w};")
+        lines.append(f"  {pad}const __global {dt.cl}* xr = xc + ih*{geo.w};")
         for kx in range(geo.kw):
-            lines.append(f"  {pad}{{ const {vtype(dt, cfg.vw)} xv = {_x_load(geo, cfg.vw, kx, edge, dt)};")
+            lines.append(f"  {pad}{{")
+            lines += [f"  {pad}  {x}" for x in load(kx)]
             for i in range(cfg.cob):
                 lines.append(f"  {pad}  a{i} += wc[{i * per_co + ky * geo.kw + kx}] * xv;")
             lines.append(f"  {pad}}}")
@@ -159,6 +195,31 @@ def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, edge: bool, dt: DType, ity: st
         lines.append("  }")
     lines.append("}")
     return lines
+
+
+# Edge blocks get a loop of their own each (constant columns) up to this many; beyond, one
+# loop masks every lane at run time.
+MAX_EDGE_LOOPS = 4
+
+
+def _loops(geo: ConvGeometry, cfg: ConvConfig, ity: str, dt: DType) -> list[dict]:
+    """The tap loops of the kernel as branches on the block index: one per edge block (or one
+    masked loop for all of them), the plain loop for the blocks inside the row. The last
+    branch is unconditional."""
+    starts = _block_starts(geo, cfg.vw)
+    span = geo.span(cfg.vw)
+    edges = [b for b, s in enumerate(starts) if not (0 <= s * geo.sw - geo.pw and s * geo.sw - geo.pw + span <= geo.w)]
+    branches = []
+    if len(edges) <= MAX_EDGE_LOOPS:
+        branches += [dict(cond=f"owb == {b}", lines=_tap_loop(geo, cfg, _edge_load(geo, cfg.vw, dt, starts[b] * geo.sw - geo.pw),
+                                                               ity, dt)) for b in edges]
+    elif edges:
+        branches.append(dict(cond=f"!(iw0 >= 0 && iw0 + {span} <= {geo.w})",
+                             lines=_tap_loop(geo, cfg, _masked_load(geo, cfg.vw, dt), ity, dt)))
+    if len(edges) < len(starts):
+        branches.append(dict(cond=None, lines=_tap_loop(geo, cfg, _plain_load(geo, cfg.vw, dt), ity, dt)))
+    branches[-1]["cond"] = None
+    return branches
 
 
 def _block_starts(geo: ConvGeometry, vw: int) -> list[int]:
@@ -206,10 +267,6 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     big = max(prod(b.shape) for b in lk.buffers) >= 2**31 - 1024
     ity = "long" if big else "int"
     starts = _block_starts(geo, vw)
-    span = geo.span(vw)
-    inside = [s * geo.sw - geo.pw >= 0 and s * geo.sw - geo.pw + span <= geo.w for s in starts]
-    fast_loop = _tap_loop(geo, cfg, False, dt, ity) if any(inside) else []
-    edge_loop = _tap_loop(geo, cfg, True, dt, ity) if not all(inside) else []
     plane = geo.oh * geo.ow
     shifted = geo.ow % vw != 0
     lo = (len(starts) - 1) * vw - starts[-1]  # lanes of the (shifted) last block that the one before stores
@@ -237,9 +294,9 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     name = _kernel_name(lk, "C")
     src = template("conv.cl.j2").render(
         name=name, g=geo, cfg=cfg.key(), ity=ity, vw=vw, cob=cob, nb=nb, ncb=ncb, n_items=n_items, lsz=lsz,
-        guard=gx != n_items, shifted=shifted, lo=lo, span=span, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
+        guard=gx != n_items, shifted=shifted, lo=lo, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
         zero=vliteral(0, dt, vw), xbuf=f"buf{x_ins.args[0]}", wbuf=f"buf{w_ins.args[0]}",
-        fast_loop=fast_loop, edge_loop=edge_loop, epi=epi, full_store=full_store, part_store=part_store,
+        branches=_loops(geo, cfg, ity, dt), epi=epi, full_store=full_store, part_store=part_store,
         vec_types=vec_types, vec_attr=vec_attr, **_common(lk))
     epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
     flops = 2 * prod(core.shape) * geo.cg * geo.kh * geo.kw + epi_flops * prod(root.shape)

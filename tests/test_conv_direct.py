@@ -14,7 +14,7 @@ import lazygrad as lg
 from lazygrad import Tensor
 from lazygrad import dtypes as dt
 from lazygrad import graph as gr
-from lazygrad.conv import DIRECT_MAX_REDUCTION, use_direct
+from lazygrad.conv import use_direct
 from lazygrad.ops import Op
 
 from conftest import close
@@ -146,11 +146,13 @@ def test_conv_is_one_graph_node(rng):
     assert sum(n.op is Op.CONV2D for n in nodes) == 1 and len(nodes) <= 16, nodes
 
 
-def test_direct_or_im2col(monkeypatch):
+def test_direct_or_im2col(monkeypatch, rng):
     arg = gr.ConvArg((1, 1), (1, 1), (1, 1), 1)
     monkeypatch.setenv("LAZYGRAD_CONV", "auto")
     assert use_direct((32, 3, 32, 32), (16, 3, 3, 3), arg, dt.float32)
-    long_k = DIRECT_MAX_REDUCTION // 9 + 1
-    assert not use_direct((1, long_k, 8, 8), (8, long_k, 3, 3), arg, dt.float32)
+    assert use_direct((8, 512, 8, 8), (512, 512, 3, 3), arg, dt.float64)
+    assert not use_direct((1, 2, 8, 8), (2, 2, 3, 3), arg, dt.float16)  # the matmul accumulates fp16 in fp32
     monkeypatch.setenv("LAZYGRAD_CONV", "im2col")
     assert not use_direct((32, 3, 32, 32), (16, 3, 3, 3), arg, dt.float32)
+    y = Tensor(_rand(rng, 1, 2, 6, 6)).conv2d(Tensor(_rand(rng, 3, 2, 3, 3)))
+    assert "conv" not in [k.kind for k in lg.schedule(y)]
