@@ -139,11 +139,18 @@ def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> t
     # that (its gradients are matmuls and col2im views, and differentiable again), only for
     # the operands whose gradient is wanted (the col2im of dx is most of the graph)
     from .conv import conv2d_im2col_nodes
-    x, w = n.srcs
-    y = conv2d_im2col_nodes(x, w, n.arg, pack=False)
-    wanted = [s for s, want in zip((x, w), needed) if want]
-    found = dict(zip((s.uid for s in wanted), grad(y, wanted, g, below_wrt=False)))
-    return tuple(found.get(s.uid) if want else None for s, want in zip((x, w), needed))
+    y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
+    # the windows start with a reshape of each operand, and a reshape of a reshape is built on
+    # the reshape's source: differentiate with respect to that node, reshape the result back
+    bases = [s.srcs[0] if s.op is Op.RESHAPE else s for s in n.srcs]
+    wanted = [b for b, want in zip(bases, needed) if want]
+    found = dict(zip((b.uid for b in wanted), grad(y, wanted, g, below_wrt=False)))
+    out: list[Node | None] = []
+    for s, b, want in zip(n.srcs, bases, needed):
+        # one base under both operands (conv2d(x, x)): its gradient is the total of both, given once
+        d = found.pop(b.uid, None) if want else None
+        out.append(None if d is None else gr.reshape(d, s.shape))
+    return tuple(out)
 
 
 # rules whose graphs are costly to build for sources no gradient is asked of: they are told

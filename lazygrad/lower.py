@@ -161,8 +161,10 @@ def lower(kernel: Kernel) -> LoweredKernel:
             return _matmul_children(node, lk.extra)
         if node is conv:
             # operands are buffers seen through reshapes at most (the scheduler stores others)
+            def inside(m: Node) -> bool:
+                return m.uid in input_uids
             return [(b, ShapeTracker.from_shape(b.shape), r) for b, r in
-                    ((flat_base(node.srcs[0]), "cx"), (flat_base(node.srcs[1]), "cw"))]
+                    ((flat_base(node.srcs[0], inside), "cx"), (flat_base(node.srcs[1], inside), "cw"))]
         if node.op is Op.PAD:
             return [(node.srcs[0], _movement_st(node).compose(st), region)]
         if node.op in MOVEMENT:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .graph import Node, toposort
@@ -116,8 +117,8 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
         if o.realized is None:
             stored[o.uid] = "user realize"
     cons = _consumers(nodes)
-    _store_conv_operands(nodes, stored)
     if not fuse:
+        _store_conv_operands(nodes, stored)
         for n in nodes:
             if n.realized is None and n.op not in (Op.BUFFER, Op.CONST) and n.op not in MOVEMENT:
                 stored.setdefault(n.uid, "fusion disabled (LAZYGRAD_FUSE=0)")
@@ -163,6 +164,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
                 why = f"feeds {nxt.op.value}"
             stored.setdefault(cur.uid, why)
             break
+    _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     return stored
@@ -188,9 +190,10 @@ def _reconverging_epilogue(start: Node, cons: dict[int, list[Node]], out_uids: s
     return set(region), leaky[0]
 
 
-def flat_base(x: Node) -> Node:
-    """The node below x's run of reshapes (and detaches): x is its value in the same flat order."""
-    while _is_flat_reshape(x) and x.realized is None:
+def flat_base(x: Node, stop: Callable[[Node], bool] = lambda n: False) -> Node:
+    """The node below x's run of reshapes (and detaches), or the first one of them where
+    `stop` holds: x is its value in the same flat order."""
+    while _is_flat_reshape(x) and x.realized is None and not stop(x):
         x = x.srcs[0]
     return x
 
@@ -203,8 +206,8 @@ def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
         if n.op is not Op.CONV2D or n.realized is not None:
             continue
         for src, what in zip(n.srcs, ("input", "weight")):
-            base = flat_base(src)
-            if base.realized is not None or base.op is Op.BUFFER:
+            base = flat_base(src, lambda m: m.uid in stored)
+            if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
                 continue
             if base.op in MOVEMENT:
                 stored.setdefault(src.uid, f"conv2d {what} read through a {base.op.value} view: copied to a plain buffer")

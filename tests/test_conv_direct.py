@@ -156,3 +156,28 @@ def test_direct_or_im2col(monkeypatch, rng):
     assert not use_direct((32, 3, 32, 32), (16, 3, 3, 3), arg, dt.float32)
     y = Tensor(_rand(rng, 1, 2, 6, 6)).conv2d(Tensor(_rand(rng, 3, 2, 3, 3)))
     assert "conv" not in [k.kind for k in lg.schedule(y)]
+
+
+def test_conv_pool_conv_stack(rng):
+    # a pooled conv result (a reduction seen through a reshape) feeds the next conv in place
+    x, w1, b1, w2 = _rand(rng, 3, 1, 8, 8), _rand(rng, 4, 1, 3, 3), _rand(rng, 4), _rand(rng, 6, 4, 3, 3)
+    tw1, tw2 = Tensor(w1, requires_grad=True), Tensor(w2, requires_grad=True)
+    y = Tensor(x).conv2d(tw1, Tensor(b1), padding=1).relu().max_pool2d(2).conv2d(tw2, padding=1).relu().max_pool2d(2)
+    assert [k.kind for k in lg.schedule(y)] == ["conv", "reduce", "conv", "reduce"]
+    pw1, pw2 = torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)
+    py = F.max_pool2d(F.relu(F.conv2d(F.max_pool2d(F.relu(F.conv2d(torch.tensor(x), pw1, torch.tensor(b1), padding=1)), 2),
+                                      pw2, padding=1)), 2)
+    close(y, py.detach().numpy(), rtol=1e-4, atol=1e-4)
+    y.square().sum().backward()
+    py.square().sum().backward()
+    close(tw1.grad, pw1.grad.numpy(), rtol=1e-3, atol=1e-3)
+    close(tw2.grad, pw2.grad.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_conv_of_a_tensor_with_itself(rng):
+    # both operands one node: the gradient is the sum of both contributions, counted once
+    x = _rand(rng, 1, 1, 3, 3)
+    tx, px = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    tx.conv2d(tx, padding=1).square().sum().backward()
+    F.conv2d(px, px, padding=1).square().sum().backward()
+    close(tx.grad, px.grad.numpy(), rtol=1e-4, atol=1e-4)
