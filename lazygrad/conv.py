@@ -1,21 +1,20 @@
-"""Convolution and pooling over (N, C, H, W) tensors, built from movement ops and matmul.
+"""Convolution and pooling over (N, C, H, W) tensors.
 
-`windows` turns every sliding window into two new axes (kernel position, output position)
-using only views: pad, reshape, expand, shrink, permute. Overlapping windows come from a
-repeat trick: the flattened input repeated R times and re-cut into rows `shift` elements
-longer starts each new row `shift` elements further on (shift = dilation along W, dilation
-rows along H). No data is copied by the views;
-
-- conv2d = the windows of x as an im2col matrix (N, groups, C/g*kh*kw, OH*OW), multiplied by
-  the weights (groups, O/g, C/g*kh*kw): one batched MATMUL whose epilogue takes bias and any
-  activation after it. The im2col matrix is written once, already packed into the matmul's
-  panels, by one copy kernel (linalg decides; small problems read the windows in place);
+- conv2d = one CONV2D node (graph.conv2d): a direct-convolution kernel (templates/conv.cl.j2,
+  codegen_conv.py) whose epilogue takes bias and any activation after it, so a conv layer is
+  one graph node and one kernel. Its gradient (autodiff) differentiates the im2col formulation
+  below, which is also the fallback where the direct kernel does not apply (`use_direct`).
+- im2col: `windows` turns every sliding window into two new axes (kernel position, output
+  position) using only views: pad, reshape, expand, shrink, permute. Overlapping windows come
+  from a repeat trick: the flattened input repeated R times and re-cut into rows `shift`
+  elements longer starts each new row `shift` elements further on (shift = dilation along W,
+  dilation rows along H). No data is copied by the views; the windows as an im2col matrix
+  (N, groups, C/g*kh*kw, OH*OW) times the weights (groups, O/g, C/g*kh*kw) is one batched
+  MATMUL (`conv2d_im2col_nodes`), its operand packed into panels by one copy kernel where
+  linalg decides. Its gradient is the transpose of the views (col2im: shrinks, pads and a sum
+  over the repeat axis) and matmuls.
 - max_pool2d / avg_pool2d = a max / sum over the two kernel axes of the windows (one reduce
   kernel; padding is -inf / 0 as torch does).
-
-Gradients need nothing special: autodiff rewrites the views and the matmul like any graph
-(the col2im of the backward pass is the transpose of the views: shrinks, pads and a sum over
-the repeat axis).
 
 Public names: conv2d, conv2d_im2col_nodes, use_direct, conv_policy, max_pool2d, avg_pool2d, windows,
 conv_output_size, output_size.
