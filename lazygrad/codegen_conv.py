@@ -235,7 +235,7 @@ def _block_starts(geo: ConvGeometry, vw: int) -> list[int]:
 
 
 def _lane_chunks(lo: int, vw: int) -> list[list[int]]:
-    """Lanes lo..vw-1 as runs of 8, 4, 2, 1 lanes (OpenCL vector sizes), widest first."""
+    """Lanes lo..vw-1 as runs of 16, 8, 4, 2, 1 lanes (OpenCL vector sizes), widest first."""
     chunks, j = [], lo
     for size in (16, 8, 4, 2, 1):
         while j + size <= vw:
@@ -301,7 +301,7 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     name = _kernel_name(lk, "C")
     src = codegen.template("conv.cl.j2").render(  # through the module: tests spy on it
         name=name, g=geo, cfg=cfg.key(), ity=ity, vw=vw, cob=cob, nb=nb, ncb=ncb, n_items=n_items, lsz=lsz,
-        guard=gx != n_items, shifted=shifted, lo=lo, x_t=dt.cl, acc_t=vtype(dt, vw), acc_scalar=dt.cl,
+        guard=gx != n_items, shifted=shifted, lo=lo, x_t=dt.cl, acc_t=vtype(dt, vw),
         zero=vliteral(0, dt, vw), xbuf=f"buf{x_ins.args[0]}", wbuf=f"buf{w_ins.args[0]}",
         branches=_loops(geo, cfg, ity, dt), epi=epi, full_store=full_store, part_store=part_store,
         vec_types=vec_types, vec_attr=vec_attr, **_common(lk))
