@@ -12,7 +12,7 @@ after the forward node it differentiates, so `format_grad_graph` can print where
 unless create_graph=True; `grad_tensors` (lg.grad) returns differentiable lazy tensors, so
 `lg.grad` of an `lg.grad` gives second derivatives.
 
-Public names: vjp_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
+Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
 """
 from __future__ import annotations
 
@@ -134,6 +134,32 @@ def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
 
 
+def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> tuple[Node | None, ...]:
+    # the direct kernel's values are those of the windows + matmul formulation: differentiate
+    # that (its gradients are matmuls and col2im views, and differentiable again), only for
+    # the operands whose gradient is wanted (the col2im of dx is most of the graph)
+    from .conv import conv2d_im2col_nodes
+    y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
+    # the windows start with a reshape of each operand, and a reshape of a reshape is built on
+    # the reshape's source: differentiate with respect to that node, reshape the result back
+    bases = [s.srcs[0] if s.op is Op.RESHAPE else s for s in n.srcs]
+    wanted = [b for b, want in zip(bases, needed) if want]
+    found = dict(zip((b.uid for b in wanted), grad(y, wanted, g, below_wrt=False)))
+    out: list[Node | None] = []
+    for s, b, want in zip(n.srcs, bases, needed):
+        # one base under both operands (conv2d(x, x)): its gradient is the total of both, given once
+        d = found.pop(b.uid, None) if want else None
+        out.append(None if d is None else gr.reshape(d, s.shape))
+    return tuple(out)
+
+
+# rules whose graphs are costly to build for sources no gradient is asked of: they are told
+# which sources are wanted (vjp_rules holds them too, asked for every source)
+selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
+    Op.CONV2D: _conv2d_rule,
+}
+
+
 vjp_rules: dict[Op, Rule] = {
     Op.ADD: lambda g, n: (g, g),
     Op.SUB: lambda g, n: (g, neg(g)),
@@ -161,6 +187,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.FLIP: lambda g, n: (gr.flip(g, n.arg),),
     Op.CONTIGUOUS: lambda g, n: (g,),
     Op.MATMUL: _matmul_rule,
+    Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
 NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
@@ -169,21 +196,23 @@ assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == se
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"
 
 
-def grad_walk(roots: list[Node], into_roots: bool = False) -> list[Node]:
+def grad_walk(roots: list[Node], into_roots: bool = False, stop_uids: frozenset[int] = frozenset()) -> list[Node]:
     """Nodes reachable from `roots`, sources first (iterative), without looking below ops no
     gradient flows through: below a detach lies only history (a parameter updated under
     no_grad is a detach of its update, whose sources are the whole previous training step),
     so this walk costs the size of one step, not of every step so far. `into_roots`: do look
-    below roots that are such ops (to print a detached `.grad`)."""
+    below roots that are such ops (to print a detached `.grad`). Nor below `stop_uids`."""
     root_uids = {r.uid for r in roots} if into_roots else set()
     return toposort(roots, stop_at_realized=False,
-                    stop=lambda n: n.op in NO_GRAD_OPS and n.uid not in root_uids)
+                    stop=lambda n: (n.op in NO_GRAD_OPS and n.uid not in root_uids) or n.uid in stop_uids)
 
 
-def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | None]:
-    """d(root)/d(each of wrt), as nodes; None where root does not depend on it."""
-    order = grad_walk([root])
+def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool = True) -> list[Node | None]:
+    """d(root)/d(each of wrt), as nodes; None where root does not depend on it. `below_wrt=False`:
+    only paths that do not pass through one wrt node to reach another are followed, and the
+    walk does not visit the graph below them (a rule differentiating a local subgraph)."""
     wanted = {w.uid for w in wrt}
+    order = grad_walk([root], stop_uids=frozenset() if below_wrt else frozenset(wanted))
     # nodes on some path from a wanted node to root
     relevant: set[int] = set()
     for n in order:
@@ -198,7 +227,9 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None) -> list[Node | N
         if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
             continue
         with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}"):
-            contribs = vjp_rules[n.op](g, n)
+            selective = selective_rules.get(n.op)
+            contribs = (selective(g, n, tuple(s.uid in relevant for s in n.srcs)) if selective is not None
+                        else vjp_rules[n.op](g, n))
             for s, c in zip(n.srcs, contribs):
                 if c is None or s.uid not in relevant:
                     continue

@@ -815,6 +815,9 @@ def render(lk: LoweredKernel) -> RenderedKernel:
 def _render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "matmul":
         return render_matmul(lk)
+    if lk.kernel.kind == "conv":
+        from .codegen_conv import render_conv  # imports this module
+        return render_conv(lk)
     if lk.kernel.kind in ("reduce", "rowwise"):
         return render_reduce(lk)
     if lk.kernel.kind == "rowtotal":

@@ -1,31 +1,36 @@
-"""Convolution and pooling over (N, C, H, W) tensors, built from movement ops and matmul.
+"""Convolution and pooling over (N, C, H, W) tensors.
 
-`windows` turns every sliding window into two new axes (kernel position, output position)
-using only views: pad, reshape, expand, shrink, permute. Overlapping windows come from a
-repeat trick: the flattened input repeated R times and re-cut into rows `shift` elements
-longer starts each new row `shift` elements further on (shift = dilation along W, dilation
-rows along H). No data is copied by the views;
-
-- conv2d = the windows of x as an im2col matrix (N, groups, C/g*kh*kw, OH*OW), multiplied by
-  the weights (groups, O/g, C/g*kh*kw): one batched MATMUL whose epilogue takes bias and any
-  activation after it. The im2col matrix is written once, already packed into the matmul's
-  panels, by one copy kernel (linalg decides; small problems read the windows in place);
+- conv2d = one CONV2D node (graph.conv2d): a direct-convolution kernel (templates/conv.cl.j2,
+  codegen_conv.py) whose epilogue takes bias and any activation after it, so a conv layer is
+  one graph node and one kernel. Its gradient (autodiff) differentiates the im2col formulation
+  below, which is also the fallback where the direct kernel does not apply (`use_direct`).
+- im2col: `windows` turns every sliding window into two new axes (kernel position, output
+  position) using only views: pad, reshape, expand, shrink, permute. Overlapping windows come
+  from a repeat trick: the flattened input repeated R times and re-cut into rows `shift`
+  elements longer starts each new row `shift` elements further on (shift = dilation along W,
+  dilation rows along H). No data is copied by the views; the windows as an im2col matrix
+  (N, groups, C/g*kh*kw, OH*OW) times the weights (groups, O/g, C/g*kh*kw) is one batched
+  MATMUL (`conv2d_im2col_nodes`), its operand packed into panels by one copy kernel where
+  linalg decides. Its gradient is the transpose of the views (col2im: shrinks, pads and a sum
+  over the repeat axis) and matmuls.
 - max_pool2d / avg_pool2d = a max / sum over the two kernel axes of the windows (one reduce
   kernel; padding is -inf / 0 as torch does).
 
-Gradients need nothing special: autodiff rewrites the views and the matmul like any graph
-(the col2im of the backward pass is the transpose of the views: shrinks, pads and a sum over
-the repeat axis).
-
-Public names: conv2d, max_pool2d, avg_pool2d, windows, conv_output_size.
+Public names: conv2d, conv2d_im2col_nodes, use_direct, conv_policy, max_pool2d, avg_pool2d, windows,
+conv_output_size, output_size.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from . import dtypes as dt
+from . import graph as gr
+from .graph import Node
+from .linalg import matmul_nodes
+from .ops import Op
 from .tensor import Tensor
 
 Pair = tuple[int, int]
@@ -46,6 +51,16 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> Pair:
 def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
     """torch's output length of a window sweep (floor mode)."""
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def output_size(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                op: str) -> Pair:
+    """(OH, OW) of a window sweep over an (N, C, H, W) input; a clear error if it is empty."""
+    oh, ow = (conv_output_size(shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: input {shape} is too small for kernel {kernel} with padding {padding} "
+                         f"and dilation {dilation} (output would be {oh}x{ow})")
+    return oh, ow
 
 
 def _shifted_rows(x: Tensor, k: int, shift: int) -> Tensor:
@@ -72,10 +87,7 @@ def windows(x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
     multi-view index costs a division per dim in every kernel that reads it)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x.shape
-    oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"{op}: input {x.shape} is too small for kernel {kernel} with padding {padding} "
-                         f"and dilation {dilation} (output would be {oh}x{ow})")
+    oh, ow = output_size(x.shape, kernel, stride, padding, dilation, op)
     # rows/columns past the last window are never kept, but the stride cuts below need them
     hp, wp = max(h + 2 * ph, oh * sh), max(w + 2 * pw, ow * sw)
     nc = n * c
@@ -123,16 +135,59 @@ def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, pa
     if not d_.is_float:
         raise TypeError(f"{op}: expected floating point input and weight, got {x.dtype.name} and {w.dtype.name}")
     x, w = x.cast(d_), w.cast(d_)
-    win = windows(x, (kh, kw), s, p, d, 0.0, op)                 # (N, C, kh, kw, OH, OW)
+    output_size(x.shape, (kh, kw), s, p, d, op)
+    arg = gr.ConvArg(s, p, d, int(groups))
+    if use_direct(x.shape, w.shape, arg, d_):
+        out = Tensor._from(gr.conv2d(x.node, w.node, arg), x, w)
+    else:
+        out = Tensor._from(conv2d_im2col_nodes(x.node, w.node, arg), x, w)
+    if bias is not None:
+        # built from nodes: the same graph as out + bias.reshape(1, o, 1, 1), without the
+        # broadcasting machinery (its Python cost is a good part of a small conv's time)
+        b = bias.cast(d_)
+        wide = gr.expand(gr.reshape(b.node, (1, o, 1, 1)), out.shape)
+        out = Tensor._from(gr.elementwise(Op.ADD, out.node, wide), out, b)
+    return out
+
+
+def conv2d_im2col_nodes(x: Node, w: Node, arg: gr.ConvArg, pack: bool = True) -> Node:
+    """The convolution as the windows of x (an im2col matrix of views) times the weights: one
+    batched MATMUL. The fallback of the direct kernel (`pack`: its operands packed where linalg
+    says), and, unpacked, what CONV2D's gradient differentiates: the gradient products then
+    pack their own operands (dw reads the transposed windows once, not a packed copy again)."""
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    groups = arg.groups
+    win = windows(Tensor._from(x), (kh, kw), arg.stride, arg.padding, arg.dilation, 0.0, "conv2d")
     oh, ow = win.shape[-2:]
     kg = cg * kh * kw
-    cols = win.reshape(n, groups, kg, oh * ow)                    # im2col, a view
-    wm = w.reshape(groups, o // groups, kg)
-    out = wm.matmul(cols)                                         # (N, g, O/g, OH*OW)
-    out = out.reshape(n, o, oh, ow)
-    if bias is not None:
-        out = out + bias.cast(d_).reshape(1, o, 1, 1)
-    return out
+    cols = win.reshape(n, groups, kg, oh * ow).node               # im2col, a view
+    wm = gr.expand(gr.reshape(w, (1, groups, o // groups, kg)), (n, groups, o // groups, kg))
+    out = matmul_nodes(wm, cols) if pack else gr.matmul(wm, cols)  # (N, g, O/g, OH*OW)
+    return gr.reshape(out, (n, o, oh, ow))
+
+
+# The direct kernel computes in the operands' own dtype; fp16 keeps the matmul path (which
+# accumulates in float32).
+_DIRECT_DTYPES = ("float32", "float64")
+
+
+def conv_policy() -> str:
+    """LAZYGRAD_CONV: 'auto' (default), 'direct' or 'im2col' (forces one path where it applies)."""
+    return os.environ.get("LAZYGRAD_CONV", "auto")
+
+
+def use_direct(x_shape: tuple[int, ...], w_shape: tuple[int, ...], arg: gr.ConvArg, d: dt.DType) -> bool:
+    """Direct kernel (one CONV2D node) or windows + matmul? Measured on PoCL (AVX-512, 2 cores;
+    conv + bias + relu, ms direct / im2col): (32,3,32,32)x(16,3,3,3) 0.3/1.1, (8,64,32,32)x
+    (64,64,3,3) pad 1 4.7/27, (8,128,16,16)x(128,128,3,3) 1.9/26, (4,512,8,8)x(512,512,3,3)
+    6/15, and 1x1 convs (a plain matmul: 8x256x16x16 by 256 1.3/1.2, 8x512x16x16 by 512
+    4.7/3.8-6.5, 8x1024x8x8 by 1024 6-9/6.6-7.1) within noise of each other. So: direct for
+    every float32/float64 conv; the im2col matmul for other dtypes or when LAZYGRAD_CONV says."""
+    policy = conv_policy()
+    if d.name not in _DIRECT_DTYPES or policy == "im2col":
+        return False
+    return True
 
 
 def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,

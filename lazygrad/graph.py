@@ -7,7 +7,8 @@ The only mutable slot is `realized`: the device buffer holding the node's value 
 realize() computed it (a memo, not part of the node's identity).
 
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
-and one builder per movement op (reshape, permute, expand, pad, shrink, flip).
+and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
+matmul and conv2d (with its ConvArg) build the two core ops.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import itertools
 import os
 import sys
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 from .dtypes import DType
 from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
@@ -227,3 +228,26 @@ def matmul(a: Node, b: Node) -> Node:
     """(..., M, K) @ (..., K, N) with equal batch dims."""
     assert a.shape[:-2] == b.shape[:-2] and a.shape[-1] == b.shape[-2], (a.shape, b.shape)
     return make(Op.MATMUL, (a, b), a.shape[:-1] + (b.shape[-1],), a.dtype)
+
+
+class ConvArg(NamedTuple):
+    """The geometry of a CONV2D node besides its operands' shapes: (h, w) pairs and groups."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+    def out_size(self, hw: tuple[int, int], khw: tuple[int, int]) -> tuple[int, int]:
+        """torch's output height and width (floor mode)."""
+        return tuple((s + 2 * p - d * (k - 1) - 1) // st + 1  # type: ignore[return-value]
+                     for s, k, st, p, d in zip(hw, khw, self.stride, self.padding, self.dilation))
+
+
+def conv2d(x: Node, w: Node, arg: ConvArg) -> Node:
+    """x (N, C, H, W) convolved with w (O, C/groups, kh, kw): (N, O, OH, OW)."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    assert cg * arg.groups == c and o % arg.groups == 0 and x.dtype == w.dtype, (x.shape, w.shape, arg)
+    oh, ow = arg.out_size((h, wd), (kh, kw))
+    return make(Op.CONV2D, (x, w), (n, o, oh, ow), x.dtype, arg)

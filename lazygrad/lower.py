@@ -10,9 +10,11 @@ Regions say which loop an instruction runs in:
 - "inner{k}": inside the loop of reduction stage k (its producers);
 - "row": per element of a row after every stage (row-wise kernels writing full rows).
 - "a" / "b": a matmul operand's element, indexed by the operand's own (..., M, K) / (..., K, N)
-  shape, or by its panel shape when it was packed (the codegen owns the K loop).
+  shape, or by its panel shape when it was packed (the codegen owns the K loop);
+- "cx" / "cw": a conv2d's input and weight: one load each, of the buffer holding them (the
+  codegen indexes them itself).
 A reduction's value is an "acc" instruction (value = stage index) in the regions that read it;
-a matmul's is an "acc" instruction whose args are its A and B values.
+a matmul's is an "acc" instruction whose args are its A and B values, a conv2d's likewise.
 
 Runs of movement ops are composed bottom-up (`movement_chain`) and stacked views folded where
 they compose (`fold_views`), so long view chains (conv windows) index in one or two views.
@@ -30,7 +32,7 @@ from . import graph as gr
 from .dtypes import DType
 from .graph import Node
 from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
-from .scheduler import Kernel
+from .scheduler import Kernel, flat_base
 from .view import ShapeTracker, View, prod
 
 
@@ -145,6 +147,7 @@ def lower(kernel: Kernel) -> LoweredKernel:
         dom_st = ShapeTracker.from_shape(full).permute(tuple(keep) + tuple(axes))
         lk.row_output = kernel.kind == "rowwise" and root.shape == full and root.shape != reduces[-1].shape
     matmul = kernel.core if kernel.core is not None and kernel.core.op is Op.MATMUL else None
+    conv = kernel.core if kernel.core is not None and kernel.core.op is Op.CONV2D else None
     if matmul is not None:
         lk.extra["a_panel"] = panel_source(matmul.srcs[0], PANEL_A, input_uids)
         lk.extra["b_panel"] = panel_source(matmul.srcs[1], PANEL_B, input_uids)
@@ -158,6 +161,12 @@ def lower(kernel: Kernel) -> LoweredKernel:
     def children(node: Node, st: ShapeTracker, region: str) -> list[tuple[Node, ShapeTracker, str]]:
         if node is matmul:
             return _matmul_children(node, lk.extra)
+        if node is conv:
+            # operands are buffers seen through reshapes at most (the scheduler stores others)
+            def inside(m: Node) -> bool:
+                return m.uid in input_uids
+            return [(b, ShapeTracker.from_shape(b.shape), r) for b, r in
+                    ((flat_base(node.srcs[0], inside), "cx"), (flat_base(node.srcs[1], inside), "cw"))]
         if node.op is Op.PAD:
             return [(node.srcs[0], _movement_st(node).compose(st), region)]
         if node.op in MOVEMENT:
@@ -197,7 +206,7 @@ def lower(kernel: Kernel) -> LoweredKernel:
                         stack.append((c[0], c[1], c[2], False))
                 continue
             vals = tuple(memo[(c[0].uid, c[1], c[2])] for c in kids)
-            if node is matmul:
+            if node is matmul or node is conv:
                 memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, origin=node.origin))
             elif node is total:
                 lk.extra["total_result"] = vals[0]

@@ -4,7 +4,7 @@ Each primitive has its arity, category, OpenCL C expression and numpy reference 
 Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
-Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE.
+Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES.
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Op(Enum):
     DETACH = "detach"      # identity view that stops gradients
     # special kernels
     MATMUL = "matmul"      # (..., M, K) @ (..., K, N), batch dims already broadcast
+    CONV2D = "conv2d"      # direct convolution of x (N, C, H, W) by w (O, C/g, kh, kw), arg graph.ConvArg
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
 
 
@@ -106,6 +107,7 @@ _ROWS = [
     Primitive(Op.FLIP, "movement", 1),
     Primitive(Op.DETACH, "movement", 1),
     Primitive(Op.MATMUL, "matmul", 2, flops=2),
+    Primitive(Op.CONV2D, "conv", 2, flops=2),
     Primitive(Op.CONTIGUOUS, "copy", 1),
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
@@ -122,6 +124,8 @@ ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST}
 MOVEMENT = ops_in("movement")
 REDUCE = ops_in("reduce")
 SOURCES = ops_in("source")
+# ops that are the core of a kernel of their own template, their elementwise consumers its epilogue
+CORES = ops_in("matmul") | ops_in("conv")
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 # ops whose value at a padded (zero) input is not zero: padding cannot be pushed through them
 REDUCE_IDENTITY = {Op.SUM: 0.0, Op.RMAX: float("-inf")}

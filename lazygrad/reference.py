@@ -36,6 +36,22 @@ def _movement(n: Node, x: np.ndarray) -> np.ndarray:
     raise AssertionError(op)
 
 
+def _conv2d(x: np.ndarray, w: np.ndarray, arg) -> np.ndarray:
+    """torch's conv2d (no bias) as a sum over kernel positions of grouped channel products."""
+    (sh, sw), (ph, pw), (dh, dw), groups = arg
+    n, _, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    oh, ow = arg.out_size((h, wd), (kh, kw))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    wg = w.reshape(groups, o // groups, cg, kh, kw)
+    out = np.zeros((n, groups, o // groups, oh, ow), dtype=np.result_type(x, w))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            out += np.einsum("ngchw,goc->ngohw", patch.reshape(n, groups, cg, oh, ow), wg[..., i, j])
+    return out.reshape(n, o, oh, ow)
+
+
 _REDUCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.SUM: lambda x, axes: np.sum(x, axis=axes, keepdims=True),
     Op.RMAX: lambda x, axes: np.max(x, axis=axes, keepdims=True),
@@ -65,6 +81,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = _REDUCE[n.op](src[0], n.arg)
             elif n.op is Op.MATMUL:
                 v = np.matmul(src[0], src[1])
+            elif n.op is Op.CONV2D:
+                v = _conv2d(src[0], src[1], n.arg)
             elif n.op is Op.CONTIGUOUS:
                 v = src[0]
             else:

@@ -3,25 +3,28 @@
 Rules (in `decide_boundaries`, the realize rules in one place):
 - nodes already realized are kernel inputs, never recomputed;
 - the tensors asked for are kernel outputs ("user realize");
-- a reduction (or matmul) is the core of a kernel; its elementwise consumers fuse after it as
+- a reduction (or matmul, or conv2d) is the core of a kernel; its elementwise consumers fuse after it as
   long as each has a single consumer and the same output elements; where that chain stops,
   the value is stored, with the reason it stopped (broadcast, several consumers, ...);
 - elementwise and movement nodes are never stored unless one of those rules asks: they are
   recomputed inside every kernel that reads them (views become index expressions);
+- a conv2d reads its operands straight from buffers: an operand that is not one (through
+  reshapes) is stored first ("conv2d operand ...");
 - a kernel with too many buffer arguments or too many ops is split ("too many kernel
   arguments", "kernel too large");
 - LAZYGRAD_FUSE=0 stores every primitive ("fusion disabled").
 
-Public names: Kernel, schedule, decide_boundaries, fusion_enabled.
+Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base.
 """
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .graph import Node, toposort
-from .ops import ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
+from .ops import CORES, ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
 from .view import prod
 
 MAX_OPS_PER_KERNEL = 400
@@ -38,7 +41,7 @@ class Kernel:
     its output is stored instead of fused into its consumer (`reason`)."""
 
     output: Node
-    kind: str                      # "elementwise" | "reduce" | "matmul"
+    kind: str                      # "elementwise" | "reduce" | "rowwise" | "rowtotal" | "matmul" | "conv"
     inputs: list[Node]             # nodes read from buffers (realized or earlier kernels)
     ops: list[Node]                # the nodes fused into this kernel, in dependency order
     reason: str                    # why `output` is a kernel boundary
@@ -115,6 +118,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
             stored[o.uid] = "user realize"
     cons = _consumers(nodes)
     if not fuse:
+        _store_conv_operands(nodes, stored)
         for n in nodes:
             if n.realized is None and n.op not in (Op.BUFFER, Op.CONST) and n.op not in MOVEMENT:
                 stored.setdefault(n.uid, "fusion disabled (LAZYGRAD_FUSE=0)")
@@ -126,7 +130,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
             continue
         if n.op is Op.CONTIGUOUS:
             stored.setdefault(n.uid, n.arg or "explicit contiguous()")  # arg: why a library copy
-        if n.op not in REDUCE and n.op is not Op.MATMUL:
+        if n.op not in REDUCE and n.op not in CORES:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
         cur = n
@@ -152,7 +156,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
                 continue
             if nxt.op is Op.EXPAND:
                 why = "reduce feeding a broadcast"
-            elif nxt.op in REDUCE or nxt.op is Op.MATMUL:
+            elif nxt.op in REDUCE or nxt.op in CORES:
                 why = f"reduction feeding another {nxt.op.value}"
             elif nxt.op in MOVEMENT:
                 why = f"{nxt.op.value} view of a reduction result"
@@ -160,6 +164,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
                 why = f"feeds {nxt.op.value}"
             stored.setdefault(cur.uid, why)
             break
+    _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     return stored
@@ -183,6 +188,31 @@ def _reconverging_epilogue(start: Node, cons: dict[int, list[Node]], out_uids: s
     if len(leaky) != 1 or leaky[0] is start:
         return None
     return set(region), leaky[0]
+
+
+def flat_base(x: Node, stop: Callable[[Node], bool] = lambda n: False) -> Node:
+    """The node below x's run of reshapes (and detaches), or the first one of them where
+    `stop` holds: x is its value in the same flat order."""
+    while _is_flat_reshape(x) and x.realized is None and not stop(x):
+        x = x.srcs[0]
+    return x
+
+
+def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
+    """The direct conv kernel indexes its operands as plain (N, C, H, W) / (O, C/g, kh, kw)
+    arrays: an operand computed by a fused expression or seen through a view other than a
+    reshape is stored first. (Stores already decided elsewhere are read in place.)"""
+    for n in nodes:
+        if n.op is not Op.CONV2D or n.realized is not None:
+            continue
+        for src, what in zip(n.srcs, ("input", "weight")):
+            base = flat_base(src, lambda m: m.uid in stored)
+            if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
+                continue
+            if base.op in MOVEMENT:
+                stored.setdefault(src.uid, f"conv2d {what} read through a {base.op.value} view: copied to a plain buffer")
+            else:
+                stored.setdefault(base.uid, f"conv2d {what} is computed ({base.op.value}): stored for the direct kernel")
 
 
 # An elementwise producer of a matmul operand is recomputed by every tile that reads it (A by
@@ -221,7 +251,7 @@ def _fused_flops(root: Node, stored: dict[int, str]) -> int:
             total += 16  # a keyed hash per element
         elif n.op in ELEMENTWISE:
             total += PRIMITIVES[n.op].flops
-        elif n.op in REDUCE or n.op is Op.MATMUL:
+        elif n.op in REDUCE or n.op in CORES:
             total += 1000  # never recompute a reduction per tile
         stack.extend(n.srcs)
     return total
@@ -294,8 +324,11 @@ def _kernel_for(roots: list[Node], stored: dict[int, str], through: frozenset[in
     ops, inputs = _tree(roots, stored, through)
     reduces = [n for n in ops if n.op in REDUCE]
     matmuls = [n for n in ops if n.op is Op.MATMUL]
+    convs = [n for n in ops if n.op is Op.CONV2D]
     root = roots[0]
-    if matmuls:
+    if convs:
+        kind, core = "conv", convs[0]
+    elif matmuls:
         kind, core = "matmul", matmuls[0]
     elif len(reduces) > 1 and _domain(reduces[-1]) != _domain(reduces[0]):
         kind, core = "rowtotal", reduces[-1]
@@ -364,7 +397,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
     for k in roots:
         ops, ins = trees[k.uid]
         reds = [n for n in ops if n.op in REDUCE]
-        if any(n.op is Op.MATMUL for n in ops):
+        if any(n.op in CORES for n in ops):
             continue
         domain = _domain(reds[-1]) if reds else None
         changed = True
@@ -375,7 +408,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                     continue
                 r_ops, _ = trees[uid]
                 r_reds = [n for n in r_ops if n.op in REDUCE]
-                if not r_reds or any(n.op is Op.MATMUL for n in r_ops):
+                if not r_reds or any(n.op in CORES for n in r_ops):
                     continue
                 if any(x.uid in deny for x in r_reds):
                     _note(stored, uid, "read through a view other than a row broadcast")

@@ -589,7 +589,16 @@ class Tensor:
     def relu(self) -> Tensor:
         # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
         # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
-        return ((self > 0) | (self != self)).where(self, 0)
+        if not self.dtype.is_float:
+            return ((self > 0) | (self != self)).where(self, 0)
+        # the same nodes as the line above builds, made directly: the generic broadcasting
+        # path costs several times more Python than the nodes themselves (small layers feel it)
+        x, b = self.node, dt.bool_
+        zero = g.const(0.0, self.dtype, self.shape)
+        pos = g.elementwise(Op.CMPLT, zero, x, dtype=b)
+        nan = g.elementwise(Op.NOT, g.elementwise(Op.CMPEQ, x, x, dtype=b), dtype=b)
+        keep = g.elementwise(Op.OR, pos, nan, dtype=b)
+        return Tensor._from(g.elementwise(Op.WHERE, keep, x, zero, dtype=self.dtype), self)
 
     def sigmoid(self) -> Tensor:
         # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows

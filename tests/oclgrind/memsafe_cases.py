@@ -550,21 +550,94 @@ def mm_packed_panels() -> tuple[Tensor, np.ndarray]:
         os.environ.pop("LAZYGRAD_MATMUL_PACK", None)
 
 
+def np_conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0, dil: int = 1,
+              groups: int = 1) -> np.ndarray:
+    """torch's conv2d (no bias) by loops over kernel taps: the reference of the conv cases."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    oh, ow = (h + 2 * pad - dil * (kh - 1) - 1) // stride + 1, (wd + 2 * pad - dil * (kw - 1) - 1) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((n, o, oh, ow), np.float64)
+    for co in range(o):
+        g = co // (o // groups)
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dil:i * dil + stride * oh:stride, j * dil:j * dil + stride * ow:stride]
+                out[:, co] += np.einsum("nchw,c->nhw", patch[:, :, :oh, :ow], w[co, :, i, j])
+    return out.astype(x.dtype)
+
+
 @case
 def conv_im2col_pad_stride() -> tuple[Tensor, np.ndarray]:
     # im2col windows (padded, strided, grouped) packed by one copy kernel, bias in the epilogue
+    os.environ["LAZYGRAD_CONV"] = "im2col"
+    try:
+        x, w, bias = arr(2, 4, 7, 6), arr(6, 2, 3, 2, seed=1), arr(6, seed=2)
+        y = Tensor(x).conv2d(Tensor(w), Tensor(bias), stride=2, padding=1, groups=2)
+        return y, np_conv2d(x, w, 2, 1, 1, 2) + bias[None, :, None, None]
+    finally:
+        os.environ.pop("LAZYGRAD_CONV", None)
+
+
+@case
+def conv_direct_pad_stride_groups() -> tuple[Tensor, np.ndarray]:
+    # the direct kernel: padded edges, stride 2 (lanes gathered), 2 groups, bias in the epilogue
     x, w, bias = arr(2, 4, 7, 6), arr(6, 2, 3, 2, seed=1), arr(6, seed=2)
+    y = Tensor(x).conv2d(Tensor(w), Tensor(bias), stride=2, padding=1, groups=2)
+    return y, np_conv2d(x, w, 2, 1, 1, 2) + bias[None, :, None, None]
+
+
+@case
+def conv_direct_shifted_tail_relu() -> tuple[Tensor, np.ndarray]:
+    # output width 11: the last block shifted back into the row stores only its new lanes
+    x, w, bias = arr(1, 2, 5, 13), arr(3, 2, 3, 3, seed=1), arr(3, seed=2)
+    y = Tensor(x).conv2d(Tensor(w), Tensor(bias)).relu()
+    return y, np.maximum(np_conv2d(x, w) + bias[None, :, None, None], 0)
+
+
+@case
+def conv_direct_dilation2_pad2() -> tuple[Tensor, np.ndarray]:
+    # edge blocks with constant columns: an in-row vector load and a swizzle with zero lanes
+    x, w = arr(1, 2, 9, 12), arr(4, 2, 3, 3, seed=1)
+    return Tensor(x).conv2d(Tensor(w), padding=2, dilation=2), np_conv2d(x, w, 1, 2, 2)
+
+
+@case
+def conv_direct_stride2_width37() -> tuple[Tensor, np.ndarray]:
+    # stride 2 over a row of 37 (output 19): gathered lanes, a padded edge at both ends
+    x, w = arr(1, 3, 6, 37), arr(2, 3, 3, 3, seed=1)
+    return Tensor(x).conv2d(Tensor(w), stride=2, padding=1), np_conv2d(x, w, 2, 1)
+
+
+@case
+def conv_direct_row_narrower_than_vector() -> tuple[Tensor, np.ndarray]:
+    # input row of 3 under padding 2: every block an edge block, lanes gathered one by one
+    x, w = arr(1, 1, 3, 3), arr(2, 1, 3, 3, seed=1)
+    return Tensor(x).conv2d(Tensor(w), padding=2), np_conv2d(x, w, 1, 2)
+
+
+@case
+def conv_direct_masked_lanes() -> tuple[Tensor, np.ndarray]:
+    # a row of 2 padded by 32 columns each side: more edge blocks than get a loop each, so one
+    # loop masks every lane at run time
+    x, w = arr(1, 2, 3, 2), arr(2, 2, 2, 1, seed=1)
+    want = np_conv2d(np.pad(x, ((0, 0), (0, 0), (0, 0), (32, 32))), w)
+    return Tensor(x).conv2d(Tensor(w), padding=(0, 32)) * 2, want * 2
+
+
+@case
+def conv_direct_backward() -> tuple[list[Tensor], list[np.ndarray]]:
+    # the gradient of the direct conv: the windows + matmul formulation's dx and dw
+    x, w = arr(1, 2, 5, 9), arr(3, 2, 3, 3, seed=1)
+    tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    gx, gw = lg.grad(tx.conv2d(tw, padding=1).sum(), [tx, tw])
+    ones = np.ones((1, 3, 5, 9), np.float32)
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    oh, ow = (7 + 2 - 3) // 2 + 1, (6 + 2 - 2) // 2 + 1
-    want = np.zeros((2, 6, oh, ow), np.float32)
-    for o in range(6):
-        g = o // 3
-        for i in range(3):
-            for j in range(2):
-                patch = xp[:, 2 * g:2 * g + 2, i:i + 2 * oh:2, j:j + 2 * ow:2]
-                want[:, o] += np.einsum("nchw,c->nhw", patch, w[o, :, i, j])
-    want += bias[None, :, None, None]
-    return Tensor(x).conv2d(Tensor(w), Tensor(bias), stride=2, padding=1, groups=2), want
+    want_gw = np.stack([np.stack([xp[0, :, i:i + 5, j:j + 9].sum((1, 2)) for j in range(3)], -1)
+                        for i in range(3)], -2)[None].repeat(3, 0)
+    # dx: each input element gets the sum of the weights whose taps land on it (inside the output)
+    want_gx = np_conv2d(ones, np.flip(w, (2, 3)).transpose(1, 0, 2, 3).copy(), 1, 1)
+    return [gx, gw], [want_gx, want_gw]
 
 
 @case
@@ -651,6 +724,10 @@ def kernel_tags(source: str) -> list[str]:
                     "elementwise/vector" if "vstore" in source else "elementwise/scalar")
     elif name.startswith("T_"):
         tags.append("rowtotal")
+    elif name.startswith("C_"):
+        modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
+                 "conv/masked": "// edge blocks: lanes masked", "conv/shifted": "// shifted last block"}
+        tags += [tag for tag, marker in modes.items() if marker in source]
     elif name.startswith(("R_", "W_")):
         kind = "rowwise" if name.startswith("W_") else "reduce"
         tags.append(f"{kind}/group" if "reqd_work_group_size" in source else f"{kind}/per_item")

@@ -55,7 +55,8 @@ BENIGN = [re.compile(r"Function: clGetDeviceInfo\s+Error:\s+CL_INVALID_VALUE\s+F
 REQUIRED_TAGS = {"elementwise/vector", "elementwise/vector_tail", "elementwise/scalar",
                  "reduce/per_item", "reduce/group", "reduce/vector",
                  "rowwise/per_item", "rowwise/group", "rowtotal", "multi_output",
-                 "reduce/unrolled", "rowwise/stash"}
+                 "reduce/unrolled", "rowwise/stash",
+                 "conv/plain", "conv/edge", "conv/masked", "conv/shifted"}
 
 CONTROL_REPORTS = {
     "control_out_of_bounds": "Invalid read",
