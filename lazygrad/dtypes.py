@@ -26,6 +26,11 @@ class DType:
     def __repr__(self) -> str:
         return f"lg.{self.name}"
 
+    def __hash__(self) -> int:
+        # every graph node's intern key holds a dtype: the name's cached hash instead of a
+        # fresh hash of all eight fields (equal dtypes have equal names)
+        return hash(self.name)
+
     @property
     def numpy(self) -> np.dtype:
         return np.dtype(self.np)

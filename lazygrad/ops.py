@@ -41,6 +41,10 @@ class Op(Enum):
     CONV2D = "conv2d"      # direct convolution of x (N, C, H, W) by w (O, C/g, kh, kw), arg graph.ConvArg
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
 
+    # members are singletons compared by identity: hash them by identity too (Enum's own
+    # __hash__ is Python code, and every node's intern key hashes its op)
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True)
 class Primitive:
