@@ -208,3 +208,15 @@ def test_random_dags_match_reference_and_unfused(prog, shape):
         assert unfused_t.node.realized is None or unfused_t.node.op.value == "buffer"
         unfused = unfused_t.numpy()
     close(last, unfused, rtol=1e-4, atol=1e-5)
+
+
+def test_elementwise_takes_a_narrower_vector_when_the_widest_does_not_divide():
+    """(5, 24) float32 on a 16-wide device: float8 lanes, not scalar code."""
+    from lazygrad.codegen import vector_width
+    widest = vector_width(4)
+    xn = np.arange(120, dtype=np.float32).reshape(5, 24)
+    x = lg.Tensor(xn)
+    (k,) = lg.schedule(x * 2 + 1)
+    want = next(v for v in (16, 8, 4, 2, 1) if v <= widest and 24 % v == 0)
+    assert (f"vstore{want}(" in k.source) if want > 1 else ("vstore" not in k.source), k.source
+    np.testing.assert_array_equal((x * 2 + 1).numpy(), xn * 2 + 1)
