@@ -78,7 +78,7 @@ def run(quick: bool = True, out_dir: str | Path | None = None, only: list[str] |
     results: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "meta": {"quick": quick, "runs": settings.runs, "warmup": settings.warmup,
-                 "settle_s": settings.settle_s, "wake_steps": settings.wake_steps,
+                 "settle_s": settings.settle_s, "wake_s": settings.wake_s,
                  "probe_runs": probe_runs, "contenders": names, "only": only_list,
                  "descriptions": {n: BY_NAME[n].description for n in names},
                  "machine": machine_info()},

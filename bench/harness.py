@@ -6,8 +6,8 @@ robin: run r times every contender once, starting one further along each round, 
 drift of the machine (other load, thermal, page cache) is spread evenly over contenders.
 Before each timed run the harness idles `settle_s`, so worker threads that the previous
 library leaves spinning (OpenBLAS, OpenMP, PoCL) are asleep and do not share the 2 cores
-with the next one, then runs `wake_steps` untimed steps of the contender about to be timed
-(the first step after an idle pause pays for the cores waking up), then the timed step(s):
+with the next one, then runs untimed steps of the contender about to be timed for `wake_s`
+(the steps right after an idle pause pay for the cores waking up), then the timed step(s):
 each contender is timed hot, as in a loop, without the others' threads in the way.
 
 Public names: Settings, run_timed_case, summarize.
@@ -38,11 +38,12 @@ class Settings:
     # idle time before each timed run: lets the previous library's spinning worker threads
     # (OpenBLAS, OpenMP, PoCL) go to sleep, so they do not steal the 2 cores from the next
     settle_s: float = 0.1
-    # untimed steps right before each timed one: after the idle pause the first step of any
-    # library runs 1.5-3x slower on this VM (cores clocked down / descheduled while idle: a
-    # 2 ms kernel measured 5 ms after 0.1 s of sleep, by its own device timer), a fixed cost
-    # that would flatten every ratio between fast contenders
-    wake_steps: int = 1
+    # untimed steps (at least one, for at least this long) right before each timed one: after
+    # the idle pause every library runs slower until the cores are back up to speed (on this
+    # VM a 2 ms softmax took 5 ms by its own device timer right after 0.1 s of sleep, 3.2 ms
+    # after one untimed step, 2.0 ms only after ~35 ms of steps), a cost that would flatten
+    # every ratio between fast contenders
+    wake_s: float = 0.05
 
 
 def _error_text(e: BaseException) -> str:
@@ -74,6 +75,16 @@ def _check(case: Case, prepared: Any, ref: Any) -> dict[str, Any]:
     except Exception as e:
         return {"check": "error", "check_error": _error_text(e)}
     return {"rel_err": err, "check": "ok" if err <= case.tol else "MISMATCH"}
+
+
+def _wake(prepared: Any, seconds: float) -> None:
+    """Untimed steps of the contender about to be timed: one, then more until `seconds` passed."""
+    if seconds <= 0:
+        return
+    end = time.perf_counter() + seconds
+    prepared.time_once(1)
+    while time.perf_counter() < end:
+        prepared.time_once(1)
 
 
 def run_timed_case(case: Case, contenders: list[Any], settings: Settings,
@@ -116,8 +127,7 @@ def run_timed_case(case: Case, contenders: list[Any], settings: Settings,
             if settings.settle_s > 0:
                 time.sleep(settings.settle_s)
             try:
-                if settings.wake_steps:
-                    prepared[name].time_once(settings.wake_steps)  # untimed: see the docstring
+                _wake(prepared[name], settings.wake_s)
                 t = prepared[name].time_once(case.reps)
             except Exception as e:
                 results[name] = {"status": "n/a", "error": _error_text(e)}

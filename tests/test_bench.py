@@ -37,8 +37,8 @@ def test_bench_quick_produces_wellformed_results(tmp_path):
 
 
 def test_harness_times_each_contender_hot_after_its_idle_pause(monkeypatch):
-    """Each timed step follows an untimed step of the same contender (the first step after the
-    idle pause pays for the cores waking up); only the timed, hot steps enter the median."""
+    """Each timed step follows untimed steps of the same contender (the steps right after the
+    idle pause pay for the cores waking up); only the timed, hot steps enter the median."""
     sys.path.insert(0, str(ROOT))
     import bench.harness as harness
     from bench.cases import Case
