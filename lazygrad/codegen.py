@@ -591,17 +591,10 @@ def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
     keep_m, red_m = _split_dims(mdom, n_out)
     oshape = merge_dims(outer_shape, outer_sts + [ShapeTracker.from_shape(outer_shape)], [len(outer_shape)]) or (1,)
     itemsize = max(n.dtype.itemsize for n in lk.buffers)
-    w = next((v for v in _row_widths(itemsize) if red_m[-1] % v == 0 and n_red >= v), 1)
+    # the widest that divides the row (float16 on AVX-512: softmax over 1024 columns ran 1.2x
+    # faster than with float8)
+    w = next((v for v in _widths(vector_width(itemsize)) if red_m[-1] % v == 0 and n_red >= v), 1)
     return RowLoops(n_out, n_red, ity, keep_m, red_m, oshape, w)
-
-
-def _row_widths(itemsize: int) -> list[int]:
-    """Vector widths for the loop over a row, widest first: up to the device's native float
-    width (16 on AVX-512: softmax over 1024 columns ran 1.2x faster than with float8), and
-    narrower ones for rows that the wide one does not divide."""
-    if os.environ.get("LAZYGRAD_VEC"):
-        return [int(os.environ["LAZYGRAD_VEC"])]
-    return _widths(vector_width(itemsize))
 
 
 @dataclass(frozen=True)
@@ -706,7 +699,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     caps = get_device().caps
     rl = _row_loops(lk, lk.out_shape)
     n_out, n_red, ity, w = rl.n_out, rl.n_red, rl.ity, rl.w
-    keep_m, red_m, oshape, mshape = rl.keep_m, rl.red_m, rl.oshape, rl.mshape
+    keep_m, oshape, mshape = rl.keep_m, rl.oshape, rl.mshape
     # a work-group shares a row when the rows alone cannot fill the device
     enough_rows = n_out >= 8 * caps.compute_units * (1 if caps.is_cpu else 32)
     chunks = n_red // w
@@ -757,7 +750,6 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
         stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
         row_output=lk.row_output, **_common(lk))
-    n_out_elems = prod(lk.out_shape) * len(kernel.outputs)
     return RenderedKernel(name, src, (gsz,), local, _flops(lk, n_out * max(n_red, 1)), _bytes(lk))
 
 
@@ -1195,12 +1187,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
     lx, ly = _clamp_local(cfg.lx, mt), _clamp_local(cfg.ly, nt)
     gx, gy = -(-mt // lx) * lx, -(-nt // ly) * ly
     name = _kernel_name(lk, "M")
-    caps = get_device().caps
-    # clang (PoCL) legalises 512-bit vectors as pairs of 256-bit ones unless told otherwise:
-    # twice the instructions and spilled accumulators
-    vec_bits = min(512, w * acc_dt.itemsize * 8)
-    vec_attr = (f"__attribute__((min_vector_width({vec_bits}))) "
-                if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
+    vec_attr = min_vector_width_attr(w * acc_dt.itemsize * 8)
     vec_types = sorted({(d.cl, ww) for d, ww in [(acc_dt, w)] + [(i.dtype, w) for i in lk.instrs]
                         if ww > 1 and d is not bool_})
     src = template("matmul.cl.j2").render(
@@ -1226,6 +1213,15 @@ def _store_vec(val: str, dt: DType, w: int, idx: str) -> str:
     if w == 1 or dt is bool_:
         return store_expr(val, dt, w, idx)
     return f"*((__global {_uvec(dt, w)}*)(buf0+{idx})) = {val};"
+
+
+def min_vector_width_attr(vec_bits: int) -> str:
+    """Kernel attribute for accumulators wider than 256 bits on PoCL: its clang legalises
+    512-bit vectors as pairs of 256-bit ones unless told otherwise (twice the instructions
+    and spilled accumulators)."""
+    vec_bits = min(512, vec_bits)
+    caps = get_device().caps
+    return f"__attribute__((min_vector_width({vec_bits}))) " if "pocl" in caps.platform.lower() and vec_bits > 256 else ""
 
 
 def _matmul_vector_width(itemsize: int) -> int:

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import codegen
-from .codegen import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _store_vec, _uvec, literal,
-                      store_expr, vliteral, vtype)
+from .codegen import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _matmul_vector_width,
+                      _store_vec, _uvec, literal, min_vector_width_attr, store_expr, vliteral, vtype)
 from .dtypes import DType, bool_
 from .graph import Node
 from .lower import LoweredKernel
 from .ops import PRIMITIVES, Op
-from .runtime import get_device
 from .view import ShapeTracker, prod
 
 
@@ -88,25 +87,20 @@ CONV_MAX_COB = 8
 CONV_LOCAL = 16
 
 
-def conv_config(geo: ConvGeometry) -> ConvConfig:
-    """Lanes: the device's preferred vector width, but no more than the output row (the last
+def conv_config(geo: ConvGeometry, itemsize: int = 4) -> ConvConfig:
+    """Lanes: the matmul's vector width (the device's preferred one, at most a 512-bit
+    register), but no more than the output row (the last
     block is shifted back into the row). Channels per item: the largest divisor of the group's
     output channels up to CONV_MAX_COB (accumulators in registers). LAZYGRAD_CONV_CFG="vw,cob,lsz"
     overrides (for measurements)."""
     env = os.environ.get("LAZYGRAD_CONV_CFG")
-    want_vw, want_cob, lsz = (int(v) for v in env.split(",")) if env else (_preferred_lanes(), CONV_MAX_COB, CONV_LOCAL)
+    want_vw, want_cob, lsz = (int(v) for v in env.split(",")) if env else \
+        (_matmul_vector_width(itemsize), CONV_MAX_COB, CONV_LOCAL)
     vw = 1
     while vw * 2 <= min(want_vw, geo.ow):
         vw *= 2
     cob = max(d for d in range(1, min(want_cob, geo.og) + 1) if geo.og % d == 0)
     return ConvConfig(vw, cob, lsz)
-
-
-def _preferred_lanes() -> int:
-    caps = get_device().caps
-    env = int(os.environ.get("LAZYGRAD_VEC", "0"))
-    w = env or max(4, min(16, caps.preferred_vector_width))
-    return w if caps.is_cpu else min(w, 4)
 
 
 class ConvEmitter(MatmulEmitter):
@@ -265,7 +259,7 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     core = lk.kernel.core
     assert core is not None and core.op is Op.CONV2D
     geo = ConvGeometry.of(core)
-    cfg = cfg or conv_config(geo)
+    cfg = cfg or conv_config(geo, core.dtype.itemsize)
     root = lk.kernel.output
     dt = core.dtype
     vw, cob = cfg.vw, cfg.cob
@@ -291,10 +285,7 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     n_items = geo.n * ncb * geo.oh * nb
     lsz = max(1, min(cfg.lsz, n_items))
     gx = -(-n_items // lsz) * lsz
-    caps = get_device().caps
-    vec_bits = vw * dt.itemsize * 8
-    vec_attr = (f"__attribute__((min_vector_width({min(512, vec_bits)}))) "
-                if "pocl" in caps.platform.lower() and vec_bits > 256 else "")
+    vec_attr = min_vector_width_attr(vw * dt.itemsize * 8)
     widths = {vw} | {len(c) for c in _lane_chunks(lo, vw)}
     vec_types = sorted({(d.cl, w) for d in [dt, root.dtype] + [i.dtype for i in lk.instrs] for w in widths
                         if w > 1 and d is not bool_})

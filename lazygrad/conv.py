@@ -28,7 +28,7 @@ import numpy as np
 
 from . import dtypes as dt
 from . import graph as gr
-from .graph import Node
+from .graph import Node, conv_output_size
 from .linalg import matmul_nodes
 from .ops import Op
 from .tensor import Tensor
@@ -46,11 +46,6 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> Pair:
     if min(p) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
     return p
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    """torch's output length of a window sweep (floor mode)."""
-    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def output_size(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
@@ -184,10 +179,7 @@ def use_direct(x_shape: tuple[int, ...], w_shape: tuple[int, ...], arg: gr.ConvA
     6/15, and 1x1 convs (a plain matmul: 8x256x16x16 by 256 1.3/1.2, 8x512x16x16 by 512
     4.7/3.8-6.5, 8x1024x8x8 by 1024 6-9/6.6-7.1) within noise of each other. So: direct for
     every float32/float64 conv; the im2col matmul for other dtypes or when LAZYGRAD_CONV says."""
-    policy = conv_policy()
-    if d.name not in _DIRECT_DTYPES or policy == "im2col":
-        return False
-    return True
+    return d.name in _DIRECT_DTYPES and conv_policy() != "im2col"
 
 
 def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,

@@ -8,7 +8,7 @@ realize() computed it (a memo, not part of the node's identity).
 
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
-matmul and conv2d (with its ConvArg) build the two core ops.
+matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops.
 """
 from __future__ import annotations
 
@@ -230,6 +230,11 @@ def matmul(a: Node, b: Node) -> Node:
     return make(Op.MATMUL, (a, b), a.shape[:-1] + (b.shape[-1],), a.dtype)
 
 
+def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    """torch's output length of a window sweep (floor mode)."""
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
 class ConvArg(NamedTuple):
     """The geometry of a CONV2D node besides its operands' shapes: (h, w) pairs and groups."""
 
@@ -240,8 +245,8 @@ class ConvArg(NamedTuple):
 
     def out_size(self, hw: tuple[int, int], khw: tuple[int, int]) -> tuple[int, int]:
         """torch's output height and width (floor mode)."""
-        return tuple((s + 2 * p - d * (k - 1) - 1) // st + 1  # type: ignore[return-value]
-                     for s, k, st, p, d in zip(hw, khw, self.stride, self.padding, self.dilation))
+        return tuple(conv_output_size(*a)  # type: ignore[return-value]
+                     for a in zip(hw, khw, self.stride, self.padding, self.dilation))
 
 
 def conv2d(x: Node, w: Node, arg: ConvArg) -> Node:

@@ -31,7 +31,7 @@ from typing import Any
 from . import graph as gr
 from .dtypes import DType
 from .graph import Node
-from .ops import ELEMENTWISE, MOVEMENT, REDUCE, Op
+from .ops import ELEMENTWISE, MOVEMENT, Op
 from .scheduler import Kernel, flat_base
 from .view import ShapeTracker, View, prod
 

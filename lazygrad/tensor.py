@@ -9,7 +9,7 @@ Public names: Tensor, no_grad, realize, is_grad_enabled.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Union
@@ -1133,7 +1133,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
         idx = idx[:k] + (slice(None),) * (x.ndim - consumed) + idx[k + 1:]
     else:
         idx = idx + (slice(None),) * (x.ndim - consumed)
-    bounds, flips, steps, final_shape = [], [], [], []
+    bounds, flips, steps = [], [], []
     squeeze_dims, new_dims = [], []
     dim = 0
     out_dim = 0
