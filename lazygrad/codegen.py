@@ -12,47 +12,18 @@ from __future__ import annotations
 
 import math
 import re
-import os
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
-import jinja2
 
 from .dtypes import DType, bool_
 from .dtypes import float32 as _FLOAT32
 from .lower import Instr, LoweredKernel
 from .ops import PRIMITIVES, Op
-from .runtime import get_device
+from .runtime import current_target, get_device
+from .templating import template
 from .tune import MatmulConfig
 from .view import ShapeTracker, View, prod, s_div, s_mod
-
-_TEMPLATE_DIRS = [Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "templates"]
-
-
-def _template_dirs() -> list[str]:
-    """The source tree's templates/ (editable installs) or the installed lazygrad.templates."""
-    dirs = [str(d) for d in _TEMPLATE_DIRS if (d / "elementwise.cl.j2").is_file()]
-    if not dirs:
-        from importlib.resources import files
-        dirs.append(str(files("lazygrad.templates")))
-    return dirs
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(_template_dirs()), trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-
-
-_jinja: jinja2.Environment | None = None
-
-
-def template(name: str) -> jinja2.Template:
-    global _jinja
-    if _jinja is None:
-        _jinja = _env()
-    return _jinja.get_template(name)
-
 
 @dataclass
 class RenderedKernel:
@@ -392,16 +363,15 @@ def store_st(em: Emitter, val: str, dt: DType, st: ShapeTracker, buf: int) -> st
 
 # --- kernels --------------------------------------------------------------------------------------
 def vector_width(dt_bytes: int) -> int:
-    """Lanes per work-item for elementwise and row loops: on CPUs the device's native float
-    width (16 on AVX-512: x*2+1 over 16M ran 5.7 -> 3.8 ms against float8, fewer work-items
-    for PoCL to schedule), at least 8, and no wider than 64 bytes of `dt_bytes` elements."""
-    env = os.environ.get("LAZYGRAD_VEC")
-    if env:
-        return int(env)
-    caps = get_device().caps
-    if not caps.is_cpu:
-        return 4
-    return max(1, min(max(8, caps.preferred_vector_width), 16, 64 // max(1, dt_bytes)))
+    """Lanes per work-item for elementwise and row loops whose widest register element has
+    `dt_bytes` bytes: the target's register bits / element bits, among widths its probe
+    passed (16 floats on AVX-512: x*2+1 over 16M ran 5.7 -> 3.8 ms against float8)."""
+    return current_target().loop_lanes(dt_bytes)
+
+
+def reg_bytes(dtypes) -> int:
+    """Widest element of the vectors a kernel holds in registers (a bool is an int there)."""
+    return max((4 if d is bool_ else d.itemsize for d in dtypes), default=4)
 
 
 def _widths(widest: int) -> list[int]:
@@ -481,7 +451,7 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
     sts = [i.st for i in lk.instrs if i.st is not None]
     out_st = ShapeTracker.from_shape(lk.out_shape)
     shape = merge_dims(lk.out_shape, sts + [out_st], [len(lk.out_shape)]) or (1,)
-    widest = vector_width(root.dtype.itemsize)
+    widest = vector_width(reg_bytes([root.dtype] + [i.dtype for i in lk.instrs]))
     names = [f"x{d}" for d in range(len(shape))]
     vec_lines: list[str] = []
     tail_lines: list[str] = []
@@ -590,7 +560,7 @@ def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
     mdom = merge_dims(dom, row_sts or [ShapeTracker.from_shape(dom)], [len(lk.keep_shape), len(lk.red_shape)])
     keep_m, red_m = _split_dims(mdom, n_out)
     oshape = merge_dims(outer_shape, outer_sts + [ShapeTracker.from_shape(outer_shape)], [len(outer_shape)]) or (1,)
-    itemsize = max(n.dtype.itemsize for n in lk.buffers)
+    itemsize = reg_bytes([n.dtype for n in lk.buffers] + [i.dtype for i in lk.instrs])
     # the widest that divides the row (float16 on AVX-512: softmax over 1024 columns ran 1.2x
     # faster than with float8)
     w = next((v for v in _widths(vector_width(itemsize)) if red_m[-1] % v == 0 and n_red >= v), 1)
@@ -696,16 +666,16 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     """Reductions and row-wise kernels: per row (a kept index) run each reduction stage as a
     loop over the row, then the epilogue (one value per row) or the row output."""
     kernel = lk.kernel
-    caps = get_device().caps
+    tgt = current_target()
     rl = _row_loops(lk, lk.out_shape)
     n_out, n_red, ity, w = rl.n_out, rl.n_red, rl.ity, rl.w
     keep_m, oshape, mshape = rl.keep_m, rl.oshape, rl.mshape
     # a work-group shares a row when the rows alone cannot fill the device
-    enough_rows = n_out >= 8 * caps.compute_units * (1 if caps.is_cpu else 32)
+    enough_rows = tgt.reduce_rows_enough(n_out)
     chunks = n_red // w
     lsz = 1
     if not enough_rows and chunks >= 4:
-        cap = min(caps.max_work_group_size, 16 if caps.is_cpu else 256)
+        cap = tgt.reduce_group_cap()
         while lsz * 2 <= cap and lsz * 2 <= chunks:
             lsz *= 2
     keep_names, red_names = rl.keep_names, rl.red_names
@@ -739,7 +709,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
             epi_lines.append(store_expr(em2.var[res], out.dtype, 1, "o", b))
     if lsz == 1:
-        glsz = _local_for(n_out, 16 if caps.is_cpu else 64)
+        glsz = _local_for(n_out, tgt.row_local())
         gsz = (n_out + glsz - 1) // glsz * glsz
         local = (glsz,)
     else:
@@ -758,10 +728,9 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     cross-entropies): one work-group; each work-item runs whole rows (all stages and the
     per-row value) and accumulates them, then a tree reduction and the final epilogue."""
     kernel = lk.kernel
-    caps = get_device().caps
     rl = _row_loops(lk, lk.extra["rows_shape"])
     lsz = 1
-    while lsz * 2 <= min(caps.max_work_group_size, 64 if caps.is_cpu else 256) and lsz * 2 <= rl.n_out:
+    while lsz * 2 <= current_target().total_group_cap() and lsz * 2 <= rl.n_out:
         lsz *= 2
     pre_lines: list[str] = []
     _unravel("o", tuple(rl.keep_m), rl.keep_names, pre_lines, rl.ity)
@@ -1021,7 +990,7 @@ def _clamp_local(cfg_l: int, tiles: int) -> int:
 
 def matmul_candidates(geo: MatmulGeometry) -> tuple[MatmulConfig, list[MatmulConfig]]:
     """The heuristic configuration and the handful of candidates the tuner times."""
-    caps = get_device().caps
+    is_cpu = current_target().is_cpu
     pref = _matmul_vector_width(geo.itemsize)
     if geo.b_tile:
         w = pref
@@ -1031,8 +1000,8 @@ def matmul_candidates(geo: MatmulGeometry) -> tuple[MatmulConfig, list[MatmulCon
     else:
         w = min(pref, _pow2_at_least(geo.n, pref))
         nrs = [w * v for v in ((2, 1, 3) if geo.n > w else (1,))]
-    mrs = [geo.a_tile] if geo.a_tile else [min(m, geo.m) for m in ((8, 12, 6, 4) if caps.is_cpu else (4, 8, 2))]
-    locals_ = [(4, 4), (2, 2), (8, 8), (1, 1)] if caps.is_cpu else [(8, 8), (16, 4), (4, 16)]
+    mrs = [geo.a_tile] if geo.a_tile else [min(m, geo.m) for m in ((8, 12, 6, 4) if is_cpu else (4, 8, 2))]
+    locals_ = [(4, 4), (2, 2), (8, 8), (1, 1)] if is_cpu else [(8, 8), (16, 4), (4, 16)]
     # small products: the unrolled K loop costs more compile time than it saves at run time
     small = geo.m * geo.n * geo.k * geo.batch_size < 128 ** 3
     heur = MatmulConfig(mrs[0], nrs[0], w, 1 if small else 2, *locals_[0])
@@ -1216,21 +1185,13 @@ def _store_vec(val: str, dt: DType, w: int, idx: str) -> str:
 
 
 def min_vector_width_attr(vec_bits: int) -> str:
-    """Kernel attribute for accumulators wider than 256 bits on PoCL: its clang legalises
-    512-bit vectors as pairs of 256-bit ones unless told otherwise (twice the instructions
-    and spilled accumulators)."""
-    vec_bits = min(512, vec_bits)
-    caps = get_device().caps
-    return f"__attribute__((min_vector_width({vec_bits}))) " if "pocl" in caps.platform.lower() and vec_bits > 256 else ""
+    """Kernel attribute keeping accumulators wider than 256 bits whole (Target.wide_vector_attr)."""
+    return current_target().wide_vector_attr(vec_bits)
 
 
 def _matmul_vector_width(itemsize: int) -> int:
-    """Lanes of the matmul's vectors: the device's preferred float width (16 on AVX-512
-    PoCL), at most one 512-bit register, 4 on GPUs (work-items are the parallelism there)."""
-    caps = get_device().caps
-    w = int(os.environ.get("LAZYGRAD_VEC", "0")) or max(4, min(16, caps.preferred_vector_width))
-    w = min(w, max(1, 64 // itemsize))
-    return w if caps.is_cpu else min(w, 4)
+    """Lanes of the matmul's and conv's vectors: one register of the target."""
+    return current_target().matmul_lanes(itemsize)
 
 
 def matmul_panel_width(dt: DType) -> int:
@@ -1240,7 +1201,7 @@ def matmul_panel_width(dt: DType) -> int:
 
 def matmul_panel_rows() -> int:
     """Rows per packed A panel (the kernel's mr when A is packed)."""
-    return 8 if get_device().caps.is_cpu else 4
+    return current_target().matmul_panel_rows()
 
 
 # --- packing matmul operands into panels -----------------------------------------------------------

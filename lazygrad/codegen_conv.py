@@ -12,10 +12,10 @@ Public names: ConvGeometry, ConvConfig, conv_config, render_conv.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .config import settings
 from . import codegen
 from .codegen import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _matmul_vector_width,
                       _store_vec, _uvec, literal, min_vector_width_attr, store_expr, vliteral, vtype)
@@ -93,7 +93,7 @@ def conv_config(geo: ConvGeometry, itemsize: int = 4) -> ConvConfig:
     block is shifted back into the row). Channels per item: the largest divisor of the group's
     output channels up to CONV_MAX_COB (accumulators in registers). LAZYGRAD_CONV_CFG="vw,cob,lsz"
     overrides (for measurements)."""
-    env = os.environ.get("LAZYGRAD_CONV_CFG")
+    env = settings().conv_cfg
     want_vw, want_cob, lsz = (int(v) for v in env.split(",")) if env else \
         (_matmul_vector_width(itemsize), CONV_MAX_COB, CONV_LOCAL)
     vw = 1

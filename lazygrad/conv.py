@@ -21,11 +21,11 @@ conv_output_size, output_size.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from .config import settings
 from . import dtypes as dt
 from . import graph as gr
 from .graph import Node, conv_output_size
@@ -169,7 +169,7 @@ _DIRECT_DTYPES = ("float32", "float64")
 
 def conv_policy() -> str:
     """LAZYGRAD_CONV: 'auto' (default), 'direct' or 'im2col' (forces one path where it applies)."""
-    return os.environ.get("LAZYGRAD_CONV", "auto")
+    return settings().conv
 
 
 def use_direct(x_shape: tuple[int, ...], w_shape: tuple[int, ...], arg: gr.ConvArg, d: dt.DType) -> bool:

@@ -25,6 +25,7 @@ class Counters:
     compile_time: float = 0.0
     buffers_allocated: int = 0
     buffers_reused: int = 0
+    width_fallbacks: int = 0     # kernels rebuilt narrower after a failed build (target.py)
     timing: bool = field(default=False, repr=False)
 
     def reset(self) -> None:

@@ -21,12 +21,12 @@ node_str, shape_str, format_table, ScheduleTable.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from .config import settings
 from .counters import counters
 from .graph import Node
 from .scheduler import Kernel
@@ -37,7 +37,7 @@ PREFIX = "[lazygrad]"
 def debug_level() -> int:
     """LAZYGRAD_DEBUG as an int (0 when unset or not a number)."""
     try:
-        return int(os.environ.get("LAZYGRAD_DEBUG", "0"))
+        return settings().debug
     except ValueError:
         return 0
 
@@ -157,6 +157,24 @@ def kernel_built(kernel: Kernel, rendered: Any, mark: tuple[int, int] | str) -> 
         print(f"{PREFIX} source of {kernel.name}:\n{rendered.source.rstrip()}", file=sys.stderr)
     for o in list(_observers):
         o.kernel_built(kernel, rendered, status)
+
+
+_targets_shown: set[tuple] = set()
+
+
+def target_used(target: Any) -> None:
+    """LAZYGRAD_DEBUG>=1: one line per target the first time a plan is built for it."""
+    if debug_level() >= 1 and target.key() not in _targets_shown:
+        _targets_shown.add(target.key())
+        print(f"{PREFIX} {target.describe()}", file=sys.stderr)
+
+
+def width_fallback(failed: str, rebuilt: str, note: str) -> None:
+    """A kernel did not build at its width and was rendered narrower."""
+    if debug_level() >= 1:
+        print(f"{PREFIX} kernel {failed}: {note}; now {rebuilt}", file=sys.stderr)
+    for o in list(_observers):
+        getattr(o, "width_fallback", lambda *a: None)(failed, rebuilt, note)
 
 
 def kernel_launched(kernel: Kernel | None, rendered: Any, event: Any) -> None:

@@ -9,11 +9,11 @@ Public names: realize, schedule_kernels, Plan, debug_level.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .config import settings
 from . import debug
 from .codegen import RenderedKernel, render
 from .counters import counters
@@ -21,8 +21,9 @@ from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
 from .graph import Node, _arg_key, toposort
 from .lower import LoweredKernel, RowFusionError, lower
 from .ops import Op
-from .runtime import Buffer, get_device, get_kernel, launch, synchronize
-from .scheduler import Kernel, fusion_enabled, schedule
+from .runtime import Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize
+from .scheduler import Kernel, schedule
+from .target import vector_bits_of_source
 from .view import prod
 
 
@@ -63,7 +64,8 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
             parts.append(("RAND", n.shape, n.dtype.name))
         else:
             parts.append((n.op, _arg_key(n.arg), n.shape, n.dtype.name, tuple(pos[s.uid] for s in n.srcs)))
-    key = (tuple(parts), tuple(pos[o.uid] for o in outputs), fusion_enabled())
+    # every setting that changes generated code, and the target the code is for
+    key = (tuple(parts), tuple(pos[o.uid] for o in outputs), settings().codegen_key(), current_target().key())
     return key, pos
 
 
@@ -86,11 +88,12 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
     steps: list[Step] = []
     rendered = [(k, lk, render(lk)) for k, lk in _lowered(outputs)]
     loaded = get_device().programs.prefetch([(rk.name, rk.source) for _, _, rk in rendered])
+    debug.target_used(current_target())
     for k, lk, rk in rendered:
-        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         mark = debug.program_mark()
-        clk = get_kernel(rk.name, rk.source, count_hit=rk.source not in loaded)
+        rk, clk = _built_kernel(k, lk, rk, count_hit=rk.source not in loaded)
+        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         debug.kernel_built(k, rk, loaded.get(rk.source, mark))
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
@@ -110,6 +113,33 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
             if p not in out_set:
                 free_after.setdefault(last_use.get(p, 0), []).append(p)
     return Plan(steps, [p for s in steps for p in s.out_pos], free_after, [pos[o.uid] for o in outputs], empty)
+
+
+def _built_kernel(k: Kernel, lk: LoweredKernel, rk: RenderedKernel, count_hit: bool) -> tuple[RenderedKernel, object]:
+    """The rendered kernel and its built OpenCL kernel. A kernel whose build fails or that is
+    missing from its program is rendered again one vector width narrower, down to scalar
+    code; the kernel's reason records the fallback (LAZYGRAD_DEBUG=1 and the dump show it)."""
+    first_error = None
+    while True:
+        try:
+            return rk, get_kernel(rk.name, rk.source, count_hit=count_hit)
+        except BuildError as e:
+            used = vector_bits_of_source(rk.source)
+            if used <= 32:
+                if first_error is None:
+                    raise
+                raise BuildError(f"{e}\n(after narrower retries; the first failure: {first_error})") from None
+            first_error = first_error or str(e).splitlines()[-1][:300]
+            with narrower(used // 2):
+                narrow = render(lk)
+            if vector_bits_of_source(narrow.source) >= used:
+                raise
+            note = (f"built with vectors of at most {used // 2} bits: the {used}-bit build failed "
+                    f"({str(e).splitlines()[-1][:160]})")
+            k.reason = f"{k.reason}; {note}" if k.reason else note
+            counters.width_fallbacks += 1
+            debug.width_fallback(rk.name, narrow.name, note)
+            rk = narrow
 
 
 def realize(outputs: list[Node]) -> None:
@@ -135,7 +165,7 @@ def realize(outputs: list[Node]) -> None:
 
 
 def run_plan(plan: Plan, nodes: list[Node]) -> None:
-    check_nan = os.environ.get("LAZYGRAD_CHECK_NAN", "0") not in ("0", "")
+    check_nan = settings().check_nan
     timed = counters.timing or debug.wants_timing()
     get_device().set_timing(timed)
     bufs: dict[int, Buffer] = {}

@@ -11,8 +11,8 @@ Public names: matmul, matmul_nodes, linear, pack_policy.
 """
 from __future__ import annotations
 
-import os
 from . import dtypes as dt
+from .config import settings
 from . import graph as gr
 from .graph import Node
 from .lower import PANEL_A, PANEL_B, operand_view, pack_panels, unpack_panels
@@ -27,7 +27,7 @@ PACK_MIN_MACS = 64 * 64 * 64
 
 def pack_policy() -> str:
     """LAZYGRAD_MATMUL_PACK: 'auto' (default), '1' always pack B, '0' never pack."""
-    return os.environ.get("LAZYGRAD_MATMUL_PACK", "auto")
+    return settings().matmul_pack
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

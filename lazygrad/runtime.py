@@ -14,14 +14,21 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from . import __version__
+from .config import Settings, settings
 from .counters import counters
 from .dtypes import DType
+from .faults import check_faults, missing_kernels, refusal
+from .probe import ProbeReport, probe_items, run_probe
+from .target import DeviceInfo, Target, describe, planned_bits
 
 _MAGIC = b"LGBIN2\n"  # cache entry format; a new one makes old entries unreadable (rebuilt)
 _COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
@@ -63,51 +70,29 @@ class BuildError(RuntimeError):
     """An OpenCL program failed to build; carries the kernel name, build log and source path."""
 
 
-def _env_flag(name: str, default: str = "1") -> bool:
-    return os.environ.get(name, default) not in ("0", "", "false", "False")
-
-
-@dataclass
-class DeviceCaps:
-    """What the device can do, queried once (never assumed)."""
-
-    name: str
-    driver: str
-    platform: str
-    is_cpu: bool
-    compute_units: int
-    max_work_group_size: int
-    local_mem_size: int
-    max_alloc: int
-    global_mem: int
-    max_param_size: int
-    preferred_vector_width: int
-    fp16: bool
-    fp64: bool
-
-
 def _pick_device():
+    """(platform, device, platform index, device index) of the device to use."""
     import pyopencl as cl
 
-    want = os.environ.get("LAZYGRAD_DEVICE", "").strip().lower()
+    want = settings().device
     candidates = []
-    for p in cl.get_platforms():
-        for d in p.get_devices():
-            candidates.append((p, d))
+    for pi, p in enumerate(cl.get_platforms()):
+        for di, d in enumerate(p.get_devices()):
+            candidates.append((p, d, pi, di))
     if not candidates:
         raise RuntimeError("lazygrad: no OpenCL device found (is pocl-binary-distribution installed?)")
     if want:
         # "N" picks the N-th device; otherwise a substring of platform or device name
         if want.isdigit() and int(want) < len(candidates):
             return candidates[int(want)]
-        for p, d in candidates:
-            if want in p.name.lower() or want in d.name.lower():
-                return p, d
-        names = ", ".join(f"{p.name}/{d.name}" for p, d in candidates)
+        for c in candidates:
+            if want in c[0].name.lower() or want in c[1].name.lower():
+                return c
+        names = ", ".join(f"{p.name}/{d.name}" for p, d, _, _ in candidates)
         raise RuntimeError(f"LAZYGRAD_DEVICE={want!r} matches no OpenCL device; have: {names}")
-    for p, d in candidates:  # PoCL first: it is the device installed with the package
-        if "portable computing language" in p.name.lower() or "pocl" in p.name.lower():
-            return p, d
+    for c in candidates:  # PoCL first: it is the device installed with the package
+        if "portable computing language" in c[0].name.lower() or "pocl" in c[0].name.lower():
+            return c
     return candidates[0]
 
 
@@ -118,7 +103,7 @@ class Device:
         import pyopencl as cl
 
         self.cl = cl
-        platform, dev = _pick_device()
+        platform, dev, self.platform_index, self.device_index = _pick_device()
         self.device = dev
         self.ctx = cl.Context([dev])
         # two in-order queues: profiling makes every queued launch cost ~100 us on PoCL, so it
@@ -128,17 +113,40 @@ class Device:
         self.queue = self.plain_queue
         self.timing = False
         ext = dev.extensions
-        self.caps = DeviceCaps(
-            name=dev.name, driver=dev.driver_version, platform=platform.version,
+        self.caps = DeviceInfo(
+            name=dev.name, version=dev.version, driver=dev.driver_version, platform=platform.version,
             is_cpu=bool(dev.type & cl.device_type.CPU), compute_units=dev.max_compute_units,
             max_work_group_size=dev.max_work_group_size, local_mem_size=dev.local_mem_size,
             max_alloc=dev.max_mem_alloc_size, global_mem=dev.global_mem_size,
             max_param_size=dev.max_parameter_size,
-            preferred_vector_width=max(1, dev.preferred_vector_width_float),
+            reported_float_lanes=max(1, dev.preferred_vector_width_float),
             fp16="cl_khr_fp16" in ext, fp64="cl_khr_fp64" in ext or "cl_amd_fp64" in ext)
         self.pool = BufferPool(self)
         self.programs = ProgramCache(self)
         self.pending_events: list = []
+        self._targets: dict[tuple, Target] = {}
+        self.probe_reports: dict[tuple, ProbeReport] = {}
+
+    def target(self, s: Settings | None = None) -> Target:
+        """The target under settings `s` (forced width, probe on/off, faults), made once per
+        distinct setting: the probe runs (or its verdict is read from disk) the first time."""
+        s = s or settings()
+        key = (s.target, s.probe, s.fault)
+        t = self._targets.get(key)
+        if t is None:
+            check_faults(s.fault)
+            _, bits, _ = planned_bits(self.caps, s.target)
+            verified = None
+            if s.probe:
+                items = probe_items(bits, self.caps.fp64)
+                report = run_probe(self.caps, self.platform_index, self.device_index, items, s.fault,
+                                   s.resolved_cache_dir if s.cache else None)
+                self.probe_reports[key] = report
+                # a forced width is wanted even where it is wider than the registers (the
+                # ABI warning): it runs the wide code paths on any CPU, values still checked
+                verified = report.verified(items, allow_abi=s.target != "auto")
+            t = self._targets[key] = describe(self.caps, s.target, verified)
+        return t
 
     def set_timing(self, on: bool) -> None:
         """Route the following commands to the profiling queue (on) or the plain one."""
@@ -165,6 +173,27 @@ def get_device() -> Device:
     return _device
 
 
+_capped: ContextVar[int] = ContextVar("lazygrad_width_cap", default=0)
+
+
+def current_target() -> Target:
+    """The target code is generated for here: the device's under the current settings, with
+    the run-time fallback's width cap (`narrower`) applied."""
+    t = get_device().target()
+    cap = _capped.get()
+    return t.capped(cap) if cap else t
+
+
+@contextmanager
+def narrower(bits: int) -> Iterator[None]:
+    """Generate code with no vector wider than `bits` inside the block."""
+    token = _capped.set(bits)
+    try:
+        yield
+    finally:
+        _capped.reset(token)
+
+
 # --- buffers ---------------------------------------------------------------------------------
 class BufferPool:
     """Freed device buffers kept by size for reuse: a fresh allocation costs more than a
@@ -181,9 +210,10 @@ class BufferPool:
         self.device = device
         self.free: dict[int, list] = defaultdict(list)
         self.pooled_bytes = 0
-        self.exact = _env_flag("LAZYGRAD_EXACT_BUFFERS", "0") or "oclgrind" in device.caps.name.lower()
-        self.limit = 0 if self.exact else int(os.environ.get(
-            "LAZYGRAD_POOL_BYTES", str(min(4 << 30, device.caps.global_mem // 4))))
+        s = settings()
+        self.exact = s.exact_buffers or "oclgrind" in device.caps.name.lower()
+        self.limit = 0 if self.exact else (s.pool_bytes if s.pool_bytes >= 0 else (
+            min(4 << 30, device.caps.global_mem // 4)))
         self.live_buffers = 0   # Buffers alive right now (in use by nodes or plans, not pooled)
         self.live_bytes = 0
         self.quarantine: list = []
@@ -294,9 +324,7 @@ class Buffer:
 
 # --- programs --------------------------------------------------------------------------------
 def _cache_dir() -> Path:
-    base = os.environ.get("LAZYGRAD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lazygrad")
-    return Path(base)
+    return Path(settings().resolved_cache_dir)
 
 
 BUILD_OPTIONS = "-cl-std=CL1.2"
@@ -313,7 +341,7 @@ class ProgramCache:
     warned: bool = False
 
     def __post_init__(self) -> None:
-        self.disk_ok = _env_flag("LAZYGRAD_CACHE")
+        self.disk_ok = settings().cache
 
     def key(self, source: str, options: str) -> str:
         return _program_key(source, options, self.device.caps)
@@ -387,6 +415,11 @@ class ProgramCache:
             names: list[str] | None = None):
         """A built cl.Program for `source`, from memory, disk, or a fresh build. A program
         loaded from disk must contain kernel `name` (or every one of `names`)."""
+        faults = settings().fault
+        why = refusal(faults, source) if faults else None
+        if why is not None:  # checked before the caches: the stand-in compiler refuses it always
+            raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed on {self.device.caps.name}; "
+                             f"{_dump_failed(name, source)}\n--- build log ---\n{why}")
         key = self.key(source, options)
         prg = self.memory.get(key)
         if prg is not None:
@@ -409,16 +442,11 @@ class ProgramCache:
                 except Exception:
                     prg = None  # unusable entry: rebuild and overwrite it
         t0 = time.perf_counter()
-        prg = cl._cl._Program(self.device.ctx, source)
-        try:
-            prg.build(options.encode(), [self.device.device])
-        except Exception as e:
-            try:
-                log = prg.get_build_info(self.device.device, cl.program_build_info.LOG)
-            except Exception:
-                log = ""
+        built = _build_program(self.device, source, options)
+        if isinstance(built, str):  # the build log of a failed build
             raise BuildError(f"lazygrad: OpenCL build of kernel {name!r} failed on {self.device.caps.name}; "
-                             f"{_dump_failed(name, source)}\n--- build log ---\n{(log or '').strip() or e}") from None
+                             f"{_dump_failed(name, source)}\n--- build log ---\n{built}")
+        prg = built
         counters.compile_time += time.perf_counter() - t0
         counters.programs_compiled += 1
         self.memory[key] = prg
@@ -430,6 +458,25 @@ class ProgramCache:
             except cl.Error:
                 pass
         return prg
+
+
+def _build_program(dev: Device, source: str, options: str):
+    """A built program, or the build log (a str) when the build fails. The failed program
+    object is released here, before the error travels anywhere: PoCL aborts the interpreter
+    at exit ("still have references to IRs") while a failed program is still referenced."""
+    cl = dev.cl
+    prg = cl._cl._Program(dev.ctx, source)
+    try:
+        prg.build(options.encode(), [dev.device])
+        return prg
+    except Exception as e:  # noqa: BLE001 - every driver failure becomes a BuildError
+        try:
+            log = prg.get_build_info(dev.device, cl.program_build_info.LOG)
+        except Exception:  # noqa: BLE001
+            log = ""
+        msg = (log or "").strip() or str(e)
+    del prg
+    return msg
 
 
 def _dump_failed(name: str, source: str) -> str:
@@ -454,6 +501,9 @@ def get_kernel(name: str, source: str, count_hit: bool = True):
     or has no kernel of that name)."""
     dev = get_device()
     prg = dev.programs.get(name, source, count_hit=count_hit)
+    if name in missing_kernels(settings().fault, source):
+        raise BuildError(f"lazygrad: program built but has no kernel {name!r} (fault injection: "
+                         f"LAZYGRAD_FAULT=missing512); {_dump_failed(name, source)}")
     try:
         return dev.cl.Kernel(prg, name)
     except dev.cl.Error as e:

@@ -18,11 +18,11 @@ Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base.
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .config import settings
 from .graph import Node, toposort
 from .ops import CORES, ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
 from .view import prod
@@ -32,7 +32,7 @@ MAX_BUFFERS_PER_KERNEL = 48
 
 
 def fusion_enabled() -> bool:
-    return os.environ.get("LAZYGRAD_FUSE", "1") not in ("0", "false", "False")
+    return settings().fuse
 
 
 @dataclass
@@ -537,6 +537,6 @@ def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> li
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
             kernels.append(_kernel_for([n], stored, through.get(n.uid, set())))
-    if fusion_enabled() and os.environ.get("LAZYGRAD_MULTI_OUTPUT", "1") != "0":
+    if fusion_enabled() and settings().multi_output:
         kernels = merge_outputs(kernels, stored, through)
     return kernels

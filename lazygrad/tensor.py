@@ -1059,9 +1059,8 @@ def _should_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
     n_out = prod(tuple(s for i, s in enumerate(shape) if i not in axes))
     if n_red < SPLIT_MIN_LENGTH or n_out * SPLIT_PARTS > n_red:
         return False
-    from .runtime import get_device
-    caps = get_device().caps
-    return n_out < caps.compute_units * (8 if caps.is_cpu else 256)
+    from .runtime import current_target
+    return current_target().split_reduce(n_out)
 
 
 def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .runtime import _cache_dir, get_device
+from .config import settings
+from .runtime import _cache_dir, current_target, get_device
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class MatmulConfig:
 
 
 def tuning_enabled() -> bool:
-    return os.environ.get("LAZYGRAD_TUNE", "1") not in ("0", "", "false", "False")
+    return settings().tune
 
 
 def cache_path() -> Path:
@@ -61,7 +62,8 @@ def clear_memory() -> None:
 
 def _device_key() -> str:
     c = get_device().caps
-    return f"{c.name}|{c.driver}|{c.platform}|{__version__}"
+    # tuned configurations hold vector widths: another target (forced, probed) tunes anew
+    return f"{c.name}|{c.driver}|{c.platform}|{__version__}|{current_target().key()}"
 
 
 def _load() -> None:
@@ -123,14 +125,14 @@ def choose(kind: str, shape_class: str, candidates: Sequence[MatmulConfig], heur
             times[cand.key()] = float(measure(cand))
         except Exception as e:  # a candidate that does not build or run is just not chosen
             times[cand.key()] = float("inf")
-            if os.environ.get("LAZYGRAD_DEBUG", "0") not in ("0", ""):
+            if settings().debug:
                 print(f"[lazygrad] tune {kind} {shape_class}: {cand.key()} failed: {e}", file=sys.stderr)
     best_key = min(times, key=lambda k: times[k])
     if times[best_key] == float("inf"):
         return heuristic
     _memory[key] = {"best": best_key, "times": times, "config": asdict(by_key[best_key])}
     _save()
-    if os.environ.get("LAZYGRAD_DEBUG", "0") not in ("0", ""):
+    if settings().debug:
         summary = ", ".join(f"{k} {t * 1e3:.2f}ms" for k, t in sorted(times.items(), key=lambda kv: kv[1]))
         print(f"[lazygrad] tune {kind} {shape_class}: {summary}", file=sys.stderr)
     return by_key[best_key]

@@ -210,20 +210,23 @@ def _run_debug(tmp_path: Path, level: int) -> list[str]:
 
 REALIZE = re.compile(r"^\[lazygrad\] realize #\d+ +(\d+) kernels  plan (built|cached) +programs: +(\d+) compiled "
                      r"+(\d+) cached  host +[\d.]+ ms$")
+TARGET = re.compile(r"^\[lazygrad\] target .+: (cpu|gpu), \d+-bit vectors \(.+\); lanes 32-bit x\d+, 64-bit x\d+; ")
 LAUNCH = re.compile(r"^\[lazygrad\]   (\w+) +global +[\dx]+ local +[\dx]+ +[\d.]+ ms +[\d.]+ GB/s +[\d.]+ GFLOP/s$")
 
 
 def test_debug_levels(tmp_path: Path):
     assert not [line for line in _run_debug(tmp_path, 0) if "[lazygrad]" in line]
     l1 = _run_debug(tmp_path, 1)
-    realizes = [REALIZE.match(line) for line in l1]
+    # the first line names the target code is generated for (once per target)
+    assert TARGET.match(l1[0]), l1
+    realizes = [REALIZE.match(line) for line in l1[1:]]
     assert all(realizes) and len(realizes) == 2, l1
     assert [m.group(2) for m in realizes] == ["built", "cached"]
     assert realizes[1].group(3) == "0"                     # nothing compiled on a plan-cache hit
     n = int(realizes[0].group(1))
     assert n >= 2
     l2 = _run_debug(tmp_path, 2)
-    launches = [LAUNCH.match(line) for line in l2 if not REALIZE.match(line)]
+    launches = [LAUNCH.match(line) for line in l2 if not REALIZE.match(line) and not TARGET.match(line)]
     assert all(launches) and len(launches) == 2 * n, l2
     l3 = _run_debug(tmp_path, 3)
     heads = [line for line in l3 if line.startswith("[lazygrad] kernel ")]

@@ -40,12 +40,15 @@ OCLGRIND = shutil.which("oclgrind")
 # plugin cannot interpret (fatal error); unoptimised code is also closer to the source.
 OCLGRIND_CMD = ["--build-options", "-cl-opt-disable", "--check-api", "--data-races", "--uninitialized"]
 
-# code-generation configurations: default vector width (8 on CPUs), float4, float16, no fusion
+# code-generation configurations: the targets of the portability matrix (the simulator itself
+# claims 1 float lane, so each runs a forced target: 256-bit is what AVX2 CPUs and Zen 4 get,
+# 512-bit the AVX-512 code, gpu the work-group paths), and no fusion
 CONFIGS = {
-    "default": {},
-    "vec4": {"LAZYGRAD_VEC": "4"},
-    "vec16": {"LAZYGRAD_VEC": "16"},  # the row loops on AVX-512 devices
-    "unfused": {"LAZYGRAD_FUSE": "0"},
+    "default": {"LAZYGRAD_TARGET": "256"},
+    "vec4": {"LAZYGRAD_TARGET": "128"},
+    "vec16": {"LAZYGRAD_TARGET": "512"},  # the row loops on AVX-512 devices
+    "gpu": {"LAZYGRAD_TARGET": "gpu"},
+    "unfused": {"LAZYGRAD_TARGET": "256", "LAZYGRAD_FUSE": "0"},
 }
 
 # pyopencl asks every device for CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV (an NVIDIA query) when
