@@ -19,7 +19,7 @@ from typing import Any
 PACKAGES = ("numpy", "torch", "tinygrad", "pyopencl", "pocl-binary-distribution", "lazygrad",
             "matplotlib")
 ENV_VARS = ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-            "LAZYGRAD_DEVICE", "LAZYGRAD_FUSE", "POCL_MAX_PTHREAD_COUNT")
+            "LAZYGRAD_DEVICE", "LAZYGRAD_FUSE", "LAZYGRAD_TARGET", "POCL_MAX_PTHREAD_COUNT")
 
 
 class CpuMeter:
@@ -105,6 +105,15 @@ def _opencl_device() -> dict[str, str]:
         return {"error": f"{type(e).__name__}: {e}"}
 
 
+def _lazygrad_target() -> str:
+    """The target lazygrad generates code for here (LLVM CPU, vector bits, probed widths)."""
+    try:
+        from lazygrad.runtime import current_target
+        return current_target().describe()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, memory, OpenCL device, package versions, date and relevant environment."""
     repo = Path(__file__).resolve().parents[1]
@@ -116,6 +125,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "opencl_device": _opencl_device(),
+        "lazygrad_target": _lazygrad_target(),
         "versions": {name: _package_version(name) for name in PACKAGES},
         "lazygrad_commit": _git_commit(repo),
         "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},

@@ -81,6 +81,7 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
         f"- CPU: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gb')} GiB; {m.get('platform')}",
         f"- OpenCL: {dev.get('name', dev.get('error', '?'))}, driver {dev.get('driver', '?')}, "
         f"{dev.get('opencl', '')}",
+        f"- lazygrad {m.get('lazygrad_target', 'target unknown')}",
         f"- python {m.get('python')}; {versions}",
     ]
     others = meta.get("other_processes")

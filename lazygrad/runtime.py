@@ -145,6 +145,11 @@ class Device:
                 # a forced width is wanted even where it is wider than the registers (the
                 # ABI warning): it runs the wide code paths on any CPU, values still checked
                 verified = report.verified(items, allow_abi=s.target != "auto")
+                if items and not verified:
+                    warnings.warn(f"lazygrad: the device probe passed no vector width on {self.caps.name} "
+                                  f"({next(iter(report.verdicts.values()), '')}); generating scalar code. "
+                                  "LAZYGRAD_PROBE=0 trusts the device description instead.", RuntimeWarning,
+                                  stacklevel=2)
             t = self._targets[key] = describe(self.caps, s.target, verified)
         return t
 

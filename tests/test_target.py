@@ -294,3 +294,21 @@ def test_forced_target_runs_wide_code_on_any_cpu(monkeypatch, tmp_path):
     (k,) = lg.schedule(y)
     assert "float16" in k.source
     np.testing.assert_allclose(y.numpy(), torch.from_numpy(x).exp().sum(1).numpy(), rtol=1e-5)
+
+
+def test_dump_records_the_width_fallback(tmp_path):
+    """lazygrad-dump's schedule names the kernel that was rebuilt narrower, and why."""
+    script = tmp_path / "s.py"
+    script.write_text("import numpy as np, lazygrad as lg\n"
+                      "x = lg.Tensor(np.arange(4096, dtype=np.float32).reshape(64, 64))\n"
+                      "print(x.exp().sum(axis=1).numpy()[:2])\n")
+    p = subprocess.run([sys.executable, "-m", "lazygrad.dump", "--out", str(tmp_path / "out"), str(script)],
+                       env={**{k: v for k, v in os.environ.items() if not k.startswith("LAZYGRAD_")},
+                            "LAZYGRAD_TARGET": "512", "LAZYGRAD_FAULT": "missing512", "LAZYGRAD_PROBE": "0",
+                            "LAZYGRAD_CACHE_DIR": str(tmp_path / "cache")},
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    schedule = (tmp_path / "out" / "schedule.txt").read_text()
+    assert "built with vectors of at most 256 bits: the 512-bit build failed" in schedule, schedule
+    (src,) = [f for f in (tmp_path / "out").glob("*.cl")]
+    assert vector_bits_of_source(src.read_text()) == 256  # the dump holds the source that ran
