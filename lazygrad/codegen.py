@@ -897,6 +897,8 @@ def regroup(st: ShapeTracker, names: list[str]) -> tuple[ShapeTracker, list[str]
                     valid.append(f"{n}<{hi}")
         new = ["0"] * len(below.shape)
         for n, (j, i) in zip(names, spans):
+            if i < 0:
+                continue  # a size-1 or broadcast dim moves no digit (its span is (-1, -1))
             acc = 1
             for t in range(i, j - 1, -1):
                 e = s_div(n, acc) if acc > 1 else n
