@@ -20,7 +20,7 @@ from . import dtypes as dt
 from . import graph as g
 from .dtypes import DType
 from .graph import Node
-from .ops import Op
+from .ops import Op, reduce_identity
 from .random import next_seed
 from .view import prod
 
@@ -496,7 +496,17 @@ class Tensor:
 
     def minimum(self, o: Any) -> Tensor:
         a, b = self._broadcast_pair(o, "minimum")
-        return -((-a).maximum(-b)) if a.dtype is not dt.bool_ else a & b
+        if a.dtype is dt.bool_:
+            return a & b
+        return a._order_reversed().maximum(b._order_reversed())._order_reversed()
+
+    def _order_reversed(self) -> Tensor:
+        """An order-reversing bijection onto the same dtype, its own inverse, that cannot overflow:
+        min is built from max through it. -x for floats; ~x (= -x-1) for integers, where -x wraps
+        at INT_MIN; logical not for bools."""
+        if self.dtype.is_float:
+            return -self
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
 
     __add__ = add
     __sub__ = sub
@@ -540,25 +550,33 @@ class Tensor:
     def logical_not(self) -> Tensor:
         return Tensor(g.elementwise(Op.NOT, self.node, dtype=dt.bool_))
 
-    def _logic(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+    def _bitwise(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+        """& | ^ like torch: bitwise on integers (integer result), logical on bools (bool result)."""
         a, b = self._broadcast_pair(o, name, reverse)
-        if a.dtype is not dt.bool_:
-            raise TypeError(f"{name}: bitwise ops are supported on bool tensors only, got {a.dtype.name}")
-        return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
+        if a.dtype.is_float:
+            raise TypeError(f"{name}: bitwise ops need bool or integer tensors, got {a.dtype.name} "
+                            f"(shapes {a.shape} and {b.shape})")
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=a.dtype))
 
-    def __and__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and")
-    def __or__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or")
-    def __rand__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and", True)
-    def __ror__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or", True)
-    def __xor__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="xor").logical_not()
+    def __and__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and")
+    def __or__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or")
+    def __xor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor")
+    def __rand__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and", True)
+    def __ror__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or", True)
+    def __rxor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor", True)
 
     def __invert__(self) -> Tensor:
-        if self.dtype is not dt.bool_:
-            raise TypeError(f"invert: ~ is supported on bool tensors only, got {self.dtype.name}")
-        return self.logical_not()
+        if self.dtype.is_float:
+            raise TypeError(f"invert: ~ needs a bool or integer tensor, got {self.dtype.name}")
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
 
-    logical_and = __and__
-    logical_or = __or__
+    def _truth(self) -> Tensor:
+        return self if self.dtype is dt.bool_ else self != 0
+
+    def logical_and(self, o: Any) -> Tensor: return self._truth() & self._coerce(o, "logical_and")._truth()
+    def logical_or(self, o: Any) -> Tensor: return self._truth() | self._coerce(o, "logical_or")._truth()
+    def logical_xor(self, o: Any) -> Tensor: return self._truth() ^ self._coerce(o, "logical_xor")._truth()
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
 
     def where(self, a: Any, b: Any) -> Tensor:
         """`self` is the condition: elementwise a if self else b (also Tensor.where(c, a, b))."""
@@ -728,9 +746,7 @@ class Tensor:
         return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
 
     def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        if self.dtype is dt.bool_:
-            return self.logical_not().max(axis, keepdim, dim).logical_not()
-        return -((-self).max(axis, keepdim, dim))
+        return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
 
     def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         axis = axis if dim is None else dim
@@ -788,7 +804,7 @@ class Tensor:
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        return (-self if self.dtype is not dt.bool_ else self.logical_not()).argmax(axis, keepdim, dim)
+        return self._order_reversed().argmax(axis, keepdim, dim)
 
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         axis = axis if dim is None else dim
@@ -1071,8 +1087,7 @@ def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
     flat = x.permute(*keep, *axes).reshape(keep_shape + (n_red,))
     pad = (-n_red) % SPLIT_PARTS
     if pad:
-        ident: Scalar = 0 if op is Op.SUM else (float("-inf") if x.dtype.is_float else -(2**31) + 1)
-        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=ident)
+        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=reduce_identity(op, x.dtype))
     parts = flat.reshape(keep_shape + (SPLIT_PARTS, (n_red + pad) // SPLIT_PARTS))
     first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
     second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)

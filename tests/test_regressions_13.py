@@ -56,3 +56,110 @@ def test_conv2d_1x1_padded_single_channel_weight_grad_matches_torch(rng, cin, co
     close(y, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
     close(w.grad, tw.grad.numpy(), rtol=1e-5, atol=1e-4)
     close(x.grad, tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# --- 2. integer min and split max/min use the dtype's own identity -------------------------------
+I32_MIN, I32_MAX = -2**31, 2**31 - 1
+
+
+@pytest.mark.parametrize("values", [[0, I32_MIN], [I32_MIN, I32_MAX, 5], [I32_MAX, 3, I32_MIN, -1]])
+def test_int32_min_argmin_minimum_at_int_min_match_torch(values):
+    x, t = Tensor(values, dtype=lg.int32), torch.tensor(values, dtype=torch.int32)
+    assert x.min().item() == t.min().item()
+    assert x.argmin().item() == t.argmin().item()
+    assert x.max().item() == t.max().item()
+    other = list(reversed(values))
+    close(x.minimum(Tensor(other, dtype=lg.int32)), torch.minimum(t, torch.tensor(other, dtype=torch.int32)).numpy())
+    close(x.maximum(Tensor(other, dtype=lg.int32)), torch.maximum(t, torch.tensor(other, dtype=torch.int32)).numpy())
+
+
+def test_int64_min_at_int64_min_matches_torch():
+    values = [0, -2**63, 2**63 - 1]
+    x, t = Tensor(np.array(values, np.int64), dtype=lg.int64), torch.tensor(values, dtype=torch.int64)
+    assert x.min().item() == t.min().item() and x.max().item() == t.max().item()
+    assert x.argmin().item() == t.argmin().item()
+
+
+@pytest.mark.parametrize("dtype,tdtype,fill", [(lg.int64, torch.int64, -3_000_000_000),
+                                               (lg.int32, torch.int32, I32_MIN),
+                                               (lg.int64, torch.int64, -2**63)])
+def test_split_reduction_max_min_of_int_extremes_match_torch(dtype, tdtype, fill):
+    # 40,001 elements: long enough to be split in two passes, padded up to a multiple of the parts
+    data = np.full(40_001, fill, dtype=dtype.np)
+    x, t = Tensor(data, dtype=dtype), torch.tensor(data)
+    assert t.dtype == tdtype
+    assert x.max().item() == t.max().item() == fill
+    assert x.min().item() == t.min().item() == fill
+    data[12345] = fill + 7
+    x, t = Tensor(data, dtype=dtype), torch.tensor(data)
+    assert x.max().item() == t.max().item() and x.min().item() == t.min().item()
+    assert x.argmax().item() == t.argmax().item() == 12345
+
+
+def test_split_reduction_float_max_of_all_neg_inf_matches_torch():
+    data = np.full(40_001, -np.inf, dtype=np.float32)
+    assert Tensor(data).max().item() == torch.tensor(data).max().item() == -np.inf
+    assert Tensor(-data).min().item() == torch.tensor(-data).min().item() == np.inf
+
+
+def test_reduce_identity_is_one_table_per_op_and_dtype():
+    from lazygrad.ops import REDUCE, reduce_identity
+    for d in lg.dtypes.DTYPES.values():
+        for op in REDUCE:
+            v = reduce_identity(op, d)
+            assert type(v) is type(d.np(0).item()), (op, d, v)
+        assert reduce_identity(lg.ops.Op.RMAX, d) == (-np.inf if d.is_float else np.iinfo(d.np).min if d.is_int else 0)
+
+
+def test_int_max_pool_pads_with_int_min_like_torch():
+    data = np.full((1, 1, 3, 3), I32_MIN, np.int32)
+    x = Tensor(data, dtype=lg.int32)
+    # torch has no integer max_pool2d: its float64 result on values exactly representable
+    ref = F.max_pool2d(torch.tensor(data, dtype=torch.float64), 2, stride=1, padding=1).numpy().astype(np.int32)
+    close(x.max_pool2d(2, stride=1, padding=1), ref)
+
+
+# --- 5. ^ & | ~ on integer tensors are bitwise, on bools logical -----------------------------------
+INTS_A = [5, 3, -7, 0, I32_MIN, I32_MAX]
+INTS_B = [1, 6, 2, -1, -1, I32_MIN]
+
+
+@pytest.mark.parametrize("name", ["xor", "and", "or"])
+@pytest.mark.parametrize("dtype,tdtype", [(lg.int32, torch.int32), (lg.int64, torch.int64)])
+def test_integer_bitwise_ops_match_torch(name, dtype, tdtype):
+    fn = {"xor": lambda a, b: a ^ b, "and": lambda a, b: a & b, "or": lambda a, b: a | b}[name]
+    a, b = Tensor(INTS_A, dtype=dtype), Tensor(INTS_B, dtype=dtype)
+    ta, tb = torch.tensor(INTS_A, dtype=tdtype), torch.tensor(INTS_B, dtype=tdtype)
+    out, ref = fn(a, b), fn(ta, tb)
+    assert out.dtype is dtype
+    close(out, ref.numpy())
+    close(fn(a, 12), fn(ta, 12).numpy())
+    close(fn(12, a), fn(12, ta).numpy())
+
+
+def test_integer_bitwise_not_and_vector_width_rows_match_torch(rng):
+    # long enough for vector lanes and a tail
+    data = rng.integers(-2**31, 2**31, size=1037, dtype=np.int64).astype(np.int32)
+    other = rng.integers(-2**31, 2**31, size=1037, dtype=np.int64).astype(np.int32)
+    x, t = Tensor(data), torch.tensor(data)
+    close(~x, (~t).numpy())
+    close(x ^ Tensor(other), (t ^ torch.tensor(other)).numpy())
+    assert x.min().item() == t.min().item() and x.argmin().item() == t.argmin().item()
+
+
+def test_bool_xor_is_logical_and_returns_bool_like_torch():
+    a, b = [True, False, True, False], [True, True, False, False]
+    out = Tensor(a) ^ Tensor(b)
+    ref = torch.tensor(a) ^ torch.tensor(b)
+    assert out.dtype is lg.bool_ and ref.dtype == torch.bool
+    close(out, ref.numpy())
+    close(Tensor(a) ^ True, (torch.tensor(a) ^ True).numpy())
+    close(Tensor([1, 0, 2, 0]).logical_xor(Tensor([3, 3, 0, 0])),
+          torch.logical_xor(torch.tensor([1, 0, 2, 0]), torch.tensor([3, 3, 0, 0])).numpy())
+
+
+def test_float_bitwise_ops_raise_naming_the_op():
+    with pytest.raises(TypeError, match="xor: bitwise ops need bool or integer tensors, got float32"):
+        Tensor([1.0]) ^ Tensor([2.0])
+    with pytest.raises(TypeError, match="invert"):
+        ~Tensor([1.0])
