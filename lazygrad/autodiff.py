@@ -75,6 +75,29 @@ def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (mul(hit, gr.expand(div(g, count), x.shape)),)
 
 
+def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's prod backward, the product of the row's other elements: out / x without zeros
+    in the row; with one zero z, the product p of the non-zeros at z and z * p / x elsewhere
+    (0, but with z's derivative for a second order); with two or more, 0 like torch. (out / x
+    alone is 0 / 0 = NaN at a zero.)"""
+    (x,) = n.srcs
+    axes, shape = n.arg, n.srcs[0].shape
+    is0 = gr.elementwise(Op.CMPEQ, x, _c(0.0, x), dtype=dt.bool_)
+    zeros = gr.expand(gr.reduce(Op.SUM, _as(is0, dt.default_int), axes), shape)
+    nonzero = _where(is0, _c(1.0, x), x)  # also the divisor: where's unused branch must stay finite
+    others = gr.expand(gr.reduce(Op.RPROD, nonzero, axes), shape)  # product of the non-zeros
+    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)  # the zero (its value is 0)
+    by_x = div(others, nonzero)
+    # z * (product of the others but x) is 0; others / x gives that product for finite x only
+    finite = gr.elementwise(Op.CMPEQ, mul(x, _c(0.0, x)), _c(0.0, x), dtype=dt.bool_)
+    one0 = _where(is0, others, _where(finite, mul(z, by_x), _c(0.0, x)))
+
+    def count_is(k: int) -> Node:
+        return gr.elementwise(Op.CMPEQ, zeros, gr.const(k, dt.default_int, shape), dtype=dt.bool_)
+    d = _where(count_is(0), by_x, _where(count_is(1), one0, _c(0.0, x)))
+    return (mul(gr.expand(g, shape), d),)
+
+
 def _pow_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     a, b = n.srcs
     da = mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b)))))
@@ -179,6 +202,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CAST: _cast_rule,
     Op.SUM: lambda g, n: (gr.expand(g, n.srcs[0].shape),),
     Op.RMAX: _rmax_rule,
+    Op.RPROD: _rprod_rule,
     Op.RESHAPE: lambda g, n: (gr.reshape(g, n.srcs[0].shape),),
     Op.PERMUTE: _permute_rule,
     Op.EXPAND: _expand_rule,

@@ -35,7 +35,7 @@ class Op(Enum):
     # dtype change
     CAST = "cast"
     # reductions over axes (arg = axes, reduced dims keep size 1)
-    SUM = "sum"; RMAX = "rmax"
+    SUM = "sum"; RMAX = "rmax"; RPROD = "rprod"
     # movement (views, never copies)
     RESHAPE = "reshape"; PERMUTE = "permute"; EXPAND = "expand"; PAD = "pad"
     SHRINK = "shrink"; FLIP = "flip"
@@ -109,6 +109,7 @@ _ROWS = [
     Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
+    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=np.prod),
     Primitive(Op.RESHAPE, "movement", 1),
     Primitive(Op.PERMUTE, "movement", 1),
     Primitive(Op.EXPAND, "movement", 1),
@@ -151,6 +152,7 @@ def _lowest(d: DType) -> float | int | bool:
 _IDENTITY_OF: dict[Op, Callable[[DType], float | int | bool]] = {
     Op.SUM: lambda d: d.np(0).item(),  # False, 0 or 0.0
     Op.RMAX: _lowest,
+    Op.RPROD: lambda d: d.np(1).item(),  # True, 1 or 1.0
 }
 REDUCE_IDENTITY: dict[tuple[Op, DType], float | int | bool] = {
     (op, d): f(d) for op, f in _IDENTITY_OF.items() for d in DTYPES.values()}

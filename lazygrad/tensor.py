@@ -720,10 +720,8 @@ class Tensor:
     def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
         axes = self._axes(axis, name)
         x = self
-        if op is Op.SUM and x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)
-        if op is Op.RMAX and x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)
+        if x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)  # sum and prod count (torch), max is cast back below
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
             raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
         if all(x.shape[a] == 1 for a in axes):
@@ -772,14 +770,8 @@ class Tensor:
         return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
 
     def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        # product through log-magnitude and a sign count (exact for integers up to float precision)
-        axis = axis if dim is None else dim
-        x = self.cast(dt.least_upper_float(self.dtype))
-        mag = x.abs().log().sum(axis, keepdim).exp()
-        negs = (x < 0).cast(dt.default_int).sum(axis, keepdim)
-        zero = (x == 0).max(axis, keepdim) if x.ndim else (x == 0)
-        out = zero.where(0.0, ((negs % 2) == 1).where(-mag, mag))
-        return out.cast(self.dtype) if not self.dtype.is_float else out
+        """Product of elements (a multiplying reduction: exact for integers, wrapping on overflow)."""
+        return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         return (self != 0).max(axis, keepdim, dim)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import lazygrad as lg
 from lazygrad import Tensor
+from lazygrad.nn import functional as LF
 
 from conftest import close
 
@@ -163,3 +164,49 @@ def test_float_bitwise_ops_raise_naming_the_op():
         Tensor([1.0]) ^ Tensor([2.0])
     with pytest.raises(TypeError, match="invert"):
         ~Tensor([1.0])
+
+
+# --- 3. prod: gradient at zeros, exact integer products ---------------------------------------
+@pytest.mark.parametrize("data", [
+    [2.0, 0.0, 3.0],                                   # one zero: it gets the product of the others
+    [[1.5, -2.0, 4.0], [0.0, 0.0, 1.0]],               # a row with two zeros: gradient 0
+    [[0.0, 5.0, -2.0, 0.5], [1.0, -1.0, 2.0, 3.0]],
+    [np.inf, 0.0],
+    [np.nan, 0.0, 2.0],
+    [np.nan, 1.0, 2.0],
+])
+def test_prod_value_and_grad_with_zeros_match_torch(data):
+    x = Tensor(data, requires_grad=True)
+    y = x.prod(-1)
+    w = np.arange(1, y.numel() + 1, dtype=np.float32).reshape(y.shape)  # a different weight per row
+    (y * Tensor(w)).sum().backward()
+    t = _t64(data, True)
+    ty = t.prod(-1)
+    (ty * torch.tensor(w, dtype=torch.float64)).sum().backward()
+    close(y, ty.detach().numpy())
+    close(x.grad, t.grad.numpy())
+
+
+def test_prod_grad_whole_tensor_and_second_order_match_torch():
+    data = np.array([[1.5, 0.0], [-2.0, 3.0]], np.float32)
+    x = Tensor(data, requires_grad=True)
+    (gx,) = lg.grad(x.prod(), [x])
+    (ggx,) = lg.grad(gx.sum(), [x])
+    t = _t64(data, True)
+    (tg,) = torch.autograd.grad(t.prod(), [t], create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.sum(), [t])
+    close(gx, tg.detach().numpy())
+    close(ggx, tgg.numpy())
+
+
+@pytest.mark.parametrize("data", [[7, 11, 13, 3], [3] * 15, [-5, 4, 3, 2, -1, 7, 9, 11]])
+def test_integer_prod_is_exact_like_torch(data):
+    assert Tensor(data, dtype=lg.int64).prod().item() == torch.tensor(data).prod().item()
+    assert Tensor(data).prod().item() == torch.tensor(data).prod().item()
+
+
+def test_long_prod_and_bool_prod_match_torch():
+    data = np.full(40_001, 1.0001, np.float32)  # a split (two-pass) product
+    assert abs(Tensor(data).prod().item() - torch.tensor(data, dtype=torch.float64).prod().item()) < 1e-3 * 54.6
+    assert Tensor([True, True, False]).prod().item() == torch.tensor([True, True, False]).prod().item()
+    close(Tensor(np.ones((0, 3), np.float32)).prod(0), torch.ones(0, 3).prod(0).numpy())
