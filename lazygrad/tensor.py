@@ -1202,7 +1202,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
 
 def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     """x[..., t, ...] with one integer index tensor (or list) on one dim, basic indices on the
-    others: a one-hot gather (a fused multiply-sum, no scatter kernel needed)."""
+    others: a one-hot gather (a fused select-and-sum, no scatter kernel needed)."""
     pos = [k for k, i in enumerate(idx) if isinstance(i, (Tensor, list, np.ndarray))]
     if len(pos) != 1 or any(i is None or i is Ellipsis for i in idx):
         raise IndexError("getitem: only one integer tensor index (with basic indices on other dims) is supported")
@@ -1220,10 +1220,13 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
         bad = host.min() if host.min() < -n else host.max()
         raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
     it = (it < 0).where(it + n, it)
-    onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
+    onehot = it.reshape(it.shape + (1,)) == Tensor.arange(n)                  # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
     lead = ym.shape[:-1]
-    picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1)      # lead + idx_shape
+    # select, not multiply by the one-hot: 0 * inf and 0 * nan are NaN, and would spread into
+    # every element picked from the row
+    picked = onehot.where(ym.reshape(lead + (1,) * it.ndim + (n,)), 0).sum(-1)  # lead + idx_shape
+    picked = picked.cast(y.dtype)  # a bool sum counts in int
     nl, ni = len(lead), it.ndim
     return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
 

@@ -210,3 +210,35 @@ def test_long_prod_and_bool_prod_match_torch():
     assert abs(Tensor(data).prod().item() - torch.tensor(data, dtype=torch.float64).prod().item()) < 1e-3 * 54.6
     assert Tensor([True, True, False]).prod().item() == torch.tensor([True, True, False]).prod().item()
     close(Tensor(np.ones((0, 3), np.float32)).prod(0), torch.ones(0, 3).prod(0).numpy())
+
+
+# --- 4. integer-tensor indexing selects, it does not multiply by a one-hot ----------------------
+def test_tensor_index_keeps_inf_and_nan_like_torch():
+    data = np.array([1.0, np.inf, -np.inf, np.nan], np.float32)
+    for idx in ([1, 2], [1, 2, 3, 0], [0, 0, 3]):
+        close(Tensor(data)[Tensor(idx)], torch.tensor(data)[torch.tensor(idx)].numpy())
+        close(Tensor(data)[idx], torch.tensor(data)[idx].numpy())
+
+
+def test_tensor_index_on_a_middle_dim_with_infs_and_grad_matches_torch():
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    data[0, 1, 2], data[1, 0, 3] = np.inf, -np.inf
+    idx = [[2, 0], [-1, 2]]
+    x = Tensor(data, requires_grad=True)
+    y = x[:, Tensor(idx)]
+    t = _t64(data, True)
+    ty = t[:, torch.tensor(idx)]
+    close(y, ty.detach().numpy())
+    w = np.arange(y.numel(), dtype=np.float32).reshape(y.shape)
+    (y.isinf().where(0.0, y) * Tensor(w)).sum().backward()
+    (torch.where(ty.isinf(), 0.0, ty) * torch.tensor(w, dtype=torch.float64)).sum().backward()
+    close(x.grad, t.grad.numpy())
+
+
+def test_tensor_index_of_bool_and_int_tensors_keeps_dtype_like_torch():
+    b = [True, False, True]
+    out = Tensor(b)[Tensor([1, 0, 2])]
+    assert out.dtype is lg.bool_
+    close(out, torch.tensor(b)[torch.tensor([1, 0, 2])].numpy())
+    ints = [I32_MIN, 5, I32_MAX]
+    close(Tensor(ints, dtype=lg.int32)[[2, 0]], torch.tensor(ints, dtype=torch.int32)[[2, 0]].numpy())
