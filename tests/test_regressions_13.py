@@ -242,3 +242,49 @@ def test_tensor_index_of_bool_and_int_tensors_keeps_dtype_like_torch():
     close(out, torch.tensor(b)[torch.tensor([1, 0, 2])].numpy())
     ints = [I32_MIN, 5, I32_MAX]
     close(Tensor(ints, dtype=lg.int32)[[2, 0]], torch.tensor(ints, dtype=torch.int32)[[2, 0]].numpy())
+
+
+# --- 8. cross_entropy / nll_loss: out-of-range class indices raise like torch --------------------
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("bad", [3, 7, -1, -5])
+def test_out_of_range_concrete_target_raises_like_torch(fn, bad):
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        getattr(F, fn)(torch.tensor(x), torch.tensor([0, bad]))
+    for target in ([0, bad], np.array([0, bad]), Tensor([0, bad])):
+        with pytest.raises(IndexError, match=rf"{fn}: target {bad} is out of bounds for 3 classes"):
+            getattr(LF, fn)(Tensor(x), target)
+
+
+def test_spatial_out_of_range_target_raises_and_ignore_index_does_not():
+    x = np.zeros((2, 3, 2, 2), np.float32)
+    y = np.zeros((2, 2, 2), np.int64)
+    y[1, 1, 0] = 3
+    with pytest.raises(IndexError, match="Target 3"):
+        F.cross_entropy(torch.tensor(x), torch.tensor(y))
+    with pytest.raises(IndexError, match="cross_entropy: target 3 is out of bounds for 3 classes"):
+        Tensor(x).cross_entropy(Tensor(y))
+    y[1, 1, 0] = -100  # the default ignore_index is not out of bounds
+    close(Tensor(x).cross_entropy(Tensor(y)), F.cross_entropy(torch.tensor(x), torch.tensor(y)).numpy())
+    y[1, 1, 0] = 9
+    close(Tensor(x).cross_entropy(Tensor(y), ignore_index=9),
+          F.cross_entropy(torch.tensor(x), torch.tensor(y), ignore_index=9).numpy())
+
+
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"weight": [1.0, 2.0, 0.5]},
+                                {"reduction": "none"}, {"reduction": "sum", "label_smoothing": 0.2}])
+def test_cross_entropy_with_neg_inf_logits_off_target_matches_torch(kw):
+    # a -inf logit of a class that is not the target, and of an ignored row: torch's loss is finite
+    z = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf], [-np.inf, 0.0, 0.0]], np.float32)
+    y = [0, -100, 2]
+    lkw = {k: Tensor(np.array(v, np.float32)) if k == "weight" else v for k, v in kw.items()}
+    tkw = {k: torch.tensor(v, dtype=torch.float64) if k == "weight" else v for k, v in kw.items()}
+    x = Tensor(z, requires_grad=True)
+    t = _t64(z, True)
+    loss, tloss = x.cross_entropy(Tensor(y), **lkw), F.cross_entropy(t, torch.tensor(y), **tkw)
+    close(loss, tloss.detach().numpy(), rtol=1e-5, atol=1e-6)
+    loss.sum().backward()
+    tloss.sum().backward()
+    close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    logp = torch.log_softmax(torch.tensor(z), 1).numpy()
+    close(LF.nll_loss(Tensor(logp), Tensor(y)), F.nll_loss(torch.tensor(logp), torch.tensor(y)).numpy())
