@@ -114,8 +114,18 @@ def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _arange_node(n: int, dtype: DType) -> Node:
-    from .runtime import Buffer
+    from .runtime import Buffer, get_device
+    nbytes = n * dtype.itemsize
+    max_alloc = get_device().caps.max_alloc
+    if nbytes > max_alloc:  # before the host array is made: np.arange(2**33) alone takes 64 GiB
+        raise MemoryError(f"arange: {n} elements of {dtype.name} ({nbytes} bytes) are more than the device "
+                          f"{get_device().caps.name!r} can allocate in one buffer ({max_alloc} bytes)")
     return g.buffer_node(Buffer.from_numpy(np.arange(n, dtype=dtype.np), dtype), (n,), dtype)
+
+
+def _int_range(d: DType) -> tuple[int, int]:
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
 
 
 class Tensor:
@@ -222,9 +232,32 @@ class Tensor:
         if not all(math.isfinite(v) for v in (start, stop, step)):
             raise ValueError(f"arange: start, stop and step must be finite, got {start}, {stop}, {step}")
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-        d = dt.as_dtype(dtype) if dtype is not None else (dt.default_int if is_int else dt.default_float)
-        n = _check_shape((max(0, math.ceil((stop - start) / step)),), "arange")[0]
-        base = Tensor(_arange_node(n, dt.default_int if d.is_int else dt.float32))
+        if is_int:
+            start, stop, step = int(start), int(stop), int(step)
+            n = max(0, -(-(stop - start) // step))  # exact: no float division of big ints
+        else:
+            n = max(0, math.ceil((stop - start) / step))
+        n = _check_shape((n,), "arange")[0]
+        last = start + (n - 1) * step if n else start
+        lo32, hi32 = _int_range(dt.int32)
+        fits32 = lo32 <= min(start, last) and max(start, last) <= hi32
+        # torch's integer arange is int64; here it is lazygrad's default int32 while the values
+        # fit it and int64 when they do not (int32 would wrap them)
+        d = dt.as_dtype(dtype) if dtype is not None else (
+            (dt.default_int if fits32 else dt.int64) if is_int else dt.default_float)
+        if d.is_int:
+            lo, hi = _int_range(d)
+            if n and not (lo <= math.floor(min(start, last)) and math.ceil(max(start, last)) <= hi):
+                raise ValueError(f"arange: values {start}..{last} ({n} elements) do not fit {d.name} "
+                                 f"(range {lo}..{hi})")
+        _check_device_dtype(d, "arange")
+        # the indices 0..n-1 the values are made from: int32 while they and the values fit it,
+        # int64 beyond; for floats the dtype itself (float32 indices are not exact past 2**24)
+        if d.is_float:
+            base_dt = d if d.itemsize >= 4 else dt.float32
+        else:
+            base_dt = dt.int32 if fits32 and n - 1 <= hi32 and d is not dt.int64 else dt.int64
+        base = Tensor(_arange_node(n, base_dt))
         out = base * step + start if (step != 1 or start != 0) else base
         return out.cast(d)
 

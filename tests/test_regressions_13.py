@@ -288,3 +288,40 @@ def test_cross_entropy_with_neg_inf_logits_off_target_matches_torch(kw):
     close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-6)
     logp = torch.log_softmax(torch.tensor(z), 1).numpy()
     close(LF.nll_loss(Tensor(logp), Tensor(y)), F.nll_loss(torch.tensor(logp), torch.tensor(y)).numpy())
+
+
+# --- 6. arange: values past int32 become int64 (torch: int64), overflow and huge sizes raise -------
+@pytest.mark.parametrize("args", [(2**31, 2**31 + 3), (2**31 - 2, 2**31 + 1), (-2**31 - 1, -2**31 + 2),
+                                  (0, 2**40, 2**38), (2**40, 0, -2**38)])
+def test_arange_past_int32_is_int64_like_torch(args):
+    x, t = Tensor.arange(*args), torch.arange(*args)
+    assert x.dtype is lg.int64 and t.dtype == torch.int64
+    close(x, t.numpy())
+
+
+@pytest.mark.parametrize("args,kw", [((5,), {}), ((-3, 3), {}), ((10, 0, -3), {}),
+                                     ((0, 5.5), {"dtype": lg.int32}), ((0, 1, 0.25), {})])
+def test_arange_in_range_values_match_torch(args, kw):
+    tkw = {"dtype": torch.int32} if kw else {}
+    close(Tensor.arange(*args, **kw), torch.arange(*args, **tkw).numpy().astype(Tensor.arange(*args, **kw).dtype.np))
+
+
+def test_float64_arange_is_exact_past_float32_precision():
+    if not lg.runtime.get_device().supports(lg.float64):
+        pytest.skip("no float64 on this device")
+    x = Tensor.arange(3, 2**25 + 3, dtype=lg.float64)
+    t = torch.arange(3, 2**25 + 3, dtype=torch.float64)
+    np.testing.assert_array_equal(x.numpy()[-5:], t.numpy()[-5:])
+
+
+@pytest.mark.parametrize("args", [(2**33,), (2**31, 2**31 + 3), (-2**31 - 1, 0)])
+def test_arange_values_outside_the_requested_dtype_raise(args):
+    with pytest.raises(ValueError, match=r"arange: values .* do not fit int32 \(range -2147483648\.\.2147483647\)"):
+        Tensor.arange(*args, dtype=lg.int32)
+
+
+def test_arange_too_big_for_one_buffer_raises_before_allocating():
+    if lg.runtime.get_device().caps.max_alloc >= 2**36:
+        pytest.skip("the device can allocate 64 GiB in one buffer")
+    with pytest.raises(MemoryError, match=r"arange: 8589934592 elements of int64 \(68719476736 bytes\)"):
+        Tensor.arange(2**33)
