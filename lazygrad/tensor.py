@@ -786,21 +786,39 @@ class Tensor:
         s = x.sum(axis, keepdim)
         return s * (1.0 / n) if n else s * float("nan")
 
-    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
             unbiased: bool | None = None) -> Tensor:
         """Variance, unbiased by default like torch (`correction=0` or `unbiased=False` for the
-        population variance)."""
+        population variance). With correction >= N, torch's value and gradient exactly: the sum
+        of squares over max(0, N - correction), i.e. inf (NaN for a zero sum)."""
         axis = axis if dim is None else dim
         if unbiased is not None:
             correction = 1 if unbiased else 0
         x = self.cast(dt.least_upper_float(self.dtype))
         n = prod(tuple(self.shape[a] for a in self._axes(axis, "var")))
         d = x - x.mean(axis, keepdim=True)
-        return (d * d).sum(axis, keepdim) * (1.0 / max(n - correction, 0) if n - correction > 0 else float("nan"))
+        ss = (d * d).sum(axis, keepdim)
+        dof = n - correction
+        if dof > 0:
+            return ss * (1.0 / dof)
+        value = (ss * float("inf")).detach()  # ss / 0: inf, or NaN for ss == 0
+        # torch's gradient here (FunctionsManual var_backward) is not the derivative of that
+        # value: with dims, 2 / (N - correction) * (x - mean), finite for correction > N; over
+        # the whole tensor, inf (NaN where x == mean)
+        dd = d.detach()
+        if axis is not None and dof < 0:
+            slope = ss * (1.0 / dof)
+            return value + (slope - slope.detach())
+        weight = dd if axis is not None else (dd != 0).cast(dd.dtype)
+        return value + _infinite_slope(x, weight).sum(axis, keepdim)
 
-    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
             unbiased: bool | None = None) -> Tensor:
-        return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
+        v = self.var(axis, keepdim, dim, correction, unbiased)
+        # like torch, no gradient where the deviation is 0 (sqrt's would be 0 * inf = NaN): the
+        # square root of a stand-in 1 there, not selected
+        zero = v == 0
+        return zero.where(0.0, zero.where(1.0, v).sqrt())
 
     def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """Product of elements (a multiplying reduction: exact for integers, wrapping on overflow)."""
@@ -1117,6 +1135,14 @@ def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
     first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
     second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)
     return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+
+
+def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
+    """Zeros whose gradient with respect to x is g * weight * inf elementwise (weight detached;
+    NaN where g * weight is 0): weight * sqrt(x - x.detach()) has the value weight * sqrt(0) = 0
+    and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
+    gradient that torch defines as infinite on a finite value."""
+    return weight * (x - x.detach()).sqrt()
 
 
 def _py(value: Any, d: DType) -> Scalar:

@@ -325,3 +325,33 @@ def test_arange_too_big_for_one_buffer_raises_before_allocating():
         pytest.skip("the device can allocate 64 GiB in one buffer")
     with pytest.raises(MemoryError, match=r"arange: 8589934592 elements of int64 \(68719476736 bytes\)"):
         Tensor.arange(2**33)
+
+
+# --- 7. var/std with correction >= N, pow gradients at 0 and ±inf: torch's values and gradients ---
+VAR_CASES = [([1.0, 2.0, 4.0], None), ([1.0, 2.0, 4.0], 0), ([[1.0, 2.0, 4.0], [0.0, 1.0, -3.0]], None),
+             ([[1.0, 2.0, 4.0], [0.0, 1.0, -3.0]], 0), ([[1.0, 2.0, 4.0], [0.0, 1.0, -3.0]], 1),
+             ([2.0, 2.0, 2.0], None), ([[2.0, 2.0, 2.0], [1.0, 2.0, 3.0]], 1), ([5.0], None)]
+
+
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("data,axis", VAR_CASES)
+@pytest.mark.parametrize("correction", [0, 1, 2, 3, 4, 6])
+def test_var_std_value_and_grad_for_any_correction_match_torch(name, data, axis, correction):
+    kw = {} if axis is None else {"dim": axis}
+    up = -2.0  # a negative upstream gradient: torch's infinite gradients take its sign
+    t = _t64(data, True)
+    ty = getattr(torch, name)(t, correction=correction, **kw)
+    (ty * up).sum().backward()
+    x = Tensor(data, requires_grad=True)
+    y = getattr(x, name)(correction=correction, **kw)
+    (y * up).sum().backward()
+    close(y, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    close(x.grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
+def test_var_keepdim_and_unbiased_past_n_match_torch():
+    data = np.array([[1.0, 3.0], [2.0, 2.0]], np.float32)
+    close(Tensor(data).var(1, keepdim=True, correction=5), torch.var(torch.tensor(data), 1, keepdim=True, correction=5).numpy())
+    close(Tensor(data[:, :1]).var(1, unbiased=True), torch.var(torch.tensor(data[:, :1]), 1, unbiased=True).numpy())
