@@ -99,12 +99,18 @@ def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 
 def _pow_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's pow_backward_self / pow_backward_exponent: d/da is 0 where b == 0 (b a^(b-1) is
+    0 * inf = NaN at a = 0), d/db is g * (0 where a == 0 and b >= 0, else a^b log a): the
+    limit for b >= 0; for b < 0 at a = 0, inf * -inf."""
     a, b = n.srcs
-    da = mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b)))))
-    # d/db a^b = a^b log a; 0 where a == 0 (the limit used by torch for b > 0)
-    loga = gr.elementwise(Op.LOG, a)
-    is0 = gr.elementwise(Op.CMPEQ, a, _c(0.0, a), dtype=dt.bool_)
-    db = _where(is0, _c(0.0, g), mul(g, mul(n, loga)))
+    zero_a, zero_b = _c(0.0, a), _c(0.0, b)
+    b0 = gr.elementwise(Op.CMPEQ, b, zero_b, dtype=dt.bool_)
+    da = _where(b0, _c(0.0, g), mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b))))))
+    a0 = gr.elementwise(Op.CMPEQ, a, zero_a, dtype=dt.bool_)
+    # b >= 0 as b > 0 or b == 0: false for a NaN b, as in torch (not(b < 0) would be true)
+    b_nonneg = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, zero_b, b, dtype=dt.bool_), b0, dtype=dt.bool_)
+    limit0 = gr.elementwise(Op.AND, a0, b_nonneg, dtype=dt.bool_)
+    db = mul(g, _where(limit0, _c(0.0, g), mul(n, gr.elementwise(Op.LOG, a))))
     return da, db
 
 

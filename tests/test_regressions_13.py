@@ -355,3 +355,51 @@ def test_var_keepdim_and_unbiased_past_n_match_torch():
     data = np.array([[1.0, 3.0], [2.0, 2.0]], np.float32)
     close(Tensor(data).var(1, keepdim=True, correction=5), torch.var(torch.tensor(data), 1, keepdim=True, correction=5).numpy())
     close(Tensor(data[:, :1]).var(1, unbiased=True), torch.var(torch.tensor(data[:, :1]), 1, unbiased=True).numpy())
+
+
+POW_X = [0.0, -0.0, np.inf, -np.inf, 2.0, -2.0]
+POW_Y = [0.0, 1.0, 2.0, 0.5, -1.0, 3.0]
+
+
+def test_pow_value_and_grads_wrt_base_and_exponent_match_torch():
+    xs = np.repeat(POW_X, len(POW_Y))
+    ys = np.tile(POW_Y, len(POW_X))
+    x, y = Tensor(xs.astype(np.float32), requires_grad=True), Tensor(ys.astype(np.float32), requires_grad=True)
+    out = x ** y
+    w = np.linspace(-1.5, 2.0, xs.size).astype(np.float32)  # per-element upstream gradients, some negative
+    (out * Tensor(w)).sum().backward()
+    tx, ty = _t64(xs, True), _t64(ys, True)
+    tout = tx ** ty
+    (tout * torch.tensor(w, dtype=torch.float64)).sum().backward()
+    close(out, tout.detach().numpy())
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
+
+
+@pytest.mark.parametrize("exponent", POW_Y + [-2.0, 4.0])
+def test_pow_by_python_scalar_grad_matches_torch(exponent):
+    x = Tensor(np.array(POW_X, np.float32), requires_grad=True)
+    (x ** exponent).sum().backward()
+    t = _t64(POW_X, True)
+    (t ** exponent).sum().backward()
+    close(x ** exponent, (t ** exponent).detach().numpy())
+    close(x.grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("base", POW_X)
+def test_python_scalar_to_tensor_power_grad_matches_torch(base):
+    y = Tensor(np.array(POW_Y, np.float32), requires_grad=True)
+    (base ** y).sum().backward()
+    t = _t64(POW_Y, True)
+    (base ** t).sum().backward()
+    close(base ** y, (base ** t).detach().numpy())
+    close(y.grad, t.grad.numpy())
+
+
+def test_pow_grad_with_nan_exponent_at_zero_base_matches_torch():
+    x, y = Tensor([0.0, 0.0, 2.0], requires_grad=True), Tensor([np.nan, 2.0, np.nan], requires_grad=True)
+    (x ** y).sum().backward()
+    tx, ty = _t64([0.0, 0.0, 2.0], True), _t64([np.nan, 2.0, np.nan], True)
+    (tx ** ty).sum().backward()
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
