@@ -75,13 +75,42 @@ def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (mul(hit, gr.expand(div(g, count), x.shape)),)
 
 
+def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's prod backward, the product of the row's other elements: out / x without zeros
+    in the row; with one zero z, the product p of the non-zeros at z and z * p / x elsewhere
+    (0, but with z's derivative for a second order); with two or more, 0 like torch. (out / x
+    alone is 0 / 0 = NaN at a zero.)"""
+    (x,) = n.srcs
+    axes, shape = n.arg, n.srcs[0].shape
+    is0 = gr.elementwise(Op.CMPEQ, x, _c(0.0, x), dtype=dt.bool_)
+    zeros = gr.expand(gr.reduce(Op.SUM, _as(is0, dt.default_int), axes), shape)
+    nonzero = _where(is0, _c(1.0, x), x)  # also the divisor: where's unused branch must stay finite
+    others = gr.expand(gr.reduce(Op.RPROD, nonzero, axes), shape)  # product of the non-zeros
+    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)  # the zero (its value is 0)
+    by_x = div(others, nonzero)
+    # z * (product of the others but x) is 0; others / x gives that product for finite x only
+    finite = gr.elementwise(Op.CMPEQ, mul(x, _c(0.0, x)), _c(0.0, x), dtype=dt.bool_)
+    one0 = _where(is0, others, _where(finite, mul(z, by_x), _c(0.0, x)))
+
+    def count_is(k: int) -> Node:
+        return gr.elementwise(Op.CMPEQ, zeros, gr.const(k, dt.default_int, shape), dtype=dt.bool_)
+    d = _where(count_is(0), by_x, _where(count_is(1), one0, _c(0.0, x)))
+    return (mul(gr.expand(g, shape), d),)
+
+
 def _pow_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's pow_backward_self / pow_backward_exponent: d/da is 0 where b == 0 (b a^(b-1) is
+    0 * inf = NaN at a = 0), d/db is g * (0 where a == 0 and b >= 0, else a^b log a): the
+    limit for b >= 0; for b < 0 at a = 0, inf * -inf."""
     a, b = n.srcs
-    da = mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b)))))
-    # d/db a^b = a^b log a; 0 where a == 0 (the limit used by torch for b > 0)
-    loga = gr.elementwise(Op.LOG, a)
-    is0 = gr.elementwise(Op.CMPEQ, a, _c(0.0, a), dtype=dt.bool_)
-    db = _where(is0, _c(0.0, g), mul(g, mul(n, loga)))
+    zero_a, zero_b = _c(0.0, a), _c(0.0, b)
+    b0 = gr.elementwise(Op.CMPEQ, b, zero_b, dtype=dt.bool_)
+    da = _where(b0, _c(0.0, g), mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b))))))
+    a0 = gr.elementwise(Op.CMPEQ, a, zero_a, dtype=dt.bool_)
+    # b >= 0 as b > 0 or b == 0: false for a NaN b, as in torch (not(b < 0) would be true)
+    b_nonneg = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, zero_b, b, dtype=dt.bool_), b0, dtype=dt.bool_)
+    limit0 = gr.elementwise(Op.AND, a0, b_nonneg, dtype=dt.bool_)
+    db = mul(g, _where(limit0, _c(0.0, g), mul(n, gr.elementwise(Op.LOG, a))))
     return da, db
 
 
@@ -179,6 +208,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CAST: _cast_rule,
     Op.SUM: lambda g, n: (gr.expand(g, n.srcs[0].shape),),
     Op.RMAX: _rmax_rule,
+    Op.RPROD: _rprod_rule,
     Op.RESHAPE: lambda g, n: (gr.reshape(g, n.srcs[0].shape),),
     Op.PERMUTE: _permute_rule,
     Op.EXPAND: _expand_rule,
@@ -190,7 +220,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
-NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
                Op.RAND, Op.DETACH}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"

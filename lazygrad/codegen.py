@@ -15,15 +15,15 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-
 from .dtypes import DType, bool_
 from .dtypes import float32 as _FLOAT32
 from .lower import Instr, LoweredKernel
-from .ops import PRIMITIVES, Op
+from .ops import PRIMITIVES, REDUCE, Op, reduce_identity
 from .runtime import current_target, get_device
 from .templating import template
 from .tune import MatmulConfig
 from .view import ShapeTracker, View, prod, s_div, s_mod
+
 
 @dataclass
 class RenderedKernel:
@@ -502,17 +502,11 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
     return keep_m or [1], list(mdom[k:]) or [1]
 
 
-# float max propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1)
-_COMBINE = {Op.SUM: ("({a}+{b})", "({a}+{b})"),
-            Op.RMAX: ("(((({a})>({b}))|(({a})!=({a})))?({a}):({b}))", "max({a},{b})")}
-
-
-def _identity(op: Op, dt: DType) -> float | int:
-    if op is Op.SUM:
-        return 0
-    if dt.is_float:
-        return float("-inf")
-    return -(2**63) if dt.name == "int64" else -(2**31)
+# a reduction's combine step, (float form, integer form) with operands {a} and {b}, is its row
+# of the op table: float max propagates NaN like numpy and torch (fmax alone would drop it:
+# max([1, nan]) = 1), integer max is the builtin
+_COMBINE = {op: tuple(f.format("{a}", "{b}") for f in (PRIMITIVES[op].cl, PRIMITIVES[op].cl_int or PRIMITIVES[op].cl))
+            for op in REDUCE}
 
 
 @dataclass
@@ -657,7 +651,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None, s
                       for j in range(0, unroll - gap, 2 * gap)]
             gap *= 2
         stages.append(dict(k=k, lines=lines, pre=pre, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
-                           identity=vliteral(_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb,
+                           identity=vliteral(reduce_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb,
                            unroll=unroll, merge=merge))
     return stages
 
@@ -756,7 +750,7 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     src = template("rowtotal.cl.j2").render(
         name=name, ity=rl.ity, w=rl.w, lsz=lsz, n_rows=rl.n_out, n_chunks=rl.n_red // rl.w, stages=stages,
         pre_lines=pre_lines, row_lines=row_lines, fin_lines=fin_lines, total_type=tdt.cl,
-        total_identity=literal(_identity(lk.extra["total_op"], tdt), tdt), total_combine=comb, **_common(lk))
+        total_identity=literal(reduce_identity(lk.extra["total_op"], tdt), tdt), total_combine=comb, **_common(lk))
     return RenderedKernel(name, src, (lsz,), (lsz,), _flops(lk, rl.n_out * max(rl.n_red, 1)), _bytes(lk))
 
 
@@ -866,6 +860,8 @@ def regroup(st: ShapeTracker, names: list[str]) -> tuple[ShapeTracker, list[str]
                     valid.append(f"{n}<{hi}")
         new = ["0"] * len(below.shape)
         for n, (j, i) in zip(names, spans):
+            if i < 0:
+                continue  # a size-1 or broadcast dim moves no digit (its span is (-1, -1))
             acc = 1
             for t in range(i, j - 1, -1):
                 e = s_div(n, acc) if acc > 1 else n

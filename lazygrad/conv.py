@@ -30,7 +30,7 @@ from . import dtypes as dt
 from . import graph as gr
 from .graph import Node, conv_output_size
 from .linalg import matmul_nodes
-from .ops import Op
+from .ops import Op, reduce_identity
 from .tensor import Tensor
 
 Pair = tuple[int, int]
@@ -199,8 +199,7 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation:
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
     """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf."""
     k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, "max_pool2d")
-    fill = float("-inf") if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
-    return windows(x, k, s, p, d, fill, "max_pool2d").max(axis=(2, 3))
+    return windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d").max(axis=(2, 3))
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,

@@ -72,7 +72,7 @@ class LoweredKernel:
     out_sts: list[ShapeTracker] = field(default_factory=list)  # loop index -> output position
     inner_result: int = -1        # the value accumulated by stage 0
     stage_results: list[int] = field(default_factory=list)    # per stage: value accumulated
-    stage_ops: list[Op] = field(default_factory=list)         # per stage: SUM or RMAX
+    stage_ops: list[Op] = field(default_factory=list)         # per stage: a REDUCE op
     reduce_op: Op | None = None
     row_output: bool = False
     extra: dict = field(default_factory=dict)

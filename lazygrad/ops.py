@@ -4,7 +4,8 @@ Each primitive has its arity, category, OpenCL C expression and numpy reference 
 Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
-Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES.
+Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES,
+REDUCE_IDENTITY, reduce_identity.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
+
+from .dtypes import DTYPES, DType
 
 
 class Op(Enum):
@@ -26,12 +29,13 @@ class Op(Enum):
     # binary
     ADD = "add"; SUB = "sub"; MUL = "mul"; DIV = "div"; IDIV = "idiv"; MOD = "mod"
     MAX = "max"; POW = "pow"; CMPLT = "cmplt"; CMPEQ = "cmpeq"; AND = "and"; OR = "or"
+    XOR = "xor"
     # ternary
     WHERE = "where"
     # dtype change
     CAST = "cast"
     # reductions over axes (arg = axes, reduced dims keep size 1)
-    SUM = "sum"; RMAX = "rmax"
+    SUM = "sum"; RMAX = "rmax"; RPROD = "rprod"
     # movement (views, never copies)
     RESHAPE = "reshape"; PERMUTE = "permute"; EXPAND = "expand"; PAD = "pad"
     SHRINK = "shrink"; FLIP = "flip"
@@ -96,13 +100,16 @@ _ROWS = [
     Primitive(Op.POW, "binary", 2, "pow({0},{1})", np=np.power, flops=16),
     Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less),
     Primitive(Op.CMPEQ, "binary", 2, "({0}=={1})", np=np.equal),
-    Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.logical_and),
-    Primitive(Op.OR, "binary", 2, "({0}|{1})", np=np.logical_or),
+    # bitwise on ints, logical on bools (a vector bool lane is 0 or all ones: both stay bools)
+    Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.bitwise_and),
+    Primitive(Op.OR, "binary", 2, "({0}|{1})", np=np.bitwise_or),
+    Primitive(Op.XOR, "binary", 2, "({0}^{1})", np=np.bitwise_xor),
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
     Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
+    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=np.prod),
     Primitive(Op.RESHAPE, "movement", 1),
     Primitive(Op.PERMUTE, "movement", 1),
     Primitive(Op.EXPAND, "movement", 1),
@@ -131,5 +138,26 @@ SOURCES = ops_in("source")
 # ops that are the core of a kernel of their own template, their elementwise consumers its epilogue
 CORES = ops_in("matmul") | ops_in("conv")
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
-# ops whose value at a padded (zero) input is not zero: padding cannot be pushed through them
-REDUCE_IDENTITY = {Op.SUM: 0.0, Op.RMAX: float("-inf")}
+
+
+def _lowest(d: DType) -> float | int | bool:
+    """The smallest value of dtype d: the identity of max."""
+    if d.is_float:
+        return float("-inf")
+    return int(np.iinfo(d.np).min) if d.is_int else False
+
+
+# The identity of each reduction in each dtype, the only copy: the accumulator's start in
+# generated code, the padding of a split reduction's partial rows, a max pool's padding.
+_IDENTITY_OF: dict[Op, Callable[[DType], float | int | bool]] = {
+    Op.SUM: lambda d: d.np(0).item(),  # False, 0 or 0.0
+    Op.RMAX: _lowest,
+    Op.RPROD: lambda d: d.np(1).item(),  # True, 1 or 1.0
+}
+REDUCE_IDENTITY: dict[tuple[Op, DType], float | int | bool] = {
+    (op, d): f(d) for op, f in _IDENTITY_OF.items() for d in DTYPES.values()}
+assert {op for op, _ in REDUCE_IDENTITY} == REDUCE, "every reduction needs an identity per dtype"
+
+
+def reduce_identity(op: Op, d: DType) -> float | int | bool:
+    return REDUCE_IDENTITY[(op, d)]

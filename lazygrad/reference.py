@@ -55,6 +55,7 @@ def _conv2d(x: np.ndarray, w: np.ndarray, arg) -> np.ndarray:
 _REDUCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.SUM: lambda x, axes: np.sum(x, axis=axes, keepdims=True),
     Op.RMAX: lambda x, axes: np.max(x, axis=axes, keepdims=True),
+    Op.RPROD: lambda x, axes: np.prod(x, axis=axes, keepdims=True),
 }
 
 

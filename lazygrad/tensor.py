@@ -20,7 +20,7 @@ from . import dtypes as dt
 from . import graph as g
 from .dtypes import DType
 from .graph import Node
-from .ops import Op
+from .ops import Op, reduce_identity
 from .random import next_seed
 from .view import prod
 
@@ -114,8 +114,18 @@ def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _arange_node(n: int, dtype: DType) -> Node:
-    from .runtime import Buffer
+    from .runtime import Buffer, get_device
+    nbytes = n * dtype.itemsize
+    max_alloc = get_device().caps.max_alloc
+    if nbytes > max_alloc:  # before the host array is made: np.arange(2**33) alone takes 64 GiB
+        raise MemoryError(f"arange: {n} elements of {dtype.name} ({nbytes} bytes) are more than the device "
+                          f"{get_device().caps.name!r} can allocate in one buffer ({max_alloc} bytes)")
     return g.buffer_node(Buffer.from_numpy(np.arange(n, dtype=dtype.np), dtype), (n,), dtype)
+
+
+def _int_range(d: DType) -> tuple[int, int]:
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
 
 
 class Tensor:
@@ -222,9 +232,32 @@ class Tensor:
         if not all(math.isfinite(v) for v in (start, stop, step)):
             raise ValueError(f"arange: start, stop and step must be finite, got {start}, {stop}, {step}")
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-        d = dt.as_dtype(dtype) if dtype is not None else (dt.default_int if is_int else dt.default_float)
-        n = _check_shape((max(0, math.ceil((stop - start) / step)),), "arange")[0]
-        base = Tensor(_arange_node(n, dt.default_int if d.is_int else dt.float32))
+        if is_int:
+            start, stop, step = int(start), int(stop), int(step)
+            n = max(0, -(-(stop - start) // step))  # exact: no float division of big ints
+        else:
+            n = max(0, math.ceil((stop - start) / step))
+        n = _check_shape((n,), "arange")[0]
+        last = start + (n - 1) * step if n else start
+        lo32, hi32 = _int_range(dt.int32)
+        fits32 = lo32 <= min(start, last) and max(start, last) <= hi32
+        # torch's integer arange is int64; here it is lazygrad's default int32 while the values
+        # fit it and int64 when they do not (int32 would wrap them)
+        d = dt.as_dtype(dtype) if dtype is not None else (
+            (dt.default_int if fits32 else dt.int64) if is_int else dt.default_float)
+        if d.is_int:
+            lo, hi = _int_range(d)
+            if n and not (lo <= math.floor(min(start, last)) and math.ceil(max(start, last)) <= hi):
+                raise ValueError(f"arange: values {start}..{last} ({n} elements) do not fit {d.name} "
+                                 f"(range {lo}..{hi})")
+        _check_device_dtype(d, "arange")
+        # the indices 0..n-1 the values are made from: int32 while they and the values fit it,
+        # int64 beyond; for floats the dtype itself (float32 indices are not exact past 2**24)
+        if d.is_float:
+            base_dt = d if d.itemsize >= 4 else dt.float32
+        else:
+            base_dt = dt.int32 if fits32 and n - 1 <= hi32 and d is not dt.int64 else dt.int64
+        base = Tensor(_arange_node(n, base_dt))
         out = base * step + start if (step != 1 or start != 0) else base
         return out.cast(d)
 
@@ -496,7 +529,17 @@ class Tensor:
 
     def minimum(self, o: Any) -> Tensor:
         a, b = self._broadcast_pair(o, "minimum")
-        return -((-a).maximum(-b)) if a.dtype is not dt.bool_ else a & b
+        if a.dtype is dt.bool_:
+            return a & b
+        return a._order_reversed().maximum(b._order_reversed())._order_reversed()
+
+    def _order_reversed(self) -> Tensor:
+        """An order-reversing bijection onto the same dtype, its own inverse, that cannot overflow:
+        min is built from max through it. -x for floats; ~x (= -x-1) for integers, where -x wraps
+        at INT_MIN; logical not for bools."""
+        if self.dtype.is_float:
+            return -self
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
 
     __add__ = add
     __sub__ = sub
@@ -540,25 +583,33 @@ class Tensor:
     def logical_not(self) -> Tensor:
         return Tensor(g.elementwise(Op.NOT, self.node, dtype=dt.bool_))
 
-    def _logic(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+    def _bitwise(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+        """& | ^ like torch: bitwise on integers (integer result), logical on bools (bool result)."""
         a, b = self._broadcast_pair(o, name, reverse)
-        if a.dtype is not dt.bool_:
-            raise TypeError(f"{name}: bitwise ops are supported on bool tensors only, got {a.dtype.name}")
-        return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
+        if a.dtype.is_float:
+            raise TypeError(f"{name}: bitwise ops need bool or integer tensors, got {a.dtype.name} "
+                            f"(shapes {a.shape} and {b.shape})")
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=a.dtype))
 
-    def __and__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and")
-    def __or__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or")
-    def __rand__(self, o: Any) -> Tensor: return self._logic(Op.AND, o, "and", True)
-    def __ror__(self, o: Any) -> Tensor: return self._logic(Op.OR, o, "or", True)
-    def __xor__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="xor").logical_not()
+    def __and__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and")
+    def __or__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or")
+    def __xor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor")
+    def __rand__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and", True)
+    def __ror__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or", True)
+    def __rxor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor", True)
 
     def __invert__(self) -> Tensor:
-        if self.dtype is not dt.bool_:
-            raise TypeError(f"invert: ~ is supported on bool tensors only, got {self.dtype.name}")
-        return self.logical_not()
+        if self.dtype.is_float:
+            raise TypeError(f"invert: ~ needs a bool or integer tensor, got {self.dtype.name}")
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
 
-    logical_and = __and__
-    logical_or = __or__
+    def _truth(self) -> Tensor:
+        return self if self.dtype is dt.bool_ else self != 0
+
+    def logical_and(self, o: Any) -> Tensor: return self._truth() & self._coerce(o, "logical_and")._truth()
+    def logical_or(self, o: Any) -> Tensor: return self._truth() | self._coerce(o, "logical_or")._truth()
+    def logical_xor(self, o: Any) -> Tensor: return self._truth() ^ self._coerce(o, "logical_xor")._truth()
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
 
     def where(self, a: Any, b: Any) -> Tensor:
         """`self` is the condition: elementwise a if self else b (also Tensor.where(c, a, b))."""
@@ -702,10 +753,8 @@ class Tensor:
     def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
         axes = self._axes(axis, name)
         x = self
-        if op is Op.SUM and x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)
-        if op is Op.RMAX and x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)
+        if x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)  # sum and prod count (torch), max is cast back below
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
             raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
         if all(x.shape[a] == 1 for a in axes):
@@ -728,9 +777,7 @@ class Tensor:
         return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
 
     def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        if self.dtype is dt.bool_:
-            return self.logical_not().max(axis, keepdim, dim).logical_not()
-        return -((-self).max(axis, keepdim, dim))
+        return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
 
     def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         axis = axis if dim is None else dim
@@ -739,31 +786,43 @@ class Tensor:
         s = x.sum(axis, keepdim)
         return s * (1.0 / n) if n else s * float("nan")
 
-    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
             unbiased: bool | None = None) -> Tensor:
         """Variance, unbiased by default like torch (`correction=0` or `unbiased=False` for the
-        population variance)."""
+        population variance). With correction >= N, torch's value and gradient exactly: the sum
+        of squares over max(0, N - correction), i.e. inf (NaN for a zero sum)."""
         axis = axis if dim is None else dim
         if unbiased is not None:
             correction = 1 if unbiased else 0
         x = self.cast(dt.least_upper_float(self.dtype))
         n = prod(tuple(self.shape[a] for a in self._axes(axis, "var")))
         d = x - x.mean(axis, keepdim=True)
-        return (d * d).sum(axis, keepdim) * (1.0 / max(n - correction, 0) if n - correction > 0 else float("nan"))
+        ss = (d * d).sum(axis, keepdim)
+        dof = n - correction
+        if dof > 0:
+            return ss * (1.0 / dof)
+        value = (ss * float("inf")).detach()  # ss / 0: inf, or NaN for ss == 0
+        # torch's gradient here (FunctionsManual var_backward) is not the derivative of that
+        # value: with dims, 2 / (N - correction) * (x - mean), finite for correction > N; over
+        # the whole tensor, inf (NaN where x == mean)
+        dd = d.detach()
+        if axis is not None and dof < 0:
+            slope = ss * (1.0 / dof)
+            return value + (slope - slope.detach())
+        weight = dd if axis is not None else (dd != 0).cast(dd.dtype)
+        return value + _infinite_slope(x, weight).sum(axis, keepdim)
 
-    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: int = 1,
+    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
             unbiased: bool | None = None) -> Tensor:
-        return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
+        v = self.var(axis, keepdim, dim, correction, unbiased)
+        # like torch, no gradient where the deviation is 0 (sqrt's would be 0 * inf = NaN): the
+        # square root of a stand-in 1 there, not selected
+        zero = v == 0
+        return zero.where(0.0, zero.where(1.0, v).sqrt())
 
     def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        # product through log-magnitude and a sign count (exact for integers up to float precision)
-        axis = axis if dim is None else dim
-        x = self.cast(dt.least_upper_float(self.dtype))
-        mag = x.abs().log().sum(axis, keepdim).exp()
-        negs = (x < 0).cast(dt.default_int).sum(axis, keepdim)
-        zero = (x == 0).max(axis, keepdim) if x.ndim else (x == 0)
-        out = zero.where(0.0, ((negs % 2) == 1).where(-mag, mag))
-        return out.cast(self.dtype) if not self.dtype.is_float else out
+        """Product of elements (a multiplying reduction: exact for integers, wrapping on overflow)."""
+        return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         return (self != 0).max(axis, keepdim, dim)
@@ -788,7 +847,7 @@ class Tensor:
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        return (-self if self.dtype is not dt.bool_ else self.logical_not()).argmax(axis, keepdim, dim)
+        return self._order_reversed().argmax(axis, keepdim, dim)
 
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         axis = axis if dim is None else dim
@@ -1070,12 +1129,19 @@ def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
     flat = x.permute(*keep, *axes).reshape(keep_shape + (n_red,))
     pad = (-n_red) % SPLIT_PARTS
     if pad:
-        ident: Scalar = 0 if op is Op.SUM else (float("-inf") if x.dtype.is_float else -(2**31) + 1)
-        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=ident)
+        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=reduce_identity(op, x.dtype))
     parts = flat.reshape(keep_shape + (SPLIT_PARTS, (n_red + pad) // SPLIT_PARTS))
     first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
     second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)
     return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+
+
+def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
+    """Zeros whose gradient with respect to x is g * weight * inf elementwise (weight detached;
+    NaN where g * weight is 0): weight * sqrt(x - x.detach()) has the value weight * sqrt(0) = 0
+    and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
+    gradient that torch defines as infinite on a finite value."""
+    return weight * (x - x.detach()).sqrt()
 
 
 def _py(value: Any, d: DType) -> Scalar:
@@ -1194,7 +1260,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
 
 def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     """x[..., t, ...] with one integer index tensor (or list) on one dim, basic indices on the
-    others: a one-hot gather (a fused multiply-sum, no scatter kernel needed)."""
+    others: a one-hot gather (a fused select-and-sum, no scatter kernel needed)."""
     pos = [k for k, i in enumerate(idx) if isinstance(i, (Tensor, list, np.ndarray))]
     if len(pos) != 1 or any(i is None or i is Ellipsis for i in idx):
         raise IndexError("getitem: only one integer tensor index (with basic indices on other dims) is supported")
@@ -1212,10 +1278,13 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
         bad = host.min() if host.min() < -n else host.max()
         raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
     it = (it < 0).where(it + n, it)
-    onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
+    onehot = it.reshape(it.shape + (1,)) == Tensor.arange(n)                  # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
     lead = ym.shape[:-1]
-    picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1)      # lead + idx_shape
+    # select, not multiply by the one-hot: 0 * inf and 0 * nan are NaN, and would spread into
+    # every element picked from the row
+    picked = onehot.where(ym.reshape(lead + (1,) * it.ndim + (n,)), 0).sum(-1)  # lead + idx_shape
+    picked = picked.cast(y.dtype)  # a bool sum counts in int
     nl, ni = len(lead), it.ndim
     return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
 

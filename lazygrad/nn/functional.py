@@ -44,6 +44,21 @@ def _as_tensor(x: object, op: str, name: str) -> Tensor:
         raise TypeError(f"{op}: {name} must be a Tensor or array-like, got {type(x).__name__} ({e})") from None
 
 
+def _check_class_indices(target: Tensor, c: int, ignore_index: int, op: str) -> None:
+    """Raise like torch ("Target 5 is out of bounds") when a class index is outside [0, c) and
+    not ignore_index. Only for targets whose values are known at build time: a buffer (built
+    from a list or numpy array, or realized), read back if need be (a few ints). A lazy target
+    (computed by ops not run yet) is not checked: that needs a check at realize time, which a
+    kernel cannot raise; its out-of-range entries pick no class and contribute no loss."""
+    if target.node.op is not Op.BUFFER or target.numel() == 0:
+        return
+    t = target.numpy()
+    bad = t[((t < 0) | (t >= c)) & (t != ignore_index)]
+    if bad.size:
+        raise IndexError(f"{op}: target {bad.flat[0]} is out of bounds for {c} classes (class indices must be in "
+                         f"[0, {c}) or equal ignore_index={ignore_index}; target shape {target.shape})")
+
+
 def _same_shape(a: Tensor, b: Tensor, op: str, what: str = "target") -> None:
     # torch only warns for mse_loss on mismatched shapes; broadcasting (N, 1) against (N,)
     # silently computes an (N, N) loss, so we refuse it
@@ -241,8 +256,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     indices (an int tensor shaped like input without dim 1) or class probabilities (a float
     tensor shaped like input), with PyTorch's weight, ignore_index and label_smoothing rules.
 
-    Class indices outside [0, C) other than ignore_index contribute no loss (PyTorch raises
-    inside its kernel; here the check would need a device read)."""
+    Class indices outside [0, C) other than ignore_index raise IndexError when the target's
+    values are known at build time (`_check_class_indices`); in a lazy target they contribute
+    no loss."""
     op = "cross_entropy"
     target = _as_tensor(target, op, "target")
     if input.ndim == 0:
@@ -271,15 +287,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
         raise ValueError(f"{op}: class-index target shape {target.shape} must be {expected} for input {input.shape}")
     if target.dtype is dt.bool_:
         raise TypeError(f"{op}: class-index target must be an integer tensor, got bool")
+    _check_class_indices(target, c, ignore_index, op)
     valid = (target != ignore_index).unsqueeze(-1)
-    onehot = (valid & (target.unsqueeze(-1) == Tensor.arange(c))).cast(logp.dtype)
-    picked_w = onehot * w if w is not None else onehot          # w[target] on the target's class
-    # the loss of a row is -sum_c coef_c * logp_c: one reduction for nll and smoothing terms
-    coef = picked_w * (1.0 - label_smoothing) if label_smoothing else picked_w
+    onehot = valid & (target.unsqueeze(-1) == Tensor.arange(c))
+    picked_w = onehot.cast(logp.dtype) * w if w is not None else onehot.cast(logp.dtype)  # w[target]
+    # the loss of a row is -sum_c coef_c * logp_c: one reduction for nll and smoothing terms.
+    # Terms are selected, not multiplied by a 0/1 coefficient: a -inf log-probability of a class
+    # that is not the target (or of an ignored row) must not make 0 * -inf = NaN
+    wlogp = logp * w if w is not None else logp
+    terms = onehot.where(wlogp * (1.0 - label_smoothing) if label_smoothing else wlogp, 0.0)
     if label_smoothing:
-        spread = valid.cast(logp.dtype) * (label_smoothing / c)
-        coef = coef + (spread * w if w is not None else spread)
-    loss = -(logp * coef).sum(-1)
+        terms = terms + valid.where(wlogp * (label_smoothing / c), 0.0)
+    loss = -terms.sum(-1)
     if reduction == "mean":
         # PyTorch divides by the total weight of the targets that were not ignored
         return loss.sum() / picked_w.sum()
@@ -299,9 +318,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     expected = (input.shape[0],) + input.shape[2:]
     if target.shape != expected or target.dtype.is_float:
         raise ValueError(f"{op}: target must be class indices of shape {expected}, got {target.shape} {target.dtype.name}")
-    onehot = ((target != ignore_index).unsqueeze(-1) & (target.unsqueeze(-1) == Tensor.arange(c))).cast(input.dtype)
-    picked_w = onehot * weight if weight is not None else onehot
-    loss = -(_classes_last(input) * picked_w).sum(-1)
+    _check_class_indices(target, c, ignore_index, op)
+    onehot = (target != ignore_index).unsqueeze(-1) & (target.unsqueeze(-1) == Tensor.arange(c))
+    picked_w = onehot.cast(input.dtype) * weight if weight is not None else onehot.cast(input.dtype)
+    x = _classes_last(input)
+    loss = -onehot.where(x * weight if weight is not None else x, 0.0).sum(-1)  # selected: 0 * -inf is NaN
     if reduction == "mean":
         return loss.sum() / picked_w.sum()
     return _reduce(loss, reduction, op)
