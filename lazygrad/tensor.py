@@ -131,7 +131,9 @@ def _int_range(d: DType) -> tuple[int, int]:
 class Tensor:
     """A lazily computed n-dimensional array on the OpenCL device."""
 
-    __slots__ = ("node", "requires_grad", "grad", "_inputs", "__weakref__")
+    # _companions: tensors realized together with this one (a .grad carries the loss it came
+    # from, so `opt.step(); loss.item()` reads the loss computed with the step)
+    __slots__ = ("node", "requires_grad", "grad", "_inputs", "_companions", "__weakref__")
     __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -1331,6 +1333,18 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
 
 
+def companions_of(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The lazy tensors to realize along with `tensors` (see Tensor._companions); each is
+    handed over once."""
+    out: list[Tensor] = []
+    for t in tensors:
+        comp = getattr(t, "_companions", ())
+        if comp:
+            out.extend(c for c in comp if c.node.realized is None)
+            t._companions = ()
+    return out
+
+
 def realize(*tensors: Tensor) -> None:
     """Realize several tensors together: one schedule, shared work computed once."""
     from .engine import realize as _realize
@@ -1340,6 +1354,7 @@ def realize(*tensors: Tensor) -> None:
             flat.extend(t)
         else:
             flat.append(t)
+    flat += companions_of(flat)
     _realize([t.node for t in flat])
     for t in flat:
         # a tensor no gradient will flow back through keeps only its buffer: dropping the
