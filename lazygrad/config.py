@@ -54,6 +54,8 @@ class Settings:
     exact_buffers: bool = False  # LAZYGRAD_EXACT_BUFFERS: buffers of exactly the needed size
     pool_bytes: int = -1         # LAZYGRAD_POOL_BYTES: buffer pool budget (-1: a quarter of memory)
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
+    plan_cache: int = 512        # LAZYGRAD_PLAN_CACHE: plans kept (least recently used dropped)
+    program_cache: int = 2048    # LAZYGRAD_PROGRAM_CACHE: built programs kept in memory
     fault: frozenset[str] = frozenset()  # LAZYGRAD_FAULT (code): injected device faults, for tests
 
     def codegen_key(self) -> tuple:
@@ -83,6 +85,8 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_EXACT_BUFFERS": ("exact_buffers", lambda v: _flag(v, False)),
     "LAZYGRAD_POOL_BYTES": ("pool_bytes", lambda v: _int("LAZYGRAD_POOL_BYTES", v, -1)),
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),
+    "LAZYGRAD_PLAN_CACHE": ("plan_cache", lambda v: _int("LAZYGRAD_PLAN_CACHE", v, 512)),
+    "LAZYGRAD_PROGRAM_CACHE": ("program_cache", lambda v: _int("LAZYGRAD_PROGRAM_CACHE", v, 2048)),
     "LAZYGRAD_FAULT": ("fault", lambda v: frozenset(p.strip() for p in (v or "").split(",") if p.strip())),
 }
 _NAMES = tuple(ENV)

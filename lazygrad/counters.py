@@ -26,6 +26,8 @@ class Counters:
     buffers_allocated: int = 0
     buffers_reused: int = 0
     width_fallbacks: int = 0     # kernels rebuilt narrower after a failed build (target.py)
+    plan_evictions: int = 0      # plans dropped by the plan cache's LRU budget
+    program_evictions: int = 0   # built programs dropped from the in-memory program cache
     timing: bool = field(default=False, repr=False)
 
     def reset(self) -> None:
@@ -36,6 +38,22 @@ class Counters:
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timing"}
+
+    def add_eviction(self, cache: str) -> None:
+        name = f"{cache}_evictions"
+        setattr(self, name, getattr(self, name) + 1)
+
+    @staticmethod
+    def cache_entries() -> dict[str, int]:
+        """Entries held right now by each bounded cache (plans, programs)."""
+        return {name: len(c) for name, c in _caches.items()}
+
+
+_caches: dict[str, object] = {}
+
+
+def register_cache(name: str, cache: object) -> None:
+    _caches[name] = cache
 
 
 counters = Counters()

@@ -19,6 +19,7 @@ from .codegen import RenderedKernel, render
 from .counters import counters
 from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
 from .graph import Node, _arg_key, toposort
+from .lru import LRUCache
 from .lower import LoweredKernel, RowFusionError, lower
 from .ops import Op
 from .runtime import Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize
@@ -50,8 +51,7 @@ class Plan:
     empty_pos: list[int]        # zero-size stored nodes: allocated, never computed
 
 
-_plans: dict[tuple, Plan] = {}
-_PLAN_CACHE_LIMIT = 512
+_plans: LRUCache[tuple, Plan] = LRUCache("plan", lambda: settings().plan_cache)
 
 
 def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[int, int]]:
@@ -155,9 +155,7 @@ def realize(outputs: list[Node]) -> None:
     plan_cached = plan is not None
     if plan is None:
         plan = _build_plan(nodes, outputs, pos)
-        if len(_plans) >= _PLAN_CACHE_LIMIT:
-            _plans.pop(next(iter(_plans)))
-        _plans[key] = plan
+        _plans.put(key, plan)
     else:
         counters.schedule_cache_hits += 1
     run_plan(plan, nodes)

@@ -26,6 +26,7 @@ from . import __version__
 from .config import Settings, settings
 from .counters import counters
 from .dtypes import DType
+from .lru import LRUCache
 from .faults import check_faults, missing_kernels, refusal
 from .probe import ProbeReport, probe_items, run_probe
 from .target import DeviceInfo, Target, describe, planned_bits
@@ -341,7 +342,7 @@ class ProgramCache:
     (source, options, device, driver, platform, lazygrad version)."""
 
     device: Device
-    memory: dict[str, object] = field(default_factory=dict)
+    memory: LRUCache[str, object] = field(default_factory=lambda: LRUCache("program", lambda: settings().program_cache))
     disk_ok: bool = True
     warned: bool = False
 
@@ -412,7 +413,7 @@ class ProgramCache:
         loaded = {}
         for name, src in kernels:
             if name in todo:
-                self.memory[self.key(src, options)] = prg
+                self.memory.put(self.key(src, options), prg)
                 loaded[src] = status
         return loaded
 
@@ -442,7 +443,7 @@ class ProgramCache:
                         raise ValueError(f"cache entry {path} lacks kernel {name}")
                     counters.cache_hits += 1
                     counters.disk_cache_hits += 1
-                    self.memory[key] = prg
+                    self.memory.put(key, prg)
                     return prg
                 except Exception:
                     prg = None  # unusable entry: rebuild and overwrite it
@@ -454,7 +455,7 @@ class ProgramCache:
         prg = built
         counters.compile_time += time.perf_counter() - t0
         counters.programs_compiled += 1
-        self.memory[key] = prg
+        self.memory.put(key, prg)
         if self.disk_ok:
             try:
                 binary = prg.get_info(cl.program_info.BINARIES)[0]
