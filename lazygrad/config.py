@@ -55,6 +55,7 @@ class Settings:
     pool_bytes: int = -1         # LAZYGRAD_POOL_BYTES: buffer pool budget (-1: a quarter of memory)
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
     fault: frozenset[str] = frozenset()  # LAZYGRAD_FAULT (code): injected device faults, for tests
+    lazy_repr: bool = False      # LAZYGRAD_LAZY_REPR: repr/str of a tensor never run kernels
 
     def codegen_key(self) -> tuple:
         return (self.fuse, self.multi_output, self.target, self.conv, self.conv_cfg,
@@ -84,6 +85,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_POOL_BYTES": ("pool_bytes", lambda v: _int("LAZYGRAD_POOL_BYTES", v, -1)),
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),
     "LAZYGRAD_FAULT": ("fault", lambda v: frozenset(p.strip() for p in (v or "").split(",") if p.strip())),
+    "LAZYGRAD_LAZY_REPR": ("lazy_repr", lambda v: _flag(v, False)),
 }
 _NAMES = tuple(ENV)
 _TARGETS = ("auto", "128", "256", "512", "gpu")

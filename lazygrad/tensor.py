@@ -340,12 +340,44 @@ class Tensor:
     def is_leaf(self) -> bool:
         return not self._inputs
 
+    # --- Python protocols: printing, formatting, copying, pickling (torch's behaviour) ----------
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        if self.node.realized is not None and self.numel() <= 64:
-            return f"Tensor({np.array2string(self.numpy(), separator=', ')}, dtype={self.dtype!r}{grad})"
-        state = "realized" if self.node.realized is not None else f"lazy {self.node.op.value}"
-        return f"<Tensor {self.shape} {self.dtype!r} {state}{grad}>"
+        """Values, shape and dtype, like torch's repr. This realizes the tensor (runs its kernels);
+        with the `lazy_repr` setting on (LAZYGRAD_LAZY_REPR=1 or
+        `with lg.config.override(lazy_repr=True):`) it is `lazy_repr()` instead."""
+        from .printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def lazy_repr(self) -> str:
+        """A repr that never runs a kernel: shape, dtype and the op that will make the value
+        (values only if the tensor is already realized and small)."""
+        from .printing import lazy_repr
+        return lazy_repr(self)
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"`: a one-element tensor formats as its Python number (realizing it); any
+        other tensor takes only the empty spec (its str) and raises TypeError otherwise, like torch."""
+        from .printing import tensor_format
+        return tensor_format(self, spec)
+
+    def __reduce__(self) -> tuple:
+        """Pickle the values (realizing the tensor), dtype and requires_grad; like torch, not
+        `.grad` and not the graph: an unpickled tensor is a leaf."""
+        return (_rebuild_tensor, (self.numpy(), self.dtype.name, self.requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A new leaf tensor with a copy of the values, requires_grad and a deep copy of `.grad`.
+        Like torch, only leaves can be deep-copied (copy `t.detach()` for a computed tensor)."""
+        if not self.is_leaf:
+            raise RuntimeError("deepcopy: only tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol, like torch; deep-copy t.detach() instead")
+        new = Tensor(np.array(self.numpy()), dtype=self.dtype, requires_grad=self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        return new
 
     def __hash__(self) -> int:
         return id(self)
@@ -1142,6 +1174,11 @@ def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
     and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
     gradient that torch defines as infinite on a finite value."""
     return weight * (x - x.detach()).sqrt()
+
+
+def _rebuild_tensor(values: np.ndarray, dtype_name: str, requires_grad: bool) -> Tensor:
+    """Unpickle a Tensor (see Tensor.__reduce__): module level, so pickle finds it by name."""
+    return Tensor(values, dtype=dt.DTYPES[dtype_name], requires_grad=requires_grad)
 
 
 def _py(value: Any, d: DType) -> Scalar:
