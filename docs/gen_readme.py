@@ -6,7 +6,8 @@
 A generated part sits between `<!-- BEGIN name -->` and `<!-- END name -->` lines, so the
 prose around it stays hand-written. Parts, by name:
 
-- `settings`: every LAZYGRAD_* variable, from `lazygrad.config.ENV` and its `HELP` table.
+- `settings`: every LAZYGRAD_* variable, from `lazygrad.config.ENV` and its `HELP` table
+  (docs/tables.py, which also makes the site's generated tables).
 - `output:train`: what the training example (the python block after `<!-- training example -->`)
   prints, run in a fresh process in a temporary directory.
 
@@ -25,24 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import settings_table  # noqa: E402  (docs/tables.py, beside this script)
+
 README = ROOT / "README.md"
 EXAMPLE_MARK = "<!-- training example -->"
 PART = re.compile(r"(<!-- BEGIN (?P<name>\S+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
-
-
-def settings_table() -> str:
-    """A markdown table of every variable lazygrad reads, in ENV's order (the legacy alias last)."""
-    sys.path.insert(0, str(ROOT))
-    from lazygrad.config import ENV, HELP, Settings
-
-    defaults = Settings()
-    rows = ["| variable | values | effect | `override` field |", "|---|---|---|---|"]
-    for name in [*ENV, *(n for n in HELP if n not in ENV)]:
-        values, effect = HELP[name]
-        field = f"`{ENV[name][0]}`" if name in ENV else "—"
-        assert name not in ENV or hasattr(defaults, ENV[name][0])
-        rows.append(f"| `{name}` | {values} | {effect} | {field} |")
-    return "\n".join(rows) + "\n"
 
 
 def training_example(readme: str) -> str:
