@@ -18,6 +18,7 @@ import time
 from _common import parse_args, plt, save
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -117,8 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
     a1.set(xlabel="epoch", ylabel="test accuracy", title="8x8 digits: test accuracy")
     a2.set(xlabel="epoch", ylabel=f"cross-entropy (label smoothing {args.label_smoothing})", yscale="log",
            title="training loss")
-    a1.legend()
-    a2.legend()
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
+        ax.legend()
     figures = {"digits_training.png": save(fig, args.out / "digits_training.png")}
 
     last = results[names[-1]]["preds"]

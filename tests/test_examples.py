@@ -126,6 +126,8 @@ def test_digits_mlp_and_cnn_learn_and_reload(tmp_path):
         assert r["cnn_reloaded_acc"] == r["cnn_test_acc"]
     figs = check_figures(r, tmp_path, {"digits_training.png", "digits_predictions.png"})
     assert [t for t, _, _ in labels(figs["digits_training.png"])] == ["8x8 digits: test accuracy", "training loss"]
+    for ax in figs["digits_training.png"].axes:
+        assert ax.get_xlabel() == "epoch" and all(float(t).is_integer() for t in ax.get_xticks())
     grid = figs["digits_predictions.png"]
     assert len(grid.axes) == len(r["shown_digits"]) == 32
     for ax, (i, pred, true) in zip(grid.axes, r["shown_digits"]):
