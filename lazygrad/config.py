@@ -95,8 +95,9 @@ _NAMES = tuple(ENV)
 HELP: dict[str, tuple[str, str]] = {
     "LAZYGRAD_DEBUG": ("`0` (default) .. `4`", "print to stderr while running: 1 one line per realize (kernels, plan "
                        "cache, programs compiled/cached, host time) and the chosen target; 2 also a line per kernel "
-                       "launch (sizes, device time, GB/s, GFLOP/s); 3 also the fusion decisions; 4 also each new "
-                       "kernel's source"),
+                       "launch (sizes, device time, GB/s, GFLOP/s) the first time a plan runs, and the device time "
+                       "of every realize (a repeated step: one line); 3 also the fusion decisions; 4 also each "
+                       "new kernel's source"),
     "LAZYGRAD_FUSE": ("`1` (default), `0`", "`0`: one kernel per primitive op, to measure what fusion buys "
                       "(results are the same)"),
     "LAZYGRAD_MULTI_OUTPUT": ("`1` (default), `0`", "`0`: no kernels with several outputs that share inputs"),
