@@ -25,6 +25,13 @@ def _flag(v: str | None, default: bool) -> bool:
     return v.strip() not in ("0", "false", "False", "no", "off")
 
 
+def _progress_mode(v: str | None) -> str:
+    v = (v or "auto").strip().lower() or "auto"
+    if v in ("auto", "1", "0"):
+        return v
+    return "1" if _flag(v, True) else "0"  # true/false/on/off spelled any other way
+
+
 def _int(name: str, v: str | None, default: int) -> int:
     if v is None or v.strip() == "":
         return default
@@ -56,6 +63,7 @@ class Settings:
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
     fault: frozenset[str] = frozenset()  # LAZYGRAD_FAULT (code): injected device faults, for tests
     lazy_repr: bool = False      # LAZYGRAD_LAZY_REPR: repr/str of a tensor never run kernels
+    progress: str = "auto"       # LAZYGRAD_PROGRESS: auto | 1 | 0, a line while a plan builds for > 1 s
 
     def codegen_key(self) -> tuple:
         return (self.fuse, self.multi_output, self.target, self.conv, self.conv_cfg,
@@ -86,6 +94,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),
     "LAZYGRAD_FAULT": ("fault", lambda v: frozenset(p.strip() for p in (v or "").split(",") if p.strip())),
     "LAZYGRAD_LAZY_REPR": ("lazy_repr", lambda v: _flag(v, False)),
+    "LAZYGRAD_PROGRESS": ("progress", lambda v: _progress_mode(v)),
 }
 _NAMES = tuple(ENV)
 
@@ -127,6 +136,9 @@ HELP: dict[str, tuple[str, str]] = {
                        "that fails 512-bit vectors the way real drivers do"),
     "LAZYGRAD_LAZY_REPR": ("`0` (default), `1`", "`repr`/`str` of a tensor never run kernels: they show shape, "
                            "dtype and the pending op instead of values"),
+    "LAZYGRAD_PROGRESS": ("`auto` (default), `1`, `0`", "a progress line on stderr while a realize renders "
+                          "and compiles a new plan for more than a second: `auto` on a terminal only, `1` "
+                          "always, `0` never"),
     "LAZYGRAD_VEC": ("lanes of float32", "deprecated: read as `LAZYGRAD_TARGET` = lanes x 32 bits"),
 }
 assert set(HELP) == set(ENV) | {"LAZYGRAD_VEC"}, "every variable is documented in HELP"
