@@ -343,10 +343,14 @@ def backward(t: Tensor, gradient: Tensor | None = None, create_graph: bool = Fal
     for leaf, n in zip(leaves, nodes):
         if n is None:
             continue
+        earlier = ()
         if leaf.grad is not None:
             n = add(leaf.grad.node, n)
+            earlier = getattr(leaf.grad, "_companions", ())
         # like torch: without create_graph, .grad carries no history back to the leaves
         leaf.grad = Tensor._from(n, t) if create_graph else Tensor(gr.detach(n))
+        # the loss is realized with the gradient (in the optimizer's step), not recomputed later
+        leaf.grad._companions = (*earlier, t) if t.node.realized is None else earlier
 
 
 def _describe(n: Node) -> str:

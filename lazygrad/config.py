@@ -161,12 +161,34 @@ _env_cache: dict[tuple, Settings] = {}
 _override: ContextVar[dict | None] = ContextVar("lazygrad_settings_override", default=None)
 
 
+def _raw_reader():
+    """A function returning the raw values of every LAZYGRAD_* variable, as fast as the
+    platform allows: this runs several times per realize, and 17 `os.environ.get` calls cost
+    ~100 us (each encodes its key and decodes its value); looking the pre-encoded keys up in
+    the mapping's backing dict costs ~1 us and still sees `monkeypatch.setenv` at once."""
+    names = _NAMES + ("LAZYGRAD_VEC",)
+    data = getattr(os.environ, "_data", None)
+    try:
+        keys = tuple(os.environ.encodekey(n) for n in names)  # type: ignore[attr-defined]
+    except AttributeError:
+        data = None
+    if not isinstance(data, dict):
+        return lambda: tuple(map(os.environ.get, names))
+    return lambda: tuple(map(data.get, keys))
+
+
+_raw = _raw_reader()
+
+
 def settings() -> Settings:
     """The settings in force here: the environment's, with any `override` block applied."""
-    values = tuple(map(os.environ.get, _NAMES)) + (os.environ.get("LAZYGRAD_VEC"),)
-    s = _env_cache.get(values)
+    raw = _raw()
+    s = _env_cache.get(raw)
     if s is None:
-        s = _env_cache[values] = _from_env(values[:-1])
+        values = tuple(map(os.environ.get, _NAMES + ("LAZYGRAD_VEC",)))
+        if len(_env_cache) > 256:  # a process that keeps changing its variables
+            _env_cache.clear()
+        s = _env_cache[raw] = _from_env(values[:-1])
     over = _override.get()
     return replace(s, **over) if over else s
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .nn.functional import drop_history, pending_buffer_updates
-from .tensor import Tensor, no_grad, realize
+from .tensor import Tensor, companions_of, no_grad, realize
 
 ParamGroup = dict[str, Any]
 
@@ -153,6 +153,8 @@ class Optimizer:
                     new_params.append((p, value.cast(p.dtype)))
                     new_state.extend((st, k, v) for k, v in tensors.items())
         buffers = pending_buffer_updates()
+        realize_with = (*realize_with, *companions_of([p.grad for g in self.param_groups for p in g["params"]
+                                                        if p.grad is not None]))
         realize(*[v for _, v in new_params], *[v for _, _, v in new_state], *self._outputs, *buffers, *realize_with)
         # keep only the new buffers: the graph that computed them (last step's forward and
         # backward) would otherwise stay alive through the parameters' nodes

@@ -138,6 +138,9 @@ class Tensor:
         "requires_grad": "Whether gradients flow back to this tensor (`backward()` fills `.grad` of such leaves).",
         "grad": "The gradient accumulated by `backward()` (a Tensor, lazy until read), or None.",
         "_inputs": "The tensors that require grad this one was computed from (empty for leaves).",
+        # a .grad carries the loss it came from, so `opt.step(); loss.item()` reads the loss
+        # computed with the step
+        "_companions": "Tensors realized together with this one.",
         "__weakref__": "Weak references to tensors (the runtime's caches hold them weakly).",
     }
     __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
@@ -1591,6 +1594,18 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
 
 
+def companions_of(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The lazy tensors to realize along with `tensors` (see Tensor._companions); each is
+    handed over once."""
+    out: list[Tensor] = []
+    for t in tensors:
+        comp = getattr(t, "_companions", ())
+        if comp:
+            out.extend(c for c in comp if c.node.realized is None)
+            t._companions = ()
+    return out
+
+
 def realize(*tensors: Tensor) -> None:
     """Realize several tensors together: one schedule, shared work computed once."""
     from .engine import realize as _realize
@@ -1600,6 +1615,7 @@ def realize(*tensors: Tensor) -> None:
             flat.extend(t)
         else:
             flat.append(t)
+    flat += companions_of(flat)
     _realize([t.node for t in flat])
     for t in flat:
         # a tensor no gradient will flow back through keeps only its buffer: dropping the

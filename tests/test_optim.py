@@ -217,3 +217,36 @@ def test_update_adds_at_most_one_kernel_per_parameter(name, extra, monkeypatch):
     monkeypatch.setattr(optim, "realize", lambda *ts: captured.extend(ts))
     opt.step(loss)
     assert len(lg.schedule(*captured)) <= grads_only + extra
+
+
+def test_loss_item_after_step_launches_no_kernel():
+    """`loss.backward(); opt.step(); loss.item()`: the loss is realized with the step (the
+    gradients carry it), so reading it afterwards launches nothing and gives the pre-step
+    value, as in torch."""
+    import numpy as np
+    import lazygrad as lg
+    from lazygrad import Tensor, nn, optim
+    r = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    X = Tensor(r.standard_normal((64, 20)).astype(np.float32))
+    y = Tensor(r.integers(0, 5, 64))
+    for _ in range(3):
+        with lg.no_grad():
+            before = model(X).cross_entropy(y).item()
+        loss = model(X).cross_entropy(y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n = lg.counters.kernels_launched
+        assert abs(loss.item() - before) < 1e-6
+        assert lg.counters.kernels_launched == n
+    # gradient accumulation: both losses ride along with the one step
+    opt.zero_grad()
+    l1, l2 = model(X[:32]).cross_entropy(y[:32]), model(X[32:]).cross_entropy(y[32:])
+    l1.backward()
+    l2.backward()
+    opt.step()
+    n = lg.counters.kernels_launched
+    l1.item(), l2.item()
+    assert lg.counters.kernels_launched == n

@@ -745,8 +745,28 @@ def kernel_tags(source: str) -> list[str]:
     return tags
 
 
+@case
+def probe_kernels() -> tuple[Tensor, np.ndarray]:
+    """The device probe's kernels (templates/probe.cl.j2) at every width up to 512 bits, run
+    in this process as the probe's child runs them: memory-safe, and every verdict ok."""
+    import contextlib
+    import io
+    from lazygrad import probe
+    dev = lg.device()
+    items = probe.probe_items(512, dev.caps.fp64)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        probe._child(dev.platform_index, dev.device_index, items, dev.caps.fp64, False, frozenset())
+    verdicts = [json.loads(ln) for ln in out.getvalue().splitlines() if '"item"' in ln]
+    bad = [v for v in verdicts if not v["verdict"].startswith("ok")]
+    if len(verdicts) != len(items) or bad:
+        raise AssertionError(f"probe verdicts: {verdicts}")
+    return Tensor([float(len(verdicts))]), np.array([len(items)], dtype=np.float32)
+
+
 def _render_spy() -> None:
     """Record which template files get rendered (tests check every template is exercised)."""
+    from lazygrad import probe
     real = codegen.template
 
     def spy(name: str):
@@ -754,6 +774,7 @@ def _render_spy() -> None:
         return real(name)
 
     codegen.template = spy  # type: ignore[assignment]
+    probe.template = spy  # type: ignore[assignment]
 
 
 def run(names: list[str]) -> int:
