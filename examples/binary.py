@@ -23,7 +23,7 @@ from lazygrad import Tensor, nn, optim
 from lazygrad.data import progress
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     args = parse_args("binary", argv, epochs=500, quick_epochs=100, doc=__doc__, lr=0.5)
     lg.manual_seed(args.seed)
     data = load_breast_cancer()
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ax.set(xlabel="gradient descent step", ylabel="binary cross-entropy", yscale="log",
            title=f"cost (test accuracy {test_acc:.1%})")
     ax.legend()
-    save(fig, args.out / "binary_cost.png")
+    figures = {"binary_cost.png": save(fig, args.out / "binary_cost.png")}
     return {"first_cost": costs[0], "final_cost": costs[-1], "train_acc": train_acc, "test_acc": test_acc,
-            "train_time": train_time}
+            "train_time": train_time, "figures": figures}
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@ mini-batches.
 
 The data is scikit-learn's make_circles (generated, nothing downloaded). Figures: the
 training loss per step, the decision boundary on test points, and a heatmap of each layer's
-weight gradients (mean |dL/dW| over the first and the last epoch): early on the gradients
-are large and spread out, at the end they have shrunk as the loss flattens.
+weight gradients (mean |dL/dW| over the first and the last epoch, one colour scale for all).
+They do not all shrink as the loss flattens: the output layer's gradients fall by about 3-4x,
+the middle layer's stay about the same, and the first layer's grow by 2-7x (seeds 0-2): by
+then the later layers' weights have grown, and the few points still near the boundary send
+their error back through them into the first layer. The run prints the per-layer means.
 
     python examples/circles.py [--quick] [--epochs N] [--out DIR]
 """
@@ -23,7 +26,7 @@ from lazygrad import Tensor, nn, optim
 from lazygrad.data import DataLoader, progress
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     args = parse_args("circles", argv, epochs=40, quick_epochs=10, doc=__doc__, lr=0.01, batch_size=64, noise=0.1)
     lg.manual_seed(args.seed)
     x, y = make_circles(n_samples=1200, noise=args.noise, factor=0.5, random_state=args.seed)
@@ -73,22 +76,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     a1.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="training loss")
     a1.legend()
     plot_decision_boundary(a2, lambda g: model(Tensor(g)).softmax(1).numpy()[:, 1], x_test, y_test,
-                           title=f"decision boundary (test accuracy {test_acc:.1%})")
-    save(fig, args.out / "circles.png")
+                           title=f"decision boundary (test accuracy {test_acc:.1%})", xlabel="x", ylabel="y")
+    figures = {"circles.png": save(fig, args.out / "circles.png")}
 
-    fig, axes = plt.subplots(len(grad_maps), len(linears), figsize=(12, 3.2 * len(grad_maps)), squeeze=False)
+    # one colour scale for every panel, so first and last epoch (and the layers) compare by eye
+    vmax = max(float(g.max()) for maps in grad_maps.values() for g in maps)
+    fig, axes = plt.subplots(len(grad_maps), len(linears), figsize=(12, 3.2 * len(grad_maps)), squeeze=False,
+                             layout="constrained")
     for r, (when, maps) in enumerate(grad_maps.items()):
         for c, g in enumerate(maps):
-            im = axes[r, c].imshow(g, aspect="auto", cmap="magma")
+            im = axes[r, c].imshow(g, aspect="auto", cmap="magma", vmin=0.0, vmax=vmax)
             axes[r, c].set(title=f"layer {c + 1} |dL/dW|, {when} epoch", xlabel="input unit", ylabel="output unit")
             axes[r, c].xaxis.set_major_locator(MaxNLocator(integer=True))
             axes[r, c].yaxis.set_major_locator(MaxNLocator(integer=True))
-            fig.colorbar(im, ax=axes[r, c])
-    save(fig, args.out / "circles_gradients.png")
-    first_grad = float(np.mean([g.mean() for g in grad_maps["first"]]))
-    last_grad = float(np.mean([g.mean() for g in grad_maps["last"]]))
+    fig.colorbar(im, ax=axes, label="mean |dL/dW| over the epoch's steps")
+    figures["circles_gradients.png"] = save(fig, args.out / "circles_gradients.png")
+    layer_grads = {when: [float(g.mean()) for g in maps] for when, maps in grad_maps.items()}
+    print("circles: mean |dL/dW| per layer, " + "; ".join(
+        f"{when} epoch " + " ".join(f"{v:.2e}" for v in vals) for when, vals in layer_grads.items()))
     return {"first_loss": float(loss_curve[:10].mean()), "final_loss": float(loss_curve[-10:].mean()),
-            "test_acc": test_acc, "first_grad": first_grad, "last_grad": last_grad, "train_time": train_time}
+            "test_acc": test_acc, "first_grad": float(np.mean(layer_grads["first"])),
+            "last_grad": float(np.mean(layer_grads["last"])), "layer_grads": layer_grads, "train_time": train_time,
+            "figures": figures}
 
 
 if __name__ == "__main__":

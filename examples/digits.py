@@ -18,6 +18,7 @@ import time
 from _common import parse_args, plt, save
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -93,11 +94,12 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
     return {"hist": hist, "reloaded_acc": reloaded, "preds": preds}
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     args = parse_args("digits", argv, epochs=20, quick_epochs=4, doc=__doc__, lr=2e-3, label_smoothing=0.1, batch_size=32, model="both")
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(digits.images, digits.target, test_size=0.2,
                                                         random_state=0, stratify=digits.target)
+    images_test = x_test  # the raw 0..16 grey levels, for the figure
     # standardise each pixel with the training set's statistics
     mean, std = x_train.mean(0), x_train.std(0) + 1.0
     x_train, x_test = [((a - mean) / std).astype(np.float32).reshape(-1, 1, 8, 8) for a in (x_train, x_test)]
@@ -116,19 +118,30 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     a1.set(xlabel="epoch", ylabel="test accuracy", title="8x8 digits: test accuracy")
     a2.set(xlabel="epoch", ylabel=f"cross-entropy (label smoothing {args.label_smoothing})", yscale="log",
            title="training loss")
-    a1.legend()
-    a2.legend()
-    save(fig, args.out / "digits_training.png")
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
+        ax.legend()
+    figures = {"digits_training.png": save(fig, args.out / "digits_training.png")}
 
     last = results[names[-1]]["preds"]
-    fig, axes = plt.subplots(4, 8, figsize=(9, 5))
-    for i, ax in enumerate(axes.flat):
-        ax.imshow(x_test[i, 0], cmap="gray_r")
+    # the first test digits, with every wrong prediction among the test set shown too
+    wrong = np.flatnonzero(last != y_test)
+    picked_wrong = [int(i) for i in wrong[:8]]
+    shown = [i for i in range(len(y_test)) if i not in picked_wrong][:32 - len(picked_wrong)] + picked_wrong
+    fig, axes = plt.subplots(4, 8, figsize=(9, 5.6))
+    for i, ax in zip(shown, axes.flat):
+        # the image as the model's input came from: 8x8 grey levels 0 (white) .. 16 (black)
+        ax.imshow(images_test[i], cmap="gray_r", vmin=0, vmax=16, interpolation="nearest")
         ok = last[i] == y_test[i]
-        ax.set_title(f"{last[i]}" + ("" if ok else f" ({y_test[i]})"), color="k" if ok else "r", fontsize=9)
-        ax.axis("off")
-    fig.suptitle(f"{names[-1]} predictions on test digits (red: wrong, true label in brackets)")
-    save(fig, args.out / "digits_predictions.png")
+        ax.set_title(f"pred {last[i]} / true {y_test[i]}", color="k" if ok else "r", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not ok:
+            for spine in ax.spines.values():
+                spine.set(color="r", linewidth=2)
+    fig.suptitle(f"{names[-1]}: predicted / true label of test digits (red: wrong; "
+                 f"{len(wrong)} of {len(y_test)} wrong)")
+    figures["digits_predictions.png"] = save(fig, args.out / "digits_predictions.png")
     out: dict[str, float] = {}
     for n, r in results.items():
         out[f"{n}_test_acc"] = r["hist"]["acc"][-1]
@@ -136,6 +149,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         out[f"{n}_first_loss"] = r["hist"]["loss"][0]
         out[f"{n}_final_loss"] = r["hist"]["loss"][-1]
         out[f"{n}_epoch_time"] = float(np.median(r["hist"]["time"]))
+    out["figures"] = figures
+    out["shown_digits"] = [(int(i), int(last[i]), int(y_test[i])) for i in shown]
     return out
 
 

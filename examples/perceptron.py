@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 
-from _common import parse_args, plt, save
+from _common import parse_args, plt, save, scatter_classes
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 import lazygrad as lg
 from lazygrad import Tensor
@@ -32,7 +33,7 @@ def separable_blobs(n: int, margin: float, rng: np.random.Generator) -> tuple[np
     return x.astype(np.float32), (dist > 0).astype(np.float32)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     args = parse_args("perceptron", argv, epochs=50, quick_epochs=20, doc=__doc__, lr=0.1, margin=0.3)
     lg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -60,19 +61,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"({train_time:.2f} s, {train_time / (len(mistakes) * len(samples)) * 1e6:.0f} us per update)")
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
-    a1.scatter(x_np[:, 0], x_np[:, 1], c=y_np, cmap="RdBu_r", edgecolors="k", s=14, linewidths=0.4)
+    scatter_classes(a1, x_np, y_np, s=16)
     xs = np.linspace(x_np[:, 0].min(), x_np[:, 0].max(), 2)
     for k, (wk, bk) in enumerate(boundaries):
         if abs(wk[1]) > 1e-9:
             last = k == len(boundaries) - 1
             a1.plot(xs, -(wk[0] * xs + bk) / wk[1], color="k" if last else plt.cm.viridis(k / len(boundaries)),
-                    lw=2 if last else 0.8, alpha=1 if last else 0.6, label="final boundary" if last else None)
-    a1.set(ylim=(x_np[:, 1].min() - 0.5, x_np[:, 1].max() + 0.5), title=f"decision boundary per epoch (accuracy {acc:.0%})")
-    a1.legend(loc="lower right")
+                    lw=2 if last else 0.8, alpha=1 if last else 0.6,
+                    label="final boundary" if last else "after epoch 1" if k == 0 else None)
+    a1.set(ylim=(x_np[:, 1].min() - 0.5, x_np[:, 1].max() + 0.5), xlabel="feature 1", ylabel="feature 2",
+           title=f"decision boundary per epoch (accuracy {acc:.0%})")
+    a1.legend(loc="lower right", fontsize=8, framealpha=0.9)
     a2.bar(range(1, len(mistakes) + 1), mistakes)
+    a2.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
     a2.set(xlabel="epoch", ylabel="mistakes (= updates)", title="perceptron learning rule")
-    save(fig, args.out / "perceptron.png")
-    return {"accuracy": acc, "epochs": len(mistakes), "first_mistakes": mistakes[0], "last_mistakes": mistakes[-1]}
+    figures = {"perceptron.png": save(fig, args.out / "perceptron.png")}
+    return {"accuracy": acc, "epochs": len(mistakes), "first_mistakes": mistakes[0], "last_mistakes": mistakes[-1],
+            "figures": figures}
 
 
 if __name__ == "__main__":

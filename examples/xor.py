@@ -26,7 +26,7 @@ def fuzzy_xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarra
     return x.astype(np.float32), (corners[:, 0] ^ corners[:, 1]).astype(np.float32)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     args = parse_args("xor", argv, epochs=400, quick_epochs=150, doc=__doc__, lr=0.05, noise=0.15)
     lg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     a1.plot(losses)
     a1.set(xlabel="step", ylabel="binary cross-entropy", yscale="log", title="training loss")
     plot_decision_boundary(a2, lambda g: model(Tensor(g)).sigmoid().numpy()[:, 0], x_test, y_test,
-                           title=f"decision boundary (test accuracy {test_acc:.1%})")
-    save(fig, args.out / "xor.png")
-    return {"first_loss": losses[0], "final_loss": losses[-1], "test_acc": test_acc, "train_time": train_time}
+                           title=f"decision boundary (test accuracy {test_acc:.1%})", xlabel="input 1", ylabel="input 2")
+    figures = {"xor.png": save(fig, args.out / "xor.png")}
+    return {"first_loss": losses[0], "final_loss": losses[-1], "test_acc": test_acc, "train_time": train_time,
+            "figures": figures}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from .dtypes import DType, bool_, float16, float32, float64, int32, int64
 from .random import manual_seed
 from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
+from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
+
 bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 
 
@@ -50,6 +52,6 @@ def device():
     return get_device()
 
 
-__all__ = ["Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
+__all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
            "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
            "synchronize", "device"]

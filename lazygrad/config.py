@@ -8,7 +8,7 @@ lets a `with override(fuse=False): ...` block replace fields for the code inside
 cache and the program cache include it in their keys, so changing a setting mid-process never
 reuses a stale plan or program.
 
-Public names: Settings, settings, override, ENV.
+Public names: Settings, settings, override, ENV, HELP.
 """
 from __future__ import annotations
 
@@ -23,6 +23,13 @@ def _flag(v: str | None, default: bool) -> bool:
     if v is None or v.strip() == "":
         return default
     return v.strip() not in ("0", "false", "False", "no", "off")
+
+
+def _progress_mode(v: str | None) -> str:
+    v = (v or "auto").strip().lower() or "auto"
+    if v in ("auto", "1", "0"):
+        return v
+    return "1" if _flag(v, True) else "0"  # true/false/on/off spelled any other way
 
 
 def _int(name: str, v: str | None, default: int) -> int:
@@ -57,6 +64,8 @@ class Settings:
     plan_cache: int = 512        # LAZYGRAD_PLAN_CACHE: plans kept (least recently used dropped)
     program_cache: int = 2048    # LAZYGRAD_PROGRAM_CACHE: built programs kept in memory
     fault: frozenset[str] = frozenset()  # LAZYGRAD_FAULT (code): injected device faults, for tests
+    lazy_repr: bool = False      # LAZYGRAD_LAZY_REPR: repr/str of a tensor never run kernels
+    progress: str = "auto"       # LAZYGRAD_PROGRESS: auto | 1 | 0, a line while a plan builds for > 1 s
 
     def codegen_key(self) -> tuple:
         return (self.fuse, self.multi_output, self.target, self.conv, self.conv_cfg,
@@ -88,8 +97,59 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_PLAN_CACHE": ("plan_cache", lambda v: _int("LAZYGRAD_PLAN_CACHE", v, 512)),
     "LAZYGRAD_PROGRAM_CACHE": ("program_cache", lambda v: _int("LAZYGRAD_PROGRAM_CACHE", v, 2048)),
     "LAZYGRAD_FAULT": ("fault", lambda v: frozenset(p.strip() for p in (v or "").split(",") if p.strip())),
+    "LAZYGRAD_LAZY_REPR": ("lazy_repr", lambda v: _flag(v, False)),
+    "LAZYGRAD_PROGRESS": ("progress", lambda v: _progress_mode(v)),
 }
 _NAMES = tuple(ENV)
+
+# variable -> (values it takes, what it does): the documentation of every variable, printed as
+# the README's and the site's settings table by docs/gen_readme.py (the assert below keeps a
+# new variable from landing undocumented). LAZYGRAD_VEC is read outside ENV (a legacy alias).
+HELP: dict[str, tuple[str, str]] = {
+    "LAZYGRAD_DEBUG": ("`0` (default) .. `4`", "print to stderr while running: 1 one line per realize (kernels, plan "
+                       "cache, programs compiled/cached, host time) and the chosen target; 2 also a line per kernel "
+                       "launch (sizes, device time, GB/s, GFLOP/s) the first time a plan runs, and the device time "
+                       "of every realize (a repeated step: one line); 3 also the fusion decisions; 4 also each "
+                       "new kernel's source"),
+    "LAZYGRAD_FUSE": ("`1` (default), `0`", "`0`: one kernel per primitive op, to measure what fusion buys "
+                      "(results are the same)"),
+    "LAZYGRAD_MULTI_OUTPUT": ("`1` (default), `0`", "`0`: no kernels with several outputs that share inputs"),
+    "LAZYGRAD_TARGET": ("`auto` (default), `128`, `256`, `512`, `gpu`", "force the vector register width in bits, "
+                        "or the GPU code paths (narrow vectors, work-group reductions); the probe still checks the "
+                        "widths"),
+    "LAZYGRAD_CONV": ("`auto` (default), `direct`, `im2col`", "the conv2d code path"),
+    "LAZYGRAD_CONV_CFG": ("`lanes,channels,local`", "a fixed direct-convolution configuration, for measurements "
+                          "(default: chosen from the target)"),
+    "LAZYGRAD_MATMUL_PACK": ("`auto` (default), `1`, `0`", "pack matmul's second operand into panels: by size "
+                             "(`auto`), always, never"),
+    "LAZYGRAD_TUNE": ("`1` (default), `0`", "time the matmul kernel candidates on first use; `0`: take the "
+                      "heuristic's choice"),
+    "LAZYGRAD_DEVICE": ("index or name substring", "which OpenCL device (default: PoCL's CPU device)"),
+    "LAZYGRAD_CACHE": ("`1` (default), `0`", "keep compiled program binaries and probe verdicts on disk"),
+    "LAZYGRAD_CACHE_DIR": ("a directory", "where the disk cache lives (default `$XDG_CACHE_HOME/lazygrad`, "
+                           "`~/.cache/lazygrad`)"),
+    "LAZYGRAD_CHECK_NAN": ("`0` (default), `1`", "stop at the first kernel that makes a NaN or Inf, naming it and "
+                           "its inputs"),
+    "LAZYGRAD_EXACT_BUFFERS": ("`0` (default), `1`", "buffers of exactly the needed size, never reused (for "
+                               "memory checkers; memory grows)"),
+    "LAZYGRAD_POOL_BYTES": ("bytes, `-1` (default)", "budget of the pool of freed device buffers kept for reuse "
+                            "(`-1`: a quarter of device memory, at most 4 GiB)"),
+    "LAZYGRAD_PROBE": ("`1` (default), `0`", "`0` trusts the target description without probing (the run-time "
+                       "fallback remains)"),
+    "LAZYGRAD_PLAN_CACHE": ("entries, `512` (default)", "plans kept in memory; the least recently used go "
+                            "first (evictions counted in `lg.counters.plan_evictions`)"),
+    "LAZYGRAD_PROGRAM_CACHE": ("entries, `2048` (default)", "built programs kept in memory (least recently "
+                               "used go first; the disk cache still has them)"),
+    "LAZYGRAD_FAULT": ("`reject512`, `missing512`, `wrongprobe512`, `abort512`", "tests only: a device wrapper "
+                       "that fails 512-bit vectors the way real drivers do"),
+    "LAZYGRAD_LAZY_REPR": ("`0` (default), `1`", "`repr`/`str` of a tensor never run kernels: they show shape, "
+                           "dtype and the pending op instead of values"),
+    "LAZYGRAD_PROGRESS": ("`auto` (default), `1`, `0`", "a progress line on stderr while a realize renders "
+                          "and compiles a new plan for more than a second: `auto` on a terminal only, `1` "
+                          "always, `0` never"),
+    "LAZYGRAD_VEC": ("lanes of float32", "deprecated: read as `LAZYGRAD_TARGET` = lanes x 32 bits"),
+}
+assert set(HELP) == set(ENV) | {"LAZYGRAD_VEC"}, "every variable is documented in HELP"
 _TARGETS = ("auto", "128", "256", "512", "gpu")
 assert {f for f, _ in ENV.values()} == {f.name for f in fields(Settings)}, "every field has a variable"
 

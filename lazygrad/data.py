@@ -104,6 +104,7 @@ class Progress:
         return {k: self.sums[k] / self.counts[k] for k in self.sums}
 
     def close(self) -> None:
+        """Show the final running averages and close the bar."""
         avg = self.averages()
         if avg and not self.bar.disable:
             self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in avg.items()), refresh=False)

@@ -10,13 +10,15 @@ Each event is printed to stderr according to LAZYGRAD_DEBUG and forwarded to eve
 `Observer` (the dump tool is one). Levels:
   1  one line per realize: kernels launched, plan cache hit or built, programs compiled /
      cached, host time;
-  2  one line per kernel launch: name, global/local size, device time, GB/s, GFLOP/s;
+  2  one line per kernel launch: name, global/local size, device time, GB/s, GFLOP/s — for
+     the first run of each plan (sequence of kernels); a repeated step (a training loop) gets
+     one summary line instead, with its device time and the realize that listed its launches;
   3  fusion decisions when a plan is built: why each kernel's output is stored, and for each
      input why it was not fused;
   4  the OpenCL source of each kernel new to this process (compiled or loaded from disk).
 
 Public names: debug_level, Observer, add_observer, remove_observer, wants_timing, program_mark,
-RealizeMark, RealizeInfo, kernel_built, kernel_launched, realize_done, event_seconds,
+RealizeMark, RealizeInfo, LaunchLog, kernel_built, kernel_launched, realize_done, event_seconds,
 node_str, shape_str, format_table, ScheduleTable.
 """
 from __future__ import annotations
@@ -85,6 +87,8 @@ class RealizeMark:
 
     @staticmethod
     def take() -> RealizeMark:
+        # a realize starts: launches left over from one that raised are printed as they are
+        _flush_launches()
         return RealizeMark(time.perf_counter(), counters.programs_compiled, counters.cache_hits)
 
 
@@ -177,12 +181,46 @@ def width_fallback(failed: str, rebuilt: str, note: str) -> None:
         getattr(o, "width_fallback", lambda *a: None)(failed, rebuilt, note)
 
 
+@dataclass
+class LaunchLog:
+    """LAZYGRAD_DEBUG>=2: the launches of the realize in progress, printed when it ends — in
+    full the first time its sequence of kernels (its plan) runs, and as one summary line after
+    that, so a training loop shows each step's kernels once instead of every step's."""
+
+    pending: list[tuple[str, str, float]]   # (kernel name, launch line, device seconds)
+    listed_by: dict[tuple[str, ...], int]   # kernel sequence -> the realize that printed it
+
+
+_launches = LaunchLog([], {})
+
+
+def _flush_launches() -> None:
+    for _, line, _ in _launches.pending:
+        print(line, file=sys.stderr)
+    _launches.pending.clear()
+
+
 def kernel_launched(kernel: Kernel | None, rendered: Any, event: Any) -> None:
     if debug_level() >= 2:
         event.wait()
-        print(launch_line(rendered, event_seconds(event)), file=sys.stderr)
+        seconds = event_seconds(event)
+        _launches.pending.append((rendered.name, launch_line(rendered, seconds), seconds))
     for o in list(_observers):
         o.kernel_launched(kernel, rendered, event)
+
+
+def _launch_summary(info: RealizeInfo) -> str:
+    """The launches of this realize: printed (first run of its kernel sequence) or summarised;
+    returns the text that ends its realize line."""
+    seq = tuple(name for name, _, _ in _launches.pending)
+    device = sum(sec for _, _, sec in _launches.pending)
+    first = _launches.listed_by.get(seq)
+    if first is None or not seq:
+        _launches.listed_by.setdefault(seq, info.index)
+        _flush_launches()
+        return f"  device {device * 1e3:9.3f} ms"
+    _launches.pending.clear()
+    return f"  device {device * 1e3:9.3f} ms  launches as realize #{first}"
 
 
 def realize_done(mark: RealizeMark, kernels: int, plan_cached: bool) -> None:
@@ -190,8 +228,9 @@ def realize_done(mark: RealizeMark, kernels: int, plan_cached: bool) -> None:
         return  # the common case: keep a plan-cached realize cheap
     info = RealizeInfo(counters.realizes, kernels, plan_cached, counters.programs_compiled - mark.compiled,
                        counters.cache_hits - mark.cache_hits, time.perf_counter() - mark.t0)
-    if debug_level() >= 1:
-        print(realize_line(info), file=sys.stderr)
+    level = debug_level()
+    if level >= 1:
+        print(realize_line(info) + (_launch_summary(info) if level >= 2 else ""), file=sys.stderr)
     for o in list(_observers):
         o.realize_done(info)
 

@@ -33,6 +33,7 @@ class DType:
 
     @property
     def numpy(self) -> np.dtype:
+        """The numpy dtype of this element type (host arrays)."""
         return np.dtype(self.np)
 
 

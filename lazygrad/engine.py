@@ -16,6 +16,7 @@ import numpy as np
 from .config import settings
 from . import debug
 from .codegen import RenderedKernel, render
+from .compile_progress import building_plan
 from .counters import counters
 from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
 from .graph import Node, _arg_key, toposort
@@ -154,7 +155,8 @@ def realize(outputs: list[Node]) -> None:
     plan = _plans.get(key)
     plan_cached = plan is not None
     if plan is None:
-        plan = _build_plan(nodes, outputs, pos)
+        with building_plan():  # a progress line when rendering and compiling take long
+            plan = _build_plan(nodes, outputs, pos)
         _plans.put(key, plan)
     else:
         counters.schedule_cache_hits += 1

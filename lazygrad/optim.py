@@ -53,6 +53,8 @@ class Optimizer:
         self._outputs: list[Tensor] = []              # device scalars to realize with the step
 
     def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a parameter group: a dict with "params" and any hyperparameters to override the
+        optimizer's defaults for it (like torch)."""
         name = type(self).__name__
         if "params" not in group:
             raise ValueError(f"{name}: a parameter group needs a 'params' entry")
@@ -84,6 +86,7 @@ class Optimizer:
 
     @property
     def params(self) -> list[Tensor]:
+        """Every parameter of every group, in order."""
         return [p for g in self.param_groups for p in g["params"]]
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -31,6 +31,7 @@ _grad_enabled = [True]
 
 
 def is_grad_enabled() -> bool:
+    """False inside a `no_grad()` block: new tensors then record no gradient history."""
     return _grad_enabled[-1]
 
 
@@ -131,9 +132,17 @@ def _int_range(d: DType) -> tuple[int, int]:
 class Tensor:
     """A lazily computed n-dimensional array on the OpenCL device."""
 
-    # _companions: tensors realized together with this one (a .grad carries the loss it came
-    # from, so `opt.step(); loss.item()` reads the loss computed with the step)
-    __slots__ = ("node", "requires_grad", "grad", "_inputs", "_companions", "__weakref__")
+    # a dict of slots documents each attribute (help(Tensor) shows the texts)
+    __slots__ = {
+        "node": "The lazy graph node this tensor currently stands for (realized: a buffer node).",
+        "requires_grad": "Whether gradients flow back to this tensor (`backward()` fills `.grad` of such leaves).",
+        "grad": "The gradient accumulated by `backward()` (a Tensor, lazy until read), or None.",
+        "_inputs": "The tensors that require grad this one was computed from (empty for leaves).",
+        # a .grad carries the loss it came from, so `opt.step(); loss.item()` reads the loss
+        # computed with the step
+        "_companions": "Tensors realized together with this one.",
+        "__weakref__": "Weak references to tensors (the runtime's caches hold them weakly).",
+    }
     __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -193,6 +202,8 @@ class Tensor:
 
     @staticmethod
     def full(shape: ShapeLike, value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of `shape` filled with `value`; the dtype follows the value (bool, int32,
+        float32) unless given."""
         shape = _check_shape(_shape_arg((shape,) if isinstance(shape, int) else tuple(shape)), "full")
         d = dt.as_dtype(dtype) if dtype is not None else (
             dt.bool_ if isinstance(value, bool) else dt.default_int if isinstance(value, int) else dt.default_float)
@@ -203,17 +214,24 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of zeros; `shape` as separate ints or one tuple, float32 unless `dtype` is
+        given."""
         return Tensor.full(_shape_arg(shape), 0.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
 
     @staticmethod
     def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of ones; `shape` as separate ints or one tuple, float32 unless `dtype` is given."""
         return Tensor.full(_shape_arg(shape), 1.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
 
     @staticmethod
     def empty(*shape: Any, dtype: Any = None) -> Tensor:
+        """A tensor of the given shape; lazygrad fills it with zeros (torch leaves it
+        uninitialised)."""
         return Tensor.zeros(*shape, dtype=dtype)
 
     def contiguous_if_grad(self) -> Tensor:
+        """For a tensor that requires grad, make it a leaf with a buffer of its own (so an optimizer
+        can replace it); otherwise return it unchanged."""
         # a leaf that requires grad must be a real buffer so optimizers can replace it
         return self._own_leaf_node() if self.requires_grad else self
 
@@ -227,6 +245,8 @@ class Tensor:
 
     @staticmethod
     def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
+        """Values from `start` to `stop` (exclusive) in steps of `step`, like torch.arange: int32
+        for int arguments (int64 when the values do not fit), float32 otherwise."""
         if stop is None:
             start, stop = 0, start
         if step == 0:
@@ -265,6 +285,7 @@ class Tensor:
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = None) -> Tensor:
+        """The n x m identity matrix (m defaults to n), float32 unless `dtype` is given."""
         m = n if m is None else m
         r = Tensor.arange(n).reshape(n, 1)
         c = Tensor.arange(m).reshape(1, m)
@@ -283,6 +304,8 @@ class Tensor:
     @staticmethod
     def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, dtype: Any = None,
                 requires_grad: bool = False) -> Tensor:
+        """Uniform random values in [low, high), computed on the device (reproducible after
+        `lg.manual_seed`)."""
         t = Tensor.rand(*shape, dtype=dtype) * (high - low) + low
         t.requires_grad = requires_grad
         return t.contiguous_if_grad()
@@ -301,36 +324,45 @@ class Tensor:
 
     @staticmethod
     def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
+        """Zeros of `t`'s shape and dtype (or `dtype`)."""
         return Tensor.full(t.shape, 0, dtype or t.dtype)
 
     @staticmethod
     def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
+        """Ones of `t`'s shape and dtype (or `dtype`)."""
         return Tensor.full(t.shape, 1, dtype or t.dtype)
 
     @staticmethod
     def full_like(t: Tensor, value: Scalar, dtype: Any = None) -> Tensor:
+        """`value` in `t`'s shape and dtype (or `dtype`)."""
         return Tensor.full(t.shape, value, dtype or t.dtype)
 
     # --- properties -------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dim, a tuple of ints (torch's `.shape`; `size()` is the same)."""
         return self.node.shape
 
     @property
     def dtype(self) -> DType:
+        """The element type, a `lazygrad.DType` such as `lg.float32`."""
         return self.node.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dims."""
         return len(self.node.shape)
 
     def dim(self) -> int:
+        """The number of dims (`ndim`)."""
         return self.ndim
 
     def numel(self) -> int:
+        """The number of elements."""
         return prod(self.shape)
 
     def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of dim `dim` (negative counts from the end), like torch."""
         return self.shape if dim is None else self.shape[_norm_axis(dim, self.ndim, "size")]
 
     def __len__(self) -> int:
@@ -340,24 +372,61 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor that no recorded operation made (user-created, or not requiring grad):
+        `backward()` fills `.grad` only on leaves."""
         return not self._inputs
 
+    # --- Python protocols: printing, formatting, copying, pickling (torch's behaviour) ----------
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        if self.node.realized is not None and self.numel() <= 64:
-            return f"Tensor({np.array2string(self.numpy(), separator=', ')}, dtype={self.dtype!r}{grad})"
-        state = "realized" if self.node.realized is not None else f"lazy {self.node.op.value}"
-        return f"<Tensor {self.shape} {self.dtype!r} {state}{grad}>"
+        """Values, shape and dtype, like torch's repr. This realizes the tensor (runs its kernels);
+        with the `lazy_repr` setting on (LAZYGRAD_LAZY_REPR=1 or
+        `with lg.config.override(lazy_repr=True):`) it is `lazy_repr()` instead."""
+        from .printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def lazy_repr(self) -> str:
+        """A repr that never runs a kernel: shape, dtype and the op that will make the value
+        (values only if the tensor is already realized and small)."""
+        from .printing import lazy_repr
+        return lazy_repr(self)
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"`: a one-element tensor formats as its Python number (realizing it); any
+        other tensor takes only the empty spec (its str) and raises TypeError otherwise, like torch."""
+        from .printing import tensor_format
+        return tensor_format(self, spec)
+
+    def __reduce__(self) -> tuple:
+        """Pickle the values (realizing the tensor), dtype and requires_grad; like torch, not
+        `.grad` and not the graph: an unpickled tensor is a leaf."""
+        return (_rebuild_tensor, (self.numpy(), self.dtype.name, self.requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A new leaf tensor with a copy of the values, requires_grad and a deep copy of `.grad`.
+        Like torch, only leaves can be deep-copied (copy `t.detach()` for a computed tensor)."""
+        if not self.is_leaf:
+            raise RuntimeError("deepcopy: only tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol, like torch; deep-copy t.detach() instead")
+        new = Tensor(np.array(self.numpy()), dtype=self.dtype, requires_grad=self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        return new
 
     def __hash__(self) -> int:
         return id(self)
 
     # --- realization and host access --------------------------------------------------------------
     def realize(self) -> Tensor:
+        """Compute this tensor now (schedule, compile and run its kernels) and return it. Several
+        tensors at once: `lg.realize(a, b)`."""
         realize(self)
         return self
 
     def numpy(self) -> np.ndarray:
+        """The values as a numpy array (realizes the tensor and copies it to the host)."""
         self.realize()
         return self.node.realized.numpy().reshape(self.shape).astype(self.dtype.np, copy=False)
 
@@ -366,9 +435,12 @@ class Tensor:
         return a.astype(dtype) if dtype is not None else a
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (realizes the tensor)."""
         return self.numpy().tolist()
 
     def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number (realizes it); ValueError for more
+        elements."""
         if self.numel() != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a Python scalar, got shape {self.shape}")
         return self.numpy().reshape(()).item()
@@ -383,9 +455,13 @@ class Tensor:
         return bool(self.item())
 
     def detach(self) -> Tensor:
+        """The same values with no gradient history (`requires_grad=False`): no gradient flows back
+        through it."""
         return Tensor(g.detach(self.node))
 
     def contiguous(self) -> Tensor:
+        """A copy of the values into a buffer of their own, in row-major order (realized as a kernel
+        boundary)."""
         return Tensor._from(g.make(Op.CONTIGUOUS, (self.node,), self.shape, self.dtype), self)
 
     def assign(self, other: Tensor | Any) -> Tensor:
@@ -400,6 +476,8 @@ class Tensor:
 
     # --- dtype ------------------------------------------------------------------------------------
     def cast(self, dtype: Any) -> Tensor:
+        """The tensor converted to `dtype` (a DType, its name, or a numpy/Python type); the same
+        tensor if it already has it. Casts to int or bool carry no gradient."""
         d = dt.as_dtype(dtype)
         if d == self.dtype:
             return self
@@ -408,24 +486,32 @@ class Tensor:
             Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
 
     def to(self, dtype: Any) -> Tensor:
+        """Convert to `dtype`, the same as `cast` (lazygrad has one device, so there is no
+        `to(device)`)."""
         return self.cast(dtype)
 
     def float(self) -> Tensor:
+        """Cast to float32."""
         return self.cast(dt.float32)
 
     def half(self) -> Tensor:
+        """Cast to float16 (if the device supports it)."""
         return self.cast(dt.float16)
 
     def double(self) -> Tensor:
+        """Cast to float64 (if the device supports it)."""
         return self.cast(dt.float64)
 
     def int(self) -> Tensor:
+        """Cast to int32 (truncates toward zero)."""
         return self.cast(dt.int32)
 
     def long(self) -> Tensor:
+        """Cast to int64."""
         return self.cast(dt.int64)
 
     def bool(self) -> Tensor:
+        """Cast to bool (nonzero is True)."""
         return self.cast(dt.bool_)
 
     # --- elementwise building blocks ---------------------------------------------------------------
@@ -473,17 +559,29 @@ class Tensor:
         return Tensor._from(g.elementwise(op, a.node, b.node, dtype=result_dtype or a.dtype), a, b)
 
     # arithmetic
-    def add(self, o: Any) -> Tensor: return self._binary(Op.ADD, o, name="add")
-    def sub(self, o: Any) -> Tensor: return self._binary(Op.SUB, o, name="sub")
-    def mul(self, o: Any) -> Tensor: return self._binary(Op.MUL, o, name="mul")
+    def add(self, o: Any) -> Tensor:
+        """Elementwise self + other, broadcasting and promoting dtypes like torch (bools count as
+        int32)."""
+        return self._binary(Op.ADD, o, name="add")
+    def sub(self, o: Any) -> Tensor:
+        """Elementwise self - other, broadcasting and promoting dtypes like torch."""
+        return self._binary(Op.SUB, o, name="sub")
+    def mul(self, o: Any) -> Tensor:
+        """Elementwise self * other, broadcasting and promoting dtypes like torch."""
+        return self._binary(Op.MUL, o, name="mul")
 
     def div(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise true division self / other; integer operands give float32, like torch
+        (`reverse=True`: other / self)."""
         a, b = self._broadcast_pair(o, "div", reverse)
         if not a.dtype.is_float:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
         return Tensor._from(g.elementwise(Op.DIV, a.node, b.node), a, b)
 
     def floordiv(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise floor division self // other, rounding toward minus infinity like Python and
+        torch; an integer division by zero gives 0 (a lazy kernel cannot raise), except a literal `x
+        // 0`, which raises ZeroDivisionError when the op is built."""
         a, b = self._broadcast_pair(o, "floordiv", reverse)
         if a.dtype.is_float:
             return a.div(b).floor()
@@ -503,6 +601,8 @@ class Tensor:
         return zero.where(Tensor(g.const(0, q.dtype)), q - fix.cast(q.dtype))
 
     def mod(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise remainder with the sign of the divisor (Python's and torch's `%`); integer `x
+        % 0` gives 0."""
         a, b = self._broadcast_pair(o, "mod", reverse)
         if a.dtype.is_float:
             return a - a.floordiv(b) * b
@@ -513,6 +613,8 @@ class Tensor:
 
 
     def pow(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise self ** other (integers are computed in float32); gradients at 0 and ±inf
+        follow torch."""
         if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
             if o == 2:
                 return self * self
@@ -527,9 +629,12 @@ class Tensor:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
         return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
 
-    def maximum(self, o: Any) -> Tensor: return self._binary(Op.MAX, o, name="maximum")
+    def maximum(self, o: Any) -> Tensor:
+        """Elementwise larger of self and other (NaN propagates), broadcasting like torch."""
+        return self._binary(Op.MAX, o, name="maximum")
 
     def minimum(self, o: Any) -> Tensor:
+        """Elementwise smaller of self and other (NaN propagates), broadcasting like torch."""
         a, b = self._broadcast_pair(o, "minimum")
         if a.dtype is dt.bool_:
             return a & b
@@ -574,15 +679,29 @@ class Tensor:
         a, b = self._broadcast_pair(o, name, reverse)
         return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
 
-    def __lt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="lt")
-    def __gt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
-    def __le__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="le").logical_not()
-    def __ge__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="ge").logical_not()
-    def __eq__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
-    def __ne__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
+    def __lt__(self, o: Any) -> Tensor:
+        """Elementwise self < other, a bool tensor (no gradient). Also `lt`."""
+        return self._cmp(Op.CMPLT, o, name="lt")
+    def __gt__(self, o: Any) -> Tensor:
+        """Elementwise self > other, a bool tensor (no gradient). Also `gt`."""
+        return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
+    def __le__(self, o: Any) -> Tensor:
+        """Elementwise self <= other, a bool tensor (no gradient). Also `le`."""
+        return self._cmp(Op.CMPLT, o, reverse=True, name="le").logical_not()
+    def __ge__(self, o: Any) -> Tensor:
+        """Elementwise self >= other, a bool tensor (no gradient). Also `ge`."""
+        return self._cmp(Op.CMPLT, o, name="ge").logical_not()
+    def __eq__(self, o: Any) -> Tensor:
+        """Elementwise self == other, a bool tensor (no gradient), like torch: use `(a ==
+        b).all().item()` for one truth value. Also `eq`."""
+        return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
+    def __ne__(self, o: Any) -> Tensor:
+        """Elementwise self != other, a bool tensor (no gradient). Also `ne`."""
+        return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
 
     def logical_not(self) -> Tensor:
+        """Elementwise logical not: True where self is zero (or False), as a bool tensor."""
         return Tensor(g.elementwise(Op.NOT, self.node, dtype=dt.bool_))
 
     def _bitwise(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
@@ -593,14 +712,23 @@ class Tensor:
                             f"(shapes {a.shape} and {b.shape})")
         return Tensor(g.elementwise(op, a.node, b.node, dtype=a.dtype))
 
-    def __and__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and")
-    def __or__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or")
-    def __xor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor")
+    def __and__(self, o: Any) -> Tensor:
+        """Elementwise `&`: bitwise on integers, logical on bools, like torch (a TypeError for
+        floats). Also `bitwise_and`."""
+        return self._bitwise(Op.AND, o, "and")
+    def __or__(self, o: Any) -> Tensor:
+        """Elementwise `|`: bitwise on integers, logical on bools, like torch. Also `bitwise_or`."""
+        return self._bitwise(Op.OR, o, "or")
+    def __xor__(self, o: Any) -> Tensor:
+        """Elementwise `^`: bitwise on integers, logical on bools, like torch. Also `bitwise_xor`."""
+        return self._bitwise(Op.XOR, o, "xor")
     def __rand__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and", True)
     def __ror__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or", True)
     def __rxor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor", True)
 
     def __invert__(self) -> Tensor:
+        """Elementwise `~`: bitwise not of integers, logical not of bools (a TypeError for floats).
+        Also `bitwise_not`."""
         if self.dtype.is_float:
             raise TypeError(f"invert: ~ needs a bool or integer tensor, got {self.dtype.name}")
         return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
@@ -608,9 +736,15 @@ class Tensor:
     def _truth(self) -> Tensor:
         return self if self.dtype is dt.bool_ else self != 0
 
-    def logical_and(self, o: Any) -> Tensor: return self._truth() & self._coerce(o, "logical_and")._truth()
-    def logical_or(self, o: Any) -> Tensor: return self._truth() | self._coerce(o, "logical_or")._truth()
-    def logical_xor(self, o: Any) -> Tensor: return self._truth() ^ self._coerce(o, "logical_xor")._truth()
+    def logical_and(self, o: Any) -> Tensor:
+        """Elementwise logical and of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() & self._coerce(o, "logical_and")._truth()
+    def logical_or(self, o: Any) -> Tensor:
+        """Elementwise logical or of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() | self._coerce(o, "logical_or")._truth()
+    def logical_xor(self, o: Any) -> Tensor:
+        """Elementwise logical exclusive or of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() ^ self._coerce(o, "logical_xor")._truth()
     bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
 
     def where(self, a: Any, b: Any) -> Tensor:
@@ -618,28 +752,55 @@ class Tensor:
         return _where(self, a, b)
 
     # --- unary math -------------------------------------------------------------------------------
-    def exp(self) -> Tensor: return self._unary(Op.EXP)
-    def log(self) -> Tensor: return self._unary(Op.LOG)
-    def sqrt(self) -> Tensor: return self._unary(Op.SQRT)
-    def sin(self) -> Tensor: return self._unary(Op.SIN)
-    def cos(self) -> Tensor: return self._unary(Op.COS)
-    def tanh(self) -> Tensor: return self._unary(Op.TANH)
-    def reciprocal(self) -> Tensor: return self._unary(Op.RECIP)
-    def rsqrt(self) -> Tensor: return self.sqrt().reciprocal()
-    def tan(self) -> Tensor: return self.sin() / self.cos()
-    def exp2(self) -> Tensor: return (self * math.log(2)).exp()
-    def log2(self) -> Tensor: return self.log() * (1 / math.log(2))
-    def square(self) -> Tensor: return self * self
+    def exp(self) -> Tensor:
+        """Elementwise e ** x (integers are computed in float32)."""
+        return self._unary(Op.EXP)
+    def log(self) -> Tensor:
+        """Elementwise natural logarithm (-inf at 0, NaN below)."""
+        return self._unary(Op.LOG)
+    def sqrt(self) -> Tensor:
+        """Elementwise square root (NaN below 0)."""
+        return self._unary(Op.SQRT)
+    def sin(self) -> Tensor:
+        """Elementwise sine (radians)."""
+        return self._unary(Op.SIN)
+    def cos(self) -> Tensor:
+        """Elementwise cosine (radians)."""
+        return self._unary(Op.COS)
+    def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
+        return self._unary(Op.TANH)
+    def reciprocal(self) -> Tensor:
+        """Elementwise 1 / x."""
+        return self._unary(Op.RECIP)
+    def rsqrt(self) -> Tensor:
+        """Elementwise 1 / sqrt(x)."""
+        return self.sqrt().reciprocal()
+    def tan(self) -> Tensor:
+        """Elementwise tangent, sin(x) / cos(x)."""
+        return self.sin() / self.cos()
+    def exp2(self) -> Tensor:
+        """Elementwise 2 ** x."""
+        return (self * math.log(2)).exp()
+    def log2(self) -> Tensor:
+        """Elementwise base-2 logarithm."""
+        return self.log() * (1 / math.log(2))
+    def square(self) -> Tensor:
+        """Elementwise x * x."""
+        return self * self
 
     def abs(self) -> Tensor:
+        """Elementwise absolute value |x| (bools are returned unchanged)."""
         if self.dtype is dt.bool_:
             return self
         return self.maximum(-self)
 
     def sign(self) -> Tensor:
+        """Elementwise -1, 0 or 1 by the sign of x, in x's dtype."""
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def relu(self) -> Tensor:
+        """Elementwise max(x, 0); like torch, no gradient at exactly 0 and NaN stays NaN."""
         # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
         # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
         if not self.dtype.is_float:
@@ -654,6 +815,8 @@ class Tensor:
         return Tensor._from(g.elementwise(Op.WHERE, keep, x, zero, dtype=self.dtype), self)
 
     def sigmoid(self) -> Tensor:
+        """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow for large |x|
+        (and so without NaN gradients)."""
         # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
         # exp for x < -88 and its gradient becomes 0 * inf = NaN
         pos = self >= 0
@@ -661,6 +824,7 @@ class Tensor:
         return pos.where(1, e) / (1 + e)
 
     def silu(self) -> Tensor:
+        """Elementwise x * sigmoid(x) (SiLU, also `swish`)."""
         return self * self.sigmoid()
 
     swish = silu
@@ -672,6 +836,7 @@ class Tensor:
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
 
     def erf(self) -> Tensor:
+        """Elementwise error function (Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7)."""
         # Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7)
         x = self.cast(dt.least_upper_float(self.dtype))
         s = x.sign()
@@ -681,9 +846,11 @@ class Tensor:
         return s * y
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """Elementwise x where x > 0, else negative_slope * x (torch's default slope 0.01)."""
         return (self > 0).where(self, self * negative_slope)
 
     def elu(self, alpha: float = 1.0) -> Tensor:
+        """Elementwise x where x > 0, else alpha * (exp(x) - 1)."""
         return (self > 0).where(self, alpha * (self.exp() - 1))
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -693,13 +860,17 @@ class Tensor:
         return (bx > threshold).where(self, soft)
 
     def neg_exp_log1p(self) -> Tensor:
+        """Elementwise log(1 + exp(-x)), accurate for x >= 0 (a building block of softplus)."""
         # log(1 + exp(-x)) for x >= 0, stable
         return (1 + (-self).exp()).log()
 
     def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+        """Elementwise clip to [min_val, max_val] (torch's hardtanh)."""
         return self.clip(min_val, max_val)
 
     def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
+        """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound
+        keep their gradient and max_ wins when min_ > max_. Also `clamp`."""
         if min_ is None and max_ is None:
             raise ValueError("clip: at least one of min and max must be given")
         # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
@@ -714,6 +885,7 @@ class Tensor:
     clamp = clip
 
     def floor(self) -> Tensor:
+        """Elementwise largest integer <= x, in x's dtype (integers unchanged; NaN and ±inf kept)."""
         if not self.dtype.is_float:
             return self
         t = self.cast(dt.int64 if self.dtype.itemsize == 8 else dt.int32).cast(self.dtype)
@@ -723,9 +895,11 @@ class Tensor:
         return small.where((t > self).where(t - 1, t), self)
 
     def ceil(self) -> Tensor:
+        """Elementwise smallest integer >= x, in x's dtype."""
         return -((-self).floor())
 
     def round(self) -> Tensor:
+        """Elementwise round to the nearest integer, halves to even (like torch and numpy)."""
         # round half to even, like torch and numpy
         f = self.floor()
         d = self - f
@@ -733,12 +907,15 @@ class Tensor:
         return (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
 
     def isnan(self) -> Tensor:
+        """Elementwise True where x is NaN."""
         return self != self
 
     def isinf(self) -> Tensor:
+        """Elementwise True where x is +inf or -inf."""
         return self.abs() == float("inf")
 
     def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        """Linear interpolation self + (end - self) * weight, elementwise."""
         return self + (end - self) * weight
 
     # --- reductions -------------------------------------------------------------------------------
@@ -772,16 +949,38 @@ class Tensor:
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
     def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        """Sum over `axis`/`dim` (an int, a tuple, or None for all), keeping reduced dims as size 1
+        with `keepdim=True`. Bools sum as int32 and integers in their own dtype (torch sums both in
+        int64); `dtype=` casts first."""
         x = self.cast(dtype) if dtype is not None else self
         return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
 
     def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Largest value over `axis`/`dim` (None: the whole tensor), NaN if any value is NaN.
+
+        Unlike torch, `x.max(dim)` returns only the values (torch's `x.amax(dim)`), not torch's
+        `(values, indices)` pair; the indices are `x.argmax(dim)`. Like torch's amax, the gradient
+        is split evenly between tied maxima."""
         return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
 
     def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Smallest value over `axis`/`dim` (None: the whole tensor).
+
+        Unlike torch, `x.min(dim)` returns only the values (torch's `x.amin(dim)`), not a `(values,
+        indices)` pair; the indices are `x.argmin(dim)`."""
         return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
 
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """torch.amax: the largest values over `dim` (None: all dims); the same as `max`."""
+        return self.max(dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """torch.amin: the smallest values over `dim` (None: all dims); the same as `min`."""
+        return self.min(dim, keepdim)
+
     def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Mean over `axis`/`dim` (None: all elements), in float (integers are averaged in float32);
+        NaN over zero elements, like torch."""
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
         n = prod(tuple(self.shape[a] for a in self._axes(axis, "mean")))
@@ -816,6 +1015,8 @@ class Tensor:
 
     def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
             unbiased: bool | None = None) -> Tensor:
+        """Standard deviation over `axis`/`dim`: the square root of `var` with the same arguments
+        (unbiased by default, like torch); no gradient where it is 0."""
         v = self.var(axis, keepdim, dim, correction, unbiased)
         # like torch, no gradient where the deviation is 0 (sqrt's would be 0 * inf = NaN): the
         # square root of a stand-in 1 there, not selected
@@ -827,9 +1028,11 @@ class Tensor:
         return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """True if any element over `axis`/`dim` is nonzero (a bool tensor)."""
         return (self != 0).max(axis, keepdim, dim)
 
     def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """True if every element over `axis`/`dim` is nonzero (a bool tensor)."""
         return (self != 0).logical_not().max(axis, keepdim, dim).logical_not()
 
     def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
@@ -849,9 +1052,11 @@ class Tensor:
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Index of the first minimum over `axis`/`dim` (flattened when None), int32."""
         return self._order_reversed().argmax(axis, keepdim, dim)
 
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first)."""
         axis = axis if dim is None else dim
         m = self.max(axis, keepdim=True).detach()
         m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
@@ -859,12 +1064,15 @@ class Tensor:
         return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
 
     def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        """exp(x) / sum(exp(x)) along `axis`/`dim` (default the last), computed stably; one kernel
+        per row-wise op."""
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
         e = (x - x.max(axis, keepdim=True).detach()).exp()
         return e / e.sum(axis, keepdim=True)
 
     def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        """x - logsumexp(x) along `axis`/`dim` (default the last), computed stably."""
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
         d = x - x.max(axis, keepdim=True).detach()
@@ -881,6 +1089,8 @@ class Tensor:
 
     # --- movement ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one size may be -1); a view when the layout allows,
+        like torch. Also `view`."""
         shape = _shape_arg(shape)
         if shape.count(-1) > 1:
             raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
@@ -898,6 +1108,7 @@ class Tensor:
     view = reshape
 
     def permute(self, *order: Any) -> Tensor:
+        """The dims reordered as `order` (a view): `x.permute(1, 0)` swaps two dims."""
         order = _shape_arg(order)
         if len(order) != self.ndim:
             raise ValueError(f"permute: order {order} does not match {self.ndim} dims of shape {self.shape}")
@@ -907,6 +1118,8 @@ class Tensor:
         return Tensor._from(g.permute(self.node, norm), self)
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap dims `dim0` and `dim1` (default the last two; a 0-d or 1-d tensor is returned as
+        is)."""
         if self.ndim < 2 and dim0 in (-2, -1) and dim1 in (-2, -1):
             return self
         a, b = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
@@ -916,9 +1129,11 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The tensor with all its dims reversed (a view, no copy): the transpose of a matrix."""
         return self.permute(*reversed(range(self.ndim)))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dims `start_dim`..`end_dim` into one (a 0-d tensor becomes shape (1,))."""
         if self.ndim == 0:
             return self.reshape(1)
         s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
@@ -927,6 +1142,7 @@ class Tensor:
         return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
 
     def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dims of size 1 (all of them, or only those in `dim`)."""
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
@@ -934,12 +1150,15 @@ class Tensor:
         return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dim of size 1 at position `dim` (negative counts from the end, like torch)."""
         if not -self.ndim - 1 <= dim <= self.ndim:
             raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dims")
         d = dim % (self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def expand(self, *shape: Any) -> Tensor:
+        """Broadcast size-1 dims to `shape` without copying (-1 keeps a size); new leading dims may
+        be added."""
         shape = _shape_arg(shape)
         if len(shape) < self.ndim:
             raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
@@ -951,12 +1170,15 @@ class Tensor:
         return Tensor._from(g.expand(x.node, new), x)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """`expand` to the shape of `other`."""
         return self.expand(other.shape)
 
     def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to `shape` by numpy/torch broadcasting rules (a view)."""
         return self._expand_to(broadcast_shapes(self.shape, tuple(shape), op="broadcast_to")) if tuple(shape) != self.shape else self
 
     def flip(self, dims: Any = None, *more: int) -> Tensor:
+        """Reverse the order of elements along `dims` (all dims when None)."""
         if dims is None:
             dims = tuple(range(self.ndim))
         elif isinstance(dims, int):
@@ -984,9 +1206,12 @@ class Tensor:
         return Tensor._from(g.pad(x.node, pos, _py(value, x.dtype)), x)
 
     def shrink(self, bounds: Sequence[tuple[int, int]]) -> Tensor:
+        """Keep the elements in [start, stop) along each dim, given one (start, stop) pair per dim
+        (a view)."""
         return Tensor._from(g.shrink(self.node, tuple(tuple(b) for b in bounds)), self)
 
     def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor `sizes[i]` times along each dim, like torch's `repeat` (numpy's `tile`)."""
         sizes = _shape_arg(sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor with {self.ndim} dims")
@@ -1000,6 +1225,8 @@ class Tensor:
         return x.reshape(inter).expand(expanded).reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
 
     def split(self, size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
+        """Split along `dim` into pieces of `size` elements (the last may be shorter) or of the
+        listed sizes; a list of views."""
         ax = _norm_axis(dim, self.ndim, "split")
         n = self.shape[ax]
         sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
@@ -1014,6 +1241,8 @@ class Tensor:
         return out
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        """Split along `dim` into `chunks` pieces of equal size (the last may be smaller), like
+        torch."""
         n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
         return self.split(max(1, math.ceil(n / chunks)), dim)
 
@@ -1021,14 +1250,18 @@ class Tensor:
         return _getitem(self, idx)
 
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Concatenate `self` and `others` along `dim` (see `lazygrad.cat`)."""
         return cat([self, *others], dim=dim)
 
     # --- linear algebra ---------------------------------------------------------------------------
     def matmul(self, w: Any) -> Tensor:
+        """Matrix product with torch.matmul's rules: 1-D operands are promoted and the added dim
+        removed after, leading batch dims broadcast. `@` is the same."""
         from .linalg import matmul
         return matmul(self, self._coerce(w, "matmul"))
 
     def dot(self, w: Any) -> Tensor:
+        """The same as `matmul` (for 1-D tensors, the dot product)."""
         return self.matmul(w)
 
     def linear(self, w: Tensor, b: Tensor | None = None) -> Tensor:
@@ -1043,11 +1276,14 @@ class Tensor:
         return conv2d(self, w, bias, stride, padding, dilation, groups)
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+        """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
+        defaults to kernel_size)."""
         from .conv import max_pool2d
         return max_pool2d(self, kernel_size, stride, padding, dilation)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                    count_include_pad: bool = True) -> Tensor:
+        """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
         from .conv import avg_pool2d
         return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 
@@ -1059,9 +1295,11 @@ class Tensor:
         backward(self, gradient, create_graph)
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (`.grad = None`)."""
         self.grad = None
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set `requires_grad` in place, like torch (only floating point tensors); returns self."""
         if flag and not self.dtype.is_float:
             raise TypeError(f"requires_grad_: only floating point tensors can require grad, got {self.dtype.name}")
         newly = flag and not self.requires_grad and self.is_leaf
@@ -1070,40 +1308,57 @@ class Tensor:
 
     # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
     def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+        """Zero each element with probability `p` and scale the rest by 1 / (1 - p) while
+        `training`; the identity otherwise."""
         from .nn import functional as F
         return F.dropout(self, p, training)
 
     def layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
                   eps: float = 1e-5) -> Tensor:
+        """Layer normalisation over the last dims (`normalized_shape`, default the last dim), with
+        optional affine `weight` and `bias`; torch.nn.functional.layer_norm."""
         from .nn import functional as F
         return F.layernorm(self, normalized_shape, weight, bias, eps)
 
     def batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
                   weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                   momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
+        """Batch normalisation over the channel dim 1, torch.nn.functional.batch_norm's arguments:
+        batch statistics (and running-statistic updates) while `training`, the running statistics
+        otherwise."""
         from .nn import functional as F
         return F.batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
 
     def cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
                       reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+        """Cross-entropy of logits `self` (N, C, ...) against class indices or class probabilities,
+        torch.nn.functional.cross_entropy's arguments (weight, ignore_index, reduction,
+        label_smoothing)."""
         from .nn import functional as F
         return F.cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
 
     def nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean") -> Tensor:
+        """Negative log-likelihood of log-probabilities `self` against class indices,
+        torch.nn.functional.nll_loss's arguments."""
         from .nn import functional as F
         return F.nll_loss(self, target, weight, ignore_index, reduction)
 
     def binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+        """Binary cross-entropy of probabilities `self` against targets in [0, 1] (logs clamped at
+        -100 like torch)."""
         from .nn import functional as F
         return F.binary_cross_entropy(self, target, weight, reduction)
 
     def binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
                                          pos_weight: Tensor | None = None) -> Tensor:
+        """Binary cross-entropy of logits `self`, computed stably (torch's arguments, including
+        pos_weight)."""
         from .nn import functional as F
         return F.binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
 
     def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+        """Mean squared error against `target` (reduction 'mean', 'sum' or 'none')."""
         from .nn import functional as F
         return F.mse_loss(self, target, reduction)
 
@@ -1144,6 +1399,11 @@ def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
     and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
     gradient that torch defines as infinite on a finite value."""
     return weight * (x - x.detach()).sqrt()
+
+
+def _rebuild_tensor(values: np.ndarray, dtype_name: str, requires_grad: bool) -> Tensor:
+    """Unpickle a Tensor (see Tensor.__reduce__): module level, so pickle finds it by name."""
+    return Tensor(values, dtype=dt.DTYPES[dtype_name], requires_grad=requires_grad)
 
 
 def _py(value: Any, d: DType) -> Scalar:
@@ -1324,6 +1584,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dim `dim` (like torch.stack): one fused kernel."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")

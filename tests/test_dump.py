@@ -210,6 +210,8 @@ def _run_debug(tmp_path: Path, level: int) -> list[str]:
 
 REALIZE = re.compile(r"^\[lazygrad\] realize #\d+ +(\d+) kernels  plan (built|cached) +programs: +(\d+) compiled "
                      r"+(\d+) cached  host +[\d.]+ ms$")
+REALIZE2 = re.compile(r"^\[lazygrad\] realize #(\d+) +(\d+) kernels  plan (built|cached) +programs: +\d+ compiled "
+                      r"+\d+ cached  host +[\d.]+ ms  device +([\d.]+) ms(?:  launches as realize #(\d+))?$")
 TARGET = re.compile(r"^\[lazygrad\] target .+: (cpu|gpu), \d+-bit vectors \(.+\); lanes 32-bit x\d+, 64-bit x\d+; ")
 LAUNCH = re.compile(r"^\[lazygrad\]   (\w+) +global +[\dx]+ local +[\dx]+ +[\d.]+ ms +[\d.]+ GB/s +[\d.]+ GFLOP/s$")
 
@@ -226,8 +228,15 @@ def test_debug_levels(tmp_path: Path):
     n = int(realizes[0].group(1))
     assert n >= 2
     l2 = _run_debug(tmp_path, 2)
-    launches = [LAUNCH.match(line) for line in l2 if not REALIZE.match(line) and not TARGET.match(line)]
-    assert all(launches) and len(launches) == 2 * n, l2
+    # the first run of a plan lists its launches, then its realize line with the device time;
+    # the repeated step is one line that points back at the realize that listed them
+    done = [REALIZE2.match(line) for line in l2 if "] realize #" in line]
+    assert all(done) and len(done) == 2, l2
+    assert done[0].group(5) is None and done[1].group(5) == done[0].group(1)
+    assert [m.group(3) for m in done] == ["built", "cached"]
+    launches = [LAUNCH.match(line) for line in l2 if "] realize #" not in line and not TARGET.match(line)]
+    assert all(launches) and len(launches) == n, l2
+    assert l2.index(done[0].group(0)) == len(l2) - 2 and l2[-1] == done[1].group(0)
     l3 = _run_debug(tmp_path, 3)
     heads = [line for line in l3 if line.startswith("[lazygrad] kernel ")]
     assert len(heads) == n

@@ -10,10 +10,18 @@ import sys
 from pathlib import Path
 
 
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
 from lazygrad import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+# the test split digits.py makes (the figure must show these raw images)
+_digits = load_digits()
+DIGITS_TEST = train_test_split(_digits.images, _digits.target, test_size=0.2, random_state=0,
+                               stratify=_digits.target)[1]
 
 
 def run_example(name: str, out: Path, *extra: str) -> dict:
@@ -29,34 +37,81 @@ def pngs(out: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in out.glob("*.png")}
 
 
+def labels(fig) -> list[tuple[str, str, str]]:
+    """(title, x label, y label) of every axes of a figure that shows something."""
+    return [(ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def check_figures(r: dict, out: Path, names: set[str]) -> dict:
+    """Every expected figure was written as a PNG and returned as a Figure."""
+    assert set(r["figures"]) == names
+    files = pngs(out)
+    for name in names:
+        assert files.get(name, 0) > 10_000, name
+    return r["figures"]
+
+
+def scatter_colours(ax) -> set[tuple]:
+    """The distinct face colours of the scatter plots on `ax` (one per class when visible)."""
+    from matplotlib.collections import PathCollection
+    return {tuple(c) for coll in ax.collections if isinstance(coll, PathCollection) for c in coll.get_facecolors()}
+
+
 def test_xor_learns(tmp_path):
     r = run_example("xor", tmp_path)
     assert r["final_loss"] < r["first_loss"] / 10
     assert r["test_acc"] >= 0.98
-    assert pngs(tmp_path).get("xor.png", 0) > 10_000
+    fig = check_figures(r, tmp_path, {"xor.png"})["xor.png"]
+    loss_ax, boundary_ax = fig.axes
+    assert labels(fig)[0] == ("training loss", "step", "binary cross-entropy")
+    assert boundary_ax.get_title().startswith("decision boundary")
+    assert (boundary_ax.get_xlabel(), boundary_ax.get_ylabel()) == ("input 1", "input 2")
+    assert len(scatter_colours(boundary_ax)) == 2     # the two classes in two colours
+    assert [t.get_text() for t in boundary_ax.get_legend().get_texts()] == ["class 0", "class 1"]
 
 
 def test_perceptron_converges(tmp_path):
     r = run_example("perceptron", tmp_path)
     assert r["first_mistakes"] > 0 and r["last_mistakes"] == 0   # separable: the rule stops erring
     assert r["accuracy"] == 1.0
-    assert pngs(tmp_path).get("perceptron.png", 0) > 10_000
+    fig = check_figures(r, tmp_path, {"perceptron.png"})["perceptron.png"]
+    data_ax, mistakes_ax = fig.axes
+    assert (data_ax.get_xlabel(), data_ax.get_ylabel()) == ("feature 1", "feature 2")
+    assert data_ax.get_title().startswith("decision boundary per epoch")
+    assert len(scatter_colours(data_ax)) == 2
+    assert labels(fig)[1] == ("perceptron learning rule", "epoch", "mistakes (= updates)")
+    ticks = [t for t in mistakes_ax.get_xticks() if mistakes_ax.get_xlim()[0] <= t <= mistakes_ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)   # epochs are whole numbers
 
 
 def test_circles_learns_and_plots_gradients(tmp_path):
     r = run_example("circles", tmp_path)
     assert r["final_loss"] < r["first_loss"] / 5
     assert r["test_acc"] >= 0.95
-    assert r["last_grad"] < r["first_grad"]    # gradients shrink as training converges
-    files = pngs(tmp_path)
-    assert files.get("circles.png", 0) > 10_000 and files.get("circles_gradients.png", 0) > 10_000
+    # what the docstring says the gradient figure shows: the output layer's gradients shrink,
+    # the first layer's grow
+    first, last = r["layer_grads"]["first"], r["layer_grads"]["last"]
+    assert last[-1] < first[-1] / 2 and last[0] > first[0]
+    figs = check_figures(r, tmp_path, {"circles.png", "circles_gradients.png"})
+    boundary_ax = figs["circles.png"].axes[1]
+    assert (boundary_ax.get_xlabel(), boundary_ax.get_ylabel()) == ("x", "y")
+    assert len(scatter_colours(boundary_ax)) == 2
+    g = figs["circles_gradients.png"]
+    heat = [ax for ax in g.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in g.axes if ax.get_label() == "<colorbar>"]
+    assert len(heat) == 6 and len(bars) == 1                      # one shared colour bar
+    assert {ax.images[0].get_clim() for ax in heat} == {heat[0].images[0].get_clim()}   # one scale
+    assert {(t.split(",")[1].strip()) for t, _, _ in labels(g)} == {"first epoch", "last epoch"}
+    assert all((x, y) == ("input unit", "output unit") for _, x, y in labels(g))
 
 
 def test_binary_classifier_learns(tmp_path):
     r = run_example("binary", tmp_path)
     assert r["final_cost"] < r["first_cost"] / 3
     assert r["test_acc"] >= 0.93
-    assert pngs(tmp_path).get("binary_cost.png", 0) > 10_000
+    fig = check_figures(r, tmp_path, {"binary_cost.png"})["binary_cost.png"]
+    (title, x, y), = labels(fig)
+    assert title.startswith("cost") and (x, y) == ("gradient descent step", "binary cross-entropy")
 
 
 def test_digits_mlp_and_cnn_learn_and_reload(tmp_path):
@@ -69,8 +124,18 @@ def test_digits_mlp_and_cnn_learn_and_reload(tmp_path):
         assert r["cnn_final_loss"] < r["cnn_first_loss"] / 2
         assert r["cnn_test_acc"] >= 0.85
         assert r["cnn_reloaded_acc"] == r["cnn_test_acc"]
-    files = pngs(tmp_path)
-    assert files.get("digits_training.png", 0) > 10_000 and files.get("digits_predictions.png", 0) > 10_000
+    figs = check_figures(r, tmp_path, {"digits_training.png", "digits_predictions.png"})
+    assert [t for t, _, _ in labels(figs["digits_training.png"])] == ["8x8 digits: test accuracy", "training loss"]
+    for ax in figs["digits_training.png"].axes:
+        assert ax.get_xlabel() == "epoch" and all(float(t).is_integer() for t in ax.get_xticks())
+    grid = figs["digits_predictions.png"]
+    assert len(grid.axes) == len(r["shown_digits"]) == 32
+    for ax, (i, pred, true) in zip(grid.axes, r["shown_digits"]):
+        assert ax.get_title() == f"pred {pred} / true {true}"
+        img = ax.images[0].get_array()
+        # the real image: the raw 0..16 grey levels, not the standardised network input
+        np.testing.assert_array_equal(img, DIGITS_TEST[i])
+        assert ax.title.get_color() == ("r" if pred != true else "k")   # wrong predictions in red
 
 
 def test_example_runs_from_the_command_line(tmp_path):

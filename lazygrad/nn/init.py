@@ -60,22 +60,28 @@ def _fan(t: Tensor, mode: str) -> int:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill `t` in place with uniform values in [a, b) (host numpy generator seeded from
+    `lg.manual_seed`); returns t."""
     return _fill(t, _rng().uniform(a, b, t.shape))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill `t` in place with normal values of `mean` and `std`; returns t."""
     return _fill(t, _rng().normal(mean, std, t.shape))
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
+    """Fill `t` in place with `value`; returns t."""
     return _fill(t, np.full(t.shape, value))
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fill `t` in place with zeros; returns t."""
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fill `t` in place with ones; returns t."""
     return constant_(t, 1.0)
 
 
@@ -98,6 +104,8 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Fill `t` in place with Glorot normal values, std = gain * sqrt(2 / (fan_in + fan_out)), like
+    torch.nn.init.xavier_normal_; returns t."""
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / max(fan_in + fan_out, 1)))
 

@@ -50,9 +50,11 @@ class Linear(Module):
         init.default_linear_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x @ weight.T + bias` over the last dim of `x`."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """`in_features=..., out_features=..., bias=...` as torch prints it."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -77,9 +79,11 @@ class Conv2d(Module):
         init.default_linear_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The convolution of `x` (N, C_in, H, W), plus the bias per output channel."""
         return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        """The constructor arguments, as torch prints them."""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
 
@@ -116,6 +120,8 @@ class _BatchNorm(Module):
             super()._load_state_entry(name, value)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Normalise `x` per channel: with the batch's statistics (updating the running ones) while
+        training, with the running statistics in eval mode."""
         name = type(self).__name__
         if x.ndim not in self.input_ndims:
             raise ValueError(f"{name}: expected a {' or '.join(f'{n}-D' for n in self.input_ndims)} input, got shape {x.shape}")
@@ -131,6 +137,7 @@ class _BatchNorm(Module):
                            training=self.training or self.running_mean is None, momentum=momentum, eps=self.eps)
 
     def extra_repr(self) -> str:
+        """The constructor arguments, as torch prints them."""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
 
@@ -158,9 +165,11 @@ class LayerNorm(Module):
         self.bias = _param(*self.normalized_shape) if elementwise_affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        """Normalise `x` over its trailing `normalized_shape` dims, then scale and shift."""
         return F.layernorm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
+        """The constructor arguments, as torch prints them."""
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
@@ -173,9 +182,11 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x.dropout(p, training=self.training)`."""
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
+        """`p=...`."""
         return f"p={self.p}"
 
 
@@ -186,20 +197,29 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x.flatten(start_dim, end_dim)`."""
         return x.flatten(self.start_dim, self.end_dim)
 
 
 class MaxPool2d(Module):
+    """torch.nn.MaxPool2d: the max over kernel_size windows of (N, C, H, W) input (stride defaults
+    to kernel_size)."""
+
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x.max_pool2d(kernel_size, stride, padding)`."""
         return x.max_pool2d(self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(Module):
+    """torch.nn.AvgPool2d: the mean over kernel_size windows of (N, C, H, W) input (stride defaults
+    to kernel_size)."""
+
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x.avg_pool2d(kernel_size, stride, padding)`."""
         return x.avg_pool2d(self.kernel_size, self.stride, self.padding)

@@ -52,6 +52,8 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name: str, tensor: Tensor | None) -> None:
+        """Add `tensor` as a parameter named `name` (it is made to require grad); None reserves the
+        name."""
         if tensor is not None and not tensor.requires_grad:
             tensor.requires_grad_(True)
         self.__dict__.setdefault("_roles", {})[name] = "param"
@@ -59,6 +61,7 @@ class Module:
 
     # --- forward -----------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation: subclasses define it, and calling the module calls it."""
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -85,6 +88,7 @@ class Module:
                     yield f"{name}.{k}", m
 
     def children(self) -> Iterator[Module]:
+        """Direct sub-modules (see `named_children`)."""
         for _, m in self.named_children():
             yield m
 
@@ -102,6 +106,7 @@ class Module:
             stack.extend(reversed(kids))
 
     def modules(self) -> Iterator[Module]:
+        """This module and every descendant, depth first, each once."""
         for _, m in self.named_modules():
             yield m
 
@@ -115,40 +120,55 @@ class Module:
                 yield (f"{prefix}.{name}" if prefix else name), t
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) for every parameter of this module and its descendants, each tensor
+        once."""
         return self._named_tensors("param")
 
     def parameters(self) -> list[Tensor]:
+        """Every parameter of this module and its descendants, in `named_parameters` order (what an
+        optimizer takes)."""
         return [t for _, t in self.named_parameters()]
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) for every persistent buffer (state saved in `state_dict` but not
+        trained, such as BatchNorm's running mean)."""
         return self._named_tensors("buffer")
 
     def buffers(self) -> list[Tensor]:
+        """Every persistent buffer, in `named_buffers` order."""
         return [t for _, t in self.named_buffers()]
 
     def num_parameters(self) -> int:
+        """The total number of parameter elements."""
         return sum(p.numel() for p in self.parameters())
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every sub-module, children before parents, and on self last (like torch);
+        returns self."""
         for m in list(self.modules())[::-1]:  # children before parents, like PyTorch
             fn(m)
         return self
 
     # --- modes and gradients -----------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (`mode=True`) or evaluation mode on this module and its descendants
+        (dropout and batch norm behave differently); returns self."""
         for m in self.modules():
             m.training = mode
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode: the same as `train(False)`."""
         return self.train(False)
 
     def requires_grad_(self, flag: bool = True) -> Module:
+        """Set `requires_grad` on every parameter (False freezes them); returns self."""
         for p in self.parameters():
             p.requires_grad_(flag)
         return self
 
     def zero_grad(self) -> None:
+        """Forget every parameter's gradient (`.grad = None`)."""
         for p in self.parameters():
             p.grad = None
 
@@ -200,6 +220,8 @@ class Module:
 
     # --- printing ----------------------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr (its constructor arguments);
+        subclasses override it."""
         return ""
 
     def __repr__(self) -> str:
@@ -227,10 +249,12 @@ class Sequential(Module):
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         # PyTorch names Sequential children "0", "1", ... directly
+        """The layers, named "0", "1", ... like torch's Sequential."""
         for i, m in enumerate(self.layers):
             yield str(i), m
 
     def forward(self, x: Any) -> Any:
+        """Feed `x` through every layer in order and return the last result."""
         for layer in self.layers:
             x = layer(x)
         return x
@@ -245,6 +269,7 @@ class Sequential(Module):
         return iter(self.layers)
 
     def append(self, layer: Module) -> Sequential:
+        """Add `layer` at the end; returns self."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append: {type(layer).__name__} is not a Module")
         self.layers.append(layer)
@@ -258,6 +283,7 @@ class ModuleList(Module):
         self.items = list(modules)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The modules, named "0", "1", ... like torch's ModuleList."""
         for i, m in enumerate(self.items):
             yield str(i), m
 
@@ -271,10 +297,14 @@ class ModuleList(Module):
         return iter(self.items)
 
     def append(self, m: Module) -> ModuleList:
+        """Add module `m` at the end; returns self."""
         self.items.append(m)
         return self
 
 
 class Identity(Module):
+    """A placeholder layer that returns its input (torch.nn.Identity)."""
+
     def forward(self, x: Any) -> Any:
+        """Return `x` unchanged."""
         return x
