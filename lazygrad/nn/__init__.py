@@ -5,9 +5,9 @@
     loss = model(x).cross_entropy(y)
 
 Submodules: functional (stateless functions, also Tensor methods), init (weight
-initialisation), state (safetensors checkpoints).
+initialisation), state (safetensors checkpoints), utils (gradient clipping).
 """
-from . import functional, init, state
+from . import functional, init, state, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, LayerNorm, Linear,
                      MaxPool2d)
@@ -15,7 +15,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from .module import Identity, IncompatibleKeys, Module, ModuleList, Sequential
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
 
-__all__ = ["functional", "init", "state", "Module", "Sequential", "ModuleList", "Identity", "IncompatibleKeys",
+__all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "Identity", "IncompatibleKeys",
            "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
