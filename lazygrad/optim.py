@@ -398,10 +398,14 @@ class Adagrad(Optimizer):
                 raise ValueError(f"Adagrad: {name} must be >= 0, got {v}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps))
-        for group in self.param_groups:
-            for p in group["params"]:
-                init = np.full(p.shape, group["initial_accumulator_value"], dtype=p.dtype.np)
-                self.state[id(p)] = {"step": 0, "sum": Tensor(init, dtype=p.dtype)}
+        # like torch, the accumulators of the constructor's groups exist at once, and every
+        # accumulator starts from the constructor's value (torch ignores a group's own)
+        for p in self.params:
+            self.state[id(p)] = {"step": 0, "sum": self._initial_sum(p)}
+
+    def _initial_sum(self, p: Tensor) -> Tensor:
+        init = np.full(p.shape, self.defaults["initial_accumulator_value"], dtype=p.dtype.np)
+        return Tensor(init, dtype=p.dtype)
 
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
         lr = self._hyper(group, "lr", float(group["lr"]))
@@ -412,7 +416,7 @@ class Adagrad(Optimizer):
         if decay:
             t_dev = self._device_step(t)
             clr = self._step_scalar(("clr", id(group), t), lambda: lr / ((t_dev - 1.0) * decay + 1.0))
-        s = _state_or_zeros(state, "sum", p) + grad * grad
+        s = (state["sum"] if "sum" in state else self._initial_sum(p)) + grad * grad
         return p - grad / (s.sqrt() + group["eps"]) * clr, {"sum": s}
 
 

@@ -337,3 +337,59 @@ def test_clip_grad_norm_edge_cases():
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_(w, 1.0, error_if_nonfinite=True)
     assert math.isnan(nn.utils.clip_grad_norm_(w, 1.0).item())
+
+
+def test_scheduler_and_optimizer_state_survive_a_checkpoint(tmp_path):
+    """A checkpoint mid-schedule (model, RMSprop state with the scheduler's group entries, and
+    the scheduler's state) resumes exactly where the original run goes."""
+    lm, tm = models(7)
+    lopt, topt = optim.RMSprop(lm.parameters(), lr=0.01, momentum=0.5), torch.optim.RMSprop(tm.parameters(), lr=0.01, momentum=0.5)
+    lsched = lr_scheduler.OneCycleLR(lopt, max_lr=0.03, total_steps=10)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.03, total_steps=10)
+    for step in range(3):
+        train_step(lm, tm, lopt, topt, step)
+        lsched.step(), tsched.step()
+    nn.save_checkpoint(tmp_path / "ckpt.safetensors", lm, lopt)
+    sched_state = lsched.state_dict()
+    lm2, _ = models(8)
+    lopt2 = optim.RMSprop(lm2.parameters(), lr=0.5)
+    lsched2 = lr_scheduler.OneCycleLR(lopt2, max_lr=0.03, total_steps=10)
+    nn.load_checkpoint(tmp_path / "ckpt.safetensors", lm2, lopt2)
+    lsched2.load_state_dict(sched_state)
+    assert lopt2.param_groups[0]["lr"] == topt.param_groups[0]["lr"]
+    for step in range(3, 7):
+        train_step(lm2, tm, lopt2, topt, step)
+        lsched2.step(), tsched.step()
+        assert lsched2.get_last_lr() == tsched.get_last_lr()
+        assert_same_params(lm2, tm, f"resumed step {step}", rtol=5e-5, atol=5e-6)
+
+
+def test_rate_writes_are_ordered_on_the_timed_queue_too():
+    """With kernel timing on (the profiling queue), the in-place rate writes still land between
+    the steps that read the old and the new rate."""
+    lg.counters.timing = True
+    try:
+        lm, tm = models(9)
+        lopt, topt = optim.SGD(lm.parameters(), lr=0.2), torch.optim.SGD(tm.parameters(), lr=0.2)
+        lsched = lr_scheduler.StepLR(lopt, step_size=1, gamma=0.5)
+        tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=1, gamma=0.5)
+        for step in range(4):
+            train_step(lm, tm, lopt, topt, step)
+            lsched.step(), tsched.step()
+        assert_same_params(lm, tm, "timed")
+    finally:
+        lg.counters.timing = False
+
+
+def test_adagrad_group_added_later_starts_from_the_initial_accumulator_like_torch():
+    """torch starts every accumulator from the constructor's initial_accumulator_value (a
+    group's own value is ignored), the later group's lazily at its first step."""
+    lm, tm = models(10)
+    lp, tp = lm.parameters(), list(tm.parameters())
+    lopt = optim.Adagrad(lp[:2], lr=0.05, initial_accumulator_value=0.2)
+    topt = torch.optim.Adagrad(tp[:2], lr=0.05, initial_accumulator_value=0.2)
+    lopt.add_param_group({"params": lp[2:], "initial_accumulator_value": 0.7})
+    topt.add_param_group({"params": tp[2:], "initial_accumulator_value": 0.7})
+    for step in range(3):
+        train_step(lm, tm, lopt, topt, step)
+        assert_same_params(lm, tm, f"step {step}")
