@@ -289,7 +289,7 @@ class Buffer:
         self.dtype = dtype
         self.nbytes = size * dtype.itemsize
         self.cl_buf = None
-        self._write = None   # the last queued write (its event keeps the host copy alive)
+        self._write: list | None = None   # events of unfinished writes (they hold the host copies)
         if self.nbytes > 0:
             pool = self.device.pool
             self.cl_buf = pool.alloc(self.nbytes)
@@ -319,13 +319,17 @@ class Buffer:
     def write(self, arr: np.ndarray) -> Buffer:
         """Overwrite the contents without waiting. The queue is in order, so kernels enqueued
         before read the old value and kernels enqueued after the new one, and the host is not
-        blocked (copyin's blocking copy would wait for every queued kernel). The event, which
-        holds the host copy, is kept until the next write."""
+        blocked (copyin's blocking copy would wait for every queued kernel). Each write's event
+        holds its host copy (dropping an unfinished one would wait for it), so the events are
+        kept until they complete."""
         if self.nbytes == 0:
             return self
         host = np.array(arr, dtype=self.dtype.np, copy=True).reshape(-1)
         assert host.nbytes == self.nbytes, (host.nbytes, self.nbytes)
-        self._write = self.device.cl.enqueue_copy(self.device.queue, self.cl_buf, host, is_blocking=False)
+        done = self.device.cl.command_execution_status.COMPLETE
+        pending = [e for e in (self._write or ()) if e.command_execution_status != done]
+        pending.append(self.device.cl.enqueue_copy(self.device.queue, self.cl_buf, host, is_blocking=False))
+        self._write = pending
         counters.bytes_moved += self.nbytes
         return self
 

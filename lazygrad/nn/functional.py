@@ -35,7 +35,10 @@ def embedding(input: object, weight: Tensor, padding_idx: int | None = None) -> 
     """torch.nn.functional.embedding: the rows of `weight` (num_embeddings, embedding_dim)
     picked by the integer indices `input` (a Tensor, array or list of any shape), giving shape
     input.shape + (embedding_dim,). The gradient of `weight` is a scatter-add (a repeated index
-    accumulates); the row `padding_idx` is returned as it is but gets no gradient."""
+    accumulates); the row `padding_idx` is returned as it is but gets no gradient. Indices
+    held in a buffer are bounds-checked like torch (one small read); lazily computed indices
+    are not: a negative one wraps, one past the end picks a zero row. The lookup is a one-hot
+    select-and-sum (no scatter kernel), so its work grows with num_embeddings."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(f"embedding: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
