@@ -1,4 +1,4 @@
-"""Optimizers: SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW.
+"""Optimizers: SGD (momentum, dampening, Nesterov, weight decay), Adam, AdamW, RMSprop and Adagrad.
 
 `step()` builds the update of every parameter and moment buffer as lazy graph and realizes all
 of them in ONE `lg.realize` call, so the update runs as one schedule whose kernels share their
@@ -7,15 +7,19 @@ extra tensors passed to step (typically the loss) come out of the same call.
 
 Values that change from step to step are device scalars, never constants in the graph: a
 constant is part of the kernel source, so a changing one would build a new schedule and
-compile new programs every step. The learning rate is uploaded when it changes; Adam's step
-counter and bias corrections are computed on the device inside the step's realize (an upload
-per step would be a blocking copy that waits for all queued kernels). So every step after
-the first has the same graph structure and reuses the cached plan and programs.
+compile new programs every step. Each group's learning rate is a realized 1-element buffer,
+rewritten in place (a non-blocking write queued after the kernels that read the old value)
+when the value changes, so a learning-rate schedule (lazygrad.optim.lr_scheduler) changes no
+graph. Other hyperparameters are constants in the kernels unless a scheduler declares that it
+changes them (OneCycleLR cycles momentum / beta1): those become device scalars the same way.
+Adam's step counter and bias corrections are computed on the device inside the step's realize
+(an upload per step would be a blocking copy that waits for all queued kernels). So every step
+after the first has the same graph structure and reuses the cached plan and programs.
 
 The update formulas follow torch.optim's single-tensor implementations, so both produce the
 same parameters from the same gradients (tests/test_optim.py).
 
-Public names: Optimizer, SGD, Adam, AdamW.
+Public names: Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad, lr_scheduler.
 """
 from __future__ import annotations
 
@@ -47,7 +51,10 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
-        self._scalars: dict[float, Tensor] = {}
+        # (id(group), name) -> [value, device scalar]: hyperparameters held on the device
+        self._hypers: dict[tuple[int, str], list] = {}
+        # hyperparameters that change during training: device scalars rather than kernel constants
+        self._device_hyperparameters: set[str] = {"lr"}
         self._step_counts: dict[int, Tensor] = {}     # step t -> device scalar holding t
         self._step_scalars: dict[tuple, Tensor] = {}  # this step's derived device scalars
         self._outputs: list[Tensor] = []              # device scalars to realize with the step
@@ -94,15 +101,28 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def _scalar(self, value: float) -> Tensor:
-        """A 0-d float32 device tensor holding a step-dependent value, uploaded once per distinct
-        value (a constant learning rate costs no upload after the first step)."""
-        t = self._scalars.get(value)
-        if t is None:
-            if len(self._scalars) > 64:
-                self._scalars.clear()
-            t = self._scalars[value] = Tensor(np.array(value, dtype=np.float32))
-        return t
+    def _hyper(self, group: ParamGroup, name: str, value: float) -> Tensor:
+        """The group's hyperparameter (or a value derived from them) `name` as a 0-d float32
+        device tensor: one buffer per group and name, uploaded once and rewritten in place when
+        the value changes, so the step's graph (and its plan and programs) stays the same."""
+        key = (id(group), name)
+        held = self._hypers.get(key)
+        if held is None:
+            held = self._hypers[key] = [value, Tensor(np.array(value, dtype=np.float32))]
+        elif held[0] != value:
+            held[1].node.realized.write(np.array(value, dtype=np.float32))
+            held[0] = value
+        return held[1]
+
+    def _value(self, group: ParamGroup, name: str, value: float, varies_with: str) -> float | Tensor:
+        """`value` as a kernel constant, or as a device scalar (see `_hyper`) when the
+        hyperparameter `varies_with` is one a scheduler changes during training."""
+        return self._hyper(group, name, value) if varies_with in self._device_hyperparameters else value
+
+    def _schedule_hyperparameter(self, name: str) -> None:
+        """Declare that a scheduler changes hyperparameter `name` ("momentum", "betas") every
+        step: the update reads it from a device scalar instead of baking it into the kernels."""
+        self._device_hyperparameters.add(name)
 
     def _device_step(self, t: int) -> Tensor:
         """Step number t as a float32 device scalar, computed on the device as (t - 1) + 1 from
@@ -251,11 +271,12 @@ class SGD(Optimizer):
                                       nesterov=nesterov))
 
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
-        lr = self._scalar(float(group["lr"]))
+        lr = self._hyper(group, "lr", float(group["lr"]))
         d = grad + p * group["weight_decay"] if group["weight_decay"] else grad
         out: dict[str, Tensor] = {}
         mu = group["momentum"]
         if mu:
+            mu = self._value(group, "momentum", float(mu), "momentum")
             buf = state.get("momentum_buffer")
             if buf is None and group["dampening"]:
                 buf = d   # torch starts the buffer at the first gradient, undamped
@@ -290,16 +311,19 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         lr, wd, t = float(group["lr"]), float(group["weight_decay"]), state["step"]
         # bias corrections from the device step counter: no upload per step, no new graph
-        t_dev, lr_dev = self._device_step(t), self._scalar(lr)
-        step_size = self._step_scalar(("step_size", t, b1, lr), lambda: lr_dev / (1 - b1 ** t_dev))
-        bc2_sqrt = self._step_scalar(("bc2_sqrt", t, b2), lambda: (1 - b2 ** t_dev).sqrt())
+        t_dev, lr_dev = self._device_step(t), self._hyper(group, "lr", lr)
+        # OneCycleLR cycles beta1: then it and 1 - beta1 are device scalars too
+        b1_v, one_minus_b1 = (self._value(group, n, v, "betas") for n, v in (("beta1", b1), ("1-beta1", 1 - b1)))
+        # keyed by group and step: every parameter of a group with the same step shares them
+        step_size = self._step_scalar(("step_size", id(group), t), lambda: lr_dev / (1 - b1_v ** t_dev))
+        bc2_sqrt = self._step_scalar(("bc2_sqrt", id(group), t), lambda: (1 - b2 ** t_dev).sqrt())
         if wd and self._decoupled:
-            p = p * self._scalar(1 - lr * wd)
+            p = p * self._hyper(group, "1-lr*weight_decay", 1 - lr * wd)
         elif wd:
             grad = grad + p * wd
         # moments start as zero buffers (not constants) so step 1 has the graph of every later step
         m, v = _state_or_zeros(state, "exp_avg", p), _state_or_zeros(state, "exp_avg_sq", p)
-        m = m + (grad - m) * (1 - b1)   # torch: m.lerp_(grad, 1 - b1)
+        m = m + (grad - m) * one_minus_b1   # torch: m.lerp_(grad, 1 - b1)
         v = v * b2 + grad * grad * (1 - b2)
         out = {"exp_avg": m, "exp_avg_sq": v}
         if group["amsgrad"]:
@@ -318,3 +342,82 @@ class AdamW(Adam):
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop with torch's formulation: v = alpha * v + (1 - alpha) * g^2 (centered: minus the
+    square of the averaged gradient), then p -= lr * g / (sqrt(v) + eps), or with momentum
+    b = momentum * b + g / (sqrt(v) + eps) and p -= lr * b. weight_decay adds weight_decay * p
+    to the gradient. State: square_avg, momentum_buffer (momentum > 0), grad_avg (centered)."""
+
+    _state_tensors = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        for name, v in (("alpha", alpha), ("eps", eps), ("momentum", momentum)):
+            if v < 0:
+                raise ValueError(f"RMSprop: {name} must be >= 0, got {v}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
+        lr = self._hyper(group, "lr", float(group["lr"]))
+        alpha, wd = group["alpha"], group["weight_decay"]
+        if wd:
+            grad = grad + p * wd
+        # zero buffers (not constants) at step 1, so step 1 has the graph of every later step
+        sq = _state_or_zeros(state, "square_avg", p) * alpha + grad * grad * (1 - alpha)
+        out = {"square_avg": sq}
+        if group["centered"]:
+            ga = _state_or_zeros(state, "grad_avg", p)
+            ga = ga + (grad - ga) * (1 - alpha)   # torch: grad_avg.lerp_(grad, 1 - alpha)
+            out["grad_avg"] = ga
+            avg = (sq - ga * ga).sqrt() + group["eps"]
+        else:
+            avg = sq.sqrt() + group["eps"]
+        if group["momentum"] > 0:
+            mu = self._value(group, "momentum", float(group["momentum"]), "momentum")
+            buf = _state_or_zeros(state, "momentum_buffer", p) * mu + grad / avg
+            out["momentum_buffer"] = buf
+            return p - buf * lr, out
+        return p - grad / avg * lr, out
+
+
+class Adagrad(Optimizer):
+    """Adagrad with torch's formulation: s += g^2, p -= clr * g / (sqrt(s) + eps) with the
+    decayed rate clr = lr / (1 + (step - 1) * lr_decay) (computed on the device from the step
+    counter). weight_decay adds weight_decay * p to the gradient. State, created with the
+    optimizer as in torch: step and sum (filled with initial_accumulator_value)."""
+
+    _state_tensors = ("sum",)
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        for name, v in (("lr_decay", lr_decay), ("initial_accumulator_value", initial_accumulator_value), ("eps", eps)):
+            if v < 0:
+                raise ValueError(f"Adagrad: {name} must be >= 0, got {v}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+        # like torch, the accumulators of the constructor's groups exist at once, and every
+        # accumulator starts from the constructor's value (torch ignores a group's own)
+        for p in self.params:
+            self.state[id(p)] = {"step": 0, "sum": self._initial_sum(p)}
+
+    def _initial_sum(self, p: Tensor) -> Tensor:
+        init = np.full(p.shape, self.defaults["initial_accumulator_value"], dtype=p.dtype.np)
+        return Tensor(init, dtype=p.dtype)
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: ParamGroup) -> tuple[Tensor, dict[str, Tensor]]:
+        lr = self._hyper(group, "lr", float(group["lr"]))
+        wd, decay, t = group["weight_decay"], group["lr_decay"], state["step"]
+        if wd:
+            grad = grad + p * wd
+        clr: Tensor = lr
+        if decay:
+            t_dev = self._device_step(t)
+            clr = self._step_scalar(("clr", id(group), t), lambda: lr / ((t_dev - 1.0) * decay + 1.0))
+        s = (state["sum"] if "sum" in state else self._initial_sum(p)) + grad * grad
+        return p - grad / (s.sqrt() + group["eps"]) * clr, {"sum": s}
+
+
+from . import lr_scheduler  # noqa: E402  (lg.optim.lr_scheduler, like torch.optim.lr_scheduler)

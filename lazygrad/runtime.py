@@ -281,7 +281,7 @@ def memory_stats() -> dict[str, int]:
 class Buffer:
     """Device memory for `size` elements of `dtype`. Returned to the pool when collected."""
 
-    __slots__ = ("device", "cl_buf", "size", "dtype", "nbytes", "__weakref__")
+    __slots__ = ("device", "cl_buf", "size", "dtype", "nbytes", "_write", "__weakref__")
 
     def __init__(self, size: int, dtype: DType, device: Device | None = None) -> None:
         self.device = device or get_device()
@@ -289,6 +289,7 @@ class Buffer:
         self.dtype = dtype
         self.nbytes = size * dtype.itemsize
         self.cl_buf = None
+        self._write: list | None = None   # events of unfinished writes (they hold the host copies)
         if self.nbytes > 0:
             pool = self.device.pool
             self.cl_buf = pool.alloc(self.nbytes)
@@ -312,6 +313,23 @@ class Buffer:
         arr = np.ascontiguousarray(arr, dtype=self.dtype.np)
         assert arr.nbytes == self.nbytes, (arr.nbytes, self.nbytes)
         self.device.cl.enqueue_copy(self.device.queue, self.cl_buf, arr, is_blocking=True)
+        counters.bytes_moved += self.nbytes
+        return self
+
+    def write(self, arr: np.ndarray) -> Buffer:
+        """Overwrite the contents without waiting. The queue is in order, so kernels enqueued
+        before read the old value and kernels enqueued after the new one, and the host is not
+        blocked (copyin's blocking copy would wait for every queued kernel). Each write's event
+        holds its host copy (dropping an unfinished one would wait for it), so the events are
+        kept until they complete."""
+        if self.nbytes == 0:
+            return self
+        host = np.array(arr, dtype=self.dtype.np, copy=True).reshape(-1)
+        assert host.nbytes == self.nbytes, (host.nbytes, self.nbytes)
+        done = self.device.cl.command_execution_status.COMPLETE
+        pending = [e for e in (self._write or ()) if e.command_execution_status != done]
+        pending.append(self.device.cl.enqueue_copy(self.device.queue, self.cl_buf, host, is_blocking=False))
+        self._write = pending
         counters.bytes_moved += self.nbytes
         return self
 

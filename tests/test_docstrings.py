@@ -1,5 +1,5 @@
 """Every public name of lazygrad, lazygrad.Tensor, lazygrad.nn (and its submodules),
-lazygrad.optim and lazygrad.data has a docstring: the API reference is generated from them."""
+lazygrad.optim (and lr_scheduler) and lazygrad.data has a docstring: the API reference is generated from them."""
 from __future__ import annotations
 
 import inspect
@@ -8,7 +8,7 @@ import types
 import lazygrad as lg
 from lazygrad import Tensor, data, nn, optim
 
-MODULES = [lg, nn, nn.functional, nn.init, nn.state, optim, data]
+MODULES = [lg, nn, nn.functional, nn.init, nn.state, nn.utils, optim, optim.lr_scheduler, data]
 
 
 def public_names(mod: types.ModuleType) -> list[str]:

@@ -5,18 +5,18 @@
     loss = model(x).cross_entropy(y)
 
 Submodules: functional (stateless functions, also Tensor methods), init (weight
-initialisation), state (safetensors checkpoints).
+initialisation), state (safetensors checkpoints), utils (gradient clipping).
 """
-from . import functional, init, state
+from . import functional, init, state, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, LayerNorm, Linear,
-                     MaxPool2d)
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
+                     Linear, MaxPool2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .module import Identity, IncompatibleKeys, Module, ModuleList, Sequential
+from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
 
-__all__ = ["functional", "init", "state", "Module", "Sequential", "ModuleList", "Identity", "IncompatibleKeys",
-           "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
+__all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "IncompatibleKeys",
+           "Linear", "Embedding", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

@@ -5,7 +5,7 @@ arguments when called (raising with the function name and the shapes involved), 
 written in a numerically stable form (log-softmax with the row maximum subtracted, BCE with
 logits through softplus of -|x|, log terms clamped like PyTorch).
 
-Public names: linear, dropout, layernorm, batchnorm, mse_loss, l1_loss, nll_loss,
+Public names: linear, embedding, dropout, layernorm, batchnorm, mse_loss, l1_loss, nll_loss,
 cross_entropy, binary_cross_entropy, binary_cross_entropy_with_logits, pending_buffer_updates,
 drop_history.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Union
+
+import numpy as np
 
 from .. import dtypes as dt
 from ..graph import buffer_node
@@ -27,6 +29,38 @@ _REDUCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sum": lambda loss: loss.sum(),
     "none": lambda loss: loss,
 }
+
+
+def embedding(input: object, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """torch.nn.functional.embedding: the rows of `weight` (num_embeddings, embedding_dim)
+    picked by the integer indices `input` (a Tensor, array or list of any shape), giving shape
+    input.shape + (embedding_dim,). The gradient of `weight` is a scatter-add (a repeated index
+    accumulates); the row `padding_idx` is returned as it is but gets no gradient. Indices
+    held in a buffer are bounds-checked like torch (one small read); lazily computed indices
+    are not: a negative one wraps, one past the end picks a zero row. The lookup is a one-hot
+    select-and-sum (no scatter kernel), so its work grows with num_embeddings."""
+    if not isinstance(weight, Tensor) or weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+    idx = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
+    if not idx.dtype.is_int:
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype.name} of shape {idx.shape}")
+    n = weight.shape[0]
+    if idx.node.op is Op.BUFFER:
+        # index data already on the host or the device: a small read buys torch's bounds check
+        # (torch rejects negative indices, which indexing would wrap)
+        host = idx.numpy()
+        if host.size and (host.min() < 0 or host.max() >= n):
+            bad = host.min() if host.min() < 0 else host.max()
+            raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings (indices of shape {idx.shape})")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
+        # the padding row read through a detached weight: its value is returned, no gradient
+        # flows to it, and every other row still gets its scatter-added gradient
+        is_pad = (Tensor.arange(n) == padding_idx % n).reshape(n, 1)
+        weight = is_pad.where(weight.detach(), weight)
+    return weight[idx]
 
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:

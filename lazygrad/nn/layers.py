@@ -1,8 +1,8 @@
-"""Layers with parameters or state: Linear, Conv2d, BatchNorm1d/2d, LayerNorm, Dropout,
-Flatten, pooling. Shapes, argument names and default initialisations follow PyTorch, so a
+"""Layers with parameters or state: Linear, Embedding, Conv2d, BatchNorm1d/2d, LayerNorm,
+Dropout, Flatten, pooling. Shapes, argument names and default initialisations follow PyTorch, so a
 model's state_dict can be exchanged with torch's.
 
-Public names: Linear, Conv2d, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout, Flatten,
+Public names: Linear, Embedding, Conv2d, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout, Flatten,
 MaxPool2d, AvgPool2d.
 """
 from __future__ import annotations
@@ -56,6 +56,50 @@ class Linear(Module):
     def extra_repr(self) -> str:
         """`in_features=..., out_features=..., bias=...` as torch prints it."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table of num_embeddings vectors of size embedding_dim: `emb(indices)` has shape
+    indices.shape + (embedding_dim,). Initialised N(0, 1) like torch, the padding_idx row (if
+    any) zero; that row never gets a gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 _weight: Tensor | None = None, _freeze: bool = False) -> None:
+        self.num_embeddings = _positive(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings {num_embeddings}")
+            padding_idx %= num_embeddings   # torch stores it non-negative
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _param(num_embeddings, embedding_dim)
+            init.normal_(self.weight)
+            if padding_idx is not None:
+                w = self.weight.numpy()
+                w[padding_idx] = 0.0
+                self.weight.assign(Tensor(w))
+        else:
+            if _weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {_weight.shape}, expected ({num_embeddings}, {embedding_dim})")
+            self.weight = Tensor(_weight.numpy(), requires_grad=True)
+        self.weight.requires_grad_(not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
+        """An Embedding holding a copy of the 2-D `embeddings` (frozen by default, like torch)."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {embeddings.shape}")
+        return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
+
+    def forward(self, indices: Tensor) -> Tensor:
+        """The rows of `weight` picked by the integer `indices` (any shape)."""
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        """`num_embeddings, embedding_dim[, padding_idx=...]` as torch prints it."""
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
 class Conv2d(Module):

@@ -1,15 +1,16 @@
-"""Module: the base class of layers and models, plus the containers Sequential and ModuleList.
+"""Module: the base class of layers and models, plus the containers Sequential, ModuleList and
+ModuleDict.
 
 A Module finds its parameters, buffers and children from its attributes: a Tensor that
 requires grad when first assigned is a parameter, any other Tensor a buffer (persistent
 state such as BatchNorm's running mean), a Module (or a list/tuple/dict of Modules) a child.
 Names follow PyTorch ("0.weight", "features.3.running_var") so state dicts line up.
 
-Public names: Module, Sequential, ModuleList, Identity, IncompatibleKeys.
+Public names: Module, Sequential, ModuleList, ModuleDict, Identity, IncompatibleKeys.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -276,19 +277,32 @@ class Sequential(Module):
         return self
 
 
-class ModuleList(Module):
-    """A list of modules whose parameters are registered ("0.weight", ...); no forward."""
+def _module(m: Any, where: str) -> Module:
+    if not isinstance(m, Module):
+        raise TypeError(f"{where}: {type(m).__name__} is not a Module")
+    return m
 
-    def __init__(self, modules: list[Module] | tuple[Module, ...] = ()) -> None:
-        self.items = list(modules)
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered, named "0", "1", ... like torch's
+    (a ModuleList attribute `layers` gives "layers.0.weight"); no forward."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        self.items = [_module(m, f"ModuleList: item {i}") for i, m in enumerate(modules)]
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """The modules, named "0", "1", ... like torch's ModuleList."""
         for i, m in enumerate(self.items):
             yield str(i), m
 
-    def __getitem__(self, i: int) -> Module:
-        return self.items[i]
+    def __getitem__(self, i: int | slice) -> Any:
+        return ModuleList(self.items[i]) if isinstance(i, slice) else self.items[i]
+
+    def __setitem__(self, i: int, m: Module) -> None:
+        self.items[i] = _module(m, "ModuleList.__setitem__")
+
+    def __delitem__(self, i: int | slice) -> None:
+        del self.items[i]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -296,10 +310,83 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self.items)
 
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
     def append(self, m: Module) -> ModuleList:
         """Add module `m` at the end; returns self."""
-        self.items.append(m)
+        self.items.append(_module(m, "ModuleList.append"))
         return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Add every module of `modules` at the end; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, m: Module) -> None:
+        """Insert module `m` before position `index`."""
+        self.items.insert(index, _module(m, "ModuleList.insert"))
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules whose parameters are registered under their keys (a ModuleDict
+    attribute `heads` with key "cls" gives "heads.cls.weight", like torch); no forward."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        self.entries: dict[str, Module] = {}
+        if modules is not None:
+            self.update(modules)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The modules under their keys, in insertion order."""
+        yield from self.entries.items()
+
+    def __getitem__(self, key: str) -> Module:
+        return self.entries[key]
+
+    def __setitem__(self, key: str, m: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict: a key must be a non-empty string without '.', got {key!r}")
+        self.entries[key] = _module(m, f"ModuleDict[{key!r}]")
+
+    def __delitem__(self, key: str) -> None:
+        del self.entries[key]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def keys(self) -> Iterable[str]:
+        """The keys, in insertion order."""
+        return self.entries.keys()
+
+    def values(self) -> Iterable[Module]:
+        """The modules, in insertion order."""
+        return self.entries.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        """(key, module) pairs, in insertion order."""
+        return self.entries.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace the modules of a mapping or of (key, module) pairs."""
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, m in pairs:
+            self[key] = m
+
+    def pop(self, key: str) -> Module:
+        """Remove and return the module under `key`."""
+        return self.entries.pop(key)
+
+    def clear(self) -> None:
+        """Remove every module."""
+        self.entries.clear()
 
 
 class Identity(Module):
