@@ -41,13 +41,17 @@ def vtype(dt: DType, w: int) -> str:
 
 
 def literal(value: float | int | bool, dt: DType) -> str:
+    """`value` as an OpenCL C literal of type `dt`, always an atom: a negative number is
+    parenthesised, so an operator before it never fuses with its sign (`-` of -7 is `(-(-7))`,
+    not the decrement `--7`)."""
     if dt is bool_:
         return "1" if value else "0"
     if dt.is_int:
         v = int(value)
         if v == -(2 ** (8 * dt.itemsize - 1)):  # "-2147483648" is minus a literal too big for int
             return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
-        return f"{v}L" if dt.name == "int64" else str(v)
+        s = f"{v}L" if dt.name == "int64" else str(v)
+        return f"({s})" if v < 0 else s
     v = float(value)
     if math.isnan(v):
         s = "NAN"
@@ -58,6 +62,8 @@ def literal(value: float | int | bool, dt: DType) -> str:
         if "e" not in s and "." not in s:
             s += ".0"
         s = s + ("f" if dt.name == "float32" else "")
+        if s.startswith("-"):
+            s = f"({s})"
     if dt.name == "float16":
         return f"((half){s})"
     if dt.name == "float64" and s in ("NAN", "INFINITY", "(-INFINITY)"):
