@@ -650,12 +650,13 @@ class Tensor:
         if min_ is None and max_ is None:
             raise ValueError("clip: at least one of min and max must be given")
         # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
-        # max_ wins when min_ > max_ (min(max(x, lo), hi))
+        # max_ wins when min_ > max_ (min(max(x, lo), hi)); a NaN bound gives NaN (torch), the
+        # comparison alone would be false and keep x
         x = self
         if min_ is not None:
-            x = (x < min_).where(min_, x)
+            x = _or_nan(x < min_, min_).where(min_, x)
         if max_ is not None:
-            x = (x > max_).where(max_, x)
+            x = _or_nan(x > max_, max_).where(max_, x)
         return x
 
     clamp = clip
@@ -1086,6 +1087,13 @@ def _py(value: Any, d: DType) -> Scalar:
             raise ValueError(f"cannot represent {value} as {d.name}")
         return int(value)
     return float(value)
+
+
+def _or_nan(cond: Tensor, bound: Any) -> Tensor:
+    """`cond`, or true where the bound (a Tensor or a Python number) is NaN."""
+    if isinstance(bound, Tensor):
+        return cond | (bound != bound) if bound.dtype.is_float else cond
+    return cond | True if isinstance(bound, float) and math.isnan(bound) else cond
 
 
 def _check_device_dtype(d: DType, op: str) -> None:
