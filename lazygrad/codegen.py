@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .dtypes import DType, bool_
 from .dtypes import float32 as _FLOAT32
 from .lower import Instr, LoweredKernel
-from .ops import PRIMITIVES, Op
+from .ops import CL_CONSTANTS, PRIMITIVES, Op, cl_constant
 from .runtime import current_target, get_device
 from .templating import template
 from .tune import MatmulConfig
@@ -96,7 +96,8 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
         return cast_expr(args[0], in_dt, out_dt, w)
     fmt = p.cl_int if (p.cl_int and not in_dt.is_float) else p.cl
     assert fmt is not None, op
-    expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w))
+    named = {k: vliteral(cl_constant(k, in_dt.name), in_dt, w) for k in CL_CONSTANTS if "{" + k + "}" in fmt}
+    expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w), **named)
     if op in (Op.CMPLT, Op.CMPEQ) and w > 1 and in_dt.itemsize != 4:
         expr = f"convert_int{w}({expr})"  # vector comparisons give masks as wide as the operands
     if op is Op.NOT and w > 1 and in_dt is not bool_ and in_dt.itemsize != 4:

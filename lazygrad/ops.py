@@ -4,7 +4,8 @@ Each primitive has its arity, category, OpenCL C expression and numpy reference 
 Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
-Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES.
+Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES,
+CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ class Op(Enum):
 @dataclass(frozen=True)
 class Primitive:
     """One row of the op table. `cl` formats operands {0},{1},{2} and typed literals
-    {one},{zero}; `cl_int` overrides it for integer dtypes."""
+    {one},{zero} and {name} for the constants of CL_CONSTANTS; `cl_int` overrides it for
+    integer dtypes."""
 
     op: Op
     category: str
@@ -71,18 +73,45 @@ def _np_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - _np_idiv(a, b) * b).astype(np.result_type(a, b))
 
 
+# Named constants an OpenCL expression of the table may use as {name}: one value for every
+# dtype, or a value per float dtype; rendered as literals of the operand's type.
+CL_CONSTANTS: dict[str, float | dict[str, float]] = {
+    "half": 0.5, "sixth": 1 / 6, "twelfth": 1 / 12, "twentieth": 0.05,
+    # below this the polynomials of SIN/COS are used (float64 vectors are not affected)
+    "trig_small": {"float16": 2.0 ** -7, "float32": 2.0 ** -7, "float64": 0.0},
+    # the smallest |x| whose tanh rounds to +-1 in the dtype
+    "tanh_one": {"float16": 4.5, "float32": 9.010914, "float64": 19.1},
+}
+
+
+def cl_constant(name: str, dtype_name: str) -> float:
+    v = CL_CONSTANTS[name]
+    return v[dtype_name] if isinstance(v, dict) else v
+
+
 _ROWS = [
     Primitive(Op.BUFFER, "source", 0),
     Primitive(Op.CONST, "source", 0),
     Primitive(Op.RAND, "source", 0),
     Primitive(Op.NEG, "unary", 1, "(-{0})", np=np.negative),
-    Primitive(Op.EXP, "unary", 1, "exp({0})", np=np.exp, flops=8),
+    # PoCL's scalar exp and tanh return garbage for a NaN the compiler can see (a literal, or a
+    # reduction over an empty axis): their constant folding of exp(NAN) is undefined. The
+    # guard folds to NaN there and costs a compare per element elsewhere.
+    Primitive(Op.EXP, "unary", 1, "(isnan({0})?{0}:exp({0}))", np=np.exp, flops=8),
     Primitive(Op.LOG, "unary", 1, "log({0})", np=np.log, flops=8),
     Primitive(Op.SQRT, "unary", 1, "sqrt({0})", np=np.sqrt, flops=4),
     Primitive(Op.RECIP, "unary", 1, "({one}/{0})", np=np.reciprocal, flops=4),
-    Primitive(Op.SIN, "unary", 1, "sin({0})", np=np.sin, flops=8),
-    Primitive(Op.COS, "unary", 1, "cos({0})", np=np.cos, flops=8),
-    Primitive(Op.TANH, "unary", 1, "tanh({0})", np=np.tanh, flops=8),
+    # PoCL's float vector sin/cos give garbage (about 0.008) in every lane with |x| < 2**-7 when
+    # another lane of the vector takes the large-argument path (|x| >= ~1e6, inf): those lanes
+    # use the Taylor polynomial instead, exact to the last bit there
+    Primitive(Op.SIN, "unary", 1, "((fabs({0})<{trig_small})?({0}*({one}-{0}*{0}*{sixth}*({one}-{0}*{0}*{twentieth}))):"
+              "sin({0}))", np=np.sin, flops=8),
+    Primitive(Op.COS, "unary", 1, "((fabs({0})<{trig_small})?({one}-{0}*{0}*{half}*({one}-{0}*{0}*{twelfth})):"
+              "cos({0}))", np=np.cos, flops=8),
+    # PoCL's tanh never reaches 1.0f (0.99999994 up to inf): from where tanh rounds to +-1 it is
+    # +-1 exactly, like torch and numpy; NaN guarded like exp
+    Primitive(Op.TANH, "unary", 1, "(isnan({0})?{0}:((fabs({0})>={tanh_one})?copysign({one},{0}):tanh({0})))",
+              np=np.tanh, flops=8),
     Primitive(Op.NOT, "unary", 1, "({0}=={zero})", np=np.logical_not),
     Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add),
     Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract),

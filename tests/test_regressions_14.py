@@ -37,3 +37,49 @@ def test_clip_with_a_nan_bound_is_nan_like_torch(lo, hi):
 def test_clip_with_a_tensor_bound_holding_nan_matches_torch():
     data, lo = [1.0, 2.0, 3.0], [0.0, nan, 5.0]
     close(Tensor(data).clip(Tensor(lo)), torch.clamp(_t(data), min=_t(lo)).numpy())
+
+
+# --- transcendentals of special values (PoCL's libm) ---------------------------------------------------
+@pytest.mark.parametrize("op", ["exp", "tanh", "log", "sqrt", "sin", "cos"])
+@pytest.mark.parametrize("dtype, tdtype", [(lg.float32, torch.float32), (lg.float64, torch.float64)])
+def test_constant_nan_through_a_transcendental_is_nan_like_torch(op, dtype, tdtype):
+    # exp(NAN) and tanh(NAN) folded by the device compiler gave finite garbage (1e25, 6.9e-310)
+    got = getattr(Tensor.full((3,), nan, dtype=dtype), op)()
+    close(got, getattr(torch, op)(torch.full((3,), nan, dtype=tdtype)).numpy())
+
+
+def test_mean_of_an_empty_tensor_then_exp_is_nan_like_torch():
+    # the empty reduction is a compile-time 0, times NaN, then exp(NAN) folded to garbage
+    close(Tensor.zeros(0).mean().exp(), torch.zeros(0).mean().exp().numpy())
+    close(Tensor.zeros(3, 0).mean(1).tanh(), torch.zeros(3, 0).mean(1).tanh().numpy())
+
+
+def test_tanh_saturates_to_exactly_one_like_torch():
+    # PoCL's tanh returns 0.99999994 up to +-inf; torch and numpy round to +-1 from |x| = 9.0109
+    data = [inf, -inf, 20.0, -20.0, 9.010914, 9.01091, 1e30, 0.5, -3.0, 1e-40, -0.0]
+    for dtype, tdtype in ((lg.float32, torch.float32), (lg.float64, torch.float64)):
+        got = Tensor(data, dtype=dtype).tanh().numpy()
+        want = torch.tensor(data, dtype=tdtype).tanh().numpy()
+        assert np.array_equal(got[:4], want[:4]) and np.all(np.abs(got[:4]) == 1.0)
+        close(got, want, rtol=2e-7 if dtype is lg.float32 else 1e-15, atol=0)
+
+
+def test_saturated_tanh_has_zero_gradient_like_torch():
+    x = Tensor([inf, -30.0, 40.0], requires_grad=True)
+    x.tanh().sum().backward()
+    t = _t([inf, -30.0, 40.0], grad=True)
+    t.tanh().sum().backward()
+    close(x.grad, t.grad.numpy(), atol=0)
+
+
+@pytest.mark.parametrize("op", ["sin", "cos"])
+@pytest.mark.parametrize("big", [inf, 1e30, 1e7])
+def test_vector_sin_cos_of_small_lanes_next_to_a_huge_lane_match_torch(op, big):
+    # PoCL's float8 sin/cos: when one lane needs the large-argument reduction, every lane with
+    # |x| < 2**-7 came back near 0.008
+    rng = np.random.default_rng(0)
+    data = (10.0 ** rng.uniform(-40, -2.2, 64) * rng.choice([-1, 1], 64)).astype(np.float32)
+    data[::8] = big
+    data[1::8] = 0.0078125
+    got = getattr(Tensor(data), op)()
+    close(got, getattr(torch, op)(torch.tensor(data, dtype=torch.float64)).numpy(), rtol=1e-6, atol=1e-45)
