@@ -1,7 +1,7 @@
 """Data types: what a tensor element is on the host (numpy) and on the device (OpenCL C).
 
 Public names: DType, bool_, int32, int64, float16, float32, float64, DTYPES, as_dtype,
-promote, default_float, default_int.
+promote, default_float, default_int, sum_dtype, least_upper_float.
 """
 from __future__ import annotations
 
@@ -93,6 +93,15 @@ def from_numpy_array_dtype(npd: np.dtype) -> DType:
 def promote(a: DType, b: DType) -> DType:
     """Result dtype of a binary op on two tensors (PyTorch's lattice)."""
     return a if a.priority >= b.priority else b
+
+
+# a sum (and cumsum) of bools or int32 counts in int64, like torch: int32 overflows at 2**31
+_SUM_DTYPE: dict[str, DType] = {"bool": int64, "int32": int64}
+
+
+def sum_dtype(d: DType) -> DType:
+    """Dtype a sum over elements of dtype `d` accumulates in and returns (torch's rule)."""
+    return _SUM_DTYPE.get(d.name, d)
 
 
 def least_upper_float(d: DType) -> DType:

@@ -703,8 +703,6 @@ class Tensor:
     def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
         axes = self._axes(axis, name)
         x = self
-        if op is Op.SUM and x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)
         if op is Op.RMAX and x.dtype is dt.bool_:
             x = x.cast(dt.default_int)
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
@@ -722,7 +720,8 @@ class Tensor:
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
     def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
-        x = self.cast(dtype) if dtype is not None else self
+        """Sum over axes; bools and int32 are summed into int64 like torch (`dtype=` to choose)."""
+        x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
         return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
 
     def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
@@ -811,10 +810,11 @@ class Tensor:
         return d - d.exp().sum(axis, keepdim=True).log()
 
     def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes)."""
+        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes); bools
+        and int32 accumulate in int64 like torch."""
         ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
         n = self.shape[ax]
-        x = self.transpose(ax, -1)
+        x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
         tri = (Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)).cast(x.dtype)
         out = (x.unsqueeze(-2) * tri).sum(-1)
         return out.transpose(ax, -1)
@@ -1223,7 +1223,7 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
     lead = ym.shape[:-1]
-    picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1)      # lead + idx_shape
+    picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1, dtype=y.dtype)  # lead + idx_shape
     nl, ni = len(lead), it.ndim
     return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
 

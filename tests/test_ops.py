@@ -115,7 +115,7 @@ def test_dtype_promotion_table():
     assert (b + b).dtype == lg.int32
     assert (b & b).dtype == lg.bool_
     assert (i < f).dtype == lg.bool_
-    assert i.sum().dtype == lg.int32 and b.sum().dtype == lg.int32
+    assert i.sum().dtype == lg.int64 and b.sum().dtype == lg.int64  # like torch
     assert i.mean().dtype == lg.float32
     assert Tensor([1.5]).int().dtype == lg.int32
     close(Tensor([1.7, -1.7]).int(), np.array([1, -1], np.int32))

@@ -83,3 +83,43 @@ def test_vector_sin_cos_of_small_lanes_next_to_a_huge_lane_match_torch(op, big):
     data[1::8] = 0.0078125
     got = getattr(Tensor(data), op)()
     close(got, getattr(torch, op)(torch.tensor(data, dtype=torch.float64)).numpy(), rtol=1e-6, atol=1e-45)
+
+
+# --- integer sums accumulate in int64 (torch) -----------------------------------------------------------
+def test_int32_sum_does_not_overflow_and_is_int64_like_torch():
+    got = Tensor.full(3, 2**30, dtype=lg.int32).sum()
+    want = torch.full((3,), 2**30, dtype=torch.int32).sum()
+    assert got.dtype is lg.int64 and want.dtype == torch.int64
+    assert got.item() == want.item() == 3 * 2**30
+
+
+@pytest.mark.parametrize("data, dtype, tdtype", [
+    ([[2**31 - 1, 5], [2**31 - 1, -7]], lg.int32, torch.int32),
+    ([[True, True], [False, True]], lg.bool_, torch.bool),
+    ([[2**62, 2**62], [1, -1]], lg.int64, torch.int64),
+])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_int_and_bool_sum_and_cumsum_dtype_and_values_match_torch(data, dtype, tdtype, axis):
+    x, t = Tensor(data, dtype=dtype), torch.tensor(data, dtype=tdtype)
+    s, ts = x.sum(axis), (t.sum() if axis is None else t.sum(axis))
+    assert s.dtype.name == str(ts.dtype).split(".")[1]
+    close(s, ts.numpy())
+    if axis is not None:
+        c, tc = x.cumsum(axis), t.cumsum(axis)
+        assert c.dtype.name == str(tc.dtype).split(".")[1]
+        close(c, tc.numpy())
+
+
+def test_sum_with_an_explicit_dtype_keeps_it_like_torch():
+    x = Tensor([[1, 2], [3, 4]], dtype=lg.int32)
+    assert x.sum(0, dtype=lg.int32).dtype is lg.int32
+    close(x.sum(0, dtype=lg.int32), torch.tensor([[1, 2], [3, 4]], dtype=torch.int32).sum(0, dtype=torch.int32).numpy())
+
+
+def test_integer_tensor_index_of_an_int_tensor_keeps_its_dtype():
+    # the one-hot gather sums: with int64 sums the result must still be the indexed dtype
+    x = Tensor([[1, -2, 3], [4, 5, -6]], dtype=lg.int32)
+    y = x[Tensor([1, 0, 1])]
+    assert y.dtype is lg.int32
+    close(y, torch.tensor([[1, -2, 3], [4, 5, -6]], dtype=torch.int32)[torch.tensor([1, 0, 1])].numpy())
+
