@@ -70,7 +70,7 @@ def as_dtype(d: object) -> DType:
     if d is float:
         return default_float
     try:
-        npd = np.dtype(d)  # type: ignore[call-overload]
+        npd = _native(np.dtype(d))  # type: ignore[call-overload]
     except TypeError as e:
         raise TypeError(f"dtype: {d!r} is not a data type lazygrad knows") from e
     if npd == np.float64:
@@ -87,7 +87,13 @@ def from_numpy_array_dtype(npd: np.dtype) -> DType:
     tinygrad and PyTorch's defaults, unless asked explicitly."""
     if npd.kind not in "biuf":
         raise TypeError(f"Tensor: numpy array of dtype {npd} is not numeric")
-    return _NP_TO_DTYPE.get(npd, float32)
+    return _NP_TO_DTYPE.get(_native(npd), float32)
+
+
+def _native(npd: np.dtype) -> np.dtype:
+    """The same dtype in native byte order: '>i4' (big-endian data from a file) is an int32
+    too, not an unknown dtype that falls back to float32."""
+    return npd.newbyteorder("=") if npd.byteorder not in ("=", "|") else npd
 
 
 def promote(a: DType, b: DType) -> DType:

@@ -123,3 +123,13 @@ def test_integer_tensor_index_of_an_int_tensor_keeps_its_dtype():
     assert y.dtype is lg.int32
     close(y, torch.tensor([[1, -2, 3], [4, 5, -6]], dtype=torch.int32)[torch.tensor([1, 0, 1])].numpy())
 
+
+# --- numpy input of any byte order ------------------------------------------------------------------------
+@pytest.mark.parametrize("npdtype, want", [(">i4", lg.int32), (">i2", lg.int32), (">u2", lg.int32), (">f4", lg.float32),
+                                           ("<i4", lg.int32), (">i8", lg.int32)])
+def test_big_endian_numpy_arrays_keep_their_kind(npdtype, want):
+    a = np.arange(5, dtype=npdtype)
+    t = Tensor(a)
+    assert t.dtype is want
+    close(t, torch.from_numpy(a.astype(a.dtype.newbyteorder("="))).numpy().astype(want.np))
+    assert lg.dtypes.as_dtype(np.dtype(">i8")) is lg.int64 and lg.dtypes.as_dtype(np.dtype(">f8")) is lg.float64
