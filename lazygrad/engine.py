@@ -98,9 +98,12 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
                           [pos[i.uid] for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
-    # zero-size outputs and intermediates get empty buffers without kernels
+    # zero-size outputs and intermediates get empty buffers without kernels (the scheduler
+    # makes no kernel for them): the outputs, and every stored one a kernel reads
     computed = {p for s in steps for p in s.out_pos}
-    empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
+    read = {p for s in steps for p in s.in_pos if nodes[p].realized is None}
+    empty = sorted(({pos[o.uid] for o in outputs if o.realized is None} | read) - computed)
+    assert all(nodes[p].numel == 0 for p in empty), "a kernel reads a stored node no kernel computes"
     # liveness: an intermediate's buffer returns to the pool after its last reader
     out_set = {pos[o.uid] for o in outputs}
     last_use: dict[int, int] = {}

@@ -700,13 +700,19 @@ class Tensor:
             return axes if self.ndim else ()
         return (_norm_axis(axis, self.ndim, op),) if self.ndim else ()
 
-    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
+    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str, empty: Scalar | None = None) -> Tensor:
+        """`op` over `axis`. Over a zero-size axis a sum gives 0; a max has no identity and
+        raises IndexError like torch's, unless `empty` gives the value (any: False)."""
         axes = self._axes(axis, name)
         x = self
+        if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
+            if empty is None:
+                self._require_nonempty(axis, name)
+            out_shape = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
+            out = Tensor.full(out_shape, empty, dtype=self.dtype)
+            return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
         if op is Op.RMAX and x.dtype is dt.bool_:
             x = x.cast(dt.default_int)
-        if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
-            raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
         if all(x.shape[a] == 1 for a in axes):
             out = x  # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise)
         elif _should_split(x.shape, axes):
@@ -719,6 +725,13 @@ class Tensor:
             return out
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
+    def _require_nonempty(self, axis: Any, name: str) -> None:
+        """IndexError (torch's) for a reduction without identity over a zero-size dim."""
+        for a in self._axes(axis, name) if self.ndim else ((0,) if self.numel() == 0 else ()):
+            if self.shape[a] == 0:
+                raise IndexError(f"{name}: cannot reduce over dim {a} of size 0 in shape {self.shape} "
+                                 f"(a {name} of no elements has no value; torch raises too)")
+
     def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
         """Sum over axes; bools and int32 are summed into int64 like torch (`dtype=` to choose)."""
         x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
@@ -728,6 +741,7 @@ class Tensor:
         return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
 
     def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        self._require_nonempty(axis if dim is None else dim, "min")
         if self.dtype is dt.bool_:
             return self.logical_not().max(axis, keepdim, dim).logical_not()
         return -((-self).max(axis, keepdim, dim))
@@ -766,20 +780,25 @@ class Tensor:
         return out.cast(self.dtype) if not self.dtype.is_float else out
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        return (self != 0).max(axis, keepdim, dim)
+        """True where some element is nonzero; False over an empty axis (torch)."""
+        return (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
 
     def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        return (self != 0).logical_not().max(axis, keepdim, dim).logical_not()
+        """True where every element is nonzero; True over an empty axis (torch)."""
+        return (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
 
     def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Index of the first maximum (flattened when axis is None), int32."""
+        """Index of the first maximum (flattened when axis is None, every dim kept as size 1
+        under keepdim, like torch), int32."""
         axis = axis if dim is None else dim
         if axis is None:
-            return self.flatten().argmax(0)
+            flat = self.flatten().argmax(0)
+            return flat.reshape((1,) * self.ndim) if keepdim else flat
         ax = _norm_axis(axis, self.ndim, "argmax")
+        if self.ndim == 0:
+            return Tensor.full((), 0, dtype=dt.default_int)
         n = self.shape[ax]
-        if n == 0:
-            raise ValueError(f"argmax: cannot take argmax over a zero-size axis of shape {self.shape}")
+        self._require_nonempty(ax, "argmax")
         m = self == self.max(ax, keepdim=True)
         if self.dtype.is_float:
             m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
@@ -788,11 +807,21 @@ class Tensor:
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        self._require_nonempty(axis if dim is None else dim, "argmin")
         return (-self if self.dtype is not dt.bool_ else self.logical_not()).argmax(axis, keepdim, dim)
 
+    def _shift(self, axis: Any, op: str) -> Tensor:
+        """The (detached) row maximum that keeps exp() of a row from overflowing, or 0 where
+        there is none: a row of zero length (whose sum of exps is then 0) or of infinities."""
+        if any(self.shape[a] == 0 for a in self._axes(axis, op)):
+            return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
+                               dtype=self.dtype)
+        return self.max(axis, keepdim=True).detach()
+
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """log(sum(exp(x))) over axes; -inf over an empty axis (torch)."""
         axis = axis if dim is None else dim
-        m = self.max(axis, keepdim=True).detach()
+        m = self._shift(axis, "logsumexp")
         m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
         s = (self - m).exp().sum(axis, keepdim=True).log() + m
         return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
@@ -800,13 +829,13 @@ class Tensor:
     def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
-        e = (x - x.max(axis, keepdim=True).detach()).exp()
+        e = (x - x._shift(axis, "softmax")).exp()
         return e / e.sum(axis, keepdim=True)
 
     def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
-        d = x - x.max(axis, keepdim=True).detach()
+        d = x - x._shift(axis, "log_softmax")
         return d - d.exp().sum(axis, keepdim=True).log()
 
     def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:

@@ -133,3 +133,64 @@ def test_big_endian_numpy_arrays_keep_their_kind(npdtype, want):
     assert t.dtype is want
     close(t, torch.from_numpy(a.astype(a.dtype.newbyteorder("="))).numpy().astype(want.np))
     assert lg.dtypes.as_dtype(np.dtype(">i8")) is lg.int64 and lg.dtypes.as_dtype(np.dtype(">f8")) is lg.float64
+
+
+# --- zero-size tensors ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("fuse", [True, False])
+def test_stored_zero_size_intermediate_and_its_gradient_match_torch(fuse):
+    # a zero-size node stored for a later kernel had no buffer: KeyError in engine.run_plan
+    x = Tensor(np.ones((3, 0), np.float32), requires_grad=True)
+    t = torch.ones(3, 0, requires_grad=True)
+    with lg.config.override(fuse=fuse):
+        y = (x * 2).exp()
+        out = y.sum(1) + y.sum(1) * 2 + y.mean(1)
+        close(out, ((t * 2).exp().sum(1) * 3 + (t * 2).exp().mean(1)).detach().numpy())
+        (w := (x * 2).exp().sum(1) * 3).sum().backward()
+        assert w.shape == (3,)
+        assert x.grad.shape == (3, 0) and x.grad.numpy().shape == (3, 0)
+
+
+def test_matmul_with_a_zero_inner_dim_is_zeros_like_torch():
+    # (2, 4, 0) @ (0, 3) folded the batch into M with reshape(-1, 0): ambiguous, it raised
+    close(Tensor.ones(2, 4, 0) @ Tensor.ones(0, 3), (torch.ones(2, 4, 0) @ torch.ones(0, 3)).numpy())
+    close(Tensor.ones(0, 4, 2) @ Tensor.ones(2, 3), (torch.ones(0, 4, 2) @ torch.ones(2, 3)).numpy())
+    close(Tensor.ones(2, 0) @ Tensor.ones(0), (torch.ones(2, 0) @ torch.ones(0)).numpy())
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "any", "all", "logsumexp"])
+@pytest.mark.parametrize("axis", [1, None, (0, 1)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_reductions_over_an_empty_axis_match_torch(name, axis, keepdim):
+    # sum 0, mean NaN, any False, all True, logsumexp -inf (any/all/logsumexp raised)
+    dims = (0, 1) if axis is None else axis
+    want = getattr(torch, name)(torch.ones(3, 0), dims, keepdim=keepdim)
+    got = getattr(Tensor.ones(3, 0), name)(axis, keepdim=keepdim)
+    assert got.dtype.name == str(want.dtype).split(".")[1]
+    close(got, want.numpy())
+
+
+def test_softmax_and_log_softmax_over_an_empty_axis_are_empty_like_torch():
+    for f in ("softmax", "log_softmax"):
+        close(getattr(Tensor.ones(3, 0), f)(1), getattr(torch, f)(torch.ones(3, 0), 1).numpy())
+        close(getattr(Tensor.ones(0, 4), f)(1), getattr(torch, f)(torch.ones(0, 4), 1).numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min", "argmax", "argmin"])
+def test_max_like_reductions_over_an_empty_axis_raise_index_error_like_torch(name):
+    with pytest.raises(IndexError):
+        getattr(torch.ones(3, 0), "amax" if name == "max" else "amin" if name == "min" else name)(1)
+    with pytest.raises(IndexError, match=rf"{name}: cannot .* dim 1 of size 0 in shape \(3, 0\)"):
+        getattr(Tensor.ones(3, 0), name)(1)
+    with pytest.raises(IndexError):
+        getattr(Tensor.ones(0), name)()
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4,), (2, 1, 3), ()])
+def test_argmax_without_axis_keepdim_keeps_every_dim_like_torch(shape):
+    data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    for name in ("argmax", "argmin"):
+        got = getattr(Tensor(data), name)(keepdim=True)
+        want = getattr(torch.tensor(data), name)(keepdim=True)
+        assert got.shape == tuple(want.shape)
+        close(got, want.numpy().astype(np.int32))
+
