@@ -912,6 +912,10 @@ class Tensor:
         shape = _shape_arg(shape)
         if len(shape) < self.ndim:
             raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
+        if any(t < -1 for t in shape):
+            raise ValueError(f"expand: invalid size in {shape} for shape {self.shape} (sizes are >= 0, or -1 to keep one)")
+        if any(t == -1 for t in shape[:len(shape) - self.ndim]):
+            raise ValueError(f"expand: -1 is not allowed for the new leading dims of {shape} (shape {self.shape})")
         x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
         new = tuple(s if t == -1 else t for s, t in zip(x.shape, shape))
         for s, t in zip(x.shape, new):
@@ -931,6 +935,8 @@ class Tensor:
         elif isinstance(dims, int):
             dims = (dims,) + more
         axes = tuple(_norm_axis(d, self.ndim, "flip") for d in dims)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"flip: dims {tuple(dims)} name the same dim twice (shape {self.shape})")
         return Tensor._from(g.flip(self.node, axes), self)
 
     def pad(self, widths: Any, value: float = 0.0, mode: str = "constant") -> Tensor:
@@ -971,6 +977,13 @@ class Tensor:
     def split(self, size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
         ax = _norm_axis(dim, self.ndim, "split")
         n = self.shape[ax]
+        if isinstance(size, int) and (size < 0 or (size == 0 and n)):
+            raise ValueError(f"split: split size {size} for dim {dim} of size {n} (shape {self.shape}); "
+                             "it must be positive (0 only for an empty dim)")
+        if isinstance(size, int) and (size == 0 or n == 0):
+            return [self]  # an empty dim splits into one empty piece (torch)
+        if not isinstance(size, int) and any(s < 0 for s in size):
+            raise ValueError(f"split: negative size in {list(size)} (shape {self.shape})")
         sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim} of {self.shape}")
@@ -984,6 +997,8 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
         n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks} (shape {self.shape})")
         return self.split(max(1, math.ceil(n / chunks)), dim)
 
     def __getitem__(self, idx: Any) -> Tensor:

@@ -194,3 +194,24 @@ def test_argmax_without_axis_keepdim_keeps_every_dim_like_torch(shape):
         assert got.shape == tuple(want.shape)
         close(got, want.numpy().astype(np.int32))
 
+
+# --- validation gaps -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lg_fn, torch_fn, match", [
+    (lambda x: x.expand(-2, 3), lambda t: t.expand(-2, 3), r"expand: invalid size in \(-2, 3\)"),
+    (lambda x: x.expand(-1, 1, 3), lambda t: t.expand(-1, 1, 3), "expand: -1 is not allowed for the new leading dims"),
+    (lambda x: x.split(0), lambda t: t.split(0), "split: split size 0 for dim 0 of size 1"),
+    (lambda x: x.split(-1, dim=1), lambda t: t.split(-1, dim=1), "split: split size -1"),
+    (lambda x: x.chunk(0), lambda t: t.chunk(0), "chunk: chunks must be positive, got 0"),
+    (lambda x: x.flip((0, 0)), lambda t: t.flip((0, 0)), r"flip: dims \(0, 0\) name the same dim twice"),
+    (lambda x: x.flip((1, -1)), lambda t: t.flip((1, -1)), r"flip: dims \(1, -1\) name the same dim twice"),
+])
+def test_invalid_movement_arguments_raise_like_torch(lg_fn, torch_fn, match):
+    with pytest.raises(RuntimeError):
+        torch_fn(torch.ones(1, 3))
+    with pytest.raises(ValueError, match=match):
+        lg_fn(Tensor.ones(1, 3))
+
+
+def test_split_and_chunk_of_an_empty_dim_give_one_empty_piece_like_torch():
+    assert [tuple(p.shape) for p in Tensor.ones(0, 2).split(0)] == [tuple(p.shape) for p in torch.ones(0, 2).split(0)]
+    assert [tuple(p.shape) for p in Tensor.ones(0, 2).split(3)] == [tuple(p.shape) for p in torch.ones(0, 2).split(3)]
