@@ -584,7 +584,14 @@ class Tensor:
         return self.maximum(-self)
 
     def sign(self) -> Tensor:
-        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        """-1, 0 or 1 (0 for NaN, like torch); differentiable with a zero gradient like torch's."""
+        s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        if not self.dtype.is_float:
+            return s
+        # a where that never takes self: the value is s, and self gets the gradient 0 (the
+        # comparisons alone leave no gradient path at all: backward raised)
+        never = g.const(False, dt.bool_, self.shape)
+        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, s.node, dtype=self.dtype), self)
 
     def relu(self) -> Tensor:
         # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
@@ -634,14 +641,30 @@ class Tensor:
         return (self > 0).where(self, alpha * (self.exp() - 1))
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch."""
+        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a
+        smooth formula that only exponentiates a non-positive number, and x = 0 takes the side
+        whose formula is smooth through it: the gradient is sigmoid(beta x) everywhere (0.5 at
+        0; |x| and relu there would each give their kink's 0)."""
         bx = self * beta
-        soft = (bx.abs().neg_exp_log1p() + bx.relu()) * (1 / beta)
+        pos = bx > 0
+        soft = (pos.where(-bx, bx).exp().log1p() + pos.where(bx, 0.0)) * (1 / beta)
         return (bx > threshold).where(self, soft)
 
     def neg_exp_log1p(self) -> Tensor:
         # log(1 + exp(-x)) for x >= 0, stable
-        return (1 + (-self).exp()).log()
+        return (-self).exp().log1p()
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate where 1 + x rounds (tiny x): log(u) of u = 1 + x, corrected by
+        log(u) (x / (u - 1) - 1), the error of u's rounding (Goldberg; 0 in exact arithmetic, so
+        it is detached: the gradient is 1 / u); x itself where u rounds to 1."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = 1 + x
+        d = u - 1
+        lu = u.log()
+        rounded = (d != 0) & (d.abs() < float("inf")) & (lu.abs() < float("inf"))  # false for NaN
+        fix = rounded.where(lu * (x / d - 1), 0.0).detach()
+        return (d == 0).where(x, lu + fix)
 
     def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
         return self.clip(min_val, max_val)

@@ -215,3 +215,41 @@ def test_invalid_movement_arguments_raise_like_torch(lg_fn, torch_fn, match):
 def test_split_and_chunk_of_an_empty_dim_give_one_empty_piece_like_torch():
     assert [tuple(p.shape) for p in Tensor.ones(0, 2).split(0)] == [tuple(p.shape) for p in torch.ones(0, 2).split(0)]
     assert [tuple(p.shape) for p in Tensor.ones(0, 2).split(3)] == [tuple(p.shape) for p in torch.ones(0, 2).split(3)]
+
+
+# --- gradients at kinks -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("beta", [1.0, 2.0, 0.5])
+def test_softplus_value_and_gradient_match_torch_including_zero(beta):
+    # at 0 the gradient was 0 (the kinks of |x| and relu); torch's is sigmoid(0) = 0.5
+    data = [0.0, -0.0, 1e-8, -1e-8, 3.0, -3.0, -17.0, -30.0, -90.0, 25.0, 8.0]
+    x = Tensor(data, requires_grad=True)
+    y = x.softplus(beta=beta)
+    y.sum().backward()
+    t = _t(data, torch.float64, grad=True)
+    ty = torch.nn.functional.softplus(t, beta=beta)
+    ty.sum().backward()
+    close(y, ty.detach().float().numpy(), rtol=2e-6, atol=0)   # log1p: accurate down to exp(-90)
+    close(x.grad, t.grad.float().numpy(), rtol=2e-6, atol=0)
+    assert x.grad.numpy()[0] == 0.5
+
+
+def test_log1p_is_accurate_for_tiny_inputs_like_torch():
+    data = [1e-10, -1e-10, 1e-5, -0.5, -1.0, 3.0, inf, -0.0, -2.0, nan, 1e30]
+    close(Tensor(data).log1p(), torch.log1p(_t(data, torch.float64)).numpy(), rtol=2e-7, atol=0)
+    x = Tensor([1e-10, 0.5, 3.0], requires_grad=True)
+    x.log1p().sum().backward()
+    close(x.grad, 1 / (1 + np.array([1e-10, 0.5, 3.0])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("data", [[0.0, -0.0, 2.0, -3.0, 1e-40], [inf, -inf, nan]])
+def test_sign_is_differentiable_with_zero_gradient_like_torch(data):
+    # sign was built from comparisons only: no gradient path, backward raised
+    x = Tensor(data, requires_grad=True)
+    (x.sign() * 3).sum().backward()
+    t = _t(data, grad=True)
+    (t.sign() * 3).sum().backward()
+    close(x.grad, t.grad.numpy(), atol=0)
+    close(x.sign(), torch.sign(_t(data)).numpy(), atol=0)
+    (g,) = lg.grad((x.sign() * x).sum(), [x])  # d(sign(x) x)/dx = sign(x) where finite
+    (tg,) = torch.autograd.grad((torch.sign(t) * t).sum(), [t])
+    close(g, tg.numpy())
