@@ -51,6 +51,7 @@ class Settings:
     cache: bool = True           # LAZYGRAD_CACHE: program binaries (and probe verdicts) on disk
     cache_dir: str = ""          # LAZYGRAD_CACHE_DIR: default $XDG_CACHE_HOME/lazygrad
     check_nan: bool = False      # LAZYGRAD_CHECK_NAN: stop at the first kernel that makes NaN/Inf
+    check_index: bool = False    # LAZYGRAD_CHECK_INDEX: a lazy tensor index out of range raises at realize
     exact_buffers: bool = False  # LAZYGRAD_EXACT_BUFFERS: buffers of exactly the needed size
     pool_bytes: int = -1         # LAZYGRAD_POOL_BYTES: buffer pool budget (-1: a quarter of memory)
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
@@ -80,6 +81,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_CACHE": ("cache", lambda v: _flag(v, True)),
     "LAZYGRAD_CACHE_DIR": ("cache_dir", lambda v: v or ""),
     "LAZYGRAD_CHECK_NAN": ("check_nan", lambda v: _flag(v, False)),
+    "LAZYGRAD_CHECK_INDEX": ("check_index", lambda v: _flag(v, False)),
     "LAZYGRAD_EXACT_BUFFERS": ("exact_buffers", lambda v: _flag(v, False)),
     "LAZYGRAD_POOL_BYTES": ("pool_bytes", lambda v: _int("LAZYGRAD_POOL_BYTES", v, -1)),
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),

@@ -18,7 +18,7 @@ from . import debug
 from .codegen import RenderedKernel, render
 from .counters import counters
 from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
-from .graph import Node, _arg_key, toposort
+from .graph import IndexCheck, Node, _arg_key, index_checks, toposort
 from .lower import LoweredKernel, RowFusionError, lower
 from .ops import Op
 from .runtime import Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize
@@ -150,9 +150,13 @@ def realize(outputs: list[Node]) -> None:
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     if not outputs:
         return
+    nodes = toposort(outputs)
+    if settings().check_index:
+        checks = index_checks(nodes)
+        if checks:
+            _verify_indices(checks)
     mark = debug.RealizeMark.take()
     counters.realizes += 1
-    nodes = toposort(outputs)
     key, pos = _structure_key(nodes, outputs)
     plan = _plans.get(key)
     plan_cached = plan is not None
@@ -165,6 +169,20 @@ def realize(outputs: list[Node]) -> None:
         counters.schedule_cache_hits += 1
     run_plan(plan, nodes)
     debug.realize_done(mark, len(plan.steps), plan_cached)
+
+
+def _verify_indices(checks: list[IndexCheck]) -> None:
+    """LAZYGRAD_CHECK_INDEX=1: compute the lazy tensor indices this realize reads through
+    (one realize of their own, before anything is computed from them) and raise IndexError at
+    the first value out of range, naming the op, the index and the size."""
+    realize([c.index for c in checks])
+    for c in checks:
+        vals = c.index.realized.numpy()
+        bad = (vals < -c.size) | (vals >= c.size)
+        if bad.any():
+            v = int(vals[np.argmax(bad)])
+            raise IndexError(f"{c.op}: index {v} is out of bounds for {c.where} with size {c.size} "
+                             f"({int(bad.sum())} of {vals.size} indices out of range; LAZYGRAD_CHECK_INDEX=1)")
 
 
 def run_plan(plan: Plan, nodes: list[Node]) -> None:

@@ -1281,18 +1281,24 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     y = _getitem(x, idx[:k] + (slice(None),) + idx[k + 1:])
     k_out = sum(1 for i in idx[:k] if not isinstance(i, (int, np.integer)))
     n = y.shape[k_out]
-    if host is None and it.node.op is Op.BUFFER:
+    if host is None and it.node.realized is not None:
         host = it.numpy()  # index data already on the device: a small read buys a bounds check
     if host is not None and host.size and (host.min() < -n or host.max() >= n):
         bad = host.min() if host.min() < -n else host.max()
         raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
+    lazy = it.node if host is None else None
     it = (it < 0).where(it + n, it)
     onehot = (it.reshape(it.shape + (1,)) == Tensor.arange(n)).cast(y.dtype)   # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
     lead = ym.shape[:-1]
     picked = (ym.reshape(lead + (1,) * it.ndim + (n,)) * onehot).sum(-1, dtype=y.dtype)  # lead + idx_shape
     nl, ni = len(lead), it.ndim
-    return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
+    out = picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
+    if lazy is not None:
+        # a lazy index is only known once computed: out of range it selects nothing (0), or,
+        # with LAZYGRAD_CHECK_INDEX=1, raises IndexError when `out` is realized
+        g.add_index_check(out.node, g.IndexCheck(lazy, n, "getitem", f"dim {k} of shape {x.shape}"))
+    return out
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

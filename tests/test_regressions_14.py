@@ -253,3 +253,40 @@ def test_sign_is_differentiable_with_zero_gradient_like_torch(data):
     (g,) = lg.grad((x.sign() * x).sum(), [x])  # d(sign(x) x)/dx = sign(x) where finite
     (tg,) = torch.autograd.grad((torch.sign(t) * t).sum(), [t])
     close(g, tg.numpy())
+
+
+# --- out-of-range tensor indices ------------------------------------------------------------------------
+X23 = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+
+def test_concrete_out_of_range_index_raises_when_built_like_torch():
+    with pytest.raises(IndexError):
+        torch.tensor(X23)[torch.tensor([0, 5])]
+    realized = (Tensor([0, 1]) + 4).realize()
+    for idx in ([0, 5], np.array([-3, 0]), Tensor([0, 2]), realized):
+        with pytest.raises(IndexError, match=r"getitem: index -?\d+ is out of bounds for dim 0 with size 2"):
+            Tensor(X23)[idx]
+
+
+@pytest.mark.parametrize("key, dim, size", [(lambda i: i + 4, 0, 2), (lambda i: (slice(None), i - 4), 1, 3)])
+def test_lazy_out_of_range_index_raises_at_realize_with_check_index(monkeypatch, key, dim, size):
+    monkeypatch.setenv("LAZYGRAD_CHECK_INDEX", "1")
+    y = (Tensor(X23)[key(Tensor([0, 1]))] * 2).sum()  # building it is fine: the index is lazy
+    with pytest.raises(IndexError, match=rf"getitem: index -?\d+ is out of bounds for dim {dim} of shape \(2, 3\) "
+                                         rf"with size {size} .*LAZYGRAD_CHECK_INDEX"):
+        y.numpy()
+    with pytest.raises(IndexError):  # torch, with the same indices
+        torch.tensor(X23)[key(torch.tensor([0, 1]))]
+
+
+def test_lazy_in_range_index_with_check_index_matches_torch(monkeypatch):
+    monkeypatch.setenv("LAZYGRAD_CHECK_INDEX", "1")
+    i, ti = Tensor([0, 1, 1]), torch.tensor([0, 1, 1])
+    close(Tensor(X23)[i * 2 - 1], torch.tensor(X23)[ti * 2 - 1].numpy())
+    close(Tensor(X23)[:, (i + 1) * -1], torch.tensor(X23)[:, (ti + 1) * -1].numpy())
+
+
+def test_lazy_out_of_range_index_without_check_index_selects_zero(monkeypatch):
+    # the documented behaviour when the check is off (docs/semantics.md): no kernel can raise
+    monkeypatch.setenv("LAZYGRAD_CHECK_INDEX", "0")
+    close(Tensor(X23)[Tensor([0, 1]) + 1], np.array([[3, 4, 5], [0, 0, 0]], np.float32))
