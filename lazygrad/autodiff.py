@@ -67,6 +67,12 @@ def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return mul(g, wa), mul(g, wb)
 
 
+def _mod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    # fmod(a, b) = a - trunc(a / b) b: d/da = 1, d/db = -trunc(a / b) = -(a - n) / b
+    a, b = n.srcs
+    return g, neg(mul(g, div(sub(a, n), b)))
+
+
 def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     (x,) = n.srcs
     axes = n.arg
@@ -174,6 +180,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.COS: lambda g, n: (neg(mul(g, gr.elementwise(Op.SIN, n.srcs[0]))),),
     Op.TANH: lambda g, n: (mul(g, sub(_c(1.0, n), mul(n, n))),),
     Op.MAX: _max_rule,
+    Op.MOD: _mod_rule,  # reached by float fmod only (no gradient flows into integer nodes)
     Op.POW: _pow_rule,
     Op.WHERE: lambda g, n: (None, _where(n.srcs[0], g, _c(0.0, g)), _where(n.srcs[0], _c(0.0, g), g)),
     Op.CAST: _cast_rule,
@@ -190,7 +197,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
-NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.IDIV, Op.BUFFER, Op.CONST,
                Op.RAND, Op.DETACH}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"

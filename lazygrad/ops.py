@@ -70,6 +70,10 @@ def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _np_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # C semantics: the sign of the dividend (fmod for floats)
+    if np.result_type(a, b).kind == "f":
+        with np.errstate(invalid="ignore"):
+            return np.fmod(a, b)
     return (a - _np_idiv(a, b) * b).astype(np.result_type(a, b))
 
 
@@ -118,7 +122,7 @@ _ROWS = [
     Primitive(Op.MUL, "binary", 2, "({0}*{1})", np=np.multiply),
     Primitive(Op.DIV, "binary", 2, "({0}/{1})", np=np.divide, flops=4),
     Primitive(Op.IDIV, "binary", 2, "({0}/{1})", np=_np_idiv, flops=4),
-    Primitive(Op.MOD, "binary", 2, "({0}%{1})", np=_np_mod, flops=4),
+    Primitive(Op.MOD, "binary", 2, "fmod({0},{1})", "({0}%{1})", np=_np_mod, flops=4),
     # NaN-propagating like np.maximum and torch.maximum (fmax alone returns the other operand)
     Primitive(Op.MAX, "binary", 2, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.maximum),

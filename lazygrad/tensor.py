@@ -451,7 +451,7 @@ class Tensor:
     def floordiv(self, o: Any, reverse: bool = False) -> Tensor:
         a, b = self._broadcast_pair(o, "floordiv", reverse)
         if a.dtype.is_float:
-            return a.div(b).floor()
+            return _float_floordiv(a, b)
         if a.dtype is dt.bool_:
             a, b = a.cast(dt.default_int), b.cast(dt.default_int)
         if isinstance(o, (int, np.integer)) and not reverse and o == 0:
@@ -470,7 +470,10 @@ class Tensor:
     def mod(self, o: Any, reverse: bool = False) -> Tensor:
         a, b = self._broadcast_pair(o, "mod", reverse)
         if a.dtype.is_float:
-            return a - a.floordiv(b) * b
+            # torch.remainder: fmod (exact, the sign of a) moved to the sign of b. a - (a // b) b
+            # loses everything once a / b is large (-1e30 % 88.7 was inf)
+            r = Tensor._from(g.elementwise(Op.MOD, a.node, b.node), a, b)
+            return ((r != 0) & ((r < 0) != (b < 0))).where(r + b, r)
         if isinstance(o, (int, np.integer)) and not reverse and o == 0:
             raise ZeroDivisionError(f"mod: integer modulo by zero ({a.dtype.name} tensor of shape {a.shape})")
         r = a - a.floordiv(b) * b
@@ -1154,6 +1157,21 @@ def _py(value: Any, d: DType) -> Scalar:
             raise ValueError(f"cannot represent {value} as {d.name}")
         return int(value)
     return float(value)
+
+
+def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
+    """torch.floor_divide of floats (Python's // too): the floor of the exact quotient, through
+    fmod, so 1 // 0.1 is 9 (floor(1 / 0.1) rounds the quotient to 10 first). torch has no
+    derivative for it; here it has none either (detached: zero gradient)."""
+    a, b = a.detach(), b.detach()
+    q = a / b
+    r = Tensor(g.elementwise(Op.MOD, a.node, b.node))
+    div = (a - r) / b
+    div = ((r != 0) & ((b < 0) != (r < 0))).where(div - 1, div)
+    f = div.floor()
+    f = (div - f > 0.5).where(f + 1, f)
+    signed_zero = ((q < 0) | (1 / q < 0)).where(-0.0, 0.0)  # copysign(0, q): 1 / -0.0 is -inf
+    return (b == 0).where(q, (div != 0).where(f, signed_zero))
 
 
 def _or_nan(cond: Tensor, bound: Any) -> Tensor:

@@ -290,3 +290,35 @@ def test_lazy_out_of_range_index_without_check_index_selects_zero(monkeypatch):
     # the documented behaviour when the check is off (docs/semantics.md): no kernel can raise
     monkeypatch.setenv("LAZYGRAD_CHECK_INDEX", "0")
     close(Tensor(X23)[Tensor([0, 1]) + 1], np.array([[3, 4, 5], [0, 0, 0]], np.float32))
+
+
+# --- float floor division and remainder (torch.floor_divide / torch.remainder) ------------------------------
+_A = [inf, -inf, 5.0, -5.0, 1.0, 0.0, -0.0, nan, 7.0, 1e30, -1e-30, -1e30, 7.5, -7.5, 3.0]
+_B = [2.0, 2.0, inf, inf, 0.1, 3.0, 3.0, 1.0, 0.0, 88.7, 3.0, 88.7, -2.0, 2.0, -inf]
+
+
+def test_float_remainder_matches_torch_for_large_quotients_and_special_values():
+    # a - floor(a / b) * b gave inf for -1e30 % 88.7; fmod is exact
+    close(Tensor(_A) % Tensor(_B), torch.remainder(_t(_A), _t(_B)).numpy(), rtol=1e-6, atol=0)
+    close(Tensor(_A) % 88.7, torch.remainder(_t(_A), 88.7).numpy(), rtol=1e-6, atol=0)
+
+
+def test_float_floor_division_matches_torch_and_python():
+    # floor(1 / 0.1) is 10 (the quotient rounds up first); torch, numpy and Python give 9
+    got = (Tensor(_A) // Tensor(_B)).numpy()
+    want = torch.floor_divide(_t(_A), _t(_B)).numpy()
+    close(got, want, rtol=1e-6, atol=0)
+    real = ~np.isnan(want)
+    assert np.array_equal(np.signbit(got[real]), np.signbit(want[real]))  # -0.0 // 3 is -0.0
+    assert (Tensor([1.0]) // 0.1).item() == 1.0 // np.float32(0.1) == 9.0
+
+
+def test_float_remainder_gradient_matches_torch():
+    a, b = [3.5, -3.5, 7.25, -0.5], [2.0, 2.0, -1.5, 3.0]
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x % y * Tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    tx, ty = _t(a, torch.float64, grad=True), _t(b, torch.float64, grad=True)
+    (torch.remainder(tx, ty) * torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)).sum().backward()
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
+
