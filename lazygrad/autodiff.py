@@ -58,11 +58,13 @@ def _sum_to(g: Node, shape: tuple[int, ...]) -> Node:
 
 def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     a, b = n.srcs
-    # ties split the gradient evenly, like torch.maximum
+    # torch.maximum's rule: an operand gets the gradient unless it is the smaller one, ties
+    # split it evenly; with a NaN (no order) both operands get all of it
+    lt = _as(gr.elementwise(Op.CMPLT, a, b, dtype=dt.bool_), g.dtype)
     gt = _as(gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_), g.dtype)
     eq = _as(gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_), g.dtype)
     half = mul(eq, _c(0.5, g))
-    wa = add(gt, half)
+    wa = sub(sub(_c(1.0, g), lt), half)
     wb = sub(sub(_c(1.0, g), gt), half)
     return mul(g, wa), mul(g, wb)
 

@@ -322,3 +322,15 @@ def test_float_remainder_gradient_matches_torch():
     close(x.grad, tx.grad.numpy())
     close(y.grad, ty.grad.numpy())
 
+
+# --- maximum/minimum gradients with NaN (torch's masks) ---------------------------------------------------
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_gradient_with_a_nan_operand_matches_torch(name):
+    # with a NaN operand torch gives the gradient to both sides; lazygrad gave it to one
+    a, b = [1.0, nan, 2.0, 3.0, nan], [nan, 1.0, 2.0, -1.0, nan]
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    getattr(x, name)(y).sum().backward()
+    tx, ty = _t(a, grad=True), _t(b, grad=True)
+    getattr(torch, name)(tx, ty).sum().backward()
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
