@@ -58,15 +58,14 @@ def _sum_to(g: Node, shape: tuple[int, ...]) -> Node:
 
 def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     a, b = n.srcs
-    # torch.maximum's rule: an operand gets the gradient unless it is the smaller one, ties
-    # split it evenly; with a NaN (no order) both operands get all of it
-    lt = _as(gr.elementwise(Op.CMPLT, a, b, dtype=dt.bool_), g.dtype)
-    gt = _as(gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_), g.dtype)
-    eq = _as(gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_), g.dtype)
-    half = mul(eq, _c(0.5, g))
-    wa = sub(sub(_c(1.0, g), lt), half)
-    wb = sub(sub(_c(1.0, g), gt), half)
-    return mul(g, wa), mul(g, wb)
+    # torch.maximum's rule: an operand gets the gradient unless it is the smaller one (then
+    # exactly 0, even where g is NaN or inf: a select, not a product), ties split it evenly;
+    # with a NaN operand (no order) both get all of it
+    lt = gr.elementwise(Op.CMPLT, a, b, dtype=dt.bool_)
+    gt = gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_)
+    eq = gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_)
+    split = _where(eq, mul(g, _c(0.5, g)), g)
+    return _where(lt, _c(0.0, g), split), _where(gt, _c(0.0, g), split)
 
 
 def _mod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:

@@ -334,3 +334,18 @@ def test_maximum_minimum_gradient_with_a_nan_operand_matches_torch(name):
     getattr(torch, name)(tx, ty).sum().backward()
     close(x.grad, tx.grad.numpy())
     close(y.grad, ty.grad.numpy())
+
+
+def test_minimum_with_a_scalar_masks_a_nan_gradient_like_torch():
+    # the weights multiplied the gradient: 0 * NaN (from sqrt of the negative side) was NaN
+    x = Tensor([[-20.0, 0.0, 0.0]], requires_grad=True)
+    x.minimum(-3.0).sqrt().sum().backward()
+    t = _t([[-20.0, 0.0, 0.0]], grad=True)
+    torch.clamp_max(t, -3.0).sqrt().sum().backward()
+    close(x.grad, t.grad.numpy())
+    y = Tensor([5.0, 1.0], requires_grad=True)
+    (y.maximum(Tensor([1.0, 4.0])).log() * Tensor([inf, 1.0])).sum().backward()
+    ty = _t([5.0, 1.0], grad=True)
+    (torch.maximum(ty, _t([1.0, 4.0])).log() * _t([inf, 1.0])).sum().backward()
+    close(y.grad, ty.grad.numpy())
+
