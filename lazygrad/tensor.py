@@ -433,7 +433,14 @@ class Tensor:
     def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
                 result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
         a, b = self._broadcast_pair(other, name or op.value, reverse, operand_dtype)
-        if a.dtype is dt.bool_ and op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX):
+        if a.dtype is dt.bool_ and op in _BOOL_ARITHMETIC:
+            # bool with bool stays bool, like torch and numpy: + and maximum are or, * is and
+            logic = _BOOL_ARITHMETIC[op]
+            if logic is None:
+                raise TypeError(f"{name or op.value}: bool tensors of shape {a.shape} cannot be subtracted (like torch); "
+                                "use ^ or logical_not()")
+            return Tensor(g.elementwise(logic, a.node, b.node, dtype=dt.bool_))
+        if a.dtype is dt.bool_ and op in (Op.DIV, Op.POW):
             a, b = a.cast(dt.default_int), b.cast(dt.default_int)
         return Tensor._from(g.elementwise(op, a.node, b.node, dtype=result_dtype or a.dtype), a, b)
 
@@ -584,10 +591,15 @@ class Tensor:
     def abs(self) -> Tensor:
         if self.dtype is dt.bool_:
             return self
-        return self.maximum(-self)
+        m = self.maximum(-self)
+        # max(0.0, -0.0) may be either zero: + 0.0 makes it +0.0 (like torch; 1 / abs(0) was
+        # -inf) and leaves every other value as it is
+        return m + 0.0 if self.dtype.is_float else m
 
     def sign(self) -> Tensor:
         """-1, 0 or 1 (0 for NaN, like torch); differentiable with a zero gradient like torch's."""
+        if self.dtype is dt.bool_:
+            return self
         s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
         if not self.dtype.is_float:
             return s
@@ -1117,6 +1129,9 @@ class Tensor:
         from .nn import functional as F
         return F.mse_loss(self, target, reduction)
 
+
+# arithmetic of two bool tensors (None: refused, like torch)
+_BOOL_ARITHMETIC: dict[Op, Op | None] = {Op.ADD: Op.OR, Op.MUL: Op.AND, Op.MAX: Op.OR, Op.SUB: None}
 
 # a reduction with few outputs and a long axis is split in two passes: the first has enough
 # partial results to occupy every compute unit, the second is tiny. Only when the outputs alone

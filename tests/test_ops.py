@@ -112,7 +112,7 @@ def test_integer_floor_division_and_mod_follow_python():
 def test_dtype_promotion_table():
     i, f, b = Tensor([1, 2]), Tensor([1.0, 2.0]), Tensor([True, False])
     assert (i + f).dtype == lg.float32
-    assert (b + b).dtype == lg.int32
+    assert (b + b).dtype == lg.bool_  # like torch and numpy
     assert (b & b).dtype == lg.bool_
     assert (i < f).dtype == lg.bool_
     assert i.sum().dtype == lg.int64 and b.sum().dtype == lg.int64  # like torch

@@ -349,3 +349,37 @@ def test_minimum_with_a_scalar_masks_a_nan_gradient_like_torch():
     (torch.maximum(ty, _t([1.0, 4.0])).log() * _t([inf, 1.0])).sum().backward()
     close(y.grad, ty.grad.numpy())
 
+
+# --- signed zeros and bool arithmetic ---------------------------------------------------------------------
+def test_abs_of_zeros_is_positive_zero_like_torch():
+    data = [0.0, -0.0, -2.0, 3.0, -inf, nan]
+    for dtype, tdtype in ((lg.float32, torch.float32), (lg.float64, torch.float64)):
+        got = Tensor(data, dtype=dtype).abs().numpy()
+        want = torch.tensor(data, dtype=tdtype).abs().numpy()
+        close(got, want, atol=0)
+        assert not np.signbit(got[:2]).any()
+        close(1.0 / Tensor(data, dtype=dtype).abs(), (1.0 / torch.tensor(data, dtype=tdtype).abs()).numpy())
+    x = Tensor([0.0, -2.0], requires_grad=True)
+    x.abs().sum().backward()
+    t = _t([0.0, -2.0], grad=True)
+    t.abs().sum().backward()
+    close(x.grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "maximum", "minimum"])
+def test_bool_arithmetic_stays_bool_like_torch(op):
+    # bool + bool was int32 (2 for True + True): torch and numpy give bool (or / and)
+    a, b = [True, True, False, False], [True, False, True, False]
+    f = {"add": lambda x, y: x + y, "mul": lambda x, y: x * y}.get(op, lambda x, y: getattr(x, op)(y))
+    tf = {"add": lambda x, y: x + y, "mul": lambda x, y: x * y}.get(op, lambda x, y: getattr(torch, op)(x, y))
+    got, want = f(Tensor(a), Tensor(b)), tf(torch.tensor(a), torch.tensor(b))
+    assert got.dtype is lg.bool_ and want.dtype == torch.bool
+    close(got, want.numpy())
+    close(f(Tensor(a), Tensor(False)) | Tensor(b), (tf(torch.tensor(a), torch.tensor(False)) | torch.tensor(b)).numpy())
+
+
+def test_bool_minus_bool_raises_like_torch():
+    with pytest.raises(RuntimeError):
+        torch.tensor([True]) - torch.tensor([False])
+    with pytest.raises(TypeError, match="sub: bool tensors of shape"):
+        Tensor([True]) - Tensor([False])
