@@ -601,12 +601,14 @@ class Tensor:
         if self.dtype is dt.bool_:
             return self
         s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
-        if not self.dtype.is_float:
-            return s
-        # a where that never takes self: the value is s, and self gets the gradient 0 (the
-        # comparisons alone leave no gradient path at all: backward raised)
+        return self._zero_gradient(s) if self.dtype.is_float else s
+
+    def _zero_gradient(self, value: Tensor) -> Tensor:
+        """`value` (computed from self without a gradient path: comparisons, casts to int) as a
+        result that is differentiable with the gradient 0, like torch's sign, floor, round: a
+        where that never takes self (without it backward finds no path and raises)."""
         never = g.const(False, dt.bool_, self.shape)
-        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, s.node, dtype=self.dtype), self)
+        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, value.node, dtype=self.dtype), self)
 
     def relu(self) -> Tensor:
         # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
@@ -702,11 +704,12 @@ class Tensor:
     def floor(self) -> Tensor:
         if not self.dtype.is_float:
             return self
-        t = self.cast(dt.int64 if self.dtype.itemsize == 8 else dt.int32).cast(self.dtype)
+        x = self.detach()
+        t = x.cast(dt.int64 if x.dtype.itemsize == 8 else dt.int32).cast(x.dtype)
         # from 2**mantissa_bits up every float is an integer (and may not fit the int): keep it,
         # as also NaN and ±inf (the comparison is false for them)
-        small = self.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
-        return small.where((t > self).where(t - 1, t), self)
+        small = x.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[x.dtype.itemsize])
+        return self._zero_gradient(_signed_zero(small.where((t > x).where(t - 1, t), x), x))
 
     def ceil(self) -> Tensor:
         return -((-self).floor())
@@ -716,7 +719,8 @@ class Tensor:
         f = self.floor()
         d = self - f
         even = (f * 0.5).floor() * 2 == f
-        return (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+        r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+        return _signed_zero(r, self) if self.dtype.is_float else r
 
     def isnan(self) -> Tensor:
         return self != self
@@ -1187,6 +1191,11 @@ def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
     f = (div - f > 0.5).where(f + 1, f)
     signed_zero = ((q < 0) | (1 / q < 0)).where(-0.0, 0.0)  # copysign(0, q): 1 / -0.0 is -inf
     return (b == 0).where(q, (div != 0).where(f, signed_zero))
+
+
+def _signed_zero(r: Tensor, x: Tensor) -> Tensor:
+    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch)."""
+    return (r == 0).where(x * 0.0, r)
 
 
 def _or_nan(cond: Tensor, bound: Any) -> Tensor:

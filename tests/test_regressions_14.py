@@ -383,3 +383,21 @@ def test_bool_minus_bool_raises_like_torch():
         torch.tensor([True]) - torch.tensor([False])
     with pytest.raises(TypeError, match="sub: bool tensors of shape"):
         Tensor([True]) - Tensor([False])
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round"])
+def test_floor_ceil_round_have_zero_gradient_and_signed_zeros_like_torch(name):
+    # from 2**23 up floor passed its input through, gradient 1 included (exp(20).round() had
+    # gradient 4.9e8); floor(-0.0) and round(-0.4) were +0.0
+    data = [-0.0, 0.0, -0.4, 0.4, -0.5, 0.5, 1.5, 2.5, -2.5, 3e8, -3e8, 1e30, inf, -inf, nan, -0.7, 0.7]
+    x = Tensor(data, requires_grad=True)
+    y = getattr(x, name)()
+    (y * 3).sum().backward()
+    t = _t(data, grad=True)
+    ty = getattr(torch, name)(t)
+    (ty * 3).sum().backward()
+    close(y, ty.detach().numpy(), atol=0)
+    real = ~np.isnan(ty.detach().numpy())
+    assert np.array_equal(np.signbit(y.numpy()[real]), np.signbit(ty.detach().numpy()[real]))
+    close(x.grad, t.grad.numpy(), atol=0)
+    close(Tensor([20.0], requires_grad=True).exp().round(), torch.tensor([20.0]).exp().round().numpy())
