@@ -76,7 +76,7 @@ def run(seed: int = 0, count: int | None = None, minutes: float | None = None, u
             log(f"fuzz: seed {s} FAILED ({f.kind}): {f.message}")
             if getattr(f, "traceback", None) and f.kind.endswith("raised"):
                 log(f.traceback)  # type: ignore[attr-defined]
-            small = shrink(p, f.kind, log=log) if shrink_failures and not f.kind.startswith("batch") else p
+            small = shrink(p, f, log=log) if shrink_failures and not f.kind.startswith("batch") else p
             repro = reproducer(small, f.kind, f.message)
             log(f"--- reproducer (seed {s}, {len(small.instrs)} ops) ---\n{repro}\n---")
             stats.failures.append((s, f, repro))

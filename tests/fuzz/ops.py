@@ -187,10 +187,11 @@ def where_make(ctx, x):
     c = ctx.pick(lambda v: v.dtype == "bool" and _broadcasts(v.shape, x.shape))
     if c is None:
         c = ctx.leaf(_bcast_shape(ctx, x.shape), "bool")
-    y = ctx.pick(lambda v: v is not x and _broadcasts(v.shape, x.shape) and v.dtype != "bool") \
+    both = tuple(np.broadcast_shapes(c.shape, x.shape))
+    y = ctx.pick(lambda v: v is not x and _broadcasts(v.shape, both) and v.dtype != "bool") \
         if ctx.rng.random() < 0.5 else None
     if y is None:
-        y = ctx.leaf(_bcast_shape(ctx, x.shape), x.dtype if x.dtype != "bool" else "float32")
+        y = ctx.leaf(_bcast_shape(ctx, both), x.dtype if x.dtype != "bool" else "float32")
     return ([c, x, y] if ctx.rng.random() < 0.5 else [c, y, x]), {}
 
 

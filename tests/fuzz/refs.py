@@ -15,6 +15,7 @@ scalar_dtype, DTYPE_ORDER.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ DTYPE_ORDER = ("bool", "int32", "int64", "float32", "float64")
 _NP = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64}
 _TORCH = {"bool": torch.bool, "int32": torch.int32, "int64": torch.int64, "float32": torch.float64,
           "float64": torch.float64}  # floats are computed in float64 (rounded to the nominal width)
+_TORCH_NATIVE = {**_TORCH, "float32": torch.float32}  # TR.native(): each dtype computed as itself
+_native = [False]
 
 
 class RefError(Exception):
@@ -278,14 +281,14 @@ class R:
     @staticmethod
     def softmax(x, axis):
         with np.errstate(all="ignore"):
-            m = np.max(x, axis=axis, keepdims=True)
+            m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
             e = np.exp(x - m)
             return e / np.sum(e, axis=axis, keepdims=True)
 
     @staticmethod
     def log_softmax(x, axis):
         with np.errstate(all="ignore"):
-            m = np.max(x, axis=axis, keepdims=True)
+            m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
             d = x - m
             return d - np.log(np.sum(np.exp(d), axis=axis, keepdims=True))
 
@@ -416,12 +419,29 @@ class TR:
     wherever the float op is."""
 
     @staticmethod
+    @contextmanager
+    def native():
+        """Inside: float32 values are torch float32 tensors computed in float32 (torch's own
+        rounding, overflow and cancellation inside its gradient formulas), not float64."""
+        _native.append(True)
+        try:
+            yield
+        finally:
+            _native.pop()
+
+    @staticmethod
+    def _dt(d: str):
+        return (_TORCH_NATIVE if _native[-1] else _TORCH)[d]
+
+    @staticmethod
     def tensor(a: np.ndarray, d: str, grad: bool = False) -> torch.Tensor:
-        t = torch.tensor(np.array(a, copy=True), dtype=_TORCH[d])
+        t = torch.tensor(np.array(a, copy=True), dtype=TR._dt(d))
         return t.requires_grad_(grad) if grad else t
 
     @staticmethod
     def rnd(t: torch.Tensor, d: str) -> torch.Tensor:
+        if _native[-1]:
+            return t.to(TR._dt(d))
         if d == "float32":
             return _Round32.apply(t)
         if is_float(d):
@@ -439,7 +459,7 @@ class TR:
         if dst == "bool":
             return t != 0
         if is_float(dst):
-            return TR.rnd(t.to(torch.float64) if t.is_floating_point() else t.detach().to(torch.float64), dst)
+            return TR.rnd(t if t.is_floating_point() else t.detach().to(TR._dt(dst)), dst)
         return t.to(_TORCH[dst])
 
     conv = staticmethod(lambda t, src, dst: t if src == dst else TR.cast(t, src, dst))
@@ -471,7 +491,7 @@ class TR:
     @staticmethod
     def floordiv(x, y):
         if x.is_floating_point():
-            return torch.floor_divide(x, y)
+            return torch.floor_divide(x.detach(), y.detach())  # torch has no derivative for it
         if x.dtype == torch.bool:
             x, y = x.to(torch.int32), y.to(torch.int32)
         zero = y == 0

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .check import array_literal, check_program, leaf_code, references, torch_grads
+from .check import Failure, array_literal, check_program, leaf_code, references, torch_grads
 from .ops import TABLE
 from .program import Program, code_for
 from .refs import R
@@ -39,17 +39,18 @@ def _live(p: Program) -> Program:
     return q
 
 
-def _fails(p: Program, kind: str) -> bool:
+def _fails(p: Program, failure: Failure) -> bool:
     try:
-        out = check_program(p, unfused=kind.startswith("unfused"), check_refs=kind == "reference")
+        out = check_program(p, unfused=failure.kind.startswith("unfused"), check_refs=failure.kind == "reference")
     except Exception:  # noqa: BLE001 - a candidate the fuzzer cannot even evaluate is invalid
         return False
-    return out.failure is not None and out.failure.kind == kind
+    return out.failure is not None and out.failure.same_as(failure)
 
 
-def shrink(p: Program, kind: str, budget_s: float = 120.0, log: Callable[[str], None] | None = None) -> Program:
+def shrink(p: Program, failure: Failure, budget_s: float = 120.0, log: Callable[[str], None] | None = None) -> Program:
+    """The smallest program found within `budget_s` that still fails like `failure`."""
     start = time.monotonic()
-    if kind in ("no-error", "error-type"):
+    if failure.kind in ("no-error", "error-type"):
         return p  # error probes are one op on the program's values: shown as they are
     best = p
     progress = True
@@ -58,7 +59,7 @@ def shrink(p: Program, kind: str, budget_s: float = 120.0, log: Callable[[str], 
         for cand in _candidates(best):
             if time.monotonic() - start > budget_s:
                 break
-            if _fails(cand, kind):
+            if _fails(cand, failure):
                 best = cand
                 progress = True
                 if log:
@@ -75,8 +76,7 @@ def _candidates(p: Program):
         q.outputs = [name]
         if q.grad_output is not None:
             q.grad_output = name if q.dtypes.get(name, "").startswith("float") else None
-            if q.grad_output:
-                q.grad_weight = np.ones(q.shapes[name], q.grad_weight.dtype) if q.grad_weight is not None else None
+            q = _refit_weight(q)
         yield _live(q)
     if len(p.outputs) > 1:
         q = p.copy()
@@ -118,7 +118,10 @@ def _candidates(p: Program):
 
 
 def _refit_weight(q: Program) -> Program:
-    """After an input shrank, the gradient weight gets the gradient output's new shape."""
+    """After an input shrank, the gradient weight gets the gradient output's new shape (the
+    same values, cycled)."""
+    if q.grad_output is None or q.grad_weight is None:
+        return q
     try:
         refs = references(q)
     except Exception:  # noqa: BLE001
