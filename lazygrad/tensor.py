@@ -541,8 +541,15 @@ class Tensor:
 
     def __lt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="lt")
     def __gt__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
-    def __le__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, reverse=True, name="le").logical_not()
-    def __ge__(self, o: Any) -> Tensor: return self._cmp(Op.CMPLT, o, name="ge").logical_not()
+    def __le__(self, o: Any) -> Tensor: return self._cmp_or_equal(o, reverse=False, name="le")
+    def __ge__(self, o: Any) -> Tensor: return self._cmp_or_equal(o, reverse=True, name="ge")
+
+    def _cmp_or_equal(self, o: Any, reverse: bool, name: str) -> Tensor:
+        # a <= b as (a < b) | (a == b): not (b < a) would be true for NaN (torch: false)
+        a, b = self._broadcast_pair(o, name, reverse)
+        lt = g.elementwise(Op.CMPLT, a.node, b.node, dtype=dt.bool_)
+        eq = g.elementwise(Op.CMPEQ, a.node, b.node, dtype=dt.bool_)
+        return Tensor(g.elementwise(Op.OR, lt, eq, dtype=dt.bool_))
     def __eq__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
     def __ne__(self, o: Any) -> Tensor: return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__

@@ -401,3 +401,13 @@ def test_floor_ceil_round_have_zero_gradient_and_signed_zeros_like_torch(name):
     assert np.array_equal(np.signbit(y.numpy()[real]), np.signbit(ty.detach().numpy()[real]))
     close(x.grad, t.grad.numpy(), atol=0)
     close(Tensor([20.0], requires_grad=True).exp().round(), torch.tensor([20.0]).exp().round().numpy())
+
+
+@pytest.mark.parametrize("op", ["le", "ge", "lt", "gt", "eq", "ne"])
+def test_comparisons_with_nan_match_torch(op):
+    # a <= b was not (b < a): true for NaN
+    a, b = [nan, 1.0, nan, 2.0, -inf], [1.0, nan, nan, 2.0, -inf]
+    close(getattr(Tensor(a), op)(Tensor(b)), getattr(torch, op)(_t(a), _t(b)).numpy())
+    close(getattr(Tensor(a), op)(1.0), getattr(torch, op)(_t(a), 1.0).numpy())
+    close(getattr(Tensor(a), op)(Tensor(True)), getattr(torch, op)(_t(a), torch.tensor(True)).numpy())
+
