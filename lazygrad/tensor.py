@@ -763,7 +763,9 @@ class Tensor:
         if op is Op.RMAX and x.dtype is dt.bool_:
             x = x.cast(dt.default_int)
         if all(x.shape[a] == 1 for a in axes):
-            out = x  # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise)
+            # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise);
+            # a float sum starts from +0.0 like torch's, so a lone -0.0 sums to +0.0
+            out = x + 0.0 if op is Op.SUM and x.dtype.is_float else x
         elif _should_split(x.shape, axes):
             out = _split_reduce(x, op, axes)
         else:

@@ -411,3 +411,10 @@ def test_comparisons_with_nan_match_torch(op):
     close(getattr(Tensor(a), op)(1.0), getattr(torch, op)(_t(a), 1.0).numpy())
     close(getattr(Tensor(a), op)(Tensor(True)), getattr(torch, op)(_t(a), torch.tensor(True)).numpy())
 
+
+def test_sums_of_negative_zero_are_positive_zero_like_torch():
+    # a sum over a length-1 axis returned its input: -0.0 (torch's sums start from +0.0)
+    for x, t in ((Tensor([[-0.0, 1.0]]), _t([[-0.0, 1.0]])), (Tensor([-0.0]), _t([-0.0]))):
+        for got, want in ((x.sum(0), t.sum(0)), (x.cumsum(0), t.cumsum(0)), (x.mean(0), t.mean(0))):
+            close(1 / got, (1 / want).numpy())
+    close(1 / Tensor([-0.0, -0.0]).cumsum(0), (1 / _t([-0.0, -0.0]).cumsum(0)).numpy())
