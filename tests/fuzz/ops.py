@@ -663,10 +663,11 @@ ROWS: list[Row] = [
          scalar(nonzero_int=True), conv=to_scalar, x=NUM, weight=0.3),
     _row("pow_s", "{x} ** {c}", "R.pow({x}, {c})", "torch.pow({x}, {c})", pow_scalar_make, conv=to_float, x=FLOATS,
          weight=0.5),
-    _row("maximum_s", "{x}.maximum({c})", "np.maximum({x}, {c})", "torch.clamp_min({x}, {c})", scalar(),
-         conv=to_scalar, x=NUM, exact=True, weight=0.5),
-    _row("minimum_s", "{x}.minimum({c})", "np.minimum({x}, {c})", "torch.clamp_max({x}, {c})", scalar(),
-         conv=to_scalar, x=NUM, exact=True, weight=0.5),
+    # maximum with a scalar is torch.maximum with a 0-d tensor (ties split the gradient), not clamp
+    _row("maximum_s", "{x}.maximum({c})", "np.maximum({x}, {c})", "torch.maximum({x}, torch.tensor({c}, dtype={x}.dtype))",
+         scalar(), conv=to_scalar, x=NUM, exact=True, weight=0.5),
+    _row("minimum_s", "{x}.minimum({c})", "np.minimum({x}, {c})", "torch.minimum({x}, torch.tensor({c}, dtype={x}.dtype))",
+         scalar(), conv=to_scalar, x=NUM, exact=True, weight=0.5),
     _cmp_scalar("lt_s", "<"), _cmp_scalar("gt_s", ">"), _cmp_scalar("eq_s", "=="), _cmp_scalar("ne_s", "!="),
     _cmp_scalar("le_s", "<="), _cmp_scalar("ge_s", ">="),
     # reductions (random axes, keepdim both ways)

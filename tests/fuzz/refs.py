@@ -317,7 +317,7 @@ class R:
     def cumsum(x, axis):
         if x.dtype.kind in "biu":
             x = x.astype(np.int64)
-        return np.cumsum(x, axis=axis)
+        return np.cumsum(x, axis=axis) + (0.0 if x.dtype.kind == "f" else 0)  # from +0.0, like torch
 
     # movement
     @staticmethod
