@@ -51,7 +51,7 @@ class Op(Enum):
 class Primitive:
     """One row of the op table. `cl` formats operands {0},{1},{2} and typed literals
     {one},{zero} and {name} for the constants of CL_CONSTANTS; `cl_int` overrides it for
-    integer dtypes."""
+    integer dtypes, `cl_bool` for bools (in vectors a true bool is the all-ones mask -1)."""
 
     op: Op
     category: str
@@ -60,6 +60,7 @@ class Primitive:
     cl_int: str | None = None
     np: Callable[..., np.ndarray] | None = None
     flops: int = 1
+    cl_bool: str | None = None
 
 
 def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -127,7 +128,8 @@ _ROWS = [
     Primitive(Op.MAX, "binary", 2, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.maximum),
     Primitive(Op.POW, "binary", 2, "pow({0},{1})", np=np.power, flops=16),
-    Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less),
+    # bools order as false < true; as vector masks true is -1, so not as integers
+    Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less, cl_bool="((!{0})&{1})"),
     Primitive(Op.CMPEQ, "binary", 2, "({0}=={1})", np=np.equal),
     Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.logical_and),
     Primitive(Op.OR, "binary", 2, "({0}|{1})", np=np.logical_or),

@@ -418,3 +418,11 @@ def test_sums_of_negative_zero_are_positive_zero_like_torch():
         for got, want in ((x.sum(0), t.sum(0)), (x.cumsum(0), t.cumsum(0)), (x.mean(0), t.mean(0))):
             close(1 / got, (1 / want).numpy())
     close(1 / Tensor([-0.0, -0.0]).cumsum(0), (1 / _t([-0.0, -0.0]).cumsum(0)).numpy())
+
+
+@pytest.mark.parametrize("op", ["lt", "gt", "le", "ge"])
+def test_ordering_comparisons_of_bool_tensors_match_torch(op):
+    # in vector code a true bool is the mask -1, so True > False compared -1 > 0 (false)
+    a = np.array([[True, True], [False, False], [False, True]] * 6)
+    for x, y in ((a, np.array(True)), (np.array(True), a), (a, a[::-1].copy()), (a, np.array(False))):
+        close(getattr(Tensor(x), op)(Tensor(y)), getattr(torch, op)(torch.tensor(x), torch.tensor(y)).numpy())
