@@ -1369,11 +1369,14 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     total = sum(t.shape[ax] for t in tensors)
     out: Tensor | None = None
     start = 0
+    # floats are padded with -0.0, the exact identity of +: x + -0.0 is x for every x, -0.0
+    # included (a +0.0 pad turned a -0.0 element into +0.0)
+    fill = -0.0 if d.is_float else 0
     for t in tensors:
         widths = [(0, 0)] * ref.ndim
         widths[ax] = (start, total - start - t.shape[ax])
         start += t.shape[ax]
-        p = t.cast(d).pad(widths)
+        p = t.cast(d).pad(widths, value=fill)
         if out is None:
             out = p
         elif d is dt.bool_:

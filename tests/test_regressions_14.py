@@ -426,3 +426,19 @@ def test_ordering_comparisons_of_bool_tensors_match_torch(op):
     a = np.array([[True, True], [False, False], [False, True]] * 6)
     for x, y in ((a, np.array(True)), (np.array(True), a), (a, a[::-1].copy()), (a, np.array(False))):
         close(getattr(Tensor(x), op)(Tensor(y)), getattr(torch, op)(torch.tensor(x), torch.tensor(y)).numpy())
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_cat_and_stack_keep_negative_zero_like_torch(fuse):
+    # each piece was padded with +0.0 and the pieces added: -0.0 + 0.0 is +0.0
+    a, b = [[-0.0], [1.0]], [[0.0], [-0.0], [nan]]
+    with lg.config.override(fuse=fuse):
+        got = lg.cat([Tensor(a), Tensor(b)], dim=0)
+        want = torch.cat([_t(a), _t(b)], dim=0)
+        close(1 / got, (1 / want).numpy())
+        close(1 / lg.stack([Tensor(a), Tensor(a)], dim=1), (1 / torch.stack([_t(a), _t(a)], dim=1)).numpy())
+        x = Tensor([[-0.0]], requires_grad=True)
+        lg.cat([x, Tensor([[4.0]])], dim=1).sqrt().sum().backward()
+        t = _t([[-0.0]], grad=True)
+        torch.cat([t, _t([[4.0]])], dim=1).sqrt().sum().backward()
+        close(x.grad, t.grad.numpy())
