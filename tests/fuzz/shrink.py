@@ -107,12 +107,15 @@ def _candidates(p: Program):
                     if q.grad_weight is not None:
                         q = _refit_weight(q)
                     yield q
-    # 4. simpler values: zeros where they do not matter
+    # 4. simpler values: zeros where they do not matter (only a change is a candidate)
     for li, leaf in enumerate(p.leaves):
         if leaf.data.size > 1 and not leaf.is_full:
-            q = p.copy()
             flat = leaf.data.reshape(-1).copy()
-            flat[len(flat) // 2:] = 0
+            half = flat[len(flat) // 2:]
+            if not np.any(half != 0) and not np.any(np.signbit(half.astype(np.float64))):
+                continue
+            half[...] = 0
+            q = p.copy()
             q.leaves[li] = type(leaf)(leaf.name, leaf.dtype, flat.reshape(leaf.data.shape), leaf.grad, leaf.full)
             yield q
 
