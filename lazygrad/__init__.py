@@ -8,6 +8,7 @@
 """
 __version__ = "0.1.0"
 
+from . import config  # noqa: F401  (lg.config.override(fuse=False): settings for a block)
 from .counters import counters
 from .dtypes import DType, bool_, float16, float32, float64, int32, int64
 from .random import manual_seed

@@ -58,13 +58,20 @@ def _sum_to(g: Node, shape: tuple[int, ...]) -> Node:
 
 def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     a, b = n.srcs
-    # ties split the gradient evenly, like torch.maximum
-    gt = _as(gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_), g.dtype)
-    eq = _as(gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_), g.dtype)
-    half = mul(eq, _c(0.5, g))
-    wa = add(gt, half)
-    wb = sub(sub(_c(1.0, g), gt), half)
-    return mul(g, wa), mul(g, wb)
+    # torch.maximum's rule: an operand gets the gradient unless it is the smaller one (then
+    # exactly 0, even where g is NaN or inf: a select, not a product), ties split it evenly;
+    # with a NaN operand (no order) both get all of it
+    lt = gr.elementwise(Op.CMPLT, a, b, dtype=dt.bool_)
+    gt = gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_)
+    eq = gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_)
+    split = _where(eq, mul(g, _c(0.5, g)), g)
+    return _where(lt, _c(0.0, g), split), _where(gt, _c(0.0, g), split)
+
+
+def _mod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    # fmod(a, b) = a - trunc(a / b) b: d/da = 1, d/db = -trunc(a / b) = -(a - n) / b
+    a, b = n.srcs
+    return g, neg(mul(g, div(sub(a, n), b)))
 
 
 def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
@@ -203,6 +210,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.COS: lambda g, n: (neg(mul(g, gr.elementwise(Op.SIN, n.srcs[0]))),),
     Op.TANH: lambda g, n: (mul(g, sub(_c(1.0, n), mul(n, n))),),
     Op.MAX: _max_rule,
+    Op.MOD: _mod_rule,  # reached by float fmod only (no gradient flows into integer nodes)
     Op.POW: _pow_rule,
     Op.WHERE: lambda g, n: (None, _where(n.srcs[0], g, _c(0.0, g)), _where(n.srcs[0], _c(0.0, g), g)),
     Op.CAST: _cast_rule,
@@ -220,7 +228,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
-NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.IDIV, Op.MOD, Op.BUFFER, Op.CONST,
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.IDIV, Op.BUFFER, Op.CONST,
                Op.RAND, Op.DETACH}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"

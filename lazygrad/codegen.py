@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .dtypes import DType, bool_
 from .dtypes import float32 as _FLOAT32
 from .lower import Instr, LoweredKernel
-from .ops import PRIMITIVES, REDUCE, Op, reduce_identity
+from .ops import CL_CONSTANTS, PRIMITIVES, REDUCE, Op, cl_constant, reduce_identity
 from .runtime import current_target, get_device
 from .templating import template
 from .tune import MatmulConfig
@@ -41,13 +41,17 @@ def vtype(dt: DType, w: int) -> str:
 
 
 def literal(value: float | int | bool, dt: DType) -> str:
+    """`value` as an OpenCL C literal of type `dt`, always an atom: a negative number is
+    parenthesised, so an operator before it never fuses with its sign (`-` of -7 is `(-(-7))`,
+    not the decrement `--7`)."""
     if dt is bool_:
         return "1" if value else "0"
     if dt.is_int:
         v = int(value)
         if v == -(2 ** (8 * dt.itemsize - 1)):  # "-2147483648" is minus a literal too big for int
             return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
-        return f"{v}L" if dt.name == "int64" else str(v)
+        s = f"{v}L" if dt.name == "int64" else str(v)
+        return f"({s})" if v < 0 else s
     v = float(value)
     if math.isnan(v):
         s = "NAN"
@@ -58,6 +62,8 @@ def literal(value: float | int | bool, dt: DType) -> str:
         if "e" not in s and "." not in s:
             s += ".0"
         s = s + ("f" if dt.name == "float32" else "")
+        if s.startswith("-"):
+            s = f"({s})"
     if dt.name == "float16":
         return f"((half){s})"
     if dt.name == "float64" and s in ("NAN", "INFINITY", "(-INFINITY)"):
@@ -88,9 +94,10 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
         return f"select({b},{a},convert_{mask}{w}({c}))"
     if op is Op.CAST:
         return cast_expr(args[0], in_dt, out_dt, w)
-    fmt = p.cl_int if (p.cl_int and not in_dt.is_float) else p.cl
+    fmt = p.cl_bool if (p.cl_bool and in_dt is bool_) else p.cl_int if (p.cl_int and not in_dt.is_float) else p.cl
     assert fmt is not None, op
-    expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w))
+    named = {k: vliteral(cl_constant(k, in_dt.name), in_dt, w) for k in CL_CONSTANTS if "{" + k + "}" in fmt}
+    expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w), **named)
     if op in (Op.CMPLT, Op.CMPEQ) and w > 1 and in_dt.itemsize != 4:
         expr = f"convert_int{w}({expr})"  # vector comparisons give masks as wide as the operands
     if op is Op.NOT and w > 1 and in_dt is not bool_ and in_dt.itemsize != 4:

@@ -58,6 +58,7 @@ class Settings:
     cache: bool = True           # LAZYGRAD_CACHE: program binaries (and probe verdicts) on disk
     cache_dir: str = ""          # LAZYGRAD_CACHE_DIR: default $XDG_CACHE_HOME/lazygrad
     check_nan: bool = False      # LAZYGRAD_CHECK_NAN: stop at the first kernel that makes NaN/Inf
+    check_index: bool = False    # LAZYGRAD_CHECK_INDEX: a lazy tensor index out of range raises at realize
     exact_buffers: bool = False  # LAZYGRAD_EXACT_BUFFERS: buffers of exactly the needed size
     pool_bytes: int = -1         # LAZYGRAD_POOL_BYTES: buffer pool budget (-1: a quarter of memory)
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
@@ -91,6 +92,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_CACHE": ("cache", lambda v: _flag(v, True)),
     "LAZYGRAD_CACHE_DIR": ("cache_dir", lambda v: v or ""),
     "LAZYGRAD_CHECK_NAN": ("check_nan", lambda v: _flag(v, False)),
+    "LAZYGRAD_CHECK_INDEX": ("check_index", lambda v: _flag(v, False)),
     "LAZYGRAD_EXACT_BUFFERS": ("exact_buffers", lambda v: _flag(v, False)),
     "LAZYGRAD_POOL_BYTES": ("pool_bytes", lambda v: _int("LAZYGRAD_POOL_BYTES", v, -1)),
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),
@@ -130,6 +132,9 @@ HELP: dict[str, tuple[str, str]] = {
                            "`~/.cache/lazygrad`)"),
     "LAZYGRAD_CHECK_NAN": ("`0` (default), `1`", "stop at the first kernel that makes a NaN or Inf, naming it and "
                            "its inputs"),
+    "LAZYGRAD_CHECK_INDEX": ("`0` (default), `1`", "check lazy (computed) tensor indices at realize: an "
+                             "out-of-range one raises IndexError naming the op, the index and the size "
+                             "(without it an out-of-range lazy index selects 0); the tests run with it on"),
     "LAZYGRAD_EXACT_BUFFERS": ("`0` (default), `1`", "buffers of exactly the needed size, never reused (for "
                                "memory checkers; memory grows)"),
     "LAZYGRAD_POOL_BYTES": ("bytes, `-1` (default)", "budget of the pool of freed device buffers kept for reuse "

@@ -1,7 +1,7 @@
 """Data types: what a tensor element is on the host (numpy) and on the device (OpenCL C).
 
 Public names: DType, bool_, int32, int64, float16, float32, float64, DTYPES, as_dtype,
-promote, default_float, default_int.
+promote, default_float, default_int, sum_dtype, least_upper_float.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def as_dtype(d: object) -> DType:
     if d is float:
         return default_float
     try:
-        npd = np.dtype(d)  # type: ignore[call-overload]
+        npd = _native(np.dtype(d))  # type: ignore[call-overload]
     except TypeError as e:
         raise TypeError(f"dtype: {d!r} is not a data type lazygrad knows") from e
     if npd == np.float64:
@@ -88,12 +88,27 @@ def from_numpy_array_dtype(npd: np.dtype) -> DType:
     tinygrad and PyTorch's defaults, unless asked explicitly."""
     if npd.kind not in "biuf":
         raise TypeError(f"Tensor: numpy array of dtype {npd} is not numeric")
-    return _NP_TO_DTYPE.get(npd, float32)
+    return _NP_TO_DTYPE.get(_native(npd), float32)
+
+
+def _native(npd: np.dtype) -> np.dtype:
+    """The same dtype in native byte order: '>i4' (big-endian data from a file) is an int32
+    too, not an unknown dtype that falls back to float32."""
+    return npd.newbyteorder("=") if npd.byteorder not in ("=", "|") else npd
 
 
 def promote(a: DType, b: DType) -> DType:
     """Result dtype of a binary op on two tensors (PyTorch's lattice)."""
     return a if a.priority >= b.priority else b
+
+
+# a sum (and cumsum) of bools or int32 counts in int64, like torch: int32 overflows at 2**31
+_SUM_DTYPE: dict[str, DType] = {"bool": int64, "int32": int64}
+
+
+def sum_dtype(d: DType) -> DType:
+    """Dtype a sum over elements of dtype `d` accumulates in and returns (torch's rule)."""
+    return _SUM_DTYPE.get(d.name, d)
 
 
 def least_upper_float(d: DType) -> DType:

@@ -19,7 +19,7 @@ from .codegen import RenderedKernel, render
 from .compile_progress import building_plan
 from .counters import counters
 from .debug import debug_level  # noqa: F401  (re-exported: engine.debug_level)
-from .graph import Node, _arg_key, toposort
+from .graph import IndexCheck, Node, _arg_key, index_checks, toposort
 from .lru import LRUCache
 from .lower import LoweredKernel, RowFusionError, lower
 from .ops import Op
@@ -99,9 +99,12 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         n_out = len(k.outputs)
         steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
                           [pos[i.uid] for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
-    # zero-size outputs and intermediates get empty buffers without kernels
+    # zero-size outputs and intermediates get empty buffers without kernels (the scheduler
+    # makes no kernel for them): the outputs, and every stored one a kernel reads
     computed = {p for s in steps for p in s.out_pos}
-    empty = sorted({pos[o.uid] for o in outputs if o.realized is None and pos[o.uid] not in computed})
+    read = {p for s in steps for p in s.in_pos if nodes[p].realized is None}
+    empty = sorted(({pos[o.uid] for o in outputs if o.realized is None} | read) - computed)
+    assert all(nodes[p].numel == 0 for p in empty), "a kernel reads a stored node no kernel computes"
     # liveness: an intermediate's buffer returns to the pool after its last reader
     out_set = {pos[o.uid] for o in outputs}
     last_use: dict[int, int] = {}
@@ -148,9 +151,13 @@ def realize(outputs: list[Node]) -> None:
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     if not outputs:
         return
+    nodes = toposort(outputs)
+    if settings().check_index:
+        checks = index_checks(nodes)
+        if checks:
+            _verify_indices(checks)
     mark = debug.RealizeMark.take()
     counters.realizes += 1
-    nodes = toposort(outputs)
     key, pos = _structure_key(nodes, outputs)
     plan = _plans.get(key)
     plan_cached = plan is not None
@@ -162,6 +169,20 @@ def realize(outputs: list[Node]) -> None:
         counters.schedule_cache_hits += 1
     run_plan(plan, nodes)
     debug.realize_done(mark, len(plan.steps), plan_cached)
+
+
+def _verify_indices(checks: list[IndexCheck]) -> None:
+    """LAZYGRAD_CHECK_INDEX=1: compute the lazy tensor indices this realize reads through
+    (one realize of their own, before anything is computed from them) and raise IndexError at
+    the first value out of range, naming the op, the index and the size."""
+    realize([c.index for c in checks])
+    for c in checks:
+        vals = c.index.realized.numpy()
+        bad = (vals < -c.size) | (vals >= c.size)
+        if bad.any():
+            v = int(vals[np.argmax(bad)])
+            raise IndexError(f"{c.op}: index {v} is out of bounds for {c.where} with size {c.size} "
+                             f"({int(bad.sum())} of {vals.size} indices out of range; LAZYGRAD_CHECK_INDEX=1)")
 
 
 def run_plan(plan: Plan, nodes: list[Node]) -> None:

@@ -8,7 +8,8 @@ realize() computed it (a memo, not part of the node's identity).
 
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
-matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops.
+matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops. IndexCheck,
+add_index_check and index_checks record lazy tensor indices for LAZYGRAD_CHECK_INDEX.
 """
 from __future__ import annotations
 
@@ -218,6 +219,32 @@ def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True
 
 def is_movement(n: Node) -> bool:
     return n.op in MOVEMENT
+
+
+class IndexCheck(NamedTuple):
+    """A lazy integer index whose values are only known once computed: with
+    LAZYGRAD_CHECK_INDEX=1 the engine realizes `index` first and raises IndexError if a value is
+    outside [-size, size)."""
+
+    index: Node
+    size: int
+    op: str        # the op that indexes, for the message ("getitem")
+    where: str     # e.g. "dim 0 of shape (2, 3)"
+
+
+# node read through a lazy index -> the check of that index (weak: dies with the graph)
+_index_checks: weakref.WeakKeyDictionary[Node, IndexCheck] = weakref.WeakKeyDictionary()
+
+
+def add_index_check(node: Node, check: IndexCheck) -> None:
+    _index_checks[node] = check
+
+
+def index_checks(nodes: list[Node]) -> list[IndexCheck]:
+    """The pending index checks of `nodes` (typically a toposort of what is being realized)."""
+    if not _index_checks:
+        return []
+    return [c for c in (_index_checks.get(n) for n in nodes) if c is not None]
 
 
 def detach(src: Node) -> Node:

@@ -51,7 +51,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if batch and all(s == 1 for s in b.shape[:-2]):
         # B shared by every batch entry: fold the batch into M, one bigger 2-D product
-        a2 = a._expand_to(batch + (m, k)).reshape(-1, k) if m * k else a._expand_to(batch + (m, k)).reshape(0, k)
+        rows = m
+        for s in batch:
+            rows *= s
+        a2 = a._expand_to(batch + (m, k)).reshape(rows, k)  # explicit sizes: -1 is ambiguous when k == 0
         out = _matmul_kernel(a2, b.reshape(k, n)).reshape(batch + (m, n))
     else:
         out = _matmul_kernel(a._expand_to(batch + (m, k)), b._expand_to(batch + (k, n)))

@@ -5,7 +5,7 @@ Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES,
-REDUCE_IDENTITY, reduce_identity.
+REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class Op(Enum):
 @dataclass(frozen=True)
 class Primitive:
     """One row of the op table. `cl` formats operands {0},{1},{2} and typed literals
-    {one},{zero}; `cl_int` overrides it for integer dtypes."""
+    {one},{zero} and {name} for the constants of CL_CONSTANTS; `cl_int` overrides it for
+    integer dtypes, `cl_bool` for bools (in vectors a true bool is the all-ones mask -1)."""
 
     op: Op
     category: str
@@ -62,6 +63,7 @@ class Primitive:
     cl_int: str | None = None
     np: Callable[..., np.ndarray] | None = None
     flops: int = 1
+    cl_bool: str | None = None
 
 
 def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -72,7 +74,27 @@ def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _np_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # C semantics: the sign of the dividend (fmod for floats)
+    if np.result_type(a, b).kind == "f":
+        with np.errstate(invalid="ignore"):
+            return np.fmod(a, b)
     return (a - _np_idiv(a, b) * b).astype(np.result_type(a, b))
+
+
+# Named constants an OpenCL expression of the table may use as {name}: one value for every
+# dtype, or a value per float dtype; rendered as literals of the operand's type.
+CL_CONSTANTS: dict[str, float | dict[str, float]] = {
+    "half": 0.5, "sixth": 1 / 6, "twelfth": 1 / 12, "twentieth": 0.05,
+    # below this the polynomials of SIN/COS are used (float64 vectors are not affected)
+    "trig_small": {"float16": 2.0 ** -7, "float32": 2.0 ** -7, "float64": 0.0},
+    # the smallest |x| whose tanh rounds to +-1 in the dtype
+    "tanh_one": {"float16": 4.5, "float32": 9.010914, "float64": 19.1},
+}
+
+
+def cl_constant(name: str, dtype_name: str) -> float:
+    v = CL_CONSTANTS[name]
+    return v[dtype_name] if isinstance(v, dict) else v
 
 
 _ROWS = [
@@ -80,25 +102,37 @@ _ROWS = [
     Primitive(Op.CONST, "source", 0),
     Primitive(Op.RAND, "source", 0),
     Primitive(Op.NEG, "unary", 1, "(-{0})", np=np.negative),
-    Primitive(Op.EXP, "unary", 1, "exp({0})", np=np.exp, flops=8),
+    # PoCL's scalar exp and tanh return garbage for a NaN the compiler can see (a literal, or a
+    # reduction over an empty axis): their constant folding of exp(NAN) is undefined. The
+    # guard folds to NaN there and costs a compare per element elsewhere.
+    Primitive(Op.EXP, "unary", 1, "(isnan({0})?{0}:exp({0}))", np=np.exp, flops=8),
     Primitive(Op.LOG, "unary", 1, "log({0})", np=np.log, flops=8),
     Primitive(Op.SQRT, "unary", 1, "sqrt({0})", np=np.sqrt, flops=4),
     Primitive(Op.RECIP, "unary", 1, "({one}/{0})", np=np.reciprocal, flops=4),
-    Primitive(Op.SIN, "unary", 1, "sin({0})", np=np.sin, flops=8),
-    Primitive(Op.COS, "unary", 1, "cos({0})", np=np.cos, flops=8),
-    Primitive(Op.TANH, "unary", 1, "tanh({0})", np=np.tanh, flops=8),
+    # PoCL's float vector sin/cos give garbage (about 0.008) in every lane with |x| < 2**-7 when
+    # another lane of the vector takes the large-argument path (|x| >= ~1e6, inf): those lanes
+    # use the Taylor polynomial instead, exact to the last bit there
+    Primitive(Op.SIN, "unary", 1, "((fabs({0})<{trig_small})?({0}*({one}-{0}*{0}*{sixth}*({one}-{0}*{0}*{twentieth}))):"
+              "sin({0}))", np=np.sin, flops=8),
+    Primitive(Op.COS, "unary", 1, "((fabs({0})<{trig_small})?({one}-{0}*{0}*{half}*({one}-{0}*{0}*{twelfth})):"
+              "cos({0}))", np=np.cos, flops=8),
+    # PoCL's tanh never reaches 1.0f (0.99999994 up to inf): from where tanh rounds to +-1 it is
+    # +-1 exactly, like torch and numpy; NaN guarded like exp
+    Primitive(Op.TANH, "unary", 1, "(isnan({0})?{0}:((fabs({0})>={tanh_one})?copysign({one},{0}):tanh({0})))",
+              np=np.tanh, flops=8),
     Primitive(Op.NOT, "unary", 1, "({0}=={zero})", np=np.logical_not),
     Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add),
     Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract),
     Primitive(Op.MUL, "binary", 2, "({0}*{1})", np=np.multiply),
     Primitive(Op.DIV, "binary", 2, "({0}/{1})", np=np.divide, flops=4),
     Primitive(Op.IDIV, "binary", 2, "({0}/{1})", np=_np_idiv, flops=4),
-    Primitive(Op.MOD, "binary", 2, "({0}%{1})", np=_np_mod, flops=4),
+    Primitive(Op.MOD, "binary", 2, "fmod({0},{1})", "({0}%{1})", np=_np_mod, flops=4),
     # NaN-propagating like np.maximum and torch.maximum (fmax alone returns the other operand)
     Primitive(Op.MAX, "binary", 2, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.maximum),
     Primitive(Op.POW, "binary", 2, "pow({0},{1})", np=np.power, flops=16),
-    Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less),
+    # bools order as false < true; as vector masks true is -1, so not as integers
+    Primitive(Op.CMPLT, "binary", 2, "({0}<{1})", np=np.less, cl_bool="((!{0})&{1})"),
     Primitive(Op.CMPEQ, "binary", 2, "({0}=={1})", np=np.equal),
     # bitwise on ints, logical on bools (a vector bool lane is 0 or all ones: both stay bools)
     Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.bitwise_and),

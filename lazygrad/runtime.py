@@ -361,11 +361,14 @@ class ProgramCache:
 
     device: Device
     memory: LRUCache[str, object] = field(default_factory=lambda: LRUCache("program", lambda: settings().program_cache))
-    disk_ok: bool = True
+    disk_ok: bool = True           # False once the cache directory failed us (read-only, full)
     warned: bool = False
 
-    def __post_init__(self) -> None:
-        self.disk_ok = settings().cache
+    @property
+    def use_disk(self) -> bool:
+        # the setting is read at each use, like every other one: `override(cache=False)`
+        # applies to a device made before it (the probe's verdicts have their own cache)
+        return self.disk_ok and settings().cache
 
     def key(self, source: str, options: str) -> str:
         return _program_key(source, options, self.device.caps)
@@ -451,7 +454,7 @@ class ProgramCache:
             return prg
         cl = self.device.cl
         path = _cache_dir() / f"{key}.bin"
-        if self.disk_ok:
+        if self.use_disk:
             binary = self._read(path)
             if binary is not None:
                 try:
@@ -474,7 +477,7 @@ class ProgramCache:
         counters.compile_time += time.perf_counter() - t0
         counters.programs_compiled += 1
         self.memory.put(key, prg)
-        if self.disk_ok:
+        if self.use_disk:
             try:
                 binary = prg.get_info(cl.program_info.BINARIES)[0]
                 if binary:

@@ -554,7 +554,14 @@ class Tensor:
     def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
                 result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
         a, b = self._broadcast_pair(other, name or op.value, reverse, operand_dtype)
-        if a.dtype is dt.bool_ and op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX):
+        if a.dtype is dt.bool_ and op in _BOOL_ARITHMETIC:
+            # bool with bool stays bool, like torch and numpy: + and maximum are or, * is and
+            logic = _BOOL_ARITHMETIC[op]
+            if logic is None:
+                raise TypeError(f"{name or op.value}: bool tensors of shape {a.shape} cannot be subtracted (like torch); "
+                                "use ^ or logical_not()")
+            return Tensor(g.elementwise(logic, a.node, b.node, dtype=dt.bool_))
+        if a.dtype is dt.bool_ and op in (Op.DIV, Op.POW):
             a, b = a.cast(dt.default_int), b.cast(dt.default_int)
         return Tensor._from(g.elementwise(op, a.node, b.node, dtype=result_dtype or a.dtype), a, b)
 
@@ -584,7 +591,7 @@ class Tensor:
         // 0`, which raises ZeroDivisionError when the op is built."""
         a, b = self._broadcast_pair(o, "floordiv", reverse)
         if a.dtype.is_float:
-            return a.div(b).floor()
+            return _float_floordiv(a, b)
         if a.dtype is dt.bool_:
             a, b = a.cast(dt.default_int), b.cast(dt.default_int)
         if isinstance(o, (int, np.integer)) and not reverse and o == 0:
@@ -605,7 +612,10 @@ class Tensor:
         % 0` gives 0."""
         a, b = self._broadcast_pair(o, "mod", reverse)
         if a.dtype.is_float:
-            return a - a.floordiv(b) * b
+            # torch.remainder: fmod (exact, the sign of a) moved to the sign of b. a - (a // b) b
+            # loses everything once a / b is large (-1e30 % 88.7 was inf)
+            r = Tensor._from(g.elementwise(Op.MOD, a.node, b.node), a, b)
+            return ((r != 0) & ((r < 0) != (b < 0))).where(r + b, r)
         if isinstance(o, (int, np.integer)) and not reverse and o == 0:
             raise ZeroDivisionError(f"mod: integer modulo by zero ({a.dtype.name} tensor of shape {a.shape})")
         r = a - a.floordiv(b) * b
@@ -682,19 +692,31 @@ class Tensor:
     def __lt__(self, o: Any) -> Tensor:
         """Elementwise self < other, a bool tensor (no gradient). Also `lt`."""
         return self._cmp(Op.CMPLT, o, name="lt")
+
     def __gt__(self, o: Any) -> Tensor:
         """Elementwise self > other, a bool tensor (no gradient). Also `gt`."""
         return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
+
     def __le__(self, o: Any) -> Tensor:
-        """Elementwise self <= other, a bool tensor (no gradient). Also `le`."""
-        return self._cmp(Op.CMPLT, o, reverse=True, name="le").logical_not()
+        """Elementwise self <= other, a bool tensor (no gradient; False where either is NaN). Also `le`."""
+        return self._cmp_or_equal(o, reverse=False, name="le")
+
     def __ge__(self, o: Any) -> Tensor:
-        """Elementwise self >= other, a bool tensor (no gradient). Also `ge`."""
-        return self._cmp(Op.CMPLT, o, name="ge").logical_not()
+        """Elementwise self >= other, a bool tensor (no gradient; False where either is NaN). Also `ge`."""
+        return self._cmp_or_equal(o, reverse=True, name="ge")
+
+    def _cmp_or_equal(self, o: Any, reverse: bool, name: str) -> Tensor:
+        # a <= b as (a < b) | (a == b): not (b < a) would be true for NaN (torch: false)
+        a, b = self._broadcast_pair(o, name, reverse)
+        lt = g.elementwise(Op.CMPLT, a.node, b.node, dtype=dt.bool_)
+        eq = g.elementwise(Op.CMPEQ, a.node, b.node, dtype=dt.bool_)
+        return Tensor(g.elementwise(Op.OR, lt, eq, dtype=dt.bool_))
+
     def __eq__(self, o: Any) -> Tensor:
         """Elementwise self == other, a bool tensor (no gradient), like torch: use `(a ==
         b).all().item()` for one truth value. Also `eq`."""
         return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
+
     def __ne__(self, o: Any) -> Tensor:
         """Elementwise self != other, a bool tensor (no gradient). Also `ne`."""
         return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
@@ -793,11 +815,25 @@ class Tensor:
         """Elementwise absolute value |x| (bools are returned unchanged)."""
         if self.dtype is dt.bool_:
             return self
-        return self.maximum(-self)
+        m = self.maximum(-self)
+        # max(0.0, -0.0) may be either zero: + 0.0 makes it +0.0 (like torch; 1 / abs(0) was
+        # -inf) and leaves every other value as it is
+        return m + 0.0 if self.dtype.is_float else m
 
     def sign(self) -> Tensor:
-        """Elementwise -1, 0 or 1 by the sign of x, in x's dtype."""
-        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        """Elementwise -1, 0 or 1 by the sign of x, in x's dtype (0 for NaN, like torch);
+        differentiable with a zero gradient like torch's."""
+        if self.dtype is dt.bool_:
+            return self
+        s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        return self._zero_gradient(s) if self.dtype.is_float else s
+
+    def _zero_gradient(self, value: Tensor) -> Tensor:
+        """`value` (computed from self without a gradient path: comparisons, casts to int) as a
+        result that is differentiable with the gradient 0, like torch's sign, floor, round: a
+        where that never takes self (without it backward finds no path and raises)."""
+        never = g.const(False, dt.bool_, self.shape)
+        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, value.node, dtype=self.dtype), self)
 
     def relu(self) -> Tensor:
         """Elementwise max(x, 0); like torch, no gradient at exactly 0 and NaN stays NaN."""
@@ -854,15 +890,31 @@ class Tensor:
         return (self > 0).where(self, alpha * (self.exp() - 1))
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch."""
+        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a
+        smooth formula that only exponentiates a non-positive number, and x = 0 takes the side
+        whose formula is smooth through it: the gradient is sigmoid(beta x) everywhere (0.5 at
+        0; |x| and relu there would each give their kink's 0)."""
         bx = self * beta
-        soft = (bx.abs().neg_exp_log1p() + bx.relu()) * (1 / beta)
+        pos = bx > 0
+        soft = (pos.where(-bx, bx).exp().log1p() + pos.where(bx, 0.0)) * (1 / beta)
         return (bx > threshold).where(self, soft)
 
     def neg_exp_log1p(self) -> Tensor:
         """Elementwise log(1 + exp(-x)), accurate for x >= 0 (a building block of softplus)."""
         # log(1 + exp(-x)) for x >= 0, stable
-        return (1 + (-self).exp()).log()
+        return (-self).exp().log1p()
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate where 1 + x rounds (tiny x): log(u) of u = 1 + x, corrected by
+        log(u) (x / (u - 1) - 1), the error of u's rounding (Goldberg; 0 in exact arithmetic, so
+        it is detached: the gradient is 1 / u); x itself where u rounds to 1."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = 1 + x
+        d = u - 1
+        lu = u.log()
+        rounded = (d != 0) & (d.abs() < float("inf")) & (lu.abs() < float("inf"))  # false for NaN
+        fix = rounded.where(lu * (x / d - 1), 0.0).detach()
+        return (d == 0).where(x, lu + fix)
 
     def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
         """Elementwise clip to [min_val, max_val] (torch's hardtanh)."""
@@ -874,12 +926,13 @@ class Tensor:
         if min_ is None and max_ is None:
             raise ValueError("clip: at least one of min and max must be given")
         # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
-        # max_ wins when min_ > max_ (min(max(x, lo), hi))
+        # max_ wins when min_ > max_ (min(max(x, lo), hi)); a NaN bound gives NaN (torch), the
+        # comparison alone would be false and keep x
         x = self
         if min_ is not None:
-            x = (x < min_).where(min_, x)
+            x = _or_nan(x < min_, min_).where(min_, x)
         if max_ is not None:
-            x = (x > max_).where(max_, x)
+            x = _or_nan(x > max_, max_).where(max_, x)
         return x
 
     clamp = clip
@@ -888,11 +941,12 @@ class Tensor:
         """Elementwise largest integer <= x, in x's dtype (integers unchanged; NaN and ±inf kept)."""
         if not self.dtype.is_float:
             return self
-        t = self.cast(dt.int64 if self.dtype.itemsize == 8 else dt.int32).cast(self.dtype)
+        x = self.detach()
+        t = x.cast(dt.int64 if x.dtype.itemsize == 8 else dt.int32).cast(x.dtype)
         # from 2**mantissa_bits up every float is an integer (and may not fit the int): keep it,
         # as also NaN and ±inf (the comparison is false for them)
-        small = self.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
-        return small.where((t > self).where(t - 1, t), self)
+        small = x.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[x.dtype.itemsize])
+        return self._zero_gradient(_signed_zero(small.where((t > x).where(t - 1, t), x), x))
 
     def ceil(self) -> Tensor:
         """Elementwise smallest integer >= x, in x's dtype."""
@@ -904,7 +958,8 @@ class Tensor:
         f = self.floor()
         d = self - f
         even = (f * 0.5).floor() * 2 == f
-        return (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+        r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+        return _signed_zero(r, self) if self.dtype.is_float else r
 
     def isnan(self) -> Tensor:
         """Elementwise True where x is NaN."""
@@ -929,15 +984,23 @@ class Tensor:
             return axes if self.ndim else ()
         return (_norm_axis(axis, self.ndim, op),) if self.ndim else ()
 
-    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str) -> Tensor:
+    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str, empty: Scalar | None = None) -> Tensor:
+        """`op` over `axis`. Over a zero-size axis a sum gives 0; a max has no identity and
+        raises IndexError like torch's, unless `empty` gives the value (any: False)."""
         axes = self._axes(axis, name)
         x = self
-        if x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)  # sum and prod count (torch), max is cast back below
         if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
-            raise ValueError(f"{name}: cannot reduce over a zero-size axis of shape {self.shape} (no identity)")
+            if empty is None:
+                self._require_nonempty(axis, name)
+            out_shape = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
+            out = Tensor.full(out_shape, empty, dtype=self.dtype)
+            return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+        if x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)  # prod counts (torch), max is cast back below
         if all(x.shape[a] == 1 for a in axes):
-            out = x  # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise)
+            # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise);
+            # a float sum starts from +0.0 like torch's, so a lone -0.0 sums to +0.0
+            out = x + 0.0 if op is Op.SUM and x.dtype.is_float else x
         elif _should_split(x.shape, axes):
             out = _split_reduce(x, op, axes)
         else:
@@ -948,11 +1011,17 @@ class Tensor:
             return out
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
+    def _require_nonempty(self, axis: Any, name: str) -> None:
+        """IndexError (torch's) for a reduction without identity over a zero-size dim."""
+        for a in self._axes(axis, name) if self.ndim else ((0,) if self.numel() == 0 else ()):
+            if self.shape[a] == 0:
+                raise IndexError(f"{name}: cannot reduce over dim {a} of size 0 in shape {self.shape} "
+                                 f"(a {name} of no elements has no value; torch raises too)")
+
     def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
         """Sum over `axis`/`dim` (an int, a tuple, or None for all), keeping reduced dims as size 1
-        with `keepdim=True`. Bools sum as int32 and integers in their own dtype (torch sums both in
-        int64); `dtype=` casts first."""
-        x = self.cast(dtype) if dtype is not None else self
+        with `keepdim=True`. Bools and int32 are summed into int64 like torch; `dtype=` chooses."""
+        x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
         return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
 
     def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
@@ -968,6 +1037,7 @@ class Tensor:
 
         Unlike torch, `x.min(dim)` returns only the values (torch's `x.amin(dim)`), not a `(values,
         indices)` pair; the indices are `x.argmin(dim)`."""
+        self._require_nonempty(axis if dim is None else dim, "min")
         return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -1028,22 +1098,27 @@ class Tensor:
         return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """True if any element over `axis`/`dim` is nonzero (a bool tensor)."""
-        return (self != 0).max(axis, keepdim, dim)
+        """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty
+        axis (torch)."""
+        return (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
 
     def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """True if every element over `axis`/`dim` is nonzero (a bool tensor)."""
-        return (self != 0).logical_not().max(axis, keepdim, dim).logical_not()
+        """True if every element over `axis`/`dim` is nonzero (a bool tensor); True over an empty
+        axis (torch)."""
+        return (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
 
     def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Index of the first maximum (flattened when axis is None), int32."""
+        """Index of the first maximum (flattened when axis is None, every dim kept as size 1
+        under keepdim, like torch), int32."""
         axis = axis if dim is None else dim
         if axis is None:
-            return self.flatten().argmax(0)
+            flat = self.flatten().argmax(0)
+            return flat.reshape((1,) * self.ndim) if keepdim else flat
         ax = _norm_axis(axis, self.ndim, "argmax")
+        if self.ndim == 0:
+            return Tensor.full((), 0, dtype=dt.default_int)
         n = self.shape[ax]
-        if n == 0:
-            raise ValueError(f"argmax: cannot take argmax over a zero-size axis of shape {self.shape}")
+        self._require_nonempty(ax, "argmax")
         m = self == self.max(ax, keepdim=True)
         if self.dtype.is_float:
             m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
@@ -1053,12 +1128,22 @@ class Tensor:
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """Index of the first minimum over `axis`/`dim` (flattened when None), int32."""
+        self._require_nonempty(axis if dim is None else dim, "argmin")
         return self._order_reversed().argmax(axis, keepdim, dim)
 
+    def _shift(self, axis: Any, op: str) -> Tensor:
+        """The (detached) row maximum that keeps exp() of a row from overflowing, or 0 where
+        there is none: a row of zero length (whose sum of exps is then 0) or of infinities."""
+        if any(self.shape[a] == 0 for a in self._axes(axis, op)):
+            return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
+                               dtype=self.dtype)
+        return self.max(axis, keepdim=True).detach()
+
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first)."""
+        """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first);
+        -inf over an empty axis (torch)."""
         axis = axis if dim is None else dim
-        m = self.max(axis, keepdim=True).detach()
+        m = self._shift(axis, "logsumexp")
         m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
         s = (self - m).exp().sum(axis, keepdim=True).log() + m
         return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
@@ -1068,21 +1153,22 @@ class Tensor:
         per row-wise op."""
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
-        e = (x - x.max(axis, keepdim=True).detach()).exp()
+        e = (x - x._shift(axis, "softmax")).exp()
         return e / e.sum(axis, keepdim=True)
 
     def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
         """x - logsumexp(x) along `axis`/`dim` (default the last), computed stably."""
         axis = axis if dim is None else dim
         x = self.cast(dt.least_upper_float(self.dtype))
-        d = x - x.max(axis, keepdim=True).detach()
+        d = x - x._shift(axis, "log_softmax")
         return d - d.exp().sum(axis, keepdim=True).log()
 
     def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes)."""
+        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes); bools
+        and int32 accumulate in int64 like torch."""
         ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
         n = self.shape[ax]
-        x = self.transpose(ax, -1)
+        x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
         tri = (Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)).cast(x.dtype)
         out = (x.unsqueeze(-2) * tri).sum(-1)
         return out.transpose(ax, -1)
@@ -1162,6 +1248,10 @@ class Tensor:
         shape = _shape_arg(shape)
         if len(shape) < self.ndim:
             raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
+        if any(t < -1 for t in shape):
+            raise ValueError(f"expand: invalid size in {shape} for shape {self.shape} (sizes are >= 0, or -1 to keep one)")
+        if any(t == -1 for t in shape[:len(shape) - self.ndim]):
+            raise ValueError(f"expand: -1 is not allowed for the new leading dims of {shape} (shape {self.shape})")
         x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
         new = tuple(s if t == -1 else t for s, t in zip(x.shape, shape))
         for s, t in zip(x.shape, new):
@@ -1184,6 +1274,8 @@ class Tensor:
         elif isinstance(dims, int):
             dims = (dims,) + more
         axes = tuple(_norm_axis(d, self.ndim, "flip") for d in dims)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"flip: dims {tuple(dims)} name the same dim twice (shape {self.shape})")
         return Tensor._from(g.flip(self.node, axes), self)
 
     def pad(self, widths: Any, value: float = 0.0, mode: str = "constant") -> Tensor:
@@ -1229,6 +1321,13 @@ class Tensor:
         listed sizes; a list of views."""
         ax = _norm_axis(dim, self.ndim, "split")
         n = self.shape[ax]
+        if isinstance(size, int) and (size < 0 or (size == 0 and n)):
+            raise ValueError(f"split: split size {size} for dim {dim} of size {n} (shape {self.shape}); "
+                             "it must be positive (0 only for an empty dim)")
+        if isinstance(size, int) and (size == 0 or n == 0):
+            return [self]  # an empty dim splits into one empty piece (torch)
+        if not isinstance(size, int) and any(s < 0 for s in size):
+            raise ValueError(f"split: negative size in {list(size)} (shape {self.shape})")
         sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim} of {self.shape}")
@@ -1244,6 +1343,8 @@ class Tensor:
         """Split along `dim` into `chunks` pieces of equal size (the last may be smaller), like
         torch."""
         n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks} (shape {self.shape})")
         return self.split(max(1, math.ceil(n / chunks)), dim)
 
     def __getitem__(self, idx: Any) -> Tensor:
@@ -1363,6 +1464,9 @@ class Tensor:
         return F.mse_loss(self, target, reduction)
 
 
+# arithmetic of two bool tensors (None: refused, like torch)
+_BOOL_ARITHMETIC: dict[Op, Op | None] = {Op.ADD: Op.OR, Op.MUL: Op.AND, Op.MAX: Op.OR, Op.SUB: None}
+
 # a reduction with few outputs and a long axis is split in two passes: the first has enough
 # partial results to occupy every compute unit, the second is tiny. Only when the outputs alone
 # cannot: a split also stops the reduction fusing row-wise into its consumer (softmax).
@@ -1414,6 +1518,33 @@ def _py(value: Any, d: DType) -> Scalar:
             raise ValueError(f"cannot represent {value} as {d.name}")
         return int(value)
     return float(value)
+
+
+def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
+    """torch.floor_divide of floats (Python's // too): the floor of the exact quotient, through
+    fmod, so 1 // 0.1 is 9 (floor(1 / 0.1) rounds the quotient to 10 first). torch has no
+    derivative for it; here it has none either (detached: zero gradient)."""
+    a, b = a.detach(), b.detach()
+    q = a / b
+    r = Tensor(g.elementwise(Op.MOD, a.node, b.node))
+    div = (a - r) / b
+    div = ((r != 0) & ((b < 0) != (r < 0))).where(div - 1, div)
+    f = div.floor()
+    f = (div - f > 0.5).where(f + 1, f)
+    signed_zero = ((q < 0) | (1 / q < 0)).where(-0.0, 0.0)  # copysign(0, q): 1 / -0.0 is -inf
+    return (b == 0).where(q, (div != 0).where(f, signed_zero))
+
+
+def _signed_zero(r: Tensor, x: Tensor) -> Tensor:
+    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch)."""
+    return (r == 0).where(x * 0.0, r)
+
+
+def _or_nan(cond: Tensor, bound: Any) -> Tensor:
+    """`cond`, or true where the bound (a Tensor or a Python number) is NaN."""
+    if isinstance(bound, Tensor):
+        return cond | (bound != bound) if bound.dtype.is_float else cond
+    return cond | True if isinstance(bound, float) and math.isnan(bound) else cond
 
 
 def _check_device_dtype(d: DType, op: str) -> None:
@@ -1534,21 +1665,27 @@ def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
     y = _getitem(x, idx[:k] + (slice(None),) + idx[k + 1:])
     k_out = sum(1 for i in idx[:k] if not isinstance(i, (int, np.integer)))
     n = y.shape[k_out]
-    if host is None and it.node.op is Op.BUFFER:
+    if host is None and it.node.realized is not None:
         host = it.numpy()  # index data already on the device: a small read buys a bounds check
     if host is not None and host.size and (host.min() < -n or host.max() >= n):
         bad = host.min() if host.min() < -n else host.max()
         raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
+    lazy = it.node if host is None else None
     it = (it < 0).where(it + n, it)
     onehot = it.reshape(it.shape + (1,)) == Tensor.arange(n)                  # idx_shape + (n,)
     ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
     lead = ym.shape[:-1]
     # select, not multiply by the one-hot: 0 * inf and 0 * nan are NaN, and would spread into
-    # every element picked from the row
-    picked = onehot.where(ym.reshape(lead + (1,) * it.ndim + (n,)), 0).sum(-1)  # lead + idx_shape
-    picked = picked.cast(y.dtype)  # a bool sum counts in int
+    # every element picked from the row; one term is nonzero, so y's own dtype holds the sum
+    picked = onehot.where(ym.reshape(lead + (1,) * it.ndim + (n,)), 0)  # lead + idx_shape + (n,)
+    picked = picked.sum(-1, dtype=None if y.dtype is dt.bool_ else y.dtype).cast(y.dtype)
     nl, ni = len(lead), it.ndim
-    return picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
+    out = picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
+    if lazy is not None:
+        # a lazy index is only known once computed: out of range it selects nothing (0), or,
+        # with LAZYGRAD_CHECK_INDEX=1, raises IndexError when `out` is realized
+        g.add_index_check(out.node, g.IndexCheck(lazy, n, "getitem", f"dim {k} of shape {x.shape}"))
+    return out
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -1568,11 +1705,14 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     total = sum(t.shape[ax] for t in tensors)
     out: Tensor | None = None
     start = 0
+    # floats are padded with -0.0, the exact identity of +: x + -0.0 is x for every x, -0.0
+    # included (a +0.0 pad turned a -0.0 element into +0.0)
+    fill = -0.0 if d.is_float else 0
     for t in tensors:
         widths = [(0, 0)] * ref.ndim
         widths[ax] = (start, total - start - t.shape[ax])
         start += t.shape[ax]
-        p = t.cast(d).pad(widths)
+        p = t.cast(d).pad(widths, value=fill)
         if out is None:
             out = p
         elif d is dt.bool_:

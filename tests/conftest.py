@@ -1,10 +1,16 @@
-"""Shared test helpers: random inputs and comparison against numpy."""
+"""Shared test helpers: random inputs and comparison against numpy. The test session runs with
+LAZYGRAD_CHECK_INDEX=1 (a lazy tensor index out of range raises at realize) unless the
+environment says otherwise."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-import lazygrad as lg
+os.environ.setdefault("LAZYGRAD_CHECK_INDEX", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import lazygrad as lg  # noqa: E402
 
 
 @pytest.fixture
