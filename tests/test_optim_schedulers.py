@@ -25,17 +25,7 @@ OPTIMIZERS = {
 }
 
 
-def models(seed: int = 0) -> tuple[nn.Module, torch.nn.Module]:
-    torch.manual_seed(seed)
-    tm = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4))
-    lm = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4))
-    lm.load_state_dict(tm.state_dict())
-    return lm, tm
-
-
-def data(step: int) -> tuple[np.ndarray, np.ndarray]:
-    r = np.random.default_rng(step)
-    return r.standard_normal((16, 6)).astype(np.float32), r.integers(0, 4, 16)
+from test_optim import data, models  # noqa: E402  (the same small model and batches as the optimizer tests)
 
 
 def train_step(lm, tm, lopt, topt, step: int, before_step=None):
