@@ -442,3 +442,25 @@ def test_cat_and_stack_keep_negative_zero_like_torch(fuse):
         t = _t([[-0.0]], grad=True)
         torch.cat([t, _t([[4.0]])], dim=1).sqrt().sum().backward()
         close(x.grad, t.grad.numpy())
+
+
+# --- division by a row-invariant divisor (hoisted reciprocal) ----------------------------------------------
+@pytest.mark.parametrize("dtype, tdtype", [(lg.float32, torch.float32), (lg.float64, torch.float64)])
+def test_normalising_by_a_tiny_row_sum_matches_torch(dtype, tdtype):
+    # x / s with s fixed per row is x * (1 / s): 1 / 3e-40 overflows, so 0 / s was 0 * inf = NaN
+    tiny = 1e-40 if dtype is lg.float32 else 1e-310
+    data = np.array([[tiny, 2 * tiny, 0.0, -tiny], [1.0, 2.0, 0.0, 3.0], [0.0, 0.0, tiny, 0.0]])
+    x, t = Tensor(data, dtype=dtype), torch.tensor(data, dtype=tdtype)
+    close(x / x.abs().sum(1, keepdim=True), (t / t.abs().sum(1, keepdim=True)).numpy(), rtol=1e-6)
+    close((x / x.abs().sum(1, keepdim=True)).sum(1), (t / t.abs().sum(1, keepdim=True)).sum(1).numpy(), rtol=1e-6)
+
+
+def test_sum_of_a_division_by_a_denormal_scalar_matches_torch():
+    data = np.array([[-1.5, -2.0, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    x = Tensor(data, requires_grad=True)
+    y = (x / -4.203895392974451e-45).sum(1)
+    (g,) = lg.grad(y.sum(), [x])
+    t = torch.tensor(data, requires_grad=True)
+    ty = (t / -4.203895392974451e-45).sum(1)
+    close(y, ty.detach().numpy())
+    close(g, torch.autograd.grad(ty.sum(), [t])[0].numpy())
