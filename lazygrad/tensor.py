@@ -895,8 +895,9 @@ class Tensor:
         ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
         n = self.shape[ax]
         x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
-        tri = (Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)).cast(x.dtype)
-        out = (x.unsqueeze(-2) * tri).sum(-1)
+        tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
+        # select, not multiply by the 0/1 mask: inf * 0 is NaN and spread into every prefix
+        out = tri.where(x.unsqueeze(-2), 0).sum(-1)
         return out.transpose(ax, -1)
 
     # --- movement ---------------------------------------------------------------------------------

@@ -464,3 +464,15 @@ def test_sum_of_a_division_by_a_denormal_scalar_matches_torch():
     ty = (t / -4.203895392974451e-45).sum(1)
     close(y, ty.detach().numpy())
     close(g, torch.autograd.grad(ty.sum(), [t])[0].numpy())
+
+
+def test_cumsum_with_infinities_matches_torch():
+    # the prefix sums multiplied by a 0/1 mask: inf * 0 = NaN in every prefix before the inf
+    data = [[1.25, -0.5, 20.0, inf, 1.0], [-inf, 2.0, inf, 0.5, -1.0], [nan, 1.0, 2.0, 3.0, 4.0]]
+    for axis in (0, 1):
+        close(Tensor(data).cumsum(axis), torch.cumsum(_t(data), axis).numpy())
+    x = Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    (x.cumsum(1) * Tensor([[1.0, 10.0, 100.0]])).sum().backward()
+    t = _t([[1.0, 2.0, 3.0]], grad=True)
+    (torch.cumsum(t, 1) * _t([[1.0, 10.0, 100.0]])).sum().backward()
+    close(x.grad, t.grad.numpy())
