@@ -476,3 +476,22 @@ def test_cumsum_with_infinities_matches_torch():
     t = _t([[1.0, 2.0, 3.0]], grad=True)
     (torch.cumsum(t, 1) * _t([[1.0, 10.0, 100.0]])).sum().backward()
     close(x.grad, t.grad.numpy())
+
+
+# --- conv2d: padded rows contribute 0 * w -----------------------------------------------------------------
+@pytest.mark.parametrize("conv", ["direct", "im2col"])
+@pytest.mark.parametrize("bad", [nan, inf])
+def test_conv2d_zero_padding_takes_part_in_the_products(conv, bad):
+    # the direct kernel skipped padded rows but multiplied padded columns by the weights: a NaN or
+    # inf weight reached some border outputs and not others, and the im2col path differed. Padding
+    # is zeros in the products (0 * inf = NaN) on every path, like torch on an explicitly padded
+    # input (torch's own padding=... result here depends on its algorithm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    w[1, 2, 0, 1] = bad
+    with lg.config.override(conv=conv):
+        got = Tensor(x).conv2d(Tensor(w), padding=(2, 1), stride=(1, 2))
+    padded = torch.nn.functional.pad(torch.tensor(x), (1, 1, 2, 2))
+    want = torch.nn.functional.conv2d(padded, torch.tensor(w), stride=(1, 2))
+    close(got, want.numpy(), rtol=1e-4, atol=1e-4)
