@@ -495,3 +495,15 @@ def test_conv2d_zero_padding_takes_part_in_the_products(conv, bad):
     padded = torch.nn.functional.pad(torch.tensor(x), (1, 1, 2, 2))
     want = torch.nn.functional.conv2d(padded, torch.tensor(w), stride=(1, 2))
     close(got, want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_remainder_gradient_by_a_zero_divisor_matches_torch():
+    # d(a % b)/db was -(a - fmod(a, b)) / b: NaN for b = 0 (fmod is NaN); torch gives -floor(a / b)
+    a, b = [-0.5, 2.0, 0.0, 3.0], [0.0, 0.0, 0.0, 2.0]
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x % y * Tensor([3.9, 1.0, 1.0, 2.0])).sum().backward()
+    tx, ty = _t(a, torch.float64, grad=True), _t(b, torch.float64, grad=True)
+    (torch.remainder(tx, ty) * torch.tensor([3.9, 1.0, 1.0, 2.0], dtype=torch.float64)).sum().backward()
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
+
