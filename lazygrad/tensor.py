@@ -727,7 +727,7 @@ class Tensor:
         d = self - f
         even = (f * 0.5).floor() * 2 == f
         r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
-        return _signed_zero(r, self) if self.dtype.is_float else r
+        return _signed_zero(r, self.detach()) if self.dtype.is_float else r
 
     def isnan(self) -> Tensor:
         return self != self
@@ -1204,7 +1204,8 @@ def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _signed_zero(r: Tensor, x: Tensor) -> Tensor:
-    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch)."""
+    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch).
+    x is detached by the callers: x * 0 would pass 0 * g, NaN for an infinite g."""
     return (r == 0).where(x * 0.0, r)
 
 

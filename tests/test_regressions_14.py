@@ -507,3 +507,12 @@ def test_remainder_gradient_by_a_zero_divisor_matches_torch():
     close(x.grad, tx.grad.numpy())
     close(y.grad, ty.grad.numpy())
 
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round"])
+def test_zero_gradient_of_rounding_stays_zero_under_an_infinite_incoming_gradient(name):
+    # round's signed-zero fix multiplied its input by 0: 0 * inf = NaN in the gradient
+    x = Tensor([0.0, 0.3, -2.6], requires_grad=True)
+    (Tensor([-0.5, 1.0, 2.0]) % getattr(x, name)()).sum().backward()
+    t = _t([0.0, 0.3, -2.6], torch.float64, grad=True)
+    torch.remainder(torch.tensor([-0.5, 1.0, 2.0], dtype=torch.float64), getattr(torch, name)(t)).sum().backward()
+    close(x.grad, t.grad.numpy())
