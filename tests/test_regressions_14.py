@@ -516,3 +516,27 @@ def test_zero_gradient_of_rounding_stays_zero_under_an_infinite_incoming_gradien
     t = _t([0.0, 0.3, -2.6], torch.float64, grad=True)
     torch.remainder(torch.tensor([-0.5, 1.0, 2.0], dtype=torch.float64), getattr(torch, name)(t)).sum().backward()
     close(x.grad, t.grad.numpy())
+
+
+# --- views: a 0-d read of padding --------------------------------------------------------------------------
+def test_gradient_through_an_empty_slice_into_a_scalar_matches_torch():
+    # the gradient of x1 pads an empty gradient to one element and reshapes it to 0-d: the
+    # reshape dropped the "nothing valid" mask and the kernel read element 0 of the empty (NULL)
+    # buffer: garbage, or a segfault (found by the fuzzer under LAZYGRAD_TARGET=512)
+    x0 = Tensor(np.array([2.0], np.float32), requires_grad=True)
+    x1 = Tensor(np.array(0.9, np.float32), requires_grad=True)
+    y = (x0.mean(-1, keepdim=True).rsqrt() - x1)[:-2:2]
+    gs = lg.grad(y, [x0, x1], grad_output=Tensor(np.zeros((0,), np.float32)))
+    t0, t1 = _t([2.0], grad=True), _t(0.9, grad=True)
+    ty = (t0.mean(-1, keepdim=True).rsqrt() - t1)[:0]
+    tgs = torch.autograd.grad(ty, [t0, t1], torch.zeros(0))
+    for g, tg in zip(gs, tgs):
+        close(g, tg.numpy())
+
+
+def test_a_scalar_view_entirely_in_padding_reads_the_fill_value():
+    for fuse in (True, False):
+        with lg.config.override(fuse=fuse):
+            x = Tensor(np.zeros((0,), np.float32)).pad(((0, 1),), value=0.0).reshape(())
+            close(x * 2 + 1, np.float32(1.0))
+            close(Tensor([1.0, 2.0]).pad(((0, 1),), value=5.0)[2:3].reshape(()) * 2, np.float32(10.0))
