@@ -330,10 +330,12 @@ def _compare(it: _Prepared, vals: list, gvals: list, fuse: bool, kind: str) -> N
     out.grad = out.grad or fuse
 
 
-def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs: bool = True) -> list[Outcome]:
+def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs: bool = False) -> list[Outcome]:
     """Check programs together: fused (all of them, one realize), unfused (those marked in
     `unfused`, one realize), and their error probes. A program that fails inside a batch but
-    not alone is reported with the seeds it was realized with."""
+    not alone is reported with the seeds it was realized with. `check_refs`: also check that
+    the torch program agrees with the numpy one (a fuzzer self-test for new table rows; off by
+    default: torch has quirks of its own, 0.0 / a float64 denormal is NaN in torch 2.13)."""
     items = [_prepare(p, check_refs) for p in ps]
     unfused = unfused if unfused is not None else [True] * len(ps)
     for fuse, kind in ((True, "forward"), (False, "unfused")):
@@ -360,7 +362,7 @@ def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs
     return [it.out for it in items]
 
 
-def check_program(p: Program, unfused: bool = True, check_refs: bool = True) -> Outcome:
+def check_program(p: Program, unfused: bool = True, check_refs: bool = False) -> Outcome:
     return check_batch([p], [unfused], check_refs)[0]
 
 
