@@ -662,7 +662,23 @@ class Tensor:
         return (self > 0).where(self, self * negative_slope)
 
     def elu(self, alpha: float = 1.0) -> Tensor:
-        return (self > 0).where(self, alpha * (self.exp() - 1))
+        # the negative side exponentiates min(x, 0) only: exp(x) of a large x is inf, and the
+        # gradient the where gives that unused branch (0) times it was NaN
+        pos = self > 0
+        return pos.where(self, alpha * pos.where(0.0, self).expm1())
+
+    def expm1(self) -> Tensor:
+        """exp(x) - 1, accurate near 0 (where exp(x) rounds near 1): (u - 1) of u = exp(x),
+        corrected for |x| < 1/2 by (u - 1) (x / log(u) - 1), the error of u's rounding (Kahan;
+        0 in exact arithmetic, so it is detached: the gradient is u = exp(x)); x itself where u
+        rounds to 1. Farther from 0, u - 1 is as accurate as u."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = x.exp()
+        d = u - 1
+        lu = u.log()
+        near = (x.abs() < 0.5) & (lu != 0)  # false for NaN
+        fix = near.where(d * (x / lu - 1), 0.0).detach()
+        return (u == 1).where(x, d + fix)
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a

@@ -540,3 +540,19 @@ def test_a_scalar_view_entirely_in_padding_reads_the_fill_value():
             x = Tensor(np.zeros((0,), np.float32)).pad(((0, 1),), value=0.0).reshape(())
             close(x * 2 + 1, np.float32(1.0))
             close(Tensor([1.0, 2.0]).pad(((0, 1),), value=5.0)[2:3].reshape(()) * 2, np.float32(10.0))
+
+
+def test_elu_gradient_at_large_inputs_and_expm1_accuracy_match_torch():
+    # elu exponentiated every input: exp(inf) = inf, and the where's 0 for that unused branch
+    # times it was a NaN gradient (x / -0.0 then elu; found by the fuzzer); exp(x) - 1 also lost
+    # the digits of small x that torch's expm1 keeps
+    data = [1e-8, -1e-8, 1e-4, -3.0, 0.5, 30.0, -100.0, inf, -inf, 0.0, -0.0, 88.0, 1e30]
+    x = Tensor(data, requires_grad=True)
+    y = x.elu()
+    y.sum().backward()
+    t = _t(data, torch.float64, grad=True)
+    ty = torch.nn.functional.elu(t)
+    ty.sum().backward()
+    close(y, ty.detach().float().numpy(), rtol=1e-6, atol=0)
+    close(x.grad, t.grad.float().numpy(), rtol=1e-6, atol=0)
+    close(Tensor(data).expm1(), torch.expm1(_t(data, torch.float64)).float().numpy(), rtol=1e-6, atol=0)
