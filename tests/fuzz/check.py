@@ -11,7 +11,11 @@ A comparison is dtype-aware: shapes and dtypes must be equal; integers and bools
 equal; floats within a tolerance three times the spread of the perturbed references (plus a few
 units in the last place); NaN positions and infinities must match. Elements whose reference is
 unstable under rounding-sized perturbations (a comparison that flips, an overflow at the edge)
-are not compared.
+are not compared. Gradients add torch's own float32 run to the spread, a norm-wise term and a
+relative floor (GRAD_RTOL): see `compare`.
+
+Programs are checked in batches realized together (one schedule, one OpenCL program build:
+PoCL's build is most of a small program's cost); a failure inside a batch is re-checked alone.
 
 Public names: Failure, Outcome, check_program, check_batch, compare, PERTURBED_RUNS.
 """
@@ -28,7 +32,7 @@ import lazygrad as lg
 from lazygrad import Tensor
 
 from .ops import TABLE
-from .program import EPS, K_ULPS, Noise, Program, code_for, evaluate
+from .program import EPS, Noise, Program, code_for, evaluate
 from .refs import TR, R, RefError, is_float
 from .values import np_dtype
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .refs import acc_dtype, float_of, is_float, is_int, promote, scalar_dtype
+from .refs import acc_dtype, float_of, promote, scalar_dtype
 from .values import FLOATS, INTS, random_shape, special_scalar
 
 ALL = ("float32", "float64", "int32", "int64", "bool")
@@ -227,19 +227,34 @@ def reduce(allow_tuple=True):
     return make
 
 
+def _has_int_min(v) -> bool:
+    return v.dtype in INTS and v.ref.size > 0 and v.ref.min() == np.iinfo(v.ref.dtype).min
+
+
 def no_int_min(make):
-    # bugs13: int32/int64 min and argmin at INT_MIN (min is -max(-x)) are being fixed there
+    # bugs13: int32/int64 min, argmin and minimum at INT_MIN (computed as -max(-x)) are being
+    # fixed there: no integer operand (or scalar) holding INT_MIN
     def guarded(ctx, x):
-        if x.dtype in INTS and x.ref.size and x.ref.min() == np.iinfo(x.ref.dtype).min:
+        if _has_int_min(x):
             return None
-        return make(ctx, x)
+        made = make(ctx, x)
+        if made is None:
+            return None
+        ops, params = made
+        c = params.get("c")
+        if any(_has_int_min(o) for o in ops) or (isinstance(c, int) and not isinstance(c, bool) and
+                                                c in (-2**31, -2**63)):
+            return None
+        return made
     return guarded
 
 
 def prod_make(ctx, x):
     # bugs13: prod is being rewritten as a multiplying reduction there (exact for ints, NaN with
-    # zeros, gradient at 0); here only float prod of finite nonzero values
-    if not x.ref.size or not np.all(np.isfinite(x.ref)) or np.any(x.ref == 0) or np.abs(x.ref).max() > 1e3:
+    # zeros, gradient at 0); here only float prod of finite values away from 0 (exp of a sum of
+    # logs loses a denormal's digits)
+    a = np.abs(x.ref) if x.ref.size else x.ref
+    if not x.ref.size or not np.all(np.isfinite(x.ref)) or a.min() < 1e-30 or a.max() > 1e3:
         return None
     return [x], axis_params(ctx, x)
 
@@ -644,8 +659,8 @@ ROWS: list[Row] = [
     _row("mod", "{x} % {y}", "R.mod({x}, {y})", "TR.mod({x}, {y})", other(NUM), conv=to_common, x=NUM, weight=0.5),
     _row("maximum", "{x}.maximum({y})", "R.maximum({x}, {y})", "TR.maximum({x}, {y})", other(ALL), conv=to_common,
          exact=True),
-    _row("minimum", "{x}.minimum({y})", "R.minimum({x}, {y})", "TR.minimum({x}, {y})", other(ALL), conv=to_common,
-         exact=True),
+    _row("minimum", "{x}.minimum({y})", "R.minimum({x}, {y})", "TR.minimum({x}, {y})", no_int_min(other(ALL)),
+         conv=to_common, exact=True),
     _row("pow", "{x} ** {y}", "R.pow({x}, {y})", "torch.pow({x}, {y})", pow_make, conv=to_common_float, x=FLOATS,
          weight=0.4),
     _cmp("lt", "<"), _cmp("le", "<="), _cmp("gt", ">"), _cmp("ge", ">="), _cmp("eq", "=="), _cmp("ne", "!="),
@@ -670,7 +685,7 @@ ROWS: list[Row] = [
     _row("maximum_s", "{x}.maximum({c})", "np.maximum({x}, {c})", "torch.maximum({x}, torch.tensor({c}, dtype={x}.dtype))",
          scalar(), conv=to_scalar, x=NUM, exact=True, weight=0.5),
     _row("minimum_s", "{x}.minimum({c})", "np.minimum({x}, {c})", "torch.minimum({x}, torch.tensor({c}, dtype={x}.dtype))",
-         scalar(), conv=to_scalar, x=NUM, exact=True, weight=0.5),
+         no_int_min(scalar()), conv=to_scalar, x=NUM, exact=True, weight=0.5),
     _cmp_scalar("lt_s", "<"), _cmp_scalar("gt_s", ">"), _cmp_scalar("eq_s", "=="), _cmp_scalar("ne_s", "!="),
     _cmp_scalar("le_s", "<="), _cmp_scalar("ge_s", ">="),
     # reductions (random axes, keepdim both ways)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .ops import ROWS, TABLE, lit
 from .refs import TR, R, RefError, is_float
-from .values import FLOATS, INTS, np_dtype, random_array, random_shape, special_scalar
+from .values import FLOATS, np_dtype, random_array, random_shape, special_scalar
 
 _NOFULL = object()
 
