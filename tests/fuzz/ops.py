@@ -371,9 +371,11 @@ def pad_make(ctx, x):
     widths = []
     for s in x.shape:
         b, a = (int(v) for v in rng.integers(-1, 3, 2))
-        if b + a < -s:
-            b, a = 0, 0
-        widths.append((max(b, -s), a if max(b, -s) + a >= -s else 0))
+        # negative widths crop the data before padding (lazygrad's numpy-style widths): at most
+        # the whole dim (torch crops the padded tensor instead; the two agree within that)
+        if max(0, -b) + max(0, -a) > s:
+            b, a = max(b, 0), max(a, 0)
+        widths.append((b, a))
     v = special_scalar(rng, x.dtype, finite=ctx.grad) if rng.random() < 0.6 else (False if x.dtype == "bool" else 0)
     if x.dtype in FLOATS:
         v = float(v)
