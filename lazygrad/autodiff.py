@@ -69,9 +69,11 @@ def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 
 def _mod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
-    # fmod(a, b) = a - trunc(a / b) b: d/da = 1, d/db = -trunc(a / b) = -(a - n) / b
+    # fmod(a, b) = a - trunc(a / b) b: d/da = 1, d/db = -trunc(a / b) = -(a - n) / b; for b = 0
+    # (n is NaN) torch's -(a / b): +-inf, NaN for 0 / 0
     a, b = n.srcs
-    return g, neg(mul(g, div(sub(a, n), b)))
+    quotient = _where(gr.elementwise(Op.CMPEQ, b, _c(0.0, b), dtype=dt.bool_), div(a, b), div(sub(a, n), b))
+    return g, neg(mul(g, quotient))
 
 
 def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:

@@ -194,7 +194,7 @@ class Emitter:
         self.lk, self.names, self.w, self.shape = lk, names, w, shape
         self.lines, self.prefix, self.ity = lines, prefix, ity
         self.var: dict[int, str] = {}
-        self.recip: dict[int, str] = {}  # row-invariant divisor -> its hoisted reciprocal
+        self.recip: dict[int, tuple[str, str]] = {}  # row-invariant divisor -> hoisted (reciprocal, scale)
 
     def st(self, st: ShapeTracker) -> ShapeTracker:
         return st.reshape(self.shape) if st.shape != self.shape else st
@@ -281,7 +281,8 @@ class Emitter:
         elif ins.kind == "rand":
             e = self.rand_expr(int(ins.value), ins.st)
         elif ins.kind == "alu" and ins.op is Op.DIV and ins.args[1] in self.recip:
-            e = f"({self.var[ins.args[0]]}*{self.recip[ins.args[1]]})"
+            inv, scale = self.recip[ins.args[1]]
+            e = f"(({self.var[ins.args[0]]}*{inv})*{scale})"
         elif ins.kind == "alu":
             srcs = [self.lk.instrs[a] for a in ins.args]
             in_dt = srcs[-1].dtype if ins.op is Op.WHERE else srcs[0].dtype
@@ -334,14 +335,25 @@ class Emitter:
             elif (ins.region == region and ins.kind == "alu" and ins.op is Op.DIV and ins.dtype.is_float
                   and ins.args[1] in invariant and ins.args[1] not in self.recip):
                 # x / s with s fixed for the row: one division per row, a multiply per element
-                # (as torch's softmax does; differs from x / s by at most an ulp or two)
+                # (as torch's softmax does; differs from x / s by at most an ulp or two). The
+                # reciprocal of a tiny s overflows (0 / 4e-45 came out 0 * inf = NaN): such an
+                # s is scaled by a power of two first and the product scaled back, exactly
                 d = ins.args[1]
                 if d not in self.var:
                     self.emit(d, self.lk.instrs[d])
-                name = f"{self.prefix}inv{d}"
-                self.lines.append(f"{vtype(ins.dtype, self.w)} {name} = ({vliteral(1, ins.dtype, self.w)}/{self.var[d]});")
-                self.recip[d] = name
+                name, sc = f"{self.prefix}inv{d}", f"{self.prefix}sc{d}"
+                ty, w = vtype(ins.dtype, self.w), self.w
+                tiny, up = _RECIP_SCALE[ins.dtype.name]
+                self.lines.append(f"{ty} {sc} = ((fabs({self.var[d]})<{vliteral(tiny, ins.dtype, w)})?"
+                                  f"{vliteral(up, ins.dtype, w)}:{vliteral(1, ins.dtype, w)});")
+                self.lines.append(f"{ty} {name} = ({vliteral(1, ins.dtype, w)}/({self.var[d]}*{sc}));")
+                self.recip[d] = (name, sc)
         self.lines = body
+
+
+# dtype -> (below this |s| the reciprocal 1/s may overflow, the power of two s is scaled by)
+_RECIP_SCALE = {"float16": (2.0 ** -14, 2.0 ** 16), "float32": (2.0 ** -126, 2.0 ** 64),
+                "float64": (2.0 ** -1022, 2.0 ** 64)}
 
 
 def store_expr(val: str, dt: DType, w: int, idx: str, buf: int = 0) -> str:

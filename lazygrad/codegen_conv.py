@@ -189,6 +189,13 @@ def _tap_loop(geo: ConvGeometry, cfg: ConvConfig, load: XLoad, ity: str, dt: DTy
                 lines.append(f"  {pad}  a{i} += wc[{i * per_co + ky * geo.kw + kx}] * xv;")
             lines.append(f"  {pad}}}")
         if geo.rows_checked():
+            # a padded row still contributes 0 * w, like torch and the im2col path: a NaN or
+            # infinite weight makes the border outputs NaN (only finite weights add nothing)
+            lines.append("    } else {")
+            zero = vliteral(0, dt, cfg.vw)
+            for kx in range(geo.kw):
+                for i in range(cfg.cob):
+                    lines.append(f"      a{i} += wc[{i * per_co + ky * geo.kw + kx}] * {zero};")
             lines.append("    }")
         lines.append("  }")
     lines.append("}")

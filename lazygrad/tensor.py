@@ -887,7 +887,23 @@ class Tensor:
 
     def elu(self, alpha: float = 1.0) -> Tensor:
         """Elementwise x where x > 0, else alpha * (exp(x) - 1)."""
-        return (self > 0).where(self, alpha * (self.exp() - 1))
+        # the negative side exponentiates min(x, 0) only: exp(x) of a large x is inf, and the
+        # gradient the where gives that unused branch (0) times it was NaN
+        pos = self > 0
+        return pos.where(self, alpha * pos.where(0.0, self).expm1())
+
+    def expm1(self) -> Tensor:
+        """exp(x) - 1, accurate near 0 (where exp(x) rounds near 1): (u - 1) of u = exp(x),
+        corrected for |x| < 1/2 by (u - 1) (x / log(u) - 1), the error of u's rounding (Kahan;
+        0 in exact arithmetic, so it is detached: the gradient is u = exp(x)); x itself where u
+        rounds to 1. Farther from 0, u - 1 is as accurate as u."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = x.exp()
+        d = u - 1
+        lu = u.log()
+        near = (x.abs() < 0.5) & (lu != 0)  # false for NaN
+        fix = near.where(d * (x / lu - 1), 0.0).detach()
+        return (u == 1).where(x, d + fix)
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a
@@ -959,7 +975,7 @@ class Tensor:
         d = self - f
         even = (f * 0.5).floor() * 2 == f
         r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
-        return _signed_zero(r, self) if self.dtype.is_float else r
+        return _signed_zero(r, self.detach()) if self.dtype.is_float else r
 
     def isnan(self) -> Tensor:
         """Elementwise True where x is NaN."""
@@ -1169,8 +1185,9 @@ class Tensor:
         ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
         n = self.shape[ax]
         x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
-        tri = (Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)).cast(x.dtype)
-        out = (x.unsqueeze(-2) * tri).sum(-1)
+        tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
+        # select, not multiply by the 0/1 mask: inf * 0 is NaN and spread into every prefix
+        out = tri.where(x.unsqueeze(-2), 0).sum(-1)
         return out.transpose(ax, -1)
 
     # --- movement ---------------------------------------------------------------------------------
@@ -1536,7 +1553,8 @@ def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _signed_zero(r: Tensor, x: Tensor) -> Tensor:
-    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch)."""
+    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch).
+    x is detached by the callers: x * 0 would pass 0 * g, NaN for an infinite g."""
     return (r == 0).where(x * 0.0, r)
 
 

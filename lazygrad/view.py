@@ -203,6 +203,10 @@ class View:
         assert self.mask is not None
         keep = [(s, st, m) for s, st, m in zip(self.shape, self.strides, self.mask) if s != 1]
         if any(m == (0, 0) for s, st, m in zip(self.shape, self.strides, self.mask) if s == 1):
+            if not new_shape:
+                # a 0-d view has no dim to carry "nothing valid": a view of its own on top keeps
+                # this one's mask (a bare 0-d view would read the buffer: a zero-size one is NULL)
+                return None
             return View.create(new_shape, mask=tuple((0, 0) for _ in new_shape))
         it = iter(keep)
         strides, mask = [], []

@@ -442,3 +442,117 @@ def test_cat_and_stack_keep_negative_zero_like_torch(fuse):
         t = _t([[-0.0]], grad=True)
         torch.cat([t, _t([[4.0]])], dim=1).sqrt().sum().backward()
         close(x.grad, t.grad.numpy())
+
+
+# --- division by a row-invariant divisor (hoisted reciprocal) ----------------------------------------------
+@pytest.mark.parametrize("dtype, tdtype", [(lg.float32, torch.float32), (lg.float64, torch.float64)])
+def test_normalising_by_a_tiny_row_sum_matches_torch(dtype, tdtype):
+    # x / s with s fixed per row is x * (1 / s): 1 / 3e-40 overflows, so 0 / s was 0 * inf = NaN
+    tiny = 1e-40 if dtype is lg.float32 else 1e-310
+    data = np.array([[tiny, 2 * tiny, 0.0, -tiny], [1.0, 2.0, 0.0, 3.0], [0.0, 0.0, tiny, 0.0]])
+    x, t = Tensor(data, dtype=dtype), torch.tensor(data, dtype=tdtype)
+    close(x / x.abs().sum(1, keepdim=True), (t / t.abs().sum(1, keepdim=True)).numpy(), rtol=1e-6)
+    close((x / x.abs().sum(1, keepdim=True)).sum(1), (t / t.abs().sum(1, keepdim=True)).sum(1).numpy(), rtol=1e-6)
+
+
+def test_sum_of_a_division_by_a_denormal_scalar_matches_torch():
+    data = np.array([[-1.5, -2.0, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    x = Tensor(data, requires_grad=True)
+    y = (x / -4.203895392974451e-45).sum(1)
+    (g,) = lg.grad(y.sum(), [x])
+    t = torch.tensor(data, requires_grad=True)
+    ty = (t / -4.203895392974451e-45).sum(1)
+    close(y, ty.detach().numpy())
+    close(g, torch.autograd.grad(ty.sum(), [t])[0].numpy())
+
+
+def test_cumsum_with_infinities_matches_torch():
+    # the prefix sums multiplied by a 0/1 mask: inf * 0 = NaN in every prefix before the inf
+    data = [[1.25, -0.5, 20.0, inf, 1.0], [-inf, 2.0, inf, 0.5, -1.0], [nan, 1.0, 2.0, 3.0, 4.0]]
+    for axis in (0, 1):
+        close(Tensor(data).cumsum(axis), torch.cumsum(_t(data), axis).numpy())
+    x = Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    (x.cumsum(1) * Tensor([[1.0, 10.0, 100.0]])).sum().backward()
+    t = _t([[1.0, 2.0, 3.0]], grad=True)
+    (torch.cumsum(t, 1) * _t([[1.0, 10.0, 100.0]])).sum().backward()
+    close(x.grad, t.grad.numpy())
+
+
+# --- conv2d: padded rows contribute 0 * w -----------------------------------------------------------------
+@pytest.mark.parametrize("conv", ["direct", "im2col"])
+@pytest.mark.parametrize("bad", [nan, inf])
+def test_conv2d_zero_padding_takes_part_in_the_products(conv, bad):
+    # the direct kernel skipped padded rows but multiplied padded columns by the weights: a NaN or
+    # inf weight reached some border outputs and not others, and the im2col path differed. Padding
+    # is zeros in the products (0 * inf = NaN) on every path, like torch on an explicitly padded
+    # input (torch's own padding=... result here depends on its algorithm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    w[1, 2, 0, 1] = bad
+    with lg.config.override(conv=conv):
+        got = Tensor(x).conv2d(Tensor(w), padding=(2, 1), stride=(1, 2))
+    padded = torch.nn.functional.pad(torch.tensor(x), (1, 1, 2, 2))
+    want = torch.nn.functional.conv2d(padded, torch.tensor(w), stride=(1, 2))
+    close(got, want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_remainder_gradient_by_a_zero_divisor_matches_torch():
+    # d(a % b)/db was -(a - fmod(a, b)) / b: NaN for b = 0 (fmod is NaN); torch gives -floor(a / b)
+    a, b = [-0.5, 2.0, 0.0, 3.0], [0.0, 0.0, 0.0, 2.0]
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x % y * Tensor([3.9, 1.0, 1.0, 2.0])).sum().backward()
+    tx, ty = _t(a, torch.float64, grad=True), _t(b, torch.float64, grad=True)
+    (torch.remainder(tx, ty) * torch.tensor([3.9, 1.0, 1.0, 2.0], dtype=torch.float64)).sum().backward()
+    close(x.grad, tx.grad.numpy())
+    close(y.grad, ty.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round"])
+def test_zero_gradient_of_rounding_stays_zero_under_an_infinite_incoming_gradient(name):
+    # round's signed-zero fix multiplied its input by 0: 0 * inf = NaN in the gradient
+    x = Tensor([0.0, 0.3, -2.6], requires_grad=True)
+    (Tensor([-0.5, 1.0, 2.0]) % getattr(x, name)()).sum().backward()
+    t = _t([0.0, 0.3, -2.6], torch.float64, grad=True)
+    torch.remainder(torch.tensor([-0.5, 1.0, 2.0], dtype=torch.float64), getattr(torch, name)(t)).sum().backward()
+    close(x.grad, t.grad.numpy())
+
+
+# --- views: a 0-d read of padding --------------------------------------------------------------------------
+def test_gradient_through_an_empty_slice_into_a_scalar_matches_torch():
+    # the gradient of x1 pads an empty gradient to one element and reshapes it to 0-d: the
+    # reshape dropped the "nothing valid" mask and the kernel read element 0 of the empty (NULL)
+    # buffer: garbage, or a segfault (found by the fuzzer under LAZYGRAD_TARGET=512)
+    x0 = Tensor(np.array([2.0], np.float32), requires_grad=True)
+    x1 = Tensor(np.array(0.9, np.float32), requires_grad=True)
+    y = (x0.mean(-1, keepdim=True).rsqrt() - x1)[:-2:2]
+    gs = lg.grad(y, [x0, x1], grad_output=Tensor(np.zeros((0,), np.float32)))
+    t0, t1 = _t([2.0], grad=True), _t(0.9, grad=True)
+    ty = (t0.mean(-1, keepdim=True).rsqrt() - t1)[:0]
+    tgs = torch.autograd.grad(ty, [t0, t1], torch.zeros(0))
+    for g, tg in zip(gs, tgs):
+        close(g, tg.numpy())
+
+
+def test_a_scalar_view_entirely_in_padding_reads_the_fill_value():
+    for fuse in (True, False):
+        with lg.config.override(fuse=fuse):
+            x = Tensor(np.zeros((0,), np.float32)).pad(((0, 1),), value=0.0).reshape(())
+            close(x * 2 + 1, np.float32(1.0))
+            close(Tensor([1.0, 2.0]).pad(((0, 1),), value=5.0)[2:3].reshape(()) * 2, np.float32(10.0))
+
+
+def test_elu_gradient_at_large_inputs_and_expm1_accuracy_match_torch():
+    # elu exponentiated every input: exp(inf) = inf, and the where's 0 for that unused branch
+    # times it was a NaN gradient (x / -0.0 then elu; found by the fuzzer); exp(x) - 1 also lost
+    # the digits of small x that torch's expm1 keeps
+    data = [1e-8, -1e-8, 1e-4, -3.0, 0.5, 30.0, -100.0, inf, -inf, 0.0, -0.0, 88.0, 1e30]
+    x = Tensor(data, requires_grad=True)
+    y = x.elu()
+    y.sum().backward()
+    t = _t(data, torch.float64, grad=True)
+    ty = torch.nn.functional.elu(t)
+    ty.sum().backward()
+    close(y, ty.detach().float().numpy(), rtol=1e-6, atol=0)
+    close(x.grad, t.grad.float().numpy(), rtol=1e-6, atol=0)
+    close(Tensor(data).expm1(), torch.expm1(_t(data, torch.float64)).float().numpy(), rtol=1e-6, atol=0)

@@ -47,7 +47,8 @@ class Stats:
 
 
 def run(seed: int = 0, count: int | None = None, minutes: float | None = None, unfused: bool = True,
-        shrink_failures: bool = True, stop_after: int | None = 1, log: Callable[[str], None] = print) -> Stats:
+        shrink_failures: bool = True, stop_after: int | None = 1, log: Callable[[str], None] = print,
+        check_refs: bool = False) -> Stats:
     """Check programs seed, seed+1, ... (`count` of them, or for `minutes`). A failure is
     shrunk and printed as a reproducer; stops after `stop_after` failures (None: never)."""
     stats = Stats()
@@ -62,7 +63,7 @@ def run(seed: int = 0, count: int | None = None, minutes: float | None = None, u
         ps = [generate(s) for s in seeds]
         # every program fused; a third of them unfused as well (LAZYGRAD_FUSE=0 runs one kernel
         # per primitive: many kernels, each costing PoCL a compile at its first launch)
-        outs = check_batch(ps, [unfused and s % UNFUSED_EVERY == 0 for s in seeds])
+        outs = check_batch(ps, [unfused and s % UNFUSED_EVERY == 0 for s in seeds], check_refs)
         for s, p, out in zip(seeds, ps, outs):
             stats.programs += 1
             stats.forward += out.forward

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-unfused", action="store_true", help="skip the LAZYGRAD_FUSE=0 runs")
     ap.add_argument("--no-shrink", action="store_true", help="print failures without shrinking them")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failure")
+    ap.add_argument("--check-refs", action="store_true", help="also check the torch program against the numpy one")
     a = ap.parse_args(argv)
     if a.count is None and a.minutes is None:
         a.count = 100
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fuzz: first seed {seed}", flush=True)
     stats = run(seed, a.count, a.minutes, unfused=not a.no_unfused, shrink_failures=not a.no_shrink,
                 stop_after=None if (a.keep_going or a.minutes is not None) else 1,
-                log=lambda s: print(s, flush=True))
+                log=lambda s: print(s, flush=True), check_refs=a.check_refs)
     print(stats.summary())
     return 1 if stats.failures else 0
 

@@ -11,7 +11,11 @@ A comparison is dtype-aware: shapes and dtypes must be equal; integers and bools
 equal; floats within a tolerance three times the spread of the perturbed references (plus a few
 units in the last place); NaN positions and infinities must match. Elements whose reference is
 unstable under rounding-sized perturbations (a comparison that flips, an overflow at the edge)
-are not compared.
+are not compared. Gradients add torch's own float32 run to the spread, a norm-wise term and a
+relative floor (GRAD_RTOL): see `compare`.
+
+Programs are checked in batches realized together (one schedule, one OpenCL program build:
+PoCL's build is most of a small program's cost); a failure inside a batch is re-checked alone.
 
 Public names: Failure, Outcome, check_program, check_batch, compare, PERTURBED_RUNS.
 """
@@ -28,11 +32,12 @@ import lazygrad as lg
 from lazygrad import Tensor
 
 from .ops import TABLE
-from .program import EPS, K_ULPS, Noise, Program, code_for, evaluate
+from .program import EPS, Noise, Program, code_for, evaluate
 from .refs import TR, R, RefError, is_float
 from .values import np_dtype
 
 PERTURBED_RUNS = 3
+GRAD_RTOL = {"float32": 1e-4, "float64": 1e-12}
 _LG_ENV = {"lg": lg, "Tensor": Tensor, "np": np, "nan": float("nan"), "inf": float("inf")}
 
 
@@ -64,8 +69,9 @@ def compare(got: np.ndarray, got_dtype: str, ref: np.ndarray, ref_dtype: str, pe
             normwise: bool = False) -> str | None:
     """None if `got` matches the reference; otherwise why not (first bad element). `normwise`
     (gradients): each element may also be off by a few units in the last place of the
-    largest element, since a gradient formula is free to cancel (softmax's backward through
-    its division rule) where the reference's does not."""
+    largest element and by GRAD_RTOL of its own value: lazygrad differentiates composite
+    functions term by term (silu' = s + x s (1 - s) cancels near x = -1.3, softmax's backward
+    goes through its division rule) where torch uses closed forms."""
     if got_dtype != ref_dtype:
         return f"dtype: {got_dtype}, expected {ref_dtype}"
     if tuple(got.shape) != tuple(np.shape(ref)):
@@ -106,7 +112,7 @@ def compare(got: np.ndarray, got_dtype: str, ref: np.ndarray, ref_dtype: str, pe
         tiny = np.finfo(np_dtype(ref_dtype)).tiny
         tol = 3 * spread + 4 * eps * np.abs(ref) + 4 * tiny
         if normwise and np.isfinite(ref).any():
-            tol = tol + 8 * eps * np.abs(ref[np.isfinite(ref)]).max()
+            tol = tol + 8 * eps * np.abs(ref[np.isfinite(ref)]).max() + GRAD_RTOL[ref_dtype] * np.abs(ref)
         fin = stable_inf & ~inf & np.isfinite(g)
         bad = fin & ~(np.abs(g - ref) <= tol)
     if bad.any():
@@ -328,10 +334,12 @@ def _compare(it: _Prepared, vals: list, gvals: list, fuse: bool, kind: str) -> N
     out.grad = out.grad or fuse
 
 
-def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs: bool = True) -> list[Outcome]:
+def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs: bool = False) -> list[Outcome]:
     """Check programs together: fused (all of them, one realize), unfused (those marked in
     `unfused`, one realize), and their error probes. A program that fails inside a batch but
-    not alone is reported with the seeds it was realized with."""
+    not alone is reported with the seeds it was realized with. `check_refs`: also check that
+    the torch program agrees with the numpy one (a fuzzer self-test for new table rows; off by
+    default: torch has quirks of its own, 0.0 / a float64 denormal is NaN in torch 2.13)."""
     items = [_prepare(p, check_refs) for p in ps]
     unfused = unfused if unfused is not None else [True] * len(ps)
     for fuse, kind in ((True, "forward"), (False, "unfused")):
@@ -358,7 +366,7 @@ def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs
     return [it.out for it in items]
 
 
-def check_program(p: Program, unfused: bool = True, check_refs: bool = True) -> Outcome:
+def check_program(p: Program, unfused: bool = True, check_refs: bool = False) -> Outcome:
     return check_batch([p], [unfused], check_refs)[0]
 
 

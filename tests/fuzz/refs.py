@@ -322,6 +322,8 @@ class R:
     # movement
     @staticmethod
     def pad(x, widths, value):
+        if any(max(0, -b) + max(0, -a) > s for (b, a), s in zip(widths, x.shape)):
+            raise RefError("pad: negative widths crop more than the dim holds")
         crop = tuple(slice(max(0, -b), s - max(0, -a)) for (b, a), s in zip(widths, x.shape))
         return np.pad(x[crop], [(max(0, b), max(0, a)) for b, a in widths], constant_values=value)
 

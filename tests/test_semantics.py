@@ -1,0 +1,217 @@
+"""docs/semantics.md, statement by statement: where numpy and torch disagree (or a lazy kernel
+cannot do what torch does), what lazygrad does. Each test is named after its statement; the
+statements that came with a bug fix are tested in tests/test_regressions_14.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lazygrad as lg
+from lazygrad import Tensor
+
+from conftest import close
+
+nan, inf = float("nan"), float("inf")
+I32_MIN, I32_MAX = -2**31, 2**31 - 1
+SPECIAL = [nan, inf, -inf, 0.0, -0.0, 1.5, -2.0, 1e-40]
+
+
+def _t(a, dtype=torch.float32):
+    return torch.tensor(np.asarray(a), dtype=dtype)
+
+
+# --- NaN propagation --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "neg",
+                                  "reciprocal", "square", "floor", "ceil", "round", "softplus", "log1p"])
+def test_nan_in_is_nan_out_for_elementwise_ops_like_torch(name):
+    f = (lambda x: -x) if name == "neg" else (lambda x: getattr(x, name)())
+    tf = {"neg": torch.neg, "softplus": torch.nn.functional.softplus}.get(name, getattr(torch, name, None))
+    got = f(Tensor(SPECIAL)).numpy()
+    want = tf(_t(SPECIAL)).numpy()
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[0])
+
+
+def test_sign_of_nan_is_zero_like_torch_not_numpy():
+    close(Tensor(SPECIAL).sign(), torch.sign(_t(SPECIAL)).numpy())
+    assert Tensor([nan]).sign().item() == 0.0 and np.isnan(np.sign(np.float32(nan)))
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_and_minimum_propagate_nan_like_torch(name):
+    a, b = [nan, 1.0, nan, -inf], [2.0, nan, nan, nan]
+    close(getattr(Tensor(a), name)(Tensor(b)), getattr(torch, name)(_t(a), _t(b)).numpy())
+
+
+def test_comparisons_with_nan_are_false_except_not_equal():
+    x = Tensor([nan])
+    assert [bool((getattr(x, op)(1.0)).item()) for op in ("lt", "le", "gt", "ge", "eq", "ne")] == \
+        [False, False, False, False, False, True]
+
+
+def test_where_does_not_leak_nan_from_the_branch_it_does_not_take():
+    c = Tensor([True, False])
+    close(c.where(Tensor([1.0, nan]), Tensor([nan, 2.0])), np.array([1.0, 2.0], np.float32))
+
+
+def test_cast_of_nan_to_int_is_zero_and_to_bool_is_true():
+    close(Tensor([nan, 2.7, -2.7]).cast(lg.int32), np.array([0, 2, -2], np.int32))
+    close(Tensor([nan, 0.0, -0.0]).cast(lg.bool_), np.array([True, False, False]))
+
+
+def test_float_to_int_casts_round_toward_zero_and_saturate():
+    close(Tensor([1e10, -1e10, inf, -inf, 2.5e9]).cast(lg.int32), np.array([I32_MAX, I32_MIN, I32_MAX, I32_MIN, I32_MAX]))
+    close(Tensor([1e30, -1e30], dtype=lg.float64).cast(lg.int64), np.array([2**63 - 1, -2**63]))
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp"])
+def test_reductions_propagate_nan_like_torch(name):
+    data = [[1.0, nan, 3.0], [1.0, 2.0, -inf], [nan, inf, -inf]]
+    lgname = {"amax": "max", "amin": "min"}.get(name, name)
+    close(getattr(Tensor(data), lgname)(1), getattr(torch, name)(_t(data), 1).numpy())
+
+
+def test_argmax_and_argmin_return_the_first_nan_like_torch():
+    data = [[1.0, nan, 3.0, nan], [5.0, 5.0, -1.0, -1.0]]
+    for name in ("argmax", "argmin"):
+        close(getattr(Tensor(data), name)(1), getattr(torch, name)(_t(data), 1).numpy().astype(np.int32))
+
+
+def test_any_and_all_count_nan_as_true_like_torch():
+    data = [[nan, 0.0], [0.0, 0.0]]
+    close(Tensor(data).any(1), torch.any(_t(data), 1).numpy())
+    close(Tensor(data).all(0), torch.all(_t(data), 0).numpy())
+
+
+def test_softmax_of_a_row_with_nan_is_nan_like_torch():
+    data = [[1.0, nan, 2.0], [1.0, 2.0, 3.0]]
+    close(Tensor(data).softmax(1), torch.softmax(_t(data), 1).numpy())
+
+
+def test_matmul_propagates_nan_and_inf_like_torch():
+    a, b = [[nan, 1.0], [0.0, 1.0]], [[0.0, 1.0], [inf, 2.0]]
+    close(Tensor(a) @ Tensor(b), (_t(a) @ _t(b)).numpy())
+
+
+# --- integers: overflow, promotion, defaults -----------------------------------------------------------
+def test_int32_arithmetic_wraps_like_torch():
+    a = [I32_MAX, I32_MIN, 3]
+    x, t = Tensor(a, dtype=lg.int32), _t(a, torch.int32)
+    for f in (lambda v: v + 1, lambda v: v * 2, lambda v: -v, lambda v: v.abs(), lambda v: v - I32_MAX):
+        close(f(x), f(t).numpy())
+
+
+def test_tensor_promotion_follows_torch():
+    pairs = [(lg.bool_, lg.int32), (lg.int32, lg.int64), (lg.int64, lg.float32), (lg.float32, lg.float64),
+             (lg.int32, lg.float32), (lg.bool_, lg.float64)]
+    for a, b in pairs:
+        got = (Tensor([1], dtype=a) + Tensor([1], dtype=b)).dtype
+        want = (torch.tensor([1], dtype=getattr(torch, a.name)) + torch.tensor([1], dtype=getattr(torch, b.name))).dtype
+        assert got.name == str(want).split(".")[1]
+
+
+def test_a_python_scalar_only_changes_the_kind_like_torch():
+    assert (Tensor([1], dtype=lg.int32) + 2.5).dtype is lg.float32
+    assert (Tensor([1.0], dtype=lg.float64) + 2).dtype is lg.float64
+    assert (Tensor([1], dtype=lg.int64) + 2).dtype is lg.int64
+    assert (Tensor([True]) + 2).dtype is lg.int32  # lazygrad's default int (torch: int64)
+
+
+def test_bool_arithmetic_is_logic_and_subtraction_raises():
+    assert (Tensor([True]) + Tensor([True])).dtype is lg.bool_
+    with pytest.raises(TypeError):
+        Tensor([True]) - Tensor([True])
+
+
+def test_integer_results_of_lazygrad_use_its_default_int():
+    assert Tensor([1, 2]).dtype is lg.int32 and torch.tensor([1, 2]).dtype == torch.int64
+    assert Tensor([[1.0, 2.0]]).argmax(1).dtype is lg.int32
+    assert Tensor(np.arange(3, dtype=np.int64)).dtype is lg.int32
+    assert Tensor(np.arange(3, dtype=np.int64), dtype=lg.int64).dtype is lg.int64
+    with pytest.raises(OverflowError):
+        Tensor(np.array([2**40]))
+
+
+def test_sums_of_bools_and_int32_are_int64_and_mean_of_ints_is_float32():
+    assert Tensor([True]).sum().dtype is lg.int64 and Tensor([1], dtype=lg.int32).cumsum(0).dtype is lg.int64
+    assert Tensor([1, 2]).mean().dtype is lg.float32
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).mean()  # torch refuses; lazygrad averages in float32
+
+
+def test_true_division_of_ints_is_float32_like_torch():
+    assert (Tensor([3]) / Tensor([2])).dtype is lg.float32
+    close(Tensor([3, -3]) / 2, (torch.tensor([3, -3]) / 2).numpy())
+
+
+# --- division and modulo by zero ------------------------------------------------------------------------
+def test_float_division_by_zero_is_ieee():
+    close(Tensor([1.0, -1.0, 0.0, nan]) / Tensor([0.0, 0.0, 0.0, 0.0]), np.array([inf, -inf, nan, nan], np.float32))
+    close(Tensor([1.0, 1.0]) / Tensor([-0.0, 0.0]), np.array([-inf, inf], np.float32))
+
+
+@pytest.mark.parametrize("dtype", [lg.int32, lg.int64])
+def test_integer_division_and_modulo_by_a_zero_element_give_zero(dtype):
+    a, b = Tensor([7, -7, 0], dtype=dtype), Tensor([0, 0, 0], dtype=dtype)
+    close(a // b, np.zeros(3, dtype.np))
+    close(a % b, np.zeros(3, dtype.np))
+    with pytest.raises(RuntimeError):
+        torch.tensor([7]) // torch.tensor([0])  # torch raises; a lazy kernel cannot
+
+
+def test_integer_division_by_a_python_zero_raises_when_built_like_torch():
+    with pytest.raises(ZeroDivisionError, match="floordiv: integer division by zero"):
+        Tensor([7]) // 0
+    with pytest.raises(ZeroDivisionError, match="mod: integer modulo by zero"):
+        Tensor([7]) % 0
+
+
+def test_int_min_floor_divided_by_minus_one_wraps_to_int_min():
+    close(Tensor([I32_MIN], dtype=lg.int32) // Tensor([-1], dtype=lg.int32), np.array([I32_MIN], np.int32))
+    close(Tensor([I32_MIN], dtype=lg.int32) % Tensor([-1], dtype=lg.int32), np.array([0], np.int32))
+
+
+def test_integer_floor_division_floors_and_modulo_takes_the_divisor_sign_like_torch():
+    a, b = [7, -7, 7, -7, 5], [2, 2, -2, -2, 7]
+    close(Tensor(a) // Tensor(b), torch.floor_divide(torch.tensor(a), torch.tensor(b)).numpy().astype(np.int32))
+    close(Tensor(a) % Tensor(b), torch.remainder(torch.tensor(a), torch.tensor(b)).numpy().astype(np.int32))
+
+
+def test_float_modulo_by_zero_and_by_infinity_like_torch():
+    a, b = [5.0, -5.0, 5.0, inf], [0.0, inf, -inf, 2.0]
+    close(Tensor(a) % Tensor(b), torch.remainder(_t(a), _t(b)).numpy())
+
+
+# --- out-of-range indices -----------------------------------------------------------------------------------
+def test_out_of_range_int_and_slice_indices():
+    x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    with pytest.raises(IndexError, match="index 2 is out of bounds for dim 0 with size 2"):
+        x[2]
+    close(x[1:10, -10:2], np.arange(6, dtype=np.float32).reshape(2, 3)[1:10, -10:2])  # slices clip, like Python
+
+
+def test_negative_tensor_indices_count_from_the_end_like_torch():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    close(Tensor(x)[:, Tensor([-1, -3])], torch.tensor(x)[:, torch.tensor([-1, -3])].numpy())
+    close(Tensor(x)[:, Tensor([1, 0]) - 3], torch.tensor(x)[:, torch.tensor([1, 0]) - 3].numpy())
+
+
+# --- the document itself ----------------------------------------------------------------------------------
+def test_every_statement_of_docs_semantics_names_tests_that_exist():
+    import ast
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "semantics.md").read_text()
+    defined = set()
+    for name in ("test_semantics.py", "test_regressions_14.py"):
+        tree = ast.parse((root / "tests" / name).read_text())
+        defined |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    statements = [s for s in re.split(r"\n(?=- )", doc) if s.startswith("- ")]
+    assert len(statements) >= 30
+    for s in statements:
+        names = re.findall(r"\btest_\w+", s)
+        assert names, f"statement without a test: {s[:80]}"
+        missing = [n for n in names if n not in defined]
+        assert not missing, f"docs/semantics.md names tests that do not exist: {missing}"
