@@ -102,6 +102,45 @@ def test_int32_arithmetic_wraps_like_torch():
         close(f(x), f(t).numpy())
 
 
+def test_relu_of_negative_zero_is_positive_zero():
+    x = lg.Tensor(np.array([-0.0, 0.0, -1.0, 2.0, np.nan], np.float32), requires_grad=True)
+    y = x.relu()
+    out = y.numpy()
+    assert not np.signbit(out[:3]).any()  # torch: signbit(relu(-0.0)) is True
+    np.testing.assert_array_equal(out[3:4], [2.0])
+    assert np.isnan(out[4])
+    y.sum().backward()
+    t = torch.tensor([-0.0, 0.0, -1.0, 2.0, float("nan")], requires_grad=True)
+    torch.relu(t).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_prod_through_a_subnormal_factor_keeps_few_digits():
+    normal = np.array([1.704345, -1.4399598, -2.2199156, 1.4382557, 1.7265016, -4.692407], np.float32)
+    x = lg.Tensor(normal, requires_grad=True)
+    x.prod().backward()
+    exact = np.prod(normal.astype(np.float64)) / normal.astype(np.float64)
+    np.testing.assert_allclose(x.grad.numpy(), exact, rtol=1e-5)
+    tiny = np.append(normal, np.float32(-4.203895e-45))
+    x = lg.Tensor(tiny, requires_grad=True)
+    x.prod().backward()
+    others = float(np.prod(normal.astype(np.float64)))
+    got = float(x.grad.numpy()[-1])
+    # a subnormal has 3 significant bits here: within 10%, not within float32 rounding
+    assert abs(got - others) < 0.1 * abs(others)
+
+
+def test_float_remainder_zero_keeps_the_dividends_sign_like_torch():
+    a = np.array([0.0, -0.0, 40.0, -40.0, 0.0, -0.0], np.float32)
+    b = np.array([-20.0, -20.0, -20.0, 20.0, 20.0, 20.0], np.float32)
+    got = (lg.Tensor(a) % lg.Tensor(b)).numpy()
+    want = torch.remainder(torch.tensor(a), torch.tensor(b)).numpy()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(np.signbit((lg.Tensor(a) % -20.0).numpy()),
+                                  np.signbit(torch.remainder(torch.tensor(a), -20.0).numpy()))
+
+
 def test_tensor_promotion_follows_torch():
     pairs = [(lg.bool_, lg.int32), (lg.int32, lg.int64), (lg.int64, lg.float32), (lg.float32, lg.float64),
              (lg.int32, lg.float32), (lg.bool_, lg.float64)]

@@ -184,7 +184,10 @@ class R:
     def mod(x, y):
         if x.dtype.kind == "f":
             with np.errstate(divide="ignore", invalid="ignore"):
-                return np.remainder(x, y)  # the sign of the divisor, like torch.remainder
+                # torch.remainder: fmod, moved by y when its sign differs from y's; a zero result
+                # keeps the dividend's sign (np.remainder gives it the divisor's)
+                m = np.fmod(x, y)
+                return np.where((m != 0) & ((m < 0) != (y < 0)), m + y, m)
         xi, yi = x.astype(object), y.astype(object)
         out = np.vectorize(lambda a, b: 0 if b == 0 else a % b, otypes=[object])(xi, yi)
         return _wrap(out, x.dtype)
@@ -430,6 +433,14 @@ class TR:
             yield
         finally:
             _native.pop()
+
+    @staticmethod
+    def relu(x):
+        """torch.relu except that relu(-0.0) is +0.0 (docs/semantics.md: a documented difference);
+        the same gradient (none at 0, NaN passes)."""
+        if not x.dtype.is_floating_point:
+            return torch.relu(x)
+        return torch.where(x.isnan() | (x > 0), x, torch.zeros((), dtype=x.dtype))
 
     @staticmethod
     def _dt(d: str):
