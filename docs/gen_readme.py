@@ -10,6 +10,10 @@ prose around it stays hand-written. Parts, by name:
   (docs/tables.py, which also makes the site's generated tables).
 - `output:train`: what the training example (the python block after `<!-- training example -->`)
   prints, run in a fresh process in a temporary directory.
+- `output:dump-explain`, `output:dump-kernel`, `output:dump-schedule`: `lazygrad-dump --explain`
+  of examples/quickstart.py (its --explain lines, the head of kernel 01's source, kernel 01's
+  schedule entry without its timing and cache rows), at a fixed target
+  (`LAZYGRAD_TARGET=256`, probe and tuner off) so they are the same on every machine.
 
 tests/test_readme.py runs the example verbatim and checks both parts against this script.
 """
@@ -53,6 +57,38 @@ def run_example(code: str) -> str:
     return out.stdout
 
 
+DUMP_ENV = {"LAZYGRAD_TARGET": "256", "LAZYGRAD_PROBE": "0", "LAZYGRAD_TUNE": "0", "COLUMNS": "100"}
+_dump_cache: dict[str, str] = {}
+
+
+def dump_quickstart() -> dict[str, str]:
+    """The three dump parts, from one run of lazygrad-dump on examples/quickstart.py."""
+    if _dump_cache:
+        return _dump_cache
+    env = {**os.environ, **DUMP_ENV,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("LAZYGRAD_DEBUG", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-m", "lazygrad.dump", "--out", "dump", "--explain",
+                              str(ROOT / "examples" / "quickstart.py")], cwd=tmp, env=env,
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"lazygrad-dump of examples/quickstart.py failed:\n{out.stderr}")
+        d = Path(tmp) / "dump"
+        kernel = sorted(d.glob("01_*.cl"))[0].read_text().splitlines()
+        schedule = (d / "schedule.txt").read_text().split("=== launch sequence ===")[0]
+        explain = (d / "explain.txt").read_text()
+    entry = re.search(r"^\[01\] .*?(?=^\[02\] |^=== |\Z)", schedule, re.S | re.M).group(0)
+    keep = [line for line in entry.rstrip().splitlines() if not re.match(r"\s+(launch|program)\s", line)]
+    cut = next(i for i, line in enumerate(kernel) if line.lstrip().startswith("__kernel")) + 6
+    _dump_cache.update({
+        "output:dump-explain": fenced(explain + "lazygrad-dump: " + out.stderr.strip().split("lazygrad-dump: ")[-1]),
+        "output:dump-kernel": fenced("\n".join(kernel[:cut]) + "\n  ...", "c"),
+        "output:dump-schedule": fenced("\n".join(keep)),
+    })
+    return _dump_cache
+
+
 def fenced(text: str, lang: str = "text") -> str:
     return f"```{lang}\n{text.rstrip()}\n```\n"
 
@@ -63,6 +99,8 @@ def render(readme: str, run: bool = True) -> str:
     makers: dict[str, Callable[[], str]] = {
         "settings": settings_table,
         "output:train": lambda: fenced(run_example(training_example(readme))),
+        **{name: (lambda name=name: dump_quickstart()[name])
+           for name in ("output:dump-explain", "output:dump-kernel", "output:dump-schedule")},
     }
     def part(m: re.Match) -> str:
         name = m.group("name")

@@ -31,6 +31,13 @@ Rule = Callable[[Node, Node], tuple[Node | None, ...]]
 
 
 # --- small builders on nodes (no broadcasting: shapes already match) --------------------------
+
+def _grad_label(n: Node) -> str:
+    """The user-level op of n's gradient nodes: `relu_grad` (once: a rule that builds on
+    another rule's nodes keeps `conv2d_grad`)."""
+    label = n.label or n.op.value
+    return label if label.endswith("_grad") else f"{label}_grad"
+
 def _c(v: float, like: Node) -> Node:
     return gr.const(v, like.dtype, like.shape)
 
@@ -259,14 +266,14 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool 
         if n.uid in wanted or (n.op not in NO_GRAD_OPS and any(s.uid in relevant for s in n.srcs)):
             relevant.add(n.uid)
     if seed is None:
-        with with_origin(f"grad seed of {root.op.value} #{root.uid} @ {root.origin}"):
+        with with_origin(f"grad seed of {root.op.value} #{root.uid} @ {root.origin}", "grad_seed"):
             seed = gr.const(1.0, root.dtype, root.shape)
     grads: dict[int, Node] = {root.uid: seed}
     for n in reversed(order):
         g = grads.get(n.uid)
         if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
             continue
-        with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}"):
+        with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}", _grad_label(n)):
             selective = selective_rules.get(n.op)
             contribs = (selective(g, n, tuple(s.uid in relevant for s in n.srcs)) if selective is not None
                         else vjp_rules[n.op](g, n))

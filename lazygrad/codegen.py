@@ -399,17 +399,26 @@ def _widths(widest: int) -> list[int]:
     return [v for v in (16, 8, 4, 2) if v <= widest]
 
 
+_VIEW_OPS = frozenset({Op.BUFFER, Op.CONST, Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK,
+                       Op.FLIP, Op.DETACH})
+
+
 def _kernel_name(lk: LoweredKernel, prefix: str) -> str:
+    """prefix_<the user-level ops of the kernel, first four>_<output shape>: `E_relu_exp_4096`,
+    not the primitives those ops are made of (`Kernel.op_names` keeps them)."""
     seen: list[str] = []
     for n in lk.kernel.ops:
-        v = n.op.value
-        if n.op in (Op.BUFFER, Op.CONST) or n.op.name in ("RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP", "DETACH"):
+        if n.op in _VIEW_OPS:
             continue
+        v = _IDENT.sub("_", n.label or n.op.value).strip("_") or n.op.value
         if v not in seen:
             seen.append(v)
     ops = "_".join(seen[:4]) or "copy"
     shape = "x".join(str(s) for s in lk.out_shape) or "1"
     return f"{prefix}_{ops}_{shape}"
+
+
+_IDENT = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def _params(lk: LoweredKernel) -> list[str]:

@@ -31,6 +31,7 @@ from typing import Any
 from .config import settings
 from .counters import counters
 from .graph import Node
+from .ops import Op
 from .scheduler import Kernel
 
 PREFIX = "[lazygrad]"
@@ -250,14 +251,20 @@ def launch_line(rendered: Any, seconds: float) -> str:
             f"{rendered.bytes / dt / 1e9:8.2f} GB/s {rendered.flops / dt / 1e9:8.2f} GFLOP/s")
 
 
+def labelled_node_str(n: Node) -> str:
+    """`relu where (64,16) float32`: the user-level op, then the primitive node."""
+    return f"{n.label} {node_str(n)}" if n.label and n.op is not Op.BUFFER and n.label != n.op.value else node_str(n)
+
+
 def fusion_lines(kernel: Kernel, program: str = "") -> list[str]:
     """Why `kernel` ends where it does: its stored output and each unfused input."""
-    ops = " ".join(kernel.op_names) or "copy"
-    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind}{', ' + program if program else ''}): {ops}"
-    rows = [[f"{PREFIX}", "stores", node_str(kernel.output), f"because {kernel.reason}"]]
+    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind}{', ' + program if program else ''}): {kernel.user_summary()}"
+    rows = [[f"{PREFIX}", "  stores", labelled_node_str(kernel.output), f"because {kernel.reason}"]]
     for i, n in enumerate(kernel.inputs, 1):
-        rows.append([f"{PREFIX}", f"input {i}", node_str(n), f"not fused: {kernel.edge_reasons.get(n.uid, '?')}"])
-    return [head] + format_table(rows)
+        rows.append([f"{PREFIX}", f"  input {i}", labelled_node_str(n),
+                     f"not fused: {kernel.edge_reasons.get(n.uid, '?')}"])
+    prims = " ".join(kernel.op_names) or "copy"
+    return [head] + format_table(rows) + [f"{PREFIX}     primitives: {prims}"]
 
 
 # --- lg.schedule() in a REPL ----------------------------------------------------------------

@@ -1,22 +1,26 @@
 """lazygrad-dump: run a Python script and write down every kernel it built and launched.
 
-    lazygrad-dump [--out DIR] [--explain] script.py [args...]
-    python -m lazygrad.dump [--out DIR] [--explain] script.py [args...]
+    lazygrad-dump [--out DIR] [--explain] [--op-graph] script.py [args...]
+    python -m lazygrad.dump [--out DIR] [--explain] [--op-graph] script.py [args...]
 
 The script runs unchanged (runpy, with sys.argv set) while a `debug.Observer` records each
-kernel the engine builds and every launch. Then DIR (default ./lazygrad-dump) gets:
-  NN_<kernel>.cl  the exact OpenCL source of kernel NN; its comments name the user source
-                  line (file.py:LINE) of every fused op;
+kernel the engine builds and every launch. Kernels are named by the user-level ops they fuse
+(`R_relu_max_pool2d_...`); the primitives those are made of are one level deeper (schedule.txt,
+the .cl comments). Then DIR (default ./lazygrad-dump) gets:
+  NN_<kernel>.cl  the exact OpenCL source of kernel NN; its comments name the user-level op
+                  and source line (relu @ file.py:LINE) of every fused primitive;
   schedule.txt    kernels in launch order: fused ops by source line, output and inputs (shape,
                   dtype, buffer argument), launch sizes, why the output is stored and why each
                   input was not fused; then the launch sequence of every realize;
-  graph.dot       the DAG, one cluster per kernel, kernel-crossing edges labelled with their
-                  reason (graph.svg too when graphviz's `dot` is installed);
+  graph.dot       one box per kernel, edges labelled with the values they carry and why they
+                  were not fused (graph.svg too when graphviz's `dot` is installed); with
+                  --op-graph also graph_ops.dot/.svg: the DAG, one cluster per kernel;
   summary.txt     kernels, programs compiled / cached, realizes, device time per kernel, totals;
-  explain.txt     every edge that crosses a kernel boundary and why its two ops were not fused
-                  (also printed with --explain).
+  explain.txt     one line per kernel edge (a value stored by one kernel and read by another)
+                  and why the two were not fused (also printed with --explain).
 
-Public names: main, Recorder, KernelRecord, CrossEdge, cross_edges, build_graph, write_dump.
+Public names: main, Recorder, KernelRecord, CrossEdge, cross_edges, KernelEdge, kernel_edges,
+build_graph, build_kernel_graph, write_dump.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import textwrap
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +41,13 @@ import networkx as nx
 
 from . import debug
 from .debug import RealizeInfo, format_table, event_seconds, node_str, shape_str, size_str
-from .graph import Node
+from .graph import Node, user_line
 from .ops import MOVEMENT, Op
 from .scheduler import Kernel
 
 SVG_NODE_LIMIT = 4000   # graphviz layout time grows fast; skip the SVG for bigger graphs
 DATA_REASON = "host data, no producing op to fuse with"
+EXPLAIN_WIDTH = 100   # explain.txt's line width (and --explain's when not on a terminal)
 
 
 @dataclass
@@ -176,20 +182,57 @@ def cross_edges(records: list[KernelRecord]) -> list[CrossEdge]:
     return edges
 
 
-def explain_lines(edges: list[CrossEdge]) -> list[str]:
-    rows = [["producer", "", "consumer", "why not fused"]]
+@dataclass
+class KernelEdge:
+    """Every CrossEdge from one stored value into one kernel, for one reason: one line of
+    --explain and one edge of the kernel-level graph."""
+
+    src: Node
+    producer: KernelRecord | None
+    consumer: KernelRecord
+    reason: str
+    readers: list[str]          # the primitives in `consumer` reading src (through views)
+
+
+def kernel_edges(edges: list[CrossEdge]) -> list[KernelEdge]:
+    """The kernel boundaries: CrossEdges grouped by (value stored, consuming kernel, reason);
+    host data (no producing op to fuse with) left out."""
+    grouped: dict[tuple[int, int, str], KernelEdge] = {}
     for e in edges:
         if e.producer is None and e.src.op is Op.BUFFER:
-            continue  # host data: no producing op to fuse with
-        src = f"{e.producer.tag if e.producer else '[--]'} {e.src.op.value} {shape_str(e.src.shape)} {e.src.origin}"
-        # read through views: name the views, then the op that reads them ("permute>mul")
-        views = "".join(f"{v.op.value}>" for v in e.via)
-        r = e.reader
-        dst = f"{e.consumer.tag} {views}{r.op.value} {shape_str(r.shape)} {r.origin}"
-        rows.append([src, "->", dst, e.reason])
-    if len(rows) == 1:
+            continue
+        key = (e.src.uid, e.consumer.index, e.reason)
+        ke = grouped.get(key)
+        if ke is None:
+            ke = grouped[key] = KernelEdge(e.src, e.producer, e.consumer, e.reason, [])
+        reader = "".join(f"{v.op.value}>" for v in e.via) + e.reader.op.value
+        if reader not in ke.readers:
+            ke.readers.append(reader)
+    return list(grouped.values())
+
+
+def _value_str(n: Node) -> str:
+    """`conv2d (64,16,8,8) @ model.py:12`: a stored value by its user-level op."""
+    return f"{n.label or n.op.value} {shape_str(n.shape)} @ {user_line(n.origin)}"
+
+
+def explain_lines(edges: list[CrossEdge], width: int | None = None) -> list[str]:
+    """One line per kernel edge: `[01] conv2d (64,16,8,8) @ m.py:12 -> [02] relu, max_pool2d:
+    4 consumers of a reduction result (read by cmplt, cmpeq, where)`, wrapped to `width`
+    (the terminal's by default) with the continuation indented."""
+    kes = kernel_edges(edges)
+    if not kes:
         return ["no edge crosses a kernel boundary"]
-    return format_table(rows)
+    if width is None:
+        width = max(60, shutil.get_terminal_size((EXPLAIN_WIDTH, 24)).columns)
+    lines = [f"{len(kes)} kernel edges (value stored by one kernel and read by another, and why "
+             f"the two were not fused)"]
+    for ke in kes:
+        src = f"{ke.producer.tag if ke.producer else '[--]'} {_value_str(ke.src)}"
+        ops = ", ".join(dict.fromkeys(op for op, _ in ke.consumer.kernel.user_ops())) or "copy"
+        text = f"{src} -> {ke.consumer.tag} {ops}: {ke.reason} (read by {', '.join(ke.readers)})"
+        lines += textwrap.wrap(text, width=width, subsequent_indent="      ", break_on_hyphens=False) or [text]
+    return lines
 
 
 # --- the graph ---------------------------------------------------------------------------------
@@ -226,6 +269,58 @@ def build_graph(records: list[KernelRecord], edges: list[CrossEdge]) -> nx.DiGra
         short = e.reason if len(e.reason) <= 48 else e.reason[:45] + "..."
         G.add_edge(src, f"k{e.consumer.index:02d}_{e.dst.uid}", label=short, cross=True)
     return G
+
+
+def build_kernel_graph(records: list[KernelRecord], kes: list[KernelEdge]) -> nx.DiGraph:
+    """One node per kernel (`k<NN>`: name, user-level ops by source line, why its output is
+    stored) and per value realized before the recording started (`v<uid>`); one edge per
+    producer/consumer pair, labelled with each value it carries and why it was not fused."""
+    G = nx.DiGraph()
+    for r in records:
+        summary = r.kernel.user_summary()
+        if len(summary) > 90:
+            summary = summary[:87] + "..."
+        G.add_node(f"k{r.index:02d}", kind="kernel", kernel=r.index,
+                   label=f"{r.tag} {r.name}\\n{summary}\\nstored: {_short(r.kernel.reason, 60)}")
+    for ke in kes:
+        if ke.producer is not None:
+            src = f"k{ke.producer.index:02d}"
+        else:
+            src = f"v{ke.src.uid}"
+            G.add_node(src, kind="value", kernel=None, label=_value_str(ke.src))
+        dst = f"k{ke.consumer.index:02d}"
+        line = f"{shape_str(ke.src.shape)} {ke.src.dtype.name}: {_short(ke.reason, 48)}"
+        if G.has_edge(src, dst):
+            labels = G[src][dst]["lines"]
+            if line not in labels:
+                labels.append(line)
+        else:
+            G.add_edge(src, dst, lines=[line])
+    for _, _, a in G.edges(data=True):
+        lines = a["lines"]
+        a["label"] = "\\n".join(lines[:3] + ([f"+{len(lines) - 3} more"] if len(lines) > 3 else []))
+    return G
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def to_pydot_kernels(G: nx.DiGraph) -> Any:
+    """pydot graph of `build_kernel_graph`: kernels as boxes, earlier values as cylinders."""
+    import pydot
+
+    dot = pydot.Dot("lazygrad_kernels", graph_type="digraph", rankdir="TB", fontname="Helvetica")
+    dot.set_node_defaults(fontname="Helvetica", fontsize="10")
+    dot.set_edge_defaults(fontname="Helvetica", fontsize="9", color=_q("#c0392b"), fontcolor=_q("#c0392b"))
+    for n, a in G.nodes(data=True):
+        style = _NODE_STYLE["output"] if a["kind"] == "kernel" else _NODE_STYLE["input"]
+        attrs = {k: (_q(v) if k in ("label", "fillcolor", "fontcolor") else v)
+                 for k, v in {"label": a["label"], **style}.items()}
+        dot.add_node(pydot.Node(n, **attrs))
+    for u, v, a in G.edges(data=True):
+        dot.add_edge(pydot.Edge(u, v, label=_q(a["label"])))
+    return dot
 
 
 _NODE_STYLE = {"output": dict(shape="box", style="filled", fillcolor="#ffd59e"),
@@ -342,7 +437,8 @@ def summary_text(rec: Recorder, script: str, status: int, graph_note: str) -> st
     return "\n".join(out) + "\n"
 
 
-def write_dump(rec: Recorder, out_dir: Path, script: str, status: int) -> tuple[list[Path], list[str]]:
+def write_dump(rec: Recorder, out_dir: Path, script: str, status: int,
+               op_graph: bool = False) -> tuple[list[Path], list[str]]:
     """Write every file of the dump; returns the .cl paths and the explain lines."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.cl"):  # a previous dump's kernels would mix with this one's
@@ -356,35 +452,54 @@ def write_dump(rec: Recorder, out_dir: Path, script: str, status: int) -> tuple[
         p.write_text(r.kernel.source)
         paths.append(p)
     edges = cross_edges(rec.records)
-    explain = explain_lines(edges)
-    (out_dir / "explain.txt").write_text("\n".join(explain) + "\n")
+    (out_dir / "explain.txt").write_text("\n".join(explain_lines(edges, EXPLAIN_WIDTH)) + "\n")
+    explain = explain_lines(edges)  # printed by --explain: wrapped to the terminal
     (out_dir / "schedule.txt").write_text(schedule_text(rec, files, script))
-    graph_note = _write_graph(rec, edges, out_dir)
+    graph_note = _write_graph(rec, edges, out_dir, op_graph)
     (out_dir / "summary.txt").write_text(summary_text(rec, script, status, graph_note))
     return paths, explain
 
 
-def _write_graph(rec: Recorder, edges: list[CrossEdge], out_dir: Path) -> str:
-    G = build_graph(rec.records, edges)
-    for stale in ("graph.dot", "graph.svg"):
+def _write_graph(rec: Recorder, edges: list[CrossEdge], out_dir: Path, op_graph: bool = False) -> str:
+    """graph.dot (+ .svg): one box per kernel; with `op_graph`, graph_ops.dot (+ .svg) too: every
+    op, clustered by kernel. The note for summary.txt says what was written."""
+    for stale in ("graph.dot", "graph.svg", "graph_ops.dot", "graph_ops.svg"):
         (out_dir / stale).unlink(missing_ok=True)
     try:
-        dot = to_pydot(G, rec.records)
+        import pydot  # noqa: F401
     except ImportError:
         return "not written: graph.dot needs pydot (pip install pydot)"
-    dot.write(str(out_dir / "graph.dot"), format="raw")
-    note = f"graph.dot: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges, {len(rec.records)} clusters"
+    KG = build_kernel_graph(rec.records, kernel_edges(edges))
+    to_pydot_kernels(KG).write(str(out_dir / "graph.dot"), format="raw")
+    notes = [f"graph.dot: {KG.number_of_nodes()} boxes (kernels and values from earlier realizes), "
+             f"{KG.number_of_edges()} edges" + _svg(out_dir / "graph.dot", KG.number_of_nodes())]
+    if op_graph:
+        G = build_graph(rec.records, edges)
+        to_pydot(G, rec.records).write(str(out_dir / "graph_ops.dot"), format="raw")
+        notes.append(f"graph_ops.dot: {G.number_of_nodes()} ops, {G.number_of_edges()} edges, "
+                     f"{len(rec.records)} kernel clusters" + _svg(out_dir / "graph_ops.dot", G.number_of_nodes()))
+    return "; ".join(notes)
+
+
+def _svg(dot_file: Path, n_nodes: int) -> str:
+    """Lay `dot_file` out as the .svg beside it; what happened, for the summary note. A failed
+    or partial layout leaves no .svg behind (so the note and the folder agree)."""
+    svg = dot_file.with_suffix(".svg")
     exe = shutil.which("dot")
     if exe is None:
-        return note + "; no graph.svg (graphviz `dot` not installed)"
-    if G.number_of_nodes() > SVG_NODE_LIMIT:
-        return note + f"; no graph.svg (more than {SVG_NODE_LIMIT} nodes)"
+        return " (no .svg: graphviz `dot` is not installed)"
+    if n_nodes > SVG_NODE_LIMIT:
+        return f" (no .svg: more than {SVG_NODE_LIMIT} nodes)"
     try:
-        subprocess.run([exe, "-Tsvg", "-o", str(out_dir / "graph.svg"), str(out_dir / "graph.dot")],
-                       check=True, capture_output=True, timeout=120)
-        return note + "; graph.svg"
+        proc = subprocess.run([exe, "-Tsvg", "-o", str(svg), str(dot_file)], capture_output=True, timeout=120)
+        ok = svg.is_file() and svg.read_text(errors="replace").lstrip().startswith(("<?xml", "<svg"))
+        why = proc.stderr.decode(errors="replace").strip().splitlines()[:1] if proc.returncode else []
     except (subprocess.SubprocessError, OSError) as e:
-        return note + f"; graph.svg failed: {e}"
+        ok, why = False, [str(e)]
+    if ok and proc.returncode == 0:
+        return f", {svg.name} {svg.stat().st_size / 1024:.0f} KiB"
+    svg.unlink(missing_ok=True)
+    return f" (no .svg: dot failed{': ' + why[0] if why else ''})"
 
 
 # --- running the script --------------------------------------------------------------------------
@@ -416,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="lazygrad-dump", help="output folder (default ./lazygrad-dump)")
     parser.add_argument("--explain", action="store_true",
                         help="print, for every edge crossing a kernel boundary, why its ops were not fused")
+    parser.add_argument("--op-graph", action="store_true",
+                        help="also write graph_ops.dot/.svg: every op, clustered by kernel (large for a training step)")
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     ns = parser.parse_args(argv)
@@ -429,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         debug.remove_observer(rec)
     rec.resolve_times()
     out = Path(ns.out)
-    _, explain = write_dump(rec, out, os.path.basename(ns.script), status)
+    _, explain = write_dump(rec, out, os.path.basename(ns.script), status, ns.op_graph)
     if ns.explain:
         print("\n".join(explain))
     print(f"lazygrad-dump: {len(rec.records)} kernels, {sum(r.launches for r in rec.records)} launches "

@@ -2,11 +2,12 @@
 
 A `Node` is (op, srcs, shape, dtype, arg). Building the same op on the same sources twice
 gives the same Node object, so identical subgraphs are shared and computed once. Every node
-remembers the user's source line that created it (`origin`) so kernels can point back to it.
+remembers the user's source line that created it (`origin`) and the user-level op it belongs to
+(`label`: `relu`, not the compare-and-select it is made of) so kernels can point back to both.
 The only mutable slot is `realized`: the device buffer holding the node's value once some
 realize() computed it (a memo, not part of the node's identity).
 
-Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
+Public names: Node, make, const, buffer_node, toposort, origin_of_caller, user_line,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
 matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops. IndexCheck,
 add_index_check and index_checks record lazy tensor indices for LAZYGRAD_CHECK_INDEX.
@@ -29,20 +30,78 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _uids = itertools.count()
 
 
-_origin_override: list[str] = []
+_origin_override: list[tuple[str, str]] = []
+
+# Modules below the Tensor API: their frames never name the user-level op (the graph builders
+# are called `reshape`, `elementwise`, ...; the engine and autodiff build nodes for the user's
+# ops, not ops of their own). Every other lazygrad module is an API layer whose public function
+# or method names are what the user called.
+_BELOW_API = frozenset({"graph", "view", "ops", "dtypes", "engine", "scheduler", "codegen",
+                        "codegen_conv", "lower", "runtime", "tune", "autodiff", "debug", "dump",
+                        "config", "target", "probe", "templating", "lru", "counters", "faults"})
+# the Python spelling of an operator -> the op's name (reflected forms too)
+_DUNDER = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "floordiv",
+           "mod": "remainder", "pow": "pow", "matmul": "matmul", "neg": "neg", "pos": "pos",
+           "abs": "abs", "invert": "not", "and": "and", "or": "or", "xor": "xor",
+           "lshift": "lshift", "rshift": "rshift", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
+           "eq": "eq", "ne": "ne", "getitem": "getitem", "setitem": "setitem", "init": "tensor"}
+# API entry points that are not ops: the nodes they make belong to the op being differentiated
+# or realized (backward's detach of each .grad, assign's copy)
+_NOT_OPS = frozenset({"backward", "grad", "realize", "numpy", "item", "tolist", "schedule", "assign",
+                      "zero_grad", "state_dict", "load_state_dict", "parameters", "to", "cpu"})
+_STOP, _STEP, _NONE = "\0forward", "\0step", ""
 
 
-def origin_of_caller() -> str:
-    """'file.py:123' of the innermost stack frame outside the lazygrad package (or the
-    origin set by `with_origin`, e.g. "grad of exp @ model.py:12")."""
+def origin_of_caller() -> tuple[str, str]:
+    """('file.py:123' of the innermost stack frame outside the lazygrad package, the user-level
+    op that made the node): the op is the outermost public lazygrad API function on the way
+    in (`softmax`, not the `exp` it calls), stopping at the first module `forward` or
+    optimizer `step` (their class name when they build nodes directly: `adam`). Inside
+    `with_origin`, the origin and op it set (autodiff: "grad of exp #12 @ model.py:12",
+    "exp_grad")."""
     if _origin_override:
         return _origin_override[-1]
     f = sys._getframe(1)
+    label = _NONE
+    stopped = False
     while f is not None and _is_internal(f.f_code.co_filename):
+        if not stopped:
+            name = _frame_label(f.f_code)
+            if name is _STOP or name is _STEP:
+                stopped = True
+                if not label or name is _STEP:  # an optimizer's update is one op: `adam`
+                    me = f.f_locals.get("self")
+                    label = type(me).__name__.lower() if me is not None else f.f_code.co_name
+            elif name:
+                label = name
         f = f.f_back  # type: ignore[assignment]
     if f is None:
-        return "?"
-    return f"{_basename(f.f_code.co_filename)}:{f.f_lineno}"
+        return "?", label
+    return f"{_basename(f.f_code.co_filename)}:{f.f_lineno}", label
+
+
+def user_line(origin: str) -> str:
+    """The user's source line of an origin: 'model.py:12' of "grad of exp #7 @ model.py:12"."""
+    return origin.rsplit(" @ ", 1)[-1]
+
+
+@functools.lru_cache(maxsize=8192)
+def _frame_label(code: Any) -> str:
+    """The op name a frame of `code` stands for ("" if none, _STOP for forward/step)."""
+    module = os.path.splitext(os.path.basename(code.co_filename))[0]
+    if module in _BELOW_API:
+        return _NONE
+    name = code.co_name
+    if name == "forward":
+        return _STOP
+    if name == "step":
+        return _STEP
+    if name.startswith("__") and name.endswith("__"):
+        bare = name[2:-2]
+        return _DUNDER.get(bare[1:] if bare[1:] in _DUNDER and bare.startswith("r") else bare, _NONE)
+    if name.startswith("_") or name.startswith("<") or name in _NOT_OPS:
+        return _NONE
+    return name
 
 
 @functools.lru_cache(maxsize=4096)
@@ -56,13 +115,15 @@ def _basename(filename: str) -> str:
 
 
 class with_origin:
-    """Context manager: nodes made inside get `origin` (autodiff labels gradient nodes)."""
+    """Context manager: nodes made inside get `origin` and the user-level op `label`
+    (autodiff labels gradient nodes)."""
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, label: str = "") -> None:
         self.origin = origin
+        self.label = label
 
     def __enter__(self) -> None:
-        _origin_override.append(self.origin)
+        _origin_override.append((self.origin, self.label))
 
     def __exit__(self, *exc: object) -> None:
         _origin_override.pop()
@@ -71,7 +132,7 @@ class with_origin:
 class Node:
     """One operation in the lazy graph. Create with `make`, never directly."""
 
-    __slots__ = ("op", "srcs", "shape", "dtype", "arg", "origin", "uid", "realized", "__weakref__")
+    __slots__ = ("op", "srcs", "shape", "dtype", "arg", "origin", "label", "uid", "realized", "__weakref__")
 
     op: Op
     srcs: tuple[Node, ...]
@@ -79,6 +140,7 @@ class Node:
     dtype: DType
     arg: Any
     origin: str
+    label: str     # the user-level op that made it (`relu`, `softmax`, `exp_grad`); "" if none
     uid: int
     realized: Any  # runtime.Buffer once computed
 
@@ -115,7 +177,10 @@ def make(op: Op, srcs: tuple[Node, ...], shape: Shape, dtype: DType, arg: Any = 
             return found
     n = Node.__new__(Node)
     n.op, n.srcs, n.shape, n.dtype, n.arg = op, srcs, tuple(shape), dtype, arg
-    n.origin = origin if origin is not None else origin_of_caller()
+    if origin is not None:
+        n.origin, n.label = origin, ""
+    else:
+        n.origin, n.label = origin_of_caller()
     n.uid = next(_uids)
     n.realized = None
     if op not in (Op.BUFFER, Op.RAND):

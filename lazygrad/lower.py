@@ -82,6 +82,11 @@ class LoweredKernel:
         return len(self.results)
 
 
+
+def _cite(node: Node) -> str:
+    """What a kernel line's comment names: the user-level op and the user's source line."""
+    return f"{node.label} @ {node.origin}" if node.label else node.origin
+
 def _movement_st(node: Node) -> ShapeTracker:
     """The view that reads `node` (a movement op) out of its source's contiguous layout."""
     src = node.srcs[0]
@@ -188,15 +193,15 @@ def lower(kernel: Kernel) -> LoweredKernel:
                 continue
             is_root = node.uid in root_uids and node is r
             if (not is_root and node.uid in input_uids) or node.op is Op.BUFFER:
-                memo[key] = emit(Instr("load", node.dtype, (arg_of[node.uid],), reg, nst, origin=node.origin))
+                memo[key] = emit(Instr("load", node.dtype, (arg_of[node.uid],), reg, nst, origin=_cite(node)))
                 continue
             if node.op is Op.CONST:
-                memo[key] = emit(Instr("const", node.dtype, (), reg, value=node.arg, origin=node.origin))
+                memo[key] = emit(Instr("const", node.dtype, (), reg, value=node.arg, origin=_cite(node)))
                 continue
             if node.op is Op.RAND:
                 # seeds are scalar kernel arguments (in order of appearance in kernel.ops)
                 memo[key] = emit(Instr("rand", node.dtype, (), reg, nst, value=rand_index[node.uid],
-                                       origin=node.origin))
+                                       origin=_cite(node)))
                 continue
             kids = children(node, nst, reg)
             if not ready:
@@ -207,23 +212,23 @@ def lower(kernel: Kernel) -> LoweredKernel:
                 continue
             vals = tuple(memo[(c[0].uid, c[1], c[2])] for c in kids)
             if node is matmul or node is conv:
-                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, origin=node.origin))
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, origin=_cite(node)))
             elif node is total:
                 lk.extra["total_result"] = vals[0]
-                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value="total", origin=node.origin))
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value="total", origin=_cite(node)))
             elif node.uid in stage_of:
                 k = stage_of[node.uid]
                 lk.stage_results[k] = vals[0]
                 _check_row_read(node, nst, reg, full)
-                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value=k, origin=node.origin))
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value=k, origin=_cite(node)))
             elif node.op is Op.PAD:
                 memo[key] = emit(Instr("pad", node.dtype, vals, reg, kids[0][1], value=node.arg[1],
-                                       origin=node.origin))
+                                       origin=_cite(node)))
             elif node.op in MOVEMENT or node.op is Op.CONTIGUOUS:
                 memo[key] = vals[0]
             elif node.op in ELEMENTWISE:
                 memo[key] = emit(Instr("alu", node.dtype, vals, reg, op=node.op, value=node.arg,
-                                       origin=node.origin))
+                                       origin=_cite(node)))
             else:
                 raise NotImplementedError(f"lowering {node.op} in kernel {kernel}")
         return memo[(r.uid, st, region)]
@@ -477,7 +482,7 @@ def lower_operand(kernel: Kernel, x: Node) -> LoweredKernel:
     if x.op is Op.BUFFER or any(i is x for i in kernel.inputs):
         # x is read straight from its buffer: argument position as in the real kernel
         pos = 1 + next(i for i, n in enumerate(kernel.inputs) if n is x)
-        ins = Instr("load", x.dtype, (pos,), "outer", ShapeTracker.from_shape(x.shape), origin=x.origin)
+        ins = Instr("load", x.dtype, (pos,), "outer", ShapeTracker.from_shape(x.shape), origin=_cite(x))
         return LoweredKernel(k, [ins], [kernel.output] + list(kernel.inputs), x.shape, result=0, results=[0],
                              out_sts=[ShapeTracker.from_shape(x.shape)])
     return lower(k)

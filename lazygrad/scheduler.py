@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import settings
-from .graph import Node, toposort
+from .graph import Node, toposort, user_line
 from .ops import CORES, ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
 from .view import prod
 
@@ -66,7 +66,25 @@ class Kernel:
 
     @property
     def op_names(self) -> list[str]:
+        """The primitives computed (views, constants and buffers left out), in order."""
         return [n.op.value for n in self.ops if n.op not in MOVEMENT and n.op not in (Op.BUFFER, Op.CONST)]
+
+    def user_ops(self) -> list[tuple[str, str]]:
+        """The user-level ops fused here, (op, source line) once each in order of first
+        appearance: `relu @ model.py:12`, where `op_names` lists its compare-and-select."""
+        seen: dict[tuple[str, str], None] = {}
+        for n in self.ops:
+            if n.op in MOVEMENT or n.op in (Op.BUFFER, Op.CONST):
+                continue
+            seen.setdefault((n.label or n.op.value, user_line(n.origin)), None)
+        return list(seen)
+
+    def user_summary(self) -> str:
+        """`relu, max_pool2d @ model.py:12; linear @ model.py:14`: the user-level ops by line."""
+        by_line: dict[str, list[str]] = {}
+        for op, origin in self.user_ops():
+            by_line.setdefault(origin, []).append(op)
+        return "; ".join(f"{', '.join(ops)} @ {line}" for line, ops in by_line.items()) or "copy"
 
     def ops_by_origin(self) -> list[tuple[str, list[str]]]:
         """Every fused op (views and constants included), grouped by the user source line

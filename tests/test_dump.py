@@ -52,6 +52,7 @@ def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("LAZYGRAD_DEBUG", None)
+    env["COLUMNS"] = "100"  # --explain wraps to the terminal: the same width as explain.txt
     env.update(extra)
     return env
 
@@ -62,7 +63,7 @@ def dump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Com
     script = tmp / "mlp_step.py"
     script.write_text(MLP_SCRIPT)
     proc = subprocess.run([sys.executable, "-m", "lazygrad.dump", "--out", str(tmp / "out"), "--explain",
-                           str(script), "--steps", "2"], cwd=tmp, env=_env(), capture_output=True, text=True,
+                           "--op-graph", str(script), "--steps", "2"], cwd=tmp, env=_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     return tmp / "out", proc
@@ -118,15 +119,26 @@ def test_every_boundary_has_a_reason(dump):
         for _, why in ins:
             assert why.strip() and why.strip() != "?", block
             reasons.add(why.strip())
-    # --explain: one row per edge crossing a kernel boundary, each with a reason from the schedule
-    explain = proc.stdout.split("\n")
-    rows = [line for line in explain if re.match(r"\[\d\d\] ", line)]
-    assert rows and rows == (out / "explain.txt").read_text().splitlines()[1:]
-    for row in rows:
-        assert " -> " in row
-        assert any(row.rstrip().endswith(r) for r in reasons), row
+    # --explain: one entry per kernel edge (wrapped, continuation lines indented), each with a
+    # reason from the schedule and the primitives that read the value
+    printed = [line for line in proc.stdout.split("\n") if re.match(r"\[\d\d\] |      \S", line)]
+    written = (out / "explain.txt").read_text().splitlines()
+    assert re.match(r"^\d+ kernel edges ", written[0])
+    assert printed and printed == written[1:]
+    assert all(len(line) <= 100 or " " not in line.strip() for line in written)
+    entries = re.split(r"\n(?=\[\d\d\] )", "\n".join(written[1:]))
+    assert len(entries) == int(written[0].split()[0])
+    for entry in entries:
+        text = re.sub(r"\n      ", " ", entry)
+        m = re.match(r"^\[\d\d\] (\w+) \([\d,]*\) @ mlp_step\.py:\d+ -> \[\d\d\] ([\w, ]+): (.+) \(read by ([\w>, ]+)\)$", text)
+        assert m, text
+        assert m.group(3) in reasons, text
+        assert all(r.split(">")[-1] in OP_NAMES for r in m.group(4).split(", ")), text
     # a forward/backward MLP has several real boundaries, not just host data reads
-    assert any("consumers of a reduction result" in r for r in rows)
+    assert any("consumers of a reduction result" in e for e in entries)
+    # one line per kernel edge: no two entries for the same value, consumer and reason
+    keys = [re.sub(r" \(read by .*$", "", re.sub(r"\n      ", " ", e)) for e in entries]
+    assert len(keys) == len(set(keys))
 
 
 def test_source_comments_name_the_scripts_lines(dump):
@@ -153,13 +165,40 @@ def test_source_comments_name_the_scripts_lines(dump):
     assert set(LINES.values()) <= named  # forward, loss, backward (grad of ...) and SGD lines
 
 
-def test_graph_dot_parses_with_clusters_per_kernel(dump):
+def test_graph_dot_is_one_box_per_kernel_with_labelled_edges(dump):
     import networkx as nx
     import pydot
 
     out, _ = dump
     n_kernels = len(list(out.glob("*.cl")))
     (g,) = pydot.graph_from_dot_file(str(out / "graph.dot"))
+    names = {f.name.split("_", 1)[1][:-3] for f in out.glob("*.cl")}
+    boxes = [n for n in g.get_nodes() if n.get_name().startswith("k")]
+    assert len(boxes) == n_kernels
+    for b in boxes:  # "[NN] name\nuser ops @ line\nstored: reason"
+        label = b.get("label").strip('"')
+        assert label.split("\\n")[0].split(" ", 1)[1] in names and "\\nstored: " in label
+    edges = g.get_edges()
+    assert edges and all(e.get("label") for e in edges)  # each says what it carries and why
+    assert all(re.match(r'^"\([\d,]*\) \w+: ', e.get("label")) for e in edges)
+    G = nx.DiGraph(nx.nx_pydot.from_pydot(g))
+    assert nx.is_directed_acyclic_graph(G)
+    summary = (out / "summary.txt").read_text()
+    assert f"graph.dot: {G.number_of_nodes()} boxes" in summary
+    if shutil.which("dot"):
+        assert (out / "graph.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+        assert re.search(r"graph\.dot: .*, graph\.svg \d+ KiB", summary)
+    else:
+        assert not (out / "graph.svg").exists() and "not installed" in summary
+
+
+def test_op_graph_has_a_cluster_per_kernel(dump):
+    import networkx as nx
+    import pydot
+
+    out, _ = dump
+    n_kernels = len(list(out.glob("*.cl")))
+    (g,) = pydot.graph_from_dot_file(str(out / "graph_ops.dot"))
     clusters = [s for s in g.get_subgraphs() if s.get_name().startswith("cluster_k")]
     assert len(clusters) == n_kernels
     assert all(len(c.get_nodes()) >= 1 for c in clusters)
@@ -168,6 +207,29 @@ def test_graph_dot_parses_with_clusters_per_kernel(dump):
     G = nx.nx_pydot.from_pydot(g)
     assert G.number_of_edges() == len(g.get_edges())
     assert nx.is_directed_acyclic_graph(nx.DiGraph(G))
+    assert "graph_ops.dot: " in (out / "summary.txt").read_text()
+
+
+def test_summary_says_what_the_svg_step_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The summary's graph note and the folder agree: a layout that fails or stops half-way
+    leaves no graph.svg, and the note says why (it once said "failed" beside a written file)."""
+    from lazygrad import dump as D
+
+    dot_file = tmp_path / "graph.dot"
+    dot_file.write_text("digraph g { a -> b }\n")
+    monkeypatch.setattr(D.shutil, "which", lambda name: None)
+    assert "not installed" in D._svg(dot_file, 2) and not (tmp_path / "graph.svg").exists()
+    fake = tmp_path / "dot"  # writes half an svg, then fails
+    fake.write_text("#!/bin/sh\necho '<svg><g>' > \"$3\"\necho 'Error: layout failed' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(D.shutil, "which", lambda name: str(fake))
+    note = D._svg(dot_file, 2)
+    assert "dot failed: Error: layout failed" in note and not (tmp_path / "graph.svg").exists()
+    assert "more than" in D._svg(dot_file, D.SVG_NODE_LIMIT + 1)
+    if shutil.which("dot"):
+        monkeypatch.undo()
+        assert re.match(r"^, graph\.svg \d+ KiB$", D._svg(dot_file, 2))
+        assert (tmp_path / "graph.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_summary_counts_kernels_launches_and_time(dump):
@@ -240,9 +302,14 @@ def test_debug_levels(tmp_path: Path):
     l3 = _run_debug(tmp_path, 3)
     heads = [line for line in l3 if line.startswith("[lazygrad] kernel ")]
     assert len(heads) == n
-    stores = [line for line in l3 if re.match(r"^\[lazygrad\]  stores +\w+ \(.*\) float32 +because \S", line)]
+    # the head names the user-level ops by source line; the primitives come one level deeper
+    assert all(re.search(r"\): [\w, ]+ @ dbg\.py:\d+(; [\w, ]+ @ dbg\.py:\d+)*$", h) for h in heads), heads
+    assert any(": mul, add, exp, sum @ dbg.py:5" in h for h in heads), heads
+    stores = [line for line in l3 if re.match(r"^\[lazygrad\] +stores +[\w ]+ \(.*\) float32 +because \S", line)]
     assert len(stores) == n
-    assert any(re.match(r"^\[lazygrad\]  input 1 +\w+ \(.*\) float32 +not fused: \S", line) for line in l3)
+    assert any(re.match(r"^\[lazygrad\] +input 1 +[\w ]+ \(.*\) float32 +not fused: \S", line) for line in l3)
+    prims = [line for line in l3 if re.match(r"^\[lazygrad\] +primitives: ", line)]
+    assert len(prims) == n and all(set(p.split(": ")[1].split()) <= OP_NAMES for p in prims)
     assert not any("__kernel" in line for line in l3)
     l4 = _run_debug(tmp_path, 4)
     kernel_heads = [line for line in l4 if re.match(r"^__kernel (__attribute__\(\(.*\)\) )?void ", line)]
