@@ -83,7 +83,7 @@ def train_single(kind: str) -> list[np.ndarray]:
 def scenario_train(out: Path, w: dist.World) -> dict:
     """DDP on 2 ranks vs one process with twice the batch, for the MLP and the CNN; the
     broadcast; a checkpoint written by rank 0."""
-    res: dict = {"size": w.size, "threads": w.threads}
+    res: dict = {"size": w.size, "threads": w.threads, "compute_units": lg.device().caps.compute_units}
     for kind in ("mlp", "cnn"):
         _, after, init_diff, buckets = train_ddp(kind, w)
         every = dist.all_gather_object(after)
@@ -155,6 +155,7 @@ def scenario_raise(out: Path, w: dist.World) -> dict:
     x, y = data("mlp", B)
     for step in range(3):
         if w.rank == 1 and step == 1:
+            print(f"injecting the failure at {time.time()}", file=sys.stderr, flush=True)
             raise RuntimeError("worker failure injected on rank 1")
         model(Tensor(x)).cross_entropy(Tensor(y)).backward()
     return {}
@@ -166,6 +167,7 @@ def scenario_hang(out: Path, w: dist.World) -> dict:
     model = dist.DistributedDataParallel(mlp())
     x, y = data("mlp", B)
     if w.rank == 1:
+        print(f"rank 1 stops at {time.time()}", file=sys.stderr, flush=True)
         time.sleep(120)
     model(Tensor(x)).cross_entropy(Tensor(y)).backward()
     return {}

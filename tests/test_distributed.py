@@ -1,0 +1,247 @@
+"""lazygrad.distributed under a real `mpirun -n 2` (MPICH from the `mpich` wheel): DDP on 2 ranks
+with batch b per rank takes the same Adam steps as one process with batch 2b (MLP and CNN),
+the broadcast unifies differently seeded ranks, DistributedSampler covers the data once per
+epoch, no_sync accumulates, a failing or stuck rank ends the job with a clear error in bounded
+time, mismatched models are refused, checkpoints are written once and load anywhere, and a
+plain `python` run is a world of one that never imports mpi4py.
+
+The jobs run the scenarios of tests/distributed_worker.py with one PoCL thread per rank and
+LAZYGRAD_TUNE=0 (no matmul timing runs: both ranks would time candidates on the same 2 cores).
+They share the user's program cache, so only a first run on a machine compiles (minutes)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lazygrad as lg
+import lazygrad.distributed as dist
+from lazygrad import nn
+from lazygrad.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "distributed_worker.py"
+MPIEXEC = dist.mpiexec_path()
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec: pip install 'lazygrad[distributed]' (mpich wheel)")
+# a launch may compile every kernel of the scenario on a machine whose cache is cold
+LAUNCH_TIMEOUT = 600
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "PMIX_", "OMPI_", "MPI_LOCAL"))}
+    env.update(PYTHONPATH=str(ROOT), LAZYGRAD_TUNE="0", POCL_MAX_PTHREAD_COUNT="1", **extra)
+    return env
+
+
+def launch(scenario: str, out: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.time()
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(WORKER), scenario, str(out)], cwd=ROOT,
+                          env=_env(**env), capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
+    return proc, time.time()
+
+
+def result(scenario: str, out: Path) -> dict:
+    proc, _ = launch(scenario, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / f"{scenario}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("ddp")
+    return result("train", out), out
+
+
+@needs_mpi
+def test_two_ranks_take_the_steps_of_one_process_with_twice_the_batch(trained):
+    res, _ = trained
+    assert res["size"] == 2
+    for kind in ("mlp", "cnn"):
+        assert res[f"{kind}_buckets"] >= 2, "several buckets, so the frontier between them is exercised"
+        # 4 Adam steps at lr 1e-2 move the parameters by ~4e-2; float32 round-off stays ~1e-7
+        assert res[f"{kind}_vs_single"] < 2e-6, kind
+        assert res[f"{kind}_final_rank_diff"] == 0.0, f"{kind}: the ranks' parameters drifted apart"
+
+
+@needs_mpi
+def test_broadcast_makes_differently_seeded_ranks_identical(trained):
+    res, _ = trained
+    for kind in ("mlp", "cnn"):
+        assert res[f"{kind}_init_rank_diff"] > 0.1     # the seeds really gave different models
+        assert res[f"{kind}_final_rank_diff"] == 0.0
+
+
+@needs_mpi
+def test_each_rank_gets_one_pocl_thread(trained):
+    res, _ = trained
+    assert res["threads"] == 1 and res["compute_units"] == 1
+
+
+@needs_mpi
+def test_rank_zero_checkpoint_loads_at_any_world_size(trained):
+    res, out = trained
+    assert res["ckpt_meta"] == {"world": 2} and res["ckpt_reload_diff"] == 0.0
+    # and in this process, a world of one, into a model that was never wrapped
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 24), nn.Tanh(), nn.Linear(24, 10))
+    meta = dist.load_checkpoint(out / "ckpt.safetensors", model, lg.optim.Adam(model.parameters()))
+    assert meta == {"world": 2}
+    saved = np.load(out / "ckpt_params.npz")
+    for i, p in enumerate(model.parameters()):
+        np.testing.assert_array_equal(p.numpy(), saved[f"arr_{i}"])
+
+
+@needs_mpi
+def test_distributed_sampler_covers_the_dataset_once_per_epoch(tmp_path):
+    res = result("sampler", tmp_path)
+    assert res["len"] == -(-52 // 5)
+    orders = []
+    for r0, r1 in res["epochs"]:
+        assert len(r0) == len(r1) == 52
+        assert sorted(r0 + r1) == list(range(104))
+        orders.append(r0)
+    assert orders[0] != orders[1] != orders[2], "set_epoch draws a new permutation"
+
+
+@needs_mpi
+def test_no_sync_accumulates_and_the_next_backward_averages(tmp_path):
+    res = result("no_sync", tmp_path)
+    assert res["local_rank_diff"] > 1e-3, "inside no_sync the ranks keep their own gradients"
+    assert res["synced_rank_diff"] == 0.0
+    assert res["grad_scale"] > 1e-2 and res["vs_single"] < 1e-6
+
+
+@needs_mpi
+def test_a_raising_rank_ends_the_job_with_a_clear_error(tmp_path):
+    proc, end = launch("raise", tmp_path)
+    assert proc.returncode != 0
+    assert "lazygrad.distributed: rank 1 of 2 raised RuntimeError; aborting all ranks" in proc.stderr
+    assert "worker failure injected on rank 1" in proc.stderr
+    injected = float(re.search(r"injecting the failure at ([0-9.]+)", proc.stderr).group(1))
+    assert end - injected < 15, f"rank 0 took {end - injected:.1f} s to stop"
+
+
+@needs_mpi
+def test_a_stuck_rank_times_out_instead_of_hanging(tmp_path):
+    proc, end = launch("hang", tmp_path, LAZYGRAD_DIST_TIMEOUT="3")
+    assert proc.returncode != 0
+    assert "DistributedTimeout" in proc.stderr and "did not complete within 3 s (LAZYGRAD_DIST_TIMEOUT)" in proc.stderr
+    stopped = float(re.search(r"rank 1 stops at ([0-9.]+)", proc.stderr).group(1))
+    assert end - stopped < 20, f"the job took {end - stopped:.1f} s to end after rank 1 stopped"
+
+
+@needs_mpi
+def test_different_parameter_shapes_are_a_clear_error(tmp_path):
+    proc, _ = launch("mismatch", tmp_path)
+    assert proc.returncode != 0
+    assert ("ValueError: DistributedDataParallel: the ranks' models differ, so their gradients cannot be averaged: "
+            "0.weight: rank 0 (32, 16) float32, rank 1 (33, 16) float32") in proc.stderr
+
+
+def test_a_plain_process_is_a_world_of_one_without_mpi(tmp_path):
+    proc = subprocess.run([sys.executable, str(WORKER), "single", str(tmp_path)], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "single.json").read_text())
+    assert res["size"] == 1 and res["rank"] == 0 and not res["mpi4py_imported"]
+    assert res["all_reduce"] == [1.0, 2.0] and res["ckpt"] and res["sampler_len"] == 10
+    assert np.isfinite(res["loss"])
+
+
+# --- in this process: no launcher needed ------------------------------------------------------------
+def test_sampler_pads_like_torch_and_drop_last_cuts():
+    a, b = (dist.DistributedSampler(103, num_replicas=2, rank=r, seed=1) for r in (0, 1))
+    ia, ib = a.indices(), b.indices()
+    assert len(a) == len(ia) == len(ib) == 52
+    both = np.concatenate([ia, ib])
+    assert sorted(set(both.tolist())) == list(range(103))
+    perm = np.random.default_rng(1).permutation(103)
+    # torch's padding: the permutation's first index again, at position 103 (rank 1's last)
+    assert np.bincount(both, minlength=103)[perm[0]] == 2 and ib[-1] == perm[0]
+    c = dist.DistributedSampler(103, num_replicas=2, rank=1, seed=1, drop_last=True)
+    assert len(c) == len(c.indices()) == 51
+    plain = dist.DistributedSampler(5, num_replicas=3, rank=2, shuffle=False)
+    assert plain.indices().tolist() == [2, 0]       # 0 1 2 3 4 | 0 padded; rank 2 takes 2 and 0
+    tiny = dist.DistributedSampler(2, num_replicas=4, rank=3, shuffle=False)
+    assert tiny.indices().tolist() == [1]           # padding repeats the short order
+
+
+@pytest.mark.parametrize("n,replicas,drop_last", [(103, 2, False), (10, 4, False), (2, 5, False), (10, 4, True)])
+def test_sampler_shares_match_torch_without_shuffle(n, replicas, drop_last):
+    from torch.utils.data import DistributedSampler as TorchSampler
+    for r in range(replicas):
+        ours = dist.DistributedSampler(n, num_replicas=replicas, rank=r, shuffle=False, drop_last=drop_last)
+        theirs = TorchSampler(range(n), num_replicas=replicas, rank=r, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+
+
+def test_sampler_and_loader_reject_bad_arguments():
+    with pytest.raises(ValueError, match="rank 2 is not in"):
+        dist.DistributedSampler(10, num_replicas=2, rank=2)
+    with pytest.raises(ValueError, match="num_replicas must be >= 1"):
+        dist.DistributedSampler(10, num_replicas=0, rank=0)
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(np.zeros((4, 2)), sampler=[0, 1], shuffle=True)
+    with pytest.raises(IndexError, match="the sampler gave row 7"):
+        list(DataLoader(np.zeros((4, 2)), sampler=[0, 7]))
+    with pytest.raises(ValueError, match="op must be one of"):
+        dist.all_reduce(lg.Tensor([1.0]), "avg")
+
+
+def test_loader_batches_the_sampler_rows_in_its_order():
+    x = np.arange(10, dtype=np.float32)
+    loader = DataLoader(x, batch_size=3, sampler=[9, 2, 5, 5, 0])
+    assert len(loader) == 2 and [b.numpy().tolist() for b in loader] == [[9, 2, 5], [5, 0]]
+
+
+def test_buckets_go_backwards_within_the_byte_budget():
+    ps = [lg.Tensor.zeros(n, requires_grad=True) for n in (10, 300, 20, 20, 5)]
+    buckets = dist.plan_buckets(ps, cap_bytes=4 * 50)
+    assert [b.params for b in buckets] == [(4, 3, 2), (1,), (0,)]
+    assert [b.nbytes for b in buckets] == [180, 1200, 40]
+
+
+def test_frontier_keeps_what_later_buckets_read():
+    x = lg.Tensor(np.ones((4, 4), np.float32))
+    h = (x * 2).exp()          # shared by both "buckets"
+    a = (h * 3).sum()
+    b = (h + 1).sum()
+    keep = dist.frontier([a.node], [b.node])
+    assert [n.uid for n in keep] == [h.node.uid]
+    assert dist.frontier([a.node], [(x + 1).sum().node]) == []   # only a realized buffer is shared
+
+
+def test_program_cache_writes_from_concurrent_processes_never_tear(tmp_path):
+    # the ranks of one host share LAZYGRAD_CACHE_DIR: two writers hammer the same entries while
+    # a reader checks that every read is a whole entry (or none), never a torn one
+    script = textwrap.dedent(f"""
+        import sys, hashlib
+        from pathlib import Path
+        from lazygrad.runtime import ProgramCache
+        role, d = sys.argv[1], Path(sys.argv[2])
+        pc = ProgramCache(device=None)
+        keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4)]
+        bad = 0
+        for it in range(120):
+            for i, k in enumerate(keys):
+                path = d / (k + ".bin")
+                if role == "write":
+                    pc._write(path, bytes([i]) * (50_000 + 1000 * (it % 7)))
+                else:
+                    got = pc._read(path)
+                    bad += got is not None and set(got) != {{i}}
+        print(bad)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, role, str(tmp_path)], cwd=ROOT, env=_env(),
+                              stdout=subprocess.PIPE, text=True) for role in ("write", "write", "read")]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs) and outs[2] == "0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{__import__('hashlib').sha256(str(i).encode()).hexdigest()}.bin" for i in range(4)), "no stray temp files"
