@@ -266,3 +266,70 @@ def test_digits_example_trains_on_two_ranks(tmp_path):
     m = re.search(r"reloaded into a new model: test accuracy (\d\.\d+) \(saved (\d\.\d+)\)", out)
     assert m and m.group(1) == m.group(2)
     assert (tmp_path / "digits_mlp.safetensors").exists() and (tmp_path / "digits_training.png").exists()
+
+
+def _mlp_grads(seed: int = 0) -> tuple[list[lg.Tensor], list[lg.Tensor], lg.Tensor]:
+    lg.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 24), nn.Tanh(), nn.Linear(24, 10))
+    g = np.random.default_rng(1)
+    x, y = g.standard_normal((8, 16)).astype(np.float32), g.integers(0, 10, 8).astype(np.int32)
+    loss = model(lg.Tensor(x)).cross_entropy(lg.Tensor(y))
+    loss.backward()
+    params = model.parameters()
+    return params, [p.grad for p in params], loss
+
+
+def test_bucketed_realize_computes_each_gradient_once(monkeypatch):
+    params, grads, loss = _mlp_grads()
+    before = lg.counters.flops
+    lg.realize(*grads)
+    one_call = lg.counters.flops - before
+    expected = [g.numpy().reshape(-1) for g in grads]
+    want_loss = loss.item()
+
+    params, grads, loss = _mlp_grads()
+    buckets = dist.plan_buckets(params, cap_bytes=2000)
+    assert len(buckets) >= 3
+    seen = []
+    before = lg.counters.flops
+    flats = dist.realize_buckets(grads, params, buckets, lambda k, a: seen.append((k, a.copy())))
+    bucketed = lg.counters.flops - before
+    assert [k for k, _ in seen] == list(range(len(buckets)))
+    for b, flat in zip(buckets, flats):
+        np.testing.assert_allclose(flat, np.concatenate([expected[i] for i in b.params]), rtol=1e-6, atol=1e-7)
+    assert loss.node.realized is not None and loss.item() == pytest.approx(want_loss, rel=1e-6)
+    # the frontier makes later buckets start from buffers: no recomputed forward or backward
+    assert bucketed <= 1.1 * one_call, (bucketed, one_call)
+
+    # and without the frontier they would recompute (so the bound above can fail)
+    params, grads, _ = _mlp_grads()
+    monkeypatch.setattr("lazygrad.distributed.ddp.frontier", lambda now, later: [])
+    before = lg.counters.flops
+    dist.realize_buckets(grads, params, buckets, lambda k, a: None)
+    assert lg.counters.flops - before > 1.3 * one_call
+
+
+def test_split_bucket_gives_views_of_one_upload():
+    ps = [lg.Tensor.zeros(2, 3, requires_grad=True), lg.Tensor.zeros(4, requires_grad=True)]
+    views = dist.split_bucket(np.arange(10, dtype=np.float32), ps)
+    assert [v.shape for v in views] == [(2, 3), (4,)]
+    assert views[0].numpy().tolist() == [[0, 1, 2], [3, 4, 5]] and views[1].numpy().tolist() == [6, 7, 8, 9]
+
+
+def test_post_backward_hook_runs_once_per_backward_after_every_grad():
+    a = lg.Tensor([1.0, 2.0], requires_grad=True)
+    b = lg.Tensor([3.0], requires_grad=True)
+    c = lg.Tensor([5.0], requires_grad=True)
+    calls = []
+
+    def hook() -> None:
+        calls.append((a.grad is not None, b.grad is not None))
+
+    a.register_post_backward_hook(hook)
+    b.register_post_backward_hook(hook)
+    ((a * 2).sum() + (b * 3).sum()).backward()
+    assert calls == [(True, True)]
+    (c * 2).sum().backward()                   # a backward that reaches neither: no call
+    assert calls == [(True, True)]
+    (a.sum() * 1).backward()
+    assert len(calls) == 2

@@ -20,12 +20,13 @@ module's (no "module." prefix, unlike torch), so a checkpoint loads into any wor
 into an unwrapped model. At construction the ranks compare their parameter names, shapes and
 dtypes (a clear ValueError on a mismatch) and take rank 0's parameters and buffers.
 
-Public names: DistributedDataParallel, Bucket, SyncStats, plan_buckets, frontier.
+Public names: DistributedDataParallel, Bucket, SyncStats, plan_buckets, frontier, realize_buckets,
+split_bucket.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -201,36 +202,55 @@ class DistributedDataParallel(Module):
 
         comm, size = self.world.comm, self.world.size
         stats = SyncStats(buckets=len(self.buckets))
+        requests: list = []
+
+        def send(k: int, host: np.ndarray) -> None:
+            requests.append(comm.Iallreduce(MPI.IN_PLACE, host, op=MPI.SUM))
+            MPI.Request.Testall(requests)  # MPI moves the messages along inside its calls
+            stats.nbytes += host.nbytes
+
+        t0 = time.perf_counter()
         with no_grad():
             grads = [p.grad if p.grad is not None else Tensor.zeros(*p.shape, dtype=p.dtype) for p in self._params]
-            flat_nodes = []
-            for b in self.buckets:
-                parts = [grads[i].reshape(-1).cast(self._params[i].dtype) for i in b.params]
-                flat_nodes.append(cat(parts) if len(parts) > 1 else parts[0])
-            pending: list[tuple[Bucket, np.ndarray]] = []
-            requests = []
-            t0 = time.perf_counter()
-            for k, (b, flat) in enumerate(zip(self.buckets, flat_nodes)):
-                later = [f.node for f in flat_nodes[k + 1:]]
-                keep = [Tensor(n) for n in frontier([flat.node], later)] if later else []
-                # the loss travels with the gradients (see autodiff.backward): realized once here
-                realize(flat, *keep, *companions_of([grads[i] for i in b.params]))
-                host = np.ascontiguousarray(flat.numpy())
-                requests.append(comm.Iallreduce(MPI.IN_PLACE, host, op=MPI.SUM))
-                pending.append((b, host))
-                MPI.Request.Testall(requests)  # MPI progresses the messages inside its calls
-                stats.nbytes += host.nbytes
+            flats = realize_buckets(grads, self._params, self.buckets, send)
             t1 = time.perf_counter()
             wait_all(requests, f"the gradient all-reduce of {len(self.buckets)} buckets")
             t2 = time.perf_counter()
-            for b, host in pending:
+            for b, host in zip(self.buckets, flats):
                 host *= host.dtype.type(1.0 / size)
-                avg = Tensor(host)
-                off = 0
-                for i in b.params:
-                    p = self._params[i]
-                    n = p.numel()
-                    p.grad = avg[off:off + n].reshape(p.shape)
-                    off += n
-            stats.realize_s, stats.wait_s, stats.upload_s = t1 - t0, t2 - t1, time.perf_counter() - t2
+                for i, g in zip(b.params, split_bucket(host, [self._params[i] for i in b.params])):
+                    self._params[i].grad = g
+        stats.realize_s, stats.wait_s, stats.upload_s = t1 - t0, t2 - t1, time.perf_counter() - t2
         self.stats = stats
+
+
+def realize_buckets(grads: list[Tensor], params: list[Tensor], buckets: list[Bucket],
+                    ready: Callable[[int, np.ndarray], None]) -> list[np.ndarray]:
+    """Realize the gradients bucket by bucket, each as one flat host array handed to
+    `ready(k, array)` (DDP starts its all-reduce there) before the next bucket is computed.
+    Each realize also keeps the frontier the later buckets read, so nothing is computed twice."""
+    flats = []
+    for b in buckets:
+        parts = [grads[i].reshape(-1).cast(params[i].dtype) for i in b.params]
+        flats.append(cat(parts) if len(parts) > 1 else parts[0])
+    out = []
+    for k, (b, flat) in enumerate(zip(buckets, flats)):
+        later = [f.node for f in flats[k + 1:]]
+        keep = [Tensor(n) for n in frontier([flat.node], later)] if later else []
+        # the loss travels with the gradients (see autodiff.backward): realized once, here
+        realize(flat, *keep, *companions_of([grads[i] for i in b.params]))
+        host = np.ascontiguousarray(flat.numpy())
+        ready(k, host)
+        out.append(host)
+    return out
+
+
+def split_bucket(host: np.ndarray, params: list[Tensor]) -> list[Tensor]:
+    """One upload of a bucket's values, and each parameter's gradient as a view into it."""
+    avg = Tensor(host)
+    out, off = [], 0
+    for p in params:
+        n = p.numel()
+        out.append(avg[off:off + n].reshape(p.shape))
+        off += n
+    return out
