@@ -119,7 +119,16 @@ def scenario_sampler(out: Path, w: dist.World) -> dict:
         sampler.set_epoch(epoch)
         rows = [int(v) for xb in loader for v in xb.numpy()]
         epochs.append(dist.all_gather_object(rows))
-    return {"epochs": epochs, "len": len(loader)}
+    # collectives on tensors, in place
+    r = w.rank
+    res = {}
+    for op in ("sum", "mean", "max", "min"):
+        t = Tensor([r + 1.0, 10.0 * (r + 1), -float(r)])
+        res[op] = dist.all_reduce(t, op).numpy().tolist()
+    res["int_sum"] = dist.all_reduce(Tensor(np.array([r + 1, 7], np.int32)), "sum").numpy().tolist()
+    res["broadcast_from_1"] = dist.broadcast(Tensor([[float(r), 2.0 * r]]), src=1).numpy().tolist()
+    every = dist.all_gather_object(res)
+    return {"epochs": epochs, "len": len(loader), "collectives": every}
 
 
 def scenario_no_sync(out: Path, w: dist.World) -> dict:

@@ -102,9 +102,25 @@ def test_rank_zero_checkpoint_loads_at_any_world_size(trained):
         np.testing.assert_array_equal(p.numpy(), saved[f"arr_{i}"])
 
 
+@pytest.fixture(scope="module")
+def small_job(tmp_path_factory) -> dict:
+    return result("sampler", tmp_path_factory.mktemp("sampler"))
+
+
 @needs_mpi
-def test_distributed_sampler_covers_the_dataset_once_per_epoch(tmp_path):
-    res = result("sampler", tmp_path)
+def test_collectives_combine_both_ranks_in_place(small_job):
+    for res in small_job["collectives"]:       # every rank ends with the same values
+        assert res["sum"] == [3.0, 30.0, -1.0]
+        assert res["mean"] == [1.5, 15.0, -0.5]
+        assert res["max"] == [2.0, 20.0, 0.0]
+        assert res["min"] == [1.0, 10.0, -1.0]
+        assert res["int_sum"] == [3, 14]
+        assert res["broadcast_from_1"] == [[1.0, 2.0]]
+
+
+@needs_mpi
+def test_distributed_sampler_covers_the_dataset_once_per_epoch(small_job):
+    res = small_job
     assert res["len"] == -(-52 // 5)
     orders = []
     for r0, r1 in res["epochs"]:

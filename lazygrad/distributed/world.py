@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,12 @@ def _place_on_host(local_rank: int, local_size: int) -> int | None:
         if not _opencl_started():
             for var in _POCL_THREADS:
                 os.environ.setdefault(var, str(threads))
-        threads = int(os.environ.get(_POCL_THREADS[0], threads))
+            threads = int(os.environ[_POCL_THREADS[0]])
+        else:
+            warnings.warn("lazygrad.distributed.init() ran after the OpenCL device was created: PoCL keeps its "
+                          f"thread count, and the {local_size} ranks on this host share its cores; call init() "
+                          "before the first tensor", RuntimeWarning, stacklevel=3)
+            threads = None
     devices = settings().device
     if "," in devices:
         choices = [d.strip() for d in devices.split(",") if d.strip()]
