@@ -349,3 +349,21 @@ def test_post_backward_hook_runs_once_per_backward_after_every_grad():
     assert calls == [(True, True)]
     (a.sum() * 1).backward()
     assert len(calls) == 2
+
+
+def test_each_local_rank_gets_its_device_and_thread_share(monkeypatch):
+    from lazygrad.distributed import group as wmod
+    for var in ("POCL_MAX_PTHREAD_COUNT", "POCL_CPU_MAX_CU_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LAZYGRAD_DEVICE", "0, 1")
+    monkeypatch.setattr(wmod, "_opencl_started", lambda: False)
+    monkeypatch.setattr(wmod, "_cores", lambda: 8)
+    assert wmod._place_on_host(local_rank=3, local_size=4) == 2
+    assert os.environ["POCL_MAX_PTHREAD_COUNT"] == os.environ["POCL_CPU_MAX_CU_COUNT"] == "2"
+    assert os.environ["LAZYGRAD_DEVICE"] == "1"           # local rank 3 of the list "0, 1"
+    monkeypatch.setenv("POCL_MAX_PTHREAD_COUNT", "3")     # the user's own choice wins
+    assert wmod._place_on_host(local_rank=0, local_size=4) == 3
+    # once PoCL runs, its thread count is fixed: say so instead of pretending
+    monkeypatch.setattr(wmod, "_opencl_started", lambda: True)
+    with pytest.warns(RuntimeWarning, match="after the OpenCL device was created"):
+        assert wmod._place_on_host(local_rank=0, local_size=2) is None

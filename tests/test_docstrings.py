@@ -10,7 +10,7 @@ import lazygrad.distributed as dist
 from lazygrad import Tensor, data, nn, optim
 
 MODULES = [lg, nn, nn.functional, nn.init, nn.state, nn.utils, optim, optim.lr_scheduler, data,
-           dist, dist.world, dist.collectives, dist.sampler, dist.ddp, dist.checkpoint]
+           dist, dist.group, dist.collectives, dist.sampler, dist.ddp, dist.checkpoint]
 
 
 def public_names(mod: types.ModuleType) -> list[str]:

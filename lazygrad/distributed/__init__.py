@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .collectives import ReduceOp, all_gather_object, all_reduce, broadcast, broadcast_module
 from .ddp import Bucket, DistributedDataParallel, SyncStats, frontier, plan_buckets, realize_buckets, split_bucket
 from .sampler import DistributedSampler
-from .world import DistributedTimeout, World, barrier, init, is_initialized, mpiexec_path, world
+from .group import DistributedTimeout, World, barrier, init, is_initialized, mpiexec_path, world
 
 __all__ = ["init", "world", "World", "is_initialized", "barrier", "DistributedTimeout", "mpiexec_path",
            "ReduceOp", "broadcast", "all_reduce", "broadcast_module", "all_gather_object", "DistributedSampler",

@@ -15,7 +15,7 @@ from typing import Any
 from ..nn import state
 from ..nn.module import Module
 from .ddp import DistributedDataParallel
-from .world import barrier, world
+from .group import barrier, world
 
 
 def _unwrap(model: Module) -> Module:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..tensor import Tensor, no_grad
-from .world import wait_all, world
+from .group import wait_all, world
 
 if TYPE_CHECKING:
     from ..nn.module import Module

@@ -38,7 +38,7 @@ from ..nn.module import Module
 from ..ops import MOVEMENT, Op
 from ..tensor import Tensor, cat, companions_of, no_grad, realize
 from .collectives import all_gather_object, broadcast_module
-from .world import wait_all, world
+from .group import wait_all, world
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .world import world
+from .group import world
 
 
 class DistributedSampler:
