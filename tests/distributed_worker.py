@@ -127,6 +127,13 @@ def scenario_sampler(out: Path, w: dist.World) -> dict:
         res[op] = dist.all_reduce(t, op).numpy().tolist()
     res["int_sum"] = dist.all_reduce(Tensor(np.array([r + 1, 7], np.int32)), "sum").numpy().tolist()
     res["broadcast_from_1"] = dist.broadcast(Tensor([[float(r), 2.0 * r]]), src=1).numpy().tolist()
+    # broadcast_buffers: BatchNorm statistics follow rank 0's at every call
+    bn = dist.DistributedDataParallel(nn.BatchNorm1d(3))
+    bn(Tensor(np.full((4, 3), r + 1.0, np.float32) + np.arange(4, dtype=np.float32)[:, None]))
+    own = bn.module.running_mean.numpy().tolist()
+    bn.eval()
+    bn(Tensor(np.zeros((2, 3), np.float32)))
+    res["bn_own"], res["bn_after_call"] = own, bn.module.running_mean.numpy().tolist()
     every = dist.all_gather_object(res)
     return {"epochs": epochs, "len": len(loader), "collectives": every}
 

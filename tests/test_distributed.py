@@ -116,6 +116,9 @@ def test_collectives_combine_both_ranks_in_place(small_job):
         assert res["min"] == [1.0, 10.0, -1.0]
         assert res["int_sum"] == [3, 14]
         assert res["broadcast_from_1"] == [[1.0, 2.0]]
+    r0, r1 = small_job["collectives"]
+    assert r0["bn_own"] != r1["bn_own"], "each rank's BatchNorm saw its own batch"
+    assert r0["bn_after_call"] == r1["bn_after_call"] == r0["bn_own"], "the next call took rank 0's statistics"
 
 
 @needs_mpi
