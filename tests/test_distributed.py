@@ -370,3 +370,19 @@ def test_each_local_rank_gets_its_device_and_thread_share(monkeypatch):
     monkeypatch.setattr(wmod, "_opencl_started", lambda: True)
     with pytest.warns(RuntimeWarning, match="after the OpenCL device was created"):
         assert wmod._place_on_host(local_rank=0, local_size=2) is None
+
+
+def test_ddp_in_a_world_of_one_wraps_without_changing_anything():
+    lg.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(4, 3))
+    before = [p.numpy().copy() for p in inner.parameters()]
+    model = dist.DistributedDataParallel(inner, bucket_cap_mb=0.001)
+    assert model.module is inner and list(model.state_dict()) == list(inner.state_dict()) == ["0.weight", "0.bias"]
+    loss = model(lg.Tensor(np.ones((2, 4), np.float32))).sum()
+    loss.backward()
+    assert all(np.array_equal(a, p.numpy()) for a, p in zip(before, inner.parameters()))
+    assert inner[0].weight.grad.numpy().tolist() == [[2.0] * 4] * 3     # not averaged with anything
+    with pytest.raises(TypeError, match="expected an nn.Module"):
+        dist.DistributedDataParallel(lg.Tensor([1.0]))
+    with pytest.raises(ValueError, match="bucket_cap_mb must be > 0"):
+        dist.DistributedDataParallel(inner, bucket_cap_mb=0)
