@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 
 
 def parse_args(name: str, argv: list[str] | None, epochs: int, quick_epochs: int, doc: str | None = None,
-               **defaults: float) -> argparse.Namespace:
-    """Standard options; `defaults` add float options (e.g. lr=0.01 gives --lr)."""
+               flags: dict[str, str] | None = None, **defaults: float) -> argparse.Namespace:
+    """Standard options; `defaults` add float options (e.g. lr=0.01 gives --lr), `flags` on/off
+    options by name and help text (e.g. {"distributed": "..."} gives --distributed)."""
     p = argparse.ArgumentParser(prog=f"examples/{name}.py", description=doc)
     p.add_argument("--quick", action="store_true",
                    default=os.environ.get("LAZYGRAD_QUICK", "0") not in ("0", ""),
@@ -38,6 +39,8 @@ def parse_args(name: str, argv: list[str] | None, epochs: int, quick_epochs: int
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     for k, v in defaults.items():
         p.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
+    for k, text in (flags or {}).items():
+        p.add_argument(f"--{k.replace('_', '-')}", action="store_true", help=text)
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = quick_epochs if args.quick else epochs

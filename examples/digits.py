@@ -8,6 +8,12 @@ Figures: test accuracy and loss per epoch for both models, and test digits with 
 predicted labels.
 
     python examples/digits.py [--quick] [--epochs N] [--out DIR] [--model mlp|cnn|both]
+    mpirun -n 2 python examples/digits.py --distributed
+
+With --distributed (under mpirun) each rank trains on its share of every epoch
+(DistributedSampler) with batch_size / world size rows per step, so the global batch, the steps
+per epoch and the learning rate stay those of one process; DistributedDataParallel averages
+the gradients, rank 0 prints, writes the checkpoint and draws the figures.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ import lazygrad as lg
 from lazygrad import Tensor, nn, optim
 from lazygrad.data import DataLoader, progress
 from lazygrad.nn.state import load_checkpoint, save_checkpoint
+
+import lazygrad.distributed as dist
 
 
 def build_mlp() -> nn.Module:
@@ -53,12 +61,25 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
           y_test: np.ndarray) -> dict:
     lg.manual_seed(args.seed)
     model = BUILDERS[name]()
+    if args.distributed:
+        w = dist.init()
+        model = dist.DistributedDataParallel(model)      # rank 0's initial parameters everywhere
+        sampler = dist.DistributedSampler(len(x_train), seed=args.seed)
+        loader = DataLoader(x_train, y_train, batch_size=max(1, args.batch_size // w.size), sampler=sampler,
+                            drop_last=True)
+        say = print if w.is_main else (lambda *a, **k: None)
+        args.no_progress = args.no_progress or not w.is_main
+    else:
+        sampler, say = None, print
+        loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, drop_last=True)
     opt = optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, drop_last=True)
     xt = Tensor(x_test)
     hist = {"loss": [], "acc": [], "time": []}
-    print(f"{name}: {model.num_parameters()} parameters, {len(loader)} steps per epoch")
+    say(f"{name}: {model.num_parameters()} parameters, {len(loader)} steps per epoch"
+        + (f" on each of {dist.world().size} ranks (batch {loader.batch_size} per rank)" if args.distributed else ""))
     for epoch in range(args.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         # cosine learning-rate decay: the rate is a device scalar, so changing it compiles nothing
         for group in opt.param_groups:
@@ -74,20 +95,27 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
             bar.log(loss=loss, acc=acc)
         avg = bar.averages()
         bar.close()
+        if args.distributed:   # the ranks' running averages, averaged (every rank has as many steps)
+            every = dist.all_gather_object(avg)
+            avg = {k: float(np.mean([a[k] for a in every])) for k in avg}
         test_acc = accuracy(model, xt, y_test)
         hist["time"].append(time.perf_counter() - t0)
         hist["loss"].append(avg["loss"])
         hist["acc"].append(test_acc)
-        print(f"{name} epoch {epoch + 1:3d}: {hist['time'][-1]:6.2f} s  loss {avg['loss']:.4f}  "
+        say(f"{name} epoch {epoch + 1:3d}: {hist['time'][-1]:6.2f} s  loss {avg['loss']:.4f}  "
               f"train acc {avg['acc']:.3f}  test acc {test_acc:.4f}")
 
     path = args.out / f"digits_{name}.safetensors"
-    save_checkpoint(path, model, opt, metadata={"model": name, "epochs": args.epochs, "test_acc": hist["acc"][-1]})
+    meta = {"model": name, "epochs": args.epochs, "test_acc": hist["acc"][-1]}
+    if args.distributed:  # rank 0 writes; every rank waits for the whole file
+        dist.save_checkpoint(path, model, opt, metadata=meta)
+    else:
+        save_checkpoint(path, model, opt, metadata=meta)
     fresh = BUILDERS[name]()
     fresh_opt = optim.Adam(fresh.parameters(), lr=args.lr)
     meta = load_checkpoint(path, fresh, fresh_opt)
     reloaded = accuracy(fresh, xt, y_test)
-    print(f"{name}: saved {path.name}, reloaded into a new model: test accuracy {reloaded:.4f} "
+    say(f"{name}: saved {path.name}, reloaded into a new model: test accuracy {reloaded:.4f} "
           f"(saved {meta['test_acc']:.4f})")
     fresh.eval()
     preds = fresh(xt).argmax(1).numpy()
@@ -95,7 +123,8 @@ def train(name: str, args, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args("digits", argv, epochs=20, quick_epochs=4, doc=__doc__, lr=2e-3, label_smoothing=0.1, batch_size=32, model="both")
+    args = parse_args("digits", argv, epochs=20, quick_epochs=4, doc=__doc__, lr=2e-3, label_smoothing=0.1, batch_size=32,
+                      model="both", flags={"distributed": "data-parallel over the ranks of mpirun (lazygrad.distributed)"})
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(digits.images, digits.target, test_size=0.2,
                                                         random_state=0, stratify=digits.target)
@@ -108,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
         print("cnn: skipped, this lazygrad has no Tensor.conv2d", file=sys.stderr)
         names.remove("cnn")
     results = {n: train(n, args, x_train, y_train, x_test, y_test) for n in names}
+    if args.distributed and not dist.world().is_main:
+        return {f"{n}_test_acc": r["hist"]["acc"][-1] for n, r in results.items()}  # rank 0 draws the figures
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for n, r in results.items():

@@ -368,6 +368,10 @@ def backward(t: Tensor, gradient: Tensor | None = None, create_graph: bool = Fal
         leaf.grad = Tensor._from(n, t) if create_graph else Tensor(gr.detach(n))
         # the loss is realized with the gradient (in the optimizer's step), not recomputed later
         leaf.grad._companions = (*earlier, t) if t.node.realized is None else earlier
+    # after every .grad is set: each distinct hook once (one DDP wraps many leaves)
+    for hook in dict.fromkeys(h for leaf, n in zip(leaves, nodes) if n is not None
+                              for h in getattr(leaf, "_post_backward", ())):
+        hook()
 
 
 def _describe(n: Node) -> str:

@@ -25,6 +25,15 @@ def _flag(v: str | None, default: bool) -> bool:
     return v.strip() not in ("0", "false", "False", "no", "off")
 
 
+def _float(name: str, v: str | None, default: float) -> float:
+    if v is None or v.strip() == "":
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError(f"lazygrad: {name}={v!r} is not a number") from None
+
+
 def _progress_mode(v: str | None) -> str:
     v = (v or "auto").strip().lower() or "auto"
     if v in ("auto", "1", "0"):
@@ -67,6 +76,7 @@ class Settings:
     fault: frozenset[str] = frozenset()  # LAZYGRAD_FAULT (code): injected device faults, for tests
     lazy_repr: bool = False      # LAZYGRAD_LAZY_REPR: repr/str of a tensor never run kernels
     progress: str = "auto"       # LAZYGRAD_PROGRESS: auto | 1 | 0, a line while a plan builds for > 1 s
+    dist_timeout: float = 300.0  # LAZYGRAD_DIST_TIMEOUT: seconds a lazygrad.distributed wait may take
 
     def codegen_key(self) -> tuple:
         return (self.fuse, self.multi_output, self.target, self.conv, self.conv_cfg,
@@ -101,6 +111,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_FAULT": ("fault", lambda v: frozenset(p.strip() for p in (v or "").split(",") if p.strip())),
     "LAZYGRAD_LAZY_REPR": ("lazy_repr", lambda v: _flag(v, False)),
     "LAZYGRAD_PROGRESS": ("progress", lambda v: _progress_mode(v)),
+    "LAZYGRAD_DIST_TIMEOUT": ("dist_timeout", lambda v: _float("LAZYGRAD_DIST_TIMEOUT", v, 300.0)),
 }
 _NAMES = tuple(ENV)
 
@@ -126,7 +137,8 @@ HELP: dict[str, tuple[str, str]] = {
                              "(`auto`), always, never"),
     "LAZYGRAD_TUNE": ("`1` (default), `0`", "time the matmul kernel candidates on first use; `0`: take the "
                       "heuristic's choice"),
-    "LAZYGRAD_DEVICE": ("index or name substring", "which OpenCL device (default: PoCL's CPU device)"),
+    "LAZYGRAD_DEVICE": ("index or name substring", "which OpenCL device (default: PoCL's CPU device); a "
+                        "comma-separated list under `lazygrad.distributed`: the entry of each rank's local rank"),
     "LAZYGRAD_CACHE": ("`1` (default), `0`", "keep compiled program binaries and probe verdicts on disk"),
     "LAZYGRAD_CACHE_DIR": ("a directory", "where the disk cache lives (default `$XDG_CACHE_HOME/lazygrad`, "
                            "`~/.cache/lazygrad`)"),
@@ -152,6 +164,9 @@ HELP: dict[str, tuple[str, str]] = {
     "LAZYGRAD_PROGRESS": ("`auto` (default), `1`, `0`", "a progress line on stderr while a realize renders "
                           "and compiles a new plan for more than a second: `auto` on a terminal only, `1` "
                           "always, `0` never"),
+    "LAZYGRAD_DIST_TIMEOUT": ("seconds, `300` (default)", "how long a `lazygrad.distributed` collective "
+                              "(gradient all-reduce, broadcast, barrier) may wait for the other ranks before the "
+                              "job is aborted with an error naming the wait"),
     "LAZYGRAD_VEC": ("lanes of float32", "deprecated: read as `LAZYGRAD_TARGET` = lanes x 32 bits"),
 }
 assert set(HELP) == set(ENV) | {"LAZYGRAD_VEC"}, "every variable is documented in HELP"

@@ -7,6 +7,9 @@
             ...
             bar.log(loss=loss, acc=acc, n=len(yb))   # running averages in the bar
 
+With `sampler=` (e.g. lazygrad.distributed.DistributedSampler) the loader batches the row
+indices the sampler gives, in its order, instead of 0..n-1 or its own shuffle.
+
 Float arrays become float32 tensors and integer arrays int32 (the device defaults).
 `drop_last=True` keeps every batch the same shape, so a training step has one graph
 structure and reuses one cached plan (a short last batch builds and compiles a second one).
@@ -36,10 +39,11 @@ def _device_array(a: np.ndarray) -> np.ndarray:
 class DataLoader:
     """Mini-batches of aligned numpy arrays as Tensors (a tuple per batch, or one Tensor when
     given one array). With shuffle, each pass draws a new order from a generator seeded once,
-    so a run is reproducible from `seed`."""
+    so a run is reproducible from `seed`. A `sampler` (an iterable of row indices with a
+    length, re-iterated every pass) chooses the rows instead, like torch's DataLoader."""
 
     def __init__(self, *arrays: Any, batch_size: int = 32, shuffle: bool = False, seed: int | None = None,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, sampler: Any = None) -> None:
         if not arrays:
             raise ValueError("DataLoader: give at least one array")
         if not isinstance(batch_size, int) or batch_size <= 0:
@@ -49,14 +53,26 @@ class DataLoader:
         if len(lengths) != 1:
             raise ValueError(f"DataLoader: arrays must have the same number of rows, got {[len(a) for a in self.arrays]}")
         self.n = lengths.pop()
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler orders the rows)")
+        self.batch_size, self.shuffle, self.drop_last, self.sampler = batch_size, shuffle, drop_last, sampler
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        rows = self.n if self.sampler is None else len(self.sampler)
+        return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
+
+    def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            if order.size and (order.min() < 0 or order.max() >= self.n):
+                raise IndexError(f"DataLoader: the sampler gave row {int(order.max())} or {int(order.min())}; "
+                                 f"the arrays have {self.n} rows")
+            return order
+        return self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
 
     def __iter__(self) -> Iterator[Any]:
-        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        order = self._order()
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             batch = tuple(Tensor(np.ascontiguousarray(a[idx])) for a in self.arrays)

@@ -141,6 +141,7 @@ class Tensor:
         # a .grad carries the loss it came from, so `opt.step(); loss.item()` reads the loss
         # computed with the step
         "_companions": "Tensors realized together with this one.",
+        "_post_backward": "Callbacks run once per backward() that accumulated into this leaf's .grad.",
         "__weakref__": "Weak references to tensors (the runtime's caches hold them weakly).",
     }
     __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
@@ -1415,6 +1416,12 @@ class Tensor:
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (`.grad = None`)."""
         self.grad = None
+
+    def register_post_backward_hook(self, hook: Any) -> None:
+        """Call `hook()` at the end of every `backward()` that accumulates into this leaf's
+        `.grad`, after every leaf's `.grad` is set; a hook registered on several leaves runs
+        once per backward (DistributedDataParallel averages the gradients across ranks here)."""
+        self._post_backward = (*getattr(self, "_post_backward", ()), hook)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set `requires_grad` in place, like torch (only floating point tensors); returns self."""

@@ -1,14 +1,16 @@
 """Every public name of lazygrad, lazygrad.Tensor, lazygrad.nn (and its submodules),
-lazygrad.optim (and lr_scheduler) and lazygrad.data has a docstring: the API reference is generated from them."""
+lazygrad.optim (and lr_scheduler), lazygrad.data and lazygrad.distributed (and its modules) has a docstring: the API reference is generated from them."""
 from __future__ import annotations
 
 import inspect
 import types
 
 import lazygrad as lg
+import lazygrad.distributed as dist
 from lazygrad import Tensor, data, nn, optim
 
-MODULES = [lg, nn, nn.functional, nn.init, nn.state, nn.utils, optim, optim.lr_scheduler, data]
+MODULES = [lg, nn, nn.functional, nn.init, nn.state, nn.utils, optim, optim.lr_scheduler, data,
+           dist, dist.group, dist.collectives, dist.sampler, dist.ddp, dist.checkpoint]
 
 
 def public_names(mod: types.ModuleType) -> list[str]:
