@@ -38,7 +38,8 @@ _origin_override: list[tuple[str, str]] = []
 # or method names are what the user called.
 _BELOW_API = frozenset({"graph", "view", "ops", "dtypes", "engine", "scheduler", "codegen",
                         "codegen_conv", "lower", "runtime", "tune", "autodiff", "debug", "dump",
-                        "config", "target", "probe", "templating", "lru", "counters", "faults"})
+                        "config", "target", "probe", "templating", "lru", "counters", "faults",
+                        "ddp", "collectives"})  # distributed: buckets are the gradients' own ops
 # the Python spelling of an operator -> the op's name (reflected forms too)
 _DUNDER = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "floordiv",
            "mod": "remainder", "pow": "pow", "matmul": "matmul", "neg": "neg", "pos": "pos",
