@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from . import dtypes as dt
 from . import graph as gr
+from .config import settings
 from .graph import Node, toposort, with_origin
 from .ops import REDUCE, Op
 
@@ -179,21 +180,78 @@ def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
 
 
+def _conv2d_input_grad(g: Node, n: Node) -> Node | None:
+    """dL/dx of a direct CONV2D as a direct convolution itself (a transposed convolution):
+    g dilated by the stride (zeros between its rows and columns), convolved with the weights
+    flipped in space and with in/out channels swapped per group, padded by d(k-1) - p (and by
+    the rows floor mode dropped at the end). None where that padding
+    would be negative (p > d(k-1)): the windows formulation handles those. The col2im of the
+    windows formulation was a chain of pad/reshape views summed in two reduce kernels with
+    huge index expressions: 38 ms a launch for the digits CNN's conv2 (64x16x8x8 input) against
+    ~1 ms for this kernel (LAZYGRAD_DEBUG=2, machine shared)."""
+    x, w = n.srcs
+    arg = n.arg
+    if x.dtype.name not in ("float32", "float64"):
+        return None
+    nb, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    groups = arg.groups
+    (sh, sw), (ph, pw), (dh, dw) = arg.stride, arg.padding, arg.dilation
+    qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    if qh < 0 or qw < 0:
+        return None
+    _, _, oh, ow = n.shape
+    if oh == 0 or ow == 0 or nb == 0:
+        return None
+    gd = g
+    if sh > 1 or sw > 1:  # zeros between rows/columns: (.., oh, 1, ow, 1) padded to (sh, sw)
+        gd = gr.reshape(gd, (nb, o, oh, 1, ow, 1))
+        gd = gr.pad(gd, ((0, 0), (0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1)))
+        gd = gr.reshape(gd, (nb, o, oh * sh, ow * sw))
+        gd = gr.shrink(gd, ((0, nb), (0, o), (0, (oh - 1) * sh + 1), (0, (ow - 1) * sw + 1)))
+    # the input rows past the last window's start (floor mode left them out of the output)
+    # still take taps of it: g gets that many more zero rows at the end, the conv's padding
+    # stays symmetric
+    eh = h - ((oh - 1) * sh + 1 + 2 * qh - dh * (kh - 1))
+    ew = wd - ((ow - 1) * sw + 1 + 2 * qw - dw * (kw - 1))
+    assert 0 <= eh < sh and 0 <= ew < sw, (eh, ew, x.shape, n.shape, arg)
+    gd = gr.pad(gd, ((0, 0), (0, 0), (0, eh), (0, ew)))
+    og = o // groups
+    wt = gr.reshape(w, (groups, og, cg, kh, kw))
+    wt = gr.permute(wt, (0, 2, 1, 3, 4))                  # (groups, C/g, O/g, kh, kw)
+    wt = gr.flip(gr.reshape(wt, (c, og, kh, kw)), (2, 3))
+    dx = gr.conv2d(gd, wt, gr.ConvArg((1, 1), (qh, qw), (dh, dw), groups))
+    assert dx.shape == x.shape, (dx.shape, x.shape)
+    return dx
+
+
 def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> tuple[Node | None, ...]:
-    # the direct kernel's values are those of the windows + matmul formulation: differentiate
-    # that (its gradients are matmuls and col2im views, and differentiable again), only for
-    # the operands whose gradient is wanted (the col2im of dx is most of the graph)
+    # The input gradient is a transposed direct convolution where its geometry allows. The
+    # rest: the direct kernel's values are those of the windows + matmul formulation, so
+    # differentiate that (its gradients are matmuls and col2im views, and differentiable
+    # again), only for the operands whose gradient is wanted (the col2im of dx is most of it).
     from .conv import conv2d_im2col_nodes
-    y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
     # the windows start with a reshape of each operand, and a reshape of a reshape is built on
     # the reshape's source: differentiate with respect to that node, reshape the result back
     bases = [s.srcs[0] if s.op is Op.RESHAPE else s for s in n.srcs]
-    wanted = [b for b, want in zip(bases, needed) if want]
-    found = dict(zip((b.uid for b in wanted), grad(y, wanted, g, below_wrt=False)))
+    fast = None
+    if needed[0] and bases[0] is not bases[1] and settings().conv != "im2col":
+        fast = _conv2d_input_grad(g, n)
+    want = (needed[0] and fast is None, needed[1])
+    found: dict[int, Node | None] = {}
+    if any(want):
+        y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
+        wanted = [b for b, w in zip(bases, want) if w]
+        # a walk that stops at x's base too: the weight gradient never follows a path through x
+        stop = [bases[0]] if fast is not None else []
+        found = dict(zip((b.uid for b in wanted), grad(y, wanted, g, below_wrt=False, also_stop=stop)))
     out: list[Node | None] = []
-    for s, b, want in zip(n.srcs, bases, needed):
+    for i, (s, b, w) in enumerate(zip(n.srcs, bases, want)):
+        if i == 0 and fast is not None:
+            out.append(fast)
+            continue
         # one base under both operands (conv2d(x, x)): its gradient is the total of both, given once
-        d = found.pop(b.uid, None) if want else None
+        d = found.pop(b.uid, None) if w else None
         out.append(None if d is None else gr.reshape(d, s.shape))
     return tuple(out)
 
@@ -254,12 +312,15 @@ def grad_walk(roots: list[Node], into_roots: bool = False, stop_uids: frozenset[
                     stop=lambda n: (n.op in NO_GRAD_OPS and n.uid not in root_uids) or n.uid in stop_uids)
 
 
-def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool = True) -> list[Node | None]:
+def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool = True,
+         also_stop: list[Node] = ()) -> list[Node | None]:  # type: ignore[assignment]
     """d(root)/d(each of wrt), as nodes; None where root does not depend on it. `below_wrt=False`:
-    only paths that do not pass through one wrt node to reach another are followed, and the
-    walk does not visit the graph below them (a rule differentiating a local subgraph)."""
+    only paths that do not pass through one wrt node (or one of `also_stop`) to reach another
+    are followed, and the walk does not visit the graph below them (a rule differentiating a
+    local subgraph)."""
     wanted = {w.uid for w in wrt}
-    order = grad_walk([root], stop_uids=frozenset() if below_wrt else frozenset(wanted))
+    stops = frozenset(wanted | {s.uid for s in also_stop})
+    order = grad_walk([root], stop_uids=frozenset() if below_wrt else stops)
     # nodes on some path from a wanted node to root
     relevant: set[int] = set()
     for n in order:

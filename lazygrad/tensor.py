@@ -950,6 +950,10 @@ class Tensor:
             x = _or_nan(x < min_, min_).where(min_, x)
         if max_ is not None:
             x = _or_nan(x > max_, max_).where(max_, x)
+        if self.dtype.is_float and self.requires_grad:
+            # torch passes the gradient where lo <= x <= hi: a NaN x gets none (it stays NaN);
+            # only a tensor that takes gradients pays the extra select
+            x = self.isnan().where(self.detach(), x)
         return x
 
     clamp = clip

@@ -181,3 +181,51 @@ def test_conv_of_a_tensor_with_itself(rng):
     tx.conv2d(tx, padding=1).square().sum().backward()
     F.conv2d(px, px, padding=1).square().sum().backward()
     close(tx.grad, px.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["stride2-pad1-odd", "stride-1x3-dilation2", "groups2-pad1",
+                                  "stride2-pad1-dil2-groups2", "pad-wider-than-input"])
+def test_input_gradient_is_a_transposed_direct_conv(rng, name):
+    """dL/dx of a direct conv is one direct conv kernel over the stride-dilated gradient (the
+    windows' col2im was two reduce kernels with huge index expressions: 38 ms a launch for the
+    digits CNN's conv2), equal to torch's; a padding wider than the kernel falls back."""
+    xs, ws, s, p, d, g = GEOMETRIES[name]
+    x, w = _rand(rng, *xs), _rand(rng, *ws)
+    tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    y = tx.conv2d(tw, stride=s, padding=p, dilation=d, groups=g)
+    gy = _rand(rng, *y.shape)
+    (gx,) = lg.grad(y, [tx], grad_output=Tensor(gy))
+    kernels = lg.schedule(gx)
+    px, pw = torch.tensor(x, requires_grad=True), torch.tensor(w)
+    F.conv2d(px, pw, stride=s, padding=p, dilation=d, groups=g).backward(torch.tensor(gy))
+    close(gx, px.grad.numpy(), rtol=1e-4, atol=1e-4)
+    # one conv kernel; its operands' views (the stride-dilated gradient, the flipped weights)
+    # are copied to plain buffers first, as the direct kernel reads them
+    assert [k.kind for k in kernels].count("conv") == 1 and kernels[-1].kind == "conv", kernels
+    assert all(k.kind == "elementwise" and "copied to a plain buffer" in k.reason for k in kernels[:-1]), kernels
+    assert kernels[-1].user_ops()[0][0] == "conv2d_grad"
+
+
+def test_input_gradient_falls_back_where_padding_exceeds_the_kernel(rng):
+    x, w = _rand(rng, 1, 2, 4, 4), _rand(rng, 3, 2, 2, 2)   # padding 2 > d (k - 1) = 1
+    tx = Tensor(x, requires_grad=True)
+    y = tx.conv2d(Tensor(w), padding=2)
+    gy = _rand(rng, *y.shape)
+    (gx,) = lg.grad(y, [tx], grad_output=Tensor(gy))
+    px = torch.tensor(x, requires_grad=True)
+    F.conv2d(px, torch.tensor(w), padding=2).backward(torch.tensor(gy))
+    close(gx, px.grad.numpy(), rtol=1e-4, atol=1e-4)
+    assert "conv" not in [k.kind for k in lg.schedule(gx)]
+
+
+def test_gradients_of_the_transposed_input_gradient_match_torch(rng):
+    """Second order through the new path: d(|dx|^2)/dw and /dy's source."""
+    x, w = _rand(rng, 1, 2, 7, 6), _rand(rng, 4, 2, 3, 3)
+    tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    (gx,) = lg.grad(tx.conv2d(tw, stride=2, padding=1).square().sum(), [tx])
+    (ggw,) = lg.grad(gx.square().sum(), [tw])
+    px, pw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    (pgx,) = torch.autograd.grad(F.conv2d(px, pw, stride=2, padding=1).square().sum(), [px], create_graph=True)
+    (pggw,) = torch.autograd.grad(pgx.square().sum(), [pw])
+    close(gx, pgx.detach().numpy(), rtol=1e-4, atol=1e-3)
+    close(ggw, pggw.numpy(), rtol=1e-4, atol=1e-2)

@@ -556,3 +556,17 @@ def test_elu_gradient_at_large_inputs_and_expm1_accuracy_match_torch():
     close(y, ty.detach().float().numpy(), rtol=1e-6, atol=0)
     close(x.grad, t.grad.float().numpy(), rtol=1e-6, atol=0)
     close(Tensor(data).expm1(), torch.expm1(_t(data, torch.float64)).float().numpy(), rtol=1e-6, atol=0)
+
+
+def test_clip_passes_no_gradient_to_a_nan_input_like_torch():
+    # clip(NaN) is NaN and torch's mask lo <= x <= hi is false there: gradient 0; the where
+    # chain kept x and passed the gradient through (log of a negative, then clip; fuzzer soak)
+    data = [-1.0, 0.5, 5.0, nan, 1.0, 0.04]
+    x = Tensor(data, requires_grad=True)
+    y = x.log().clip(-3.0, 1.0)
+    (y * Tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).sum().backward()
+    t = _t(data, grad=True)
+    ty = t.log().clip(-3.0, 1.0)
+    (ty * torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).sum().backward()
+    close(y, ty.detach().numpy())
+    close(x.grad, t.grad.numpy())
