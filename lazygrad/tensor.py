@@ -22,6 +22,7 @@ from .dtypes import DType
 from .graph import Node
 from .ops import Op, reduce_identity
 from .random import next_seed
+from .return_types import ValuesIndices
 from .view import prod
 
 Scalar = Union[int, float, bool]
@@ -485,10 +486,35 @@ class Tensor:
         return Tensor._from(g.elementwise(Op.CAST, self.node, dtype=d), self) if d.is_float else \
             Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
 
-    def to(self, dtype: Any) -> Tensor:
-        """Convert to `dtype`, the same as `cast` (lazygrad has one device, so there is no
-        `to(device)`)."""
-        return self.cast(dtype)
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """torch's `to`: `t.to(lg.float64)`, `t.to("cpu")`, `t.to(other)` (other's dtype),
+        `t.to("cpu", lg.int32)`, `t.to(dtype=..., device=...)`. lazygrad has one device: "cpu"
+        (PoCL's, or the OpenCL device in use) and "opencl" name it and change nothing; another
+        device is a ValueError. `copy=True` gives a new tensor even when nothing changes."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif _is_device(a):
+                device = a
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to: unexpected argument {a!r} (after dtype {dtype!r})")
+        if device is not None:
+            _check_device_name(device)
+        out = self.cast(dtype) if dtype is not None else self
+        return Tensor._from(g.make(Op.CONTIGUOUS, (out.node,), out.shape, out.dtype), out) if copy and out is self \
+            else out
+
+    def cpu(self) -> Tensor:
+        """The tensor itself (lazygrad's one device; torch's `cpu()`)."""
+        return self
+
+    @property
+    def device(self) -> str:
+        """"cpu": lazygrad has one device (the OpenCL device in use), named like torch's CPU."""
+        return "cpu"
 
     def float(self) -> Tensor:
         """Cast to float32."""
@@ -1040,29 +1066,40 @@ class Tensor:
         x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
         return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
 
-    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Largest value over `axis`/`dim` (None: the whole tensor), NaN if any value is NaN.
+    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the largest value (a 0-d tensor; NaN if any value is NaN);
+        `x.max(dim)` gives the named tuple `(values, indices)` of the maxima along `dim` and
+        their first indices (`argmax`), the gradient going to that index only, like torch's;
+        `x.max(other_tensor)` is `maximum`. `amax` gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.maximum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amax(None, keepdim)
+        return _values_indices(self, ax, keepdim, "max")
 
-        Unlike torch, `x.max(dim)` returns only the values (torch's `x.amax(dim)`), not torch's
-        `(values, indices)` pair; the indices are `x.argmax(dim)`. Like torch's amax, the gradient
-        is split evenly between tied maxima."""
-        return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
+    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the smallest value (a 0-d tensor); `x.min(dim)` gives the
+        named tuple `(values, indices)` (`argmin`); `x.min(other_tensor)` is `minimum`. `amin`
+        gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.minimum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amin(None, keepdim)
+        r = _values_indices(self._order_reversed(), ax, keepdim, "min")
+        return ValuesIndices(r.values._order_reversed(), r.indices)
 
-    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Smallest value over `axis`/`dim` (None: the whole tensor).
+    def amax(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amax: the largest values over `dim` (an int, a tuple, or None for all dims), NaN
+        if any value is NaN; the gradient is split evenly between tied maxima, like torch's."""
+        return self._reduce(Op.RMAX, dim if axis is None else axis, keepdim, "max")
 
-        Unlike torch, `x.min(dim)` returns only the values (torch's `x.amin(dim)`), not a `(values,
-        indices)` pair; the indices are `x.argmin(dim)`."""
-        self._require_nonempty(axis if dim is None else dim, "min")
-        return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
-
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """torch.amax: the largest values over `dim` (None: all dims); the same as `max`."""
-        return self.max(dim, keepdim)
-
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """torch.amin: the smallest values over `dim` (None: all dims); the same as `min`."""
-        return self.min(dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amin: the smallest values over `dim` (an int, a tuple, or None for all dims)."""
+        dim = dim if axis is None else axis
+        self._require_nonempty(dim, "min")
+        return self._order_reversed().amax(dim, keepdim)._order_reversed()
 
     def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """Mean over `axis`/`dim` (None: all elements), in float (integers are averaged in float32);
@@ -1135,11 +1172,11 @@ class Tensor:
             return Tensor.full((), 0, dtype=dt.default_int)
         n = self.shape[ax]
         self._require_nonempty(ax, "argmax")
-        m = self == self.max(ax, keepdim=True)
+        m = self == self.amax(ax, keepdim=True)
         if self.dtype.is_float:
             m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
         rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
-        idx = (m.cast(dt.default_int) * rev).max(ax, keepdim)
+        idx = (m.cast(dt.default_int) * rev).amax(ax, keepdim)
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
@@ -1153,7 +1190,7 @@ class Tensor:
         if any(self.shape[a] == 0 for a in self._axes(axis, op)):
             return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
                                dtype=self.dtype)
-        return self.max(axis, keepdim=True).detach()
+        return self.amax(axis, keepdim=True).detach()
 
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first);
@@ -1514,12 +1551,50 @@ def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
     return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
 
 
+def _values_indices(x: Tensor, axis: Any, keepdim: bool, name: str) -> ValuesIndices:
+    """torch's max(dim): the maxima along one dim and the index of the first. The values are
+    amax's (the same graph) unless a gradient is wanted: then they are picked by the index, so
+    the gradient goes to that one element like torch's, not split between ties like amax's."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{name}: dim must be one int for the (values, indices) pair, got {axis!r} "
+                        f"(a{'max' if name == 'max' else 'min'} reduces over several dims)")
+    ax = _norm_axis(axis, x.ndim, name)
+    x._require_nonempty(ax, name)
+    idx = x.argmax(ax, keepdim=True)
+    if not (x.requires_grad and is_grad_enabled()) or x.ndim == 0:
+        values = x.amax(ax, keepdim)
+    else:
+        n = x.shape[ax]
+        hit = Tensor.arange(n).reshape((n,) + (1,) * (x.ndim - ax - 1)) == idx
+        # -0.0 is the exact identity of +: the one picked element comes out as it is (-0.0 too)
+        values = hit.where(x, -0.0).sum(ax, keepdim)
+    return ValuesIndices(values, idx if keepdim or x.ndim == 0 else idx.squeeze(ax))
+
+
 def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
     """Zeros whose gradient with respect to x is g * weight * inf elementwise (weight detached;
     NaN where g * weight is 0): weight * sqrt(x - x.detach()) has the value weight * sqrt(0) = 0
     and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
     gradient that torch defines as infinite on a finite value."""
     return weight * (x - x.detach()).sqrt()
+
+
+# the names `to(device)` accepts: lazygrad runs on one OpenCL device and calls it the CPU
+_DEVICE_NAMES = frozenset({"cpu", "opencl"})
+
+
+def _is_device(a: Any) -> bool:
+    """A device argument of `to`: a device string (or "cpu:0"), or an object with torch.device's
+    `type` (a string)."""
+    if isinstance(a, str):
+        return a.split(":")[0] in _DEVICE_NAMES or a not in dt.DTYPES
+    return isinstance(getattr(a, "type", None), str) and not isinstance(a, (DType, type, np.dtype))
+
+
+def _check_device_name(device: Any) -> None:
+    name = device if isinstance(device, str) else device.type
+    if name.split(":")[0] not in _DEVICE_NAMES:
+        raise ValueError(f"to: lazygrad runs on one device ('cpu', the OpenCL device in use), not {device!r}")
 
 
 def _rebuild_tensor(values: np.ndarray, dtype_name: str, requires_grad: bool) -> Tensor:

@@ -281,7 +281,7 @@ def red_rows_per_item() -> tuple[Tensor, np.ndarray]:
 @case
 def red_rows_odd() -> tuple[Tensor, np.ndarray]:
     a = arr(11, 7)
-    return Tensor(a).max(1), a.max(1)
+    return Tensor(a).amax(1), a.max(1)
 
 
 @case
@@ -305,7 +305,7 @@ def red_flipped_input() -> tuple[Tensor, np.ndarray]:
 @case
 def red_permuted_input() -> tuple[Tensor, np.ndarray]:
     a = arr(6, 4, 10)
-    return Tensor(a).permute(2, 0, 1).max(2), a.transpose(2, 0, 1).max(2)
+    return Tensor(a).permute(2, 0, 1).amax(2), a.transpose(2, 0, 1).max(2)
 
 
 @case
@@ -317,7 +317,7 @@ def red_padded_input() -> tuple[Tensor, np.ndarray]:
 @case
 def red_int_sum_and_max() -> tuple[Tensor, np.ndarray]:
     a = np.arange(-30, 33, dtype=np.int32).reshape(7, 9)
-    return Tensor(a).sum(1) + Tensor(a).max(1), a.sum(1) + a.max(1)
+    return Tensor(a).sum(1) + Tensor(a).amax(1), a.sum(1) + a.max(1)
 
 
 @case
@@ -379,7 +379,7 @@ def red_split_two_pass() -> tuple[Tensor, np.ndarray]:
 @case
 def red_split_rows_max() -> tuple[Tensor, np.ndarray]:
     a = arr(2, 33_000)
-    return Tensor(a).max(1), a.max(1)
+    return Tensor(a).amax(1), a.max(1)
 
 
 # --- row-wise kernels (reductions broadcast back over their rows) and multi-output kernels ---------
@@ -478,7 +478,7 @@ def multi_output_elementwise() -> tuple[list[Tensor], list[np.ndarray]]:
 def multi_output_reduce() -> tuple[list[Tensor], list[np.ndarray]]:
     a = arr(6, 11)
     t = Tensor(a)
-    return [t.sum(1), t.max(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
+    return [t.sum(1), t.amax(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
 
 
 # --- matmul (and whatever template the matmul work adds) -------------------------------------------
@@ -649,7 +649,7 @@ def red_group_vector_wide() -> tuple[Tensor, np.ndarray]:
 @case
 def red_float64() -> tuple[Tensor, np.ndarray]:
     a = arr(3, 17).astype(np.float64)
-    return Tensor(a, dtype=lg.float64).max(1) - Tensor(a, dtype=lg.float64).sum(1), a.max(1) - a.sum(1)
+    return Tensor(a, dtype=lg.float64).amax(1) - Tensor(a, dtype=lg.float64).sum(1), a.max(1) - a.sum(1)
 
 
 @case
