@@ -260,22 +260,26 @@ def _fused_flops(root: Node, stored: dict[int, str]) -> int:
 def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
     """Store intermediates so that no kernel fuses more than MAX_OPS_PER_KERNEL ops or reads
     more than MAX_BUFFERS_PER_KERNEL buffers (a bound on generated source and arguments)."""
-    size: dict[int, int] = {}
+    # the fused nodes under each node, counted once each: lowering emits a node read several
+    # times once (its memo), so a tree count would cut compound elementwise ops (hypot,
+    # round, asinh: each reads its input several times) into several kernels
+    members: dict[int, frozenset[int]] = {}
     bufs: dict[int, frozenset[int]] = {}
+    empty: frozenset[int] = frozenset()
     for n in nodes:
         if n.realized is not None or n.op is Op.BUFFER:
-            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
+            members[n.uid], bufs[n.uid] = empty, frozenset((n.uid,))
             continue
-        s = 1
+        m = {n.uid}
         b: frozenset[int] = frozenset()
         for src in n.srcs:
             if src.uid in stored and src.realized is None:
                 b = b | {src.uid}
             else:
-                s += size[src.uid]
+                m |= members[src.uid]
                 b = b | bufs[src.uid]
         if n.uid not in stored:
-            if s > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
+            if len(m) > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
                 stored[n.uid] = f"kernel too large (> {MAX_OPS_PER_KERNEL} fused ops)"
             elif len(b) > MAX_BUFFERS_PER_KERNEL:
                 # store the sources that bring in the most buffers
@@ -286,9 +290,9 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
                     if len(b) <= MAX_BUFFERS_PER_KERNEL:
                         break
         if n.uid in stored:
-            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
+            members[n.uid], bufs[n.uid] = empty, frozenset((n.uid,))
         else:
-            size[n.uid], bufs[n.uid] = s, b
+            members[n.uid], bufs[n.uid] = frozenset(m), b
 
 
 def _tree(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
