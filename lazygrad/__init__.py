@@ -15,6 +15,10 @@ from .random import manual_seed
 from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
 from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
+from . import mathops
+from .mathops import std_mean, var_mean
+
+mathops.install(Tensor)
 
 bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 
@@ -55,4 +59,4 @@ def device():
 
 __all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
            "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
-           "synchronize", "device"]
+           "synchronize", "device", "std_mean", "var_mean"]

@@ -5,6 +5,9 @@ the message), applies broadcasting and dtype promotion, and builds graph nodes. 
 until a value is needed (`numpy()`, `item()`, `realize()`).
 
 Public names: Tensor, no_grad, realize, is_grad_enabled.
+
+The op families in their own modules (mathops.py, ...) attach their Tensor methods from their
+`METHODS` tables when lazygrad is imported.
 """
 from __future__ import annotations
 
@@ -603,9 +606,13 @@ class Tensor:
         """Elementwise self * other, broadcasting and promoting dtypes like torch."""
         return self._binary(Op.MUL, o, name="mul")
 
-    def div(self, o: Any, reverse: bool = False) -> Tensor:
+    def div(self, o: Any, reverse: bool = False, *, rounding_mode: str | None = None) -> Tensor:
         """Elementwise true division self / other; integer operands give float32, like torch
-        (`reverse=True`: other / self)."""
+        (`reverse=True`: other / self). `rounding_mode='trunc'` or `'floor'` rounds the quotient
+        (integers stay integers), like torch.div."""
+        if rounding_mode is not None:
+            from .mathops import div_rounding
+            return div_rounding(self, o, rounding_mode, reverse)
         a, b = self._broadcast_pair(o, "div", reverse)
         if not a.dtype.is_float:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
@@ -697,6 +704,9 @@ class Tensor:
     def __rfloordiv__(self, o: Any) -> Tensor: return self.floordiv(o, reverse=True)
     def __mod__(self, o: Any) -> Tensor: return self.mod(o)
     def __rmod__(self, o: Any) -> Tensor: return self.mod(o, reverse=True)
+    remainder = mod
+    true_divide = div
+    floor_divide = floordiv
     def __pow__(self, o: Any) -> Tensor: return self.pow(o)
     def __rpow__(self, o: Any) -> Tensor: return self.pow(o, reverse=True)
     def __matmul__(self, o: Any) -> Tensor: return self.matmul(o)
@@ -898,14 +908,8 @@ class Tensor:
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
 
     def erf(self) -> Tensor:
-        """Elementwise error function (Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7)."""
-        # Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7)
-        x = self.cast(dt.least_upper_float(self.dtype))
-        s = x.sign()
-        a = x.abs()
-        t = (1 + 0.3275911 * a).reciprocal()
-        y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-a * a).exp()
-        return s * y
+        """Elementwise error function (OpenCL's erf, a primitive)."""
+        return self._unary(Op.ERF)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
         """Elementwise x where x > 0, else negative_slope * x (torch's default slope 0.01)."""
@@ -994,8 +998,12 @@ class Tensor:
         """Elementwise smallest integer >= x, in x's dtype."""
         return -((-self).floor())
 
-    def round(self) -> Tensor:
-        """Elementwise round to the nearest integer, halves to even (like torch and numpy)."""
+    def round(self, decimals: int = 0) -> Tensor:
+        """Elementwise round to the nearest integer, halves to even (like torch and numpy);
+        `decimals=d` rounds to 10**-d like torch."""
+        if decimals:
+            from .mathops import round_decimals
+            return round_decimals(self, decimals)
         # round half to even, like torch and numpy
         f = self.floor()
         d = self - f
@@ -1010,10 +1018,6 @@ class Tensor:
     def isinf(self) -> Tensor:
         """Elementwise True where x is +inf or -inf."""
         return self.abs() == float("inf")
-
-    def lerp(self, end: Tensor, weight: Any) -> Tensor:
-        """Linear interpolation self + (end - self) * weight, elementwise."""
-        return self + (end - self) * weight
 
     # --- reductions -------------------------------------------------------------------------------
     def _axes(self, axis: Any, op: str) -> tuple[int, ...]:
@@ -1146,9 +1150,10 @@ class Tensor:
         zero = v == 0
         return zero.where(0.0, zero.where(1.0, v).sqrt())
 
-    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Product of elements (a multiplying reduction: exact for integers, wrapping on overflow)."""
-        return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
+    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        """Product of elements (a multiplying reduction: exact for integers, wrapping on
+        overflow); bools and int32 multiply in int64 like torch, `dtype=` chooses."""
+        return self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty

@@ -1,0 +1,309 @@
+"""The op surface of issue 16 (part A) against torch, from one table of cases.
+
+Each `Case` names a lazygrad call and the torch call it must equal, the input domain and the
+dtypes. Every case is checked on a plain input, a non-contiguous one (a transposed view), a
+size-0 dim, a size-1 dim and a 0-d tensor: values vs torch in each dtype, and gradients vs
+torch.autograd for the float cases marked `grad`. Then: torch's conventions (max(dim) pairs,
+`to`), and kernel counts (elementwise ops add no kernel to a fused chain).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+import lazygrad as lg
+from lazygrad import Tensor
+
+FP64 = lg.device().caps.fp64
+FLOATS = ("float32", "float64") if FP64 else ("float32",)
+INTS = ("int32", "int64")
+TORCH_DT = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64,
+            "bool": torch.bool}
+TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-11, atol=1e-12)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One op: `lg_fn` on lazygrad tensors equals `torch_fn` on torch tensors (default: the same
+    callable), for `arity` inputs drawn uniformly from `domain` (ints: integers in it) in each
+    of `dtypes`; `grad`: gradients vs torch.autograd too; `specials`: also 0, -0.0, ±inf, NaN."""
+
+    name: str
+    lg_fn: Callable
+    torch_fn: Callable | None = None
+    arity: int = 1
+    domain: tuple[float, float] = (-3.0, 3.0)
+    dtypes: tuple[str, ...] = FLOATS
+    grad: bool = True
+    specials: bool = False
+    tol: dict = field(default_factory=dict)
+
+
+def C(name: str, fn: Callable, tfn: Callable | None = None, **kw) -> Case:
+    return Case(name, fn, tfn, **kw)
+
+
+CASES = [
+    # --- math -------------------------------------------------------------------------------------
+    C("isfinite", lambda x: x.isfinite(), lambda x: torch.isfinite(x), grad=False, specials=True, dtypes=FLOATS + INTS),
+    C("isinf", lambda x: x.isinf(), lambda x: torch.isinf(x), grad=False, specials=True),
+    C("isposinf", lambda x: x.isposinf(), lambda x: torch.isposinf(x), grad=False, specials=True, dtypes=FLOATS + INTS),
+    C("isneginf", lambda x: x.isneginf(), lambda x: torch.isneginf(x), grad=False, specials=True),
+    C("isnan", lambda x: x.isnan(), lambda x: torch.isnan(x), grad=False, specials=True),
+    C("isclose", lambda a, b: a.isclose(b, rtol=0.1, atol=0.2), lambda a, b: torch.isclose(a, b, rtol=0.1, atol=0.2),
+      arity=2, grad=False, specials=True),
+    C("isclose_nan", lambda a, b: a.isclose(a, equal_nan=True), lambda a, b: torch.isclose(a, a, equal_nan=True),
+      arity=2, grad=False, specials=True),
+    C("log10", lambda x: x.log10(), domain=(0.01, 100.0)),
+    C("log2", lambda x: x.log2(), domain=(0.01, 100.0)),
+    C("exp2", lambda x: x.exp2()),
+    C("trunc", lambda x: x.trunc(), specials=True, dtypes=FLOATS + INTS),
+    C("floor", lambda x: x.floor(), specials=True, dtypes=FLOATS + INTS),
+    C("ceil", lambda x: x.ceil(), specials=True, dtypes=FLOATS + INTS),
+    C("round", lambda x: x.round(), specials=True),
+    C("round_decimals", lambda x: x.round(decimals=2), lambda x: torch.round(x, decimals=2)),
+    C("round_decimals_neg", lambda x: x.round(decimals=-1), lambda x: torch.round(x, decimals=-1), domain=(-300, 300)),
+    C("frac", lambda x: x.frac()),
+    C("copysign", lambda a, b: a.copysign(b), lambda a, b: torch.copysign(a, b), arity=2),
+    C("fmod", lambda a, b: a.fmod(b), lambda a, b: torch.fmod(a, b), arity=2, domain=(0.5, 4.0)),
+    C("fmod_int", lambda a, b: a.fmod(b.abs() + 1), lambda a, b: torch.fmod(a, b.abs() + 1), arity=2,
+      domain=(-20, 20), dtypes=INTS, grad=False),
+    C("remainder", lambda a, b: a.remainder(b), lambda a, b: torch.remainder(a, b), arity=2, domain=(0.5, 4.0)),
+    C("div_trunc", lambda a, b: a.div(b, rounding_mode="trunc"), lambda a, b: torch.div(a, b, rounding_mode="trunc"),
+      arity=2, domain=(0.5, 8.0), grad=False),
+    C("div_floor", lambda a, b: a.div(-b, rounding_mode="floor"), lambda a, b: torch.div(a, -b, rounding_mode="floor"),
+      arity=2, domain=(0.5, 8.0), grad=False),
+    C("div_trunc_int", lambda a, b: a.div(b.abs() + 1, rounding_mode="trunc"),
+      lambda a, b: torch.div(a, b.abs() + 1, rounding_mode="trunc"), arity=2, domain=(-20, 20), dtypes=INTS, grad=False),
+    C("div_floor_int", lambda a, b: a.div(b.abs() + 1, rounding_mode="floor"),
+      lambda a, b: torch.div(a, b.abs() + 1, rounding_mode="floor"), arity=2, domain=(-20, 20), dtypes=INTS, grad=False),
+    C("logaddexp", lambda a, b: a.logaddexp(b), lambda a, b: torch.logaddexp(a, b), arity=2, domain=(-30, 30)),
+    C("logaddexp_inf", lambda a, b: a.logaddexp(a), lambda a, b: torch.logaddexp(a, a), arity=2, specials=True, grad=False),
+    C("logaddexp2", lambda a, b: a.logaddexp2(b), lambda a, b: torch.logaddexp2(a, b), arity=2, domain=(-30, 30)),
+    C("asin", lambda x: x.asin(), domain=(-0.95, 0.95)),
+    C("acos", lambda x: x.acos(), domain=(-0.95, 0.95)),
+    C("atan", lambda x: x.atan(), domain=(-20, 20), specials=True),
+    C("atan2", lambda a, b: a.atan2(b), lambda a, b: torch.atan2(a, b), arity=2),
+    C("sinh", lambda x: x.sinh(), domain=(-89, 89)),
+    C("sinh_small", lambda x: x.sinh(), domain=(-1e-3, 1e-3)),
+    C("cosh", lambda x: x.cosh(), domain=(-89, 89)),
+    C("tanh", lambda x: x.tanh()),
+    C("asinh", lambda x: x.asinh(), domain=(-50, 50)),
+    C("asinh_huge", lambda x: (x * 1e10).asinh(), lambda x: (x * 1e10).asinh(), domain=(1, 1e9), grad=False),
+    C("acosh", lambda x: x.acosh(), domain=(1.01, 50)),
+    C("atanh", lambda x: x.atanh(), domain=(-0.95, 0.95)),
+    C("erf", lambda x: x.erf()),
+    C("erfc", lambda x: x.erfc(), domain=(-3, 9)),
+    C("lerp", lambda a, b: a.lerp(b, 0.3), lambda a, b: torch.lerp(a, b, 0.3), arity=2),
+    C("lerp_tensor_weight", lambda a, b: a.lerp(b, b.sigmoid()), lambda a, b: torch.lerp(a, b, b.sigmoid()), arity=2),
+    C("hypot", lambda a, b: a.hypot(b), lambda a, b: torch.hypot(a, b), arity=2),
+    C("hypot_big", lambda a, b: (a * 1e30).hypot(b * 1e30), lambda a, b: torch.hypot(a * 1e30, b * 1e30), arity=2,
+      dtypes=("float32",), grad=False),
+    C("and", lambda a, b: a & b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("or", lambda a, b: a | b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("xor", lambda a, b: a ^ b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("invert", lambda x: ~x, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("rand_scalar", lambda x: 6 & x, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("lshift", lambda a, b: a << (b.abs() % 40), arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("rshift", lambda a, b: a >> (b.abs() % 70), arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
+    C("rlshift", lambda x: 3 << (x.abs() % 8), domain=(-100, 100), dtypes=INTS, grad=False),
+    C("rrshift", lambda x: 1000 >> (x.abs() % 12), domain=(-100, 100), dtypes=INTS, grad=False),
+    C("prod_dtype", lambda x: x.prod(-1, dtype=lg.float64 if FP64 else lg.float32),
+      lambda x: x.prod(-1, dtype=torch.float64 if FP64 else torch.float32), domain=(-3, 3), dtypes=INTS, grad=False),
+    C("prod_int", lambda x: x.prod(0), lambda x: x.prod(0), domain=(-3, 3), dtypes=INTS, grad=False),
+    C("std_mean", lambda x: lg.std_mean(x, -1)[0] * 2 + lg.std_mean(x, -1)[1],
+      lambda x: torch.std_mean(x, -1)[0] * 2 + torch.std_mean(x, -1)[1]),
+    C("var_mean", lambda x: lg.var_mean(x, 0, keepdim=True)[0] - lg.var_mean(x, 0, keepdim=True)[1],
+      lambda x: torch.var_mean(x, 0, keepdim=True)[0] - torch.var_mean(x, 0, keepdim=True)[1]),
+    # --- conventions ------------------------------------------------------------------------------
+    C("max_dim_values", lambda x: x.max(-1).values, lambda x: x.max(-1).values),
+    C("max_dim_indices", lambda x: x.max(0).indices, lambda x: x.max(0).indices.int(), dtypes=FLOATS + INTS, grad=False),
+    C("min_dim_keepdim", lambda x: x.min(-1, keepdim=True)[0], lambda x: x.min(-1, keepdim=True)[0]),
+    C("min_dim_indices", lambda x: x.min(dim=-1)[1], lambda x: x.min(dim=-1)[1].int(), dtypes=FLOATS + INTS, grad=False),
+    C("max_all", lambda x: x.max(), lambda x: x.max()),
+    C("amax", lambda x: x.amax(-1), lambda x: x.amax(-1)),
+    C("amin_dims", lambda x: x.amin((0, -1)), lambda x: x.amin((0, -1)), dtypes=FLOATS + INTS),
+    C("max_other", lambda a, b: a.max(b), lambda a, b: a.max(b), arity=2),
+]
+# ops whose torch version refuses some of the shapes every case is run on
+REDUCING = {"max_dim_values", "max_dim_indices", "min_dim_keepdim", "min_dim_indices", "max_all", "amax", "amin_dims",
+            "prod_dtype", "prod_int", "std_mean", "var_mean"}
+
+
+def _inputs(case: Case, shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    lo, hi = case.domain
+    out = []
+    for _ in range(case.arity):
+        a = rng.uniform(lo, hi, shape)
+        if case.specials and a.size >= 6:
+            a.reshape(-1)[:6] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0]
+        out.append(a)
+    return out
+
+
+def _as(a: np.ndarray, dtype: str, noncontig: bool) -> tuple[Tensor, torch.Tensor]:
+    npd = np.dtype(dtype)
+    if npd.kind in "iu":
+        a = np.nan_to_num(np.round(a), nan=0, posinf=7, neginf=-7)
+    v = a.astype(npd)
+    if noncontig and v.ndim == 2:
+        t = Tensor(np.ascontiguousarray(v.T), dtype=dtype).T  # a permuted view
+    else:
+        t = Tensor(v, dtype=dtype)
+    return t, torch.tensor(v)
+
+
+SHAPES = {"plain": (3, 5), "noncontig": (3, 5), "size0": (0, 5), "size1": (1, 1), "zero_d": ()}
+
+
+def _shapes(case: Case) -> list[str]:
+    # a max or prod over an empty dim has no value in torch either (tested in test_ops.py)
+    return [s for s in SHAPES if not (case.name in REDUCING and s in ("size0", "zero_d"))]
+
+
+def _run(case: Case, dtype: str, shape_name: str, grad: bool):
+    arrays = _inputs(case, SHAPES[shape_name], seed=hash(case.name) % 1000)
+    pairs = [_as(a, dtype, shape_name == "noncontig") for a in arrays]
+    if grad:
+        for t, tt in pairs:
+            t.requires_grad_()
+            tt.requires_grad_()
+    out = case.lg_fn(*[p[0] for p in pairs])
+    want = (case.torch_fn or case.lg_fn)(*[p[1] for p in pairs])
+    return pairs, out, want
+
+
+def _check_values(out: Tensor, want: torch.Tensor, dtype: str, case: Case) -> None:
+    got = out.numpy()
+    w = want.detach().numpy()
+    assert got.shape == w.shape, f"{case.name}: shape {got.shape} != torch {w.shape}"
+    if w.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, w, err_msg=case.name)
+    else:
+        assert got.dtype == w.dtype, f"{case.name}: dtype {got.dtype} != torch {w.dtype}"
+        np.testing.assert_allclose(got, w, equal_nan=True, err_msg=case.name, **(case.tol or TOL[str(w.dtype)]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_values_match_torch(case: Case):
+    # every shape kind in the first dtype, the plain shape in the others (each shape is a
+    # kernel to compile: this keeps the file near a minute)
+    runs = [(d, _run(case, d, s, grad=False)) for d in case.dtypes for s in (_shapes(case) if d == case.dtypes[0]
+                                                                               else ["plain"])]
+    lg.realize(*[r[1] for _, r in runs])  # one schedule for all of them
+    for d, (_, out, want) in runs:
+        _check_values(out, want, d, case)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.grad], ids=lambda c: c.name)
+def test_gradients_match_torch(case: Case):
+    dtype = FLOATS[-1]
+    for s in ("plain", "noncontig"):
+        pairs, out, want = _run(case, dtype, s, grad=True)
+        w = np.random.default_rng(1).standard_normal(tuple(want.shape))
+        grads = lg.grad((out * Tensor(w, dtype=dtype)).sum(), [p[0] for p in pairs], allow_unused=True)
+        tgrads = torch.autograd.grad((want * torch.tensor(w, dtype=TORCH_DT[dtype])).sum(), [p[1] for p in pairs],
+                                     allow_unused=True)
+        for i, (gr, tg) in enumerate(zip(grads, tgrads)):
+            expect = np.zeros(pairs[i][1].shape) if tg is None else tg.numpy()
+            got = np.zeros(pairs[i][1].shape) if gr is None else gr.numpy()
+            np.testing.assert_allclose(got, expect, equal_nan=True, err_msg=f"{case.name} grad {i} ({s})",
+                                       **(case.tol or TOL[dtype]))
+
+
+def test_the_table_covers_every_dtype_and_shape_kind():
+    # the checks above would pass vacuously on an empty table or one dtype
+    assert len(CASES) > 60 and {d for c in CASES for d in c.dtypes} >= {"float32", "int32", "int64"}
+    assert sum(c.grad for c in CASES) > 30 and sum(c.specials for c in CASES) > 8
+
+
+# --- torch's conventions ----------------------------------------------------------------------------
+def test_max_dim_is_a_named_tuple_like_torch():
+    x = np.array([[1.0, 5.0, 5.0], [7.0, 2.0, 7.0]], np.float32)
+    r = Tensor(x).max(1)
+    values, indices = r
+    tr = torch.tensor(x).max(1)
+    assert r.values is values and r.indices is indices and len(r) == 2
+    assert values.tolist() == tr.values.tolist() and indices.tolist() == tr.indices.tolist()  # first of ties
+    _, pred = Tensor(x).max(1)  # the newcomer's idiom: the indices, not the values
+    assert pred.tolist() == [1, 0]
+    assert isinstance(Tensor(x).max(), Tensor) and Tensor(x).max().item() == 7.0
+    assert Tensor(x).min(dim=0).indices.tolist() == torch.tensor(x).min(dim=0).indices.tolist()
+    assert Tensor(np.float32(3.0)).max(0).indices.item() == 0
+
+
+def test_max_dim_gradient_goes_to_the_first_index_like_torch():
+    x = np.array([[1.0, 5.0, 5.0], [7.0, 2.0, 7.0]], np.float32)
+    t = Tensor(x, requires_grad=True)
+    t.max(1).values.sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    tt.max(1).values.sum().backward()
+    assert t.grad.tolist() == tt.grad.tolist() == [[0, 1, 0], [1, 0, 0]]
+    t2 = Tensor(x, requires_grad=True)
+    t2.amax(1).sum().backward()  # amax splits ties, like torch.amax
+    assert t2.grad.tolist() == [[0, 0.5, 0.5], [0.5, 0, 0.5]]
+
+
+def test_max_dim_errors_name_the_op():
+    x = Tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(TypeError, match="amax"):
+        x.max((0, 1))
+    with pytest.raises(IndexError, match="max: axis 2"):
+        x.max(2)
+    with pytest.raises(IndexError, match="min"):
+        Tensor(np.zeros((0, 3), np.float32)).min(0)
+
+
+def test_to_takes_dtypes_devices_and_tensors():
+    x = Tensor([1.5, -2.5])
+    assert x.to("cpu") is x and x.to(device="cpu") is x and x.cpu() is x and x.device == "cpu"
+    assert x.to(lg.int32).tolist() == [1, -2] and x.to(dtype=lg.int64).dtype is lg.int64
+    assert x.to(Tensor([1], dtype=lg.int32)).dtype is lg.int32
+    assert x.to("cpu", lg.int32).dtype is lg.int32 and x.to(torch.device("cpu")) is x
+    c = x.to(copy=True)
+    assert c is not x and c.tolist() == x.tolist()
+    if FP64:
+        assert x.to(lg.float64).dtype is lg.float64
+    with pytest.raises(ValueError, match="one device"):
+        x.to("cuda")
+
+
+def test_allclose_is_a_python_bool():
+    a = Tensor([1.0, 2.0, float("nan")])
+    assert a.allclose(a, equal_nan=True) is True and a.allclose(a) is False
+    assert Tensor([1.0]).allclose(Tensor([1.0 + 1e-7])) is True
+
+
+def test_shift_and_bitwise_refuse_floats():
+    with pytest.raises(TypeError, match="lshift"):
+        Tensor([1.0]) << 1
+    with pytest.raises(ValueError, match="rounding_mode"):
+        Tensor([1.0]).div(2, rounding_mode="round")
+
+
+# --- fusion: elementwise ops add no kernel to a chain ------------------------------------------------
+ELEMENTWISE_IN_CHAIN = {
+    "hypot": lambda x: x.hypot(x * 2),
+    "logaddexp": lambda x: x.logaddexp(-x),
+    "copysign": lambda x: x.copysign(x - 1),
+    "trunc_frac": lambda x: x.trunc() + x.frac(),
+    "sinh_cosh": lambda x: x.sinh() * x.cosh(),
+    "asinh_atanh": lambda x: x.asinh() + (x * 0.1).atanh(),
+    "inverse_trig": lambda x: (x * 0.1).asin() + (x * 0.1).acos() + x.atan() + x.atan2(x + 1),
+    "erf_erfc": lambda x: x.erf() + x.erfc(),
+    "isfinite_where": lambda x: x.isfinite().where(x, 0.0),
+    "round_decimals": lambda x: x.round(decimals=1),
+    "lerp": lambda x: x.lerp(x * 3, 0.7),
+}
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE_IN_CHAIN))
+def test_elementwise_ops_add_no_kernel_to_a_chain(name):
+    x = Tensor(np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32))
+    y = ((ELEMENTWISE_IN_CHAIN[name](x * 0.5) + 1).relu()).sum(1)
+    assert len(lg.schedule(y)) == 1, name
