@@ -15,10 +15,11 @@ from .random import manual_seed
 from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
 from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
-from . import mathops
+from . import activations, mathops
 from .mathops import std_mean, var_mean
 
 mathops.install(Tensor)
+activations.install(Tensor)
 
 bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 

@@ -164,7 +164,7 @@ def logaddexp2(a: Tensor, b: Any) -> Tensor:
 def _odd(x: Tensor, f) -> Tensor:
     """f(|x|) with the sign of x for an odd function f, differentiable at 0: |x| as x times the
     detached sign (abs's own gradient is 0 at 0, the odd function's is f'(0))."""
-    s = (x < 0).where(-1.0, 1.0).detach()
+    s = (x < 0).where(Tensor.full((), -1.0, dtype=x.dtype), 1.0).detach()
     return s * f(x * s)
 
 
@@ -248,7 +248,9 @@ def hypot(a: Tensor, b: Any) -> Tensor:
     x, y = _pair(a, b, "hypot")
     k = _HYPOT_SCALE[x.dtype.itemsize]
     r2 = x * x + y * y
-    s = (r2 == _INF).where(1 / k, (r2 < _HYPOT_TINY[x.dtype.itemsize]).where(k, 1.0)).detach()
+    def c(v: float) -> Tensor:  # in x's dtype (a where of two Python floats would be float32)
+        return Tensor.full((), v, dtype=x.dtype)
+    s = (r2 == _INF).where(c(1 / k), (r2 < _HYPOT_TINY[x.dtype.itemsize]).where(c(k), c(1.0))).detach()
     xs, ys = x * s, y * s
     r = (xs * xs + ys * ys).sqrt() / s
     return ((x == _INF) | (x == -_INF) | (y == _INF) | (y == -_INF)).where(_INF, r)

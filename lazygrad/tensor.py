@@ -6,7 +6,7 @@ until a value is needed (`numpy()`, `item()`, `realize()`).
 
 Public names: Tensor, no_grad, realize, is_grad_enabled.
 
-The op families in their own modules (mathops.py, ...) attach their Tensor methods from their
+The op families in their own modules (mathops.py, activations.py, ...) attach their Tensor methods from their
 `METHODS` tables when lazygrad is imported.
 """
 from __future__ import annotations
@@ -901,12 +901,6 @@ class Tensor:
 
     swish = silu
 
-    def gelu(self, approximate: str = "tanh") -> Tensor:
-        """GELU; the tanh form (torch's approximate='tanh') by default, 'none' for the erf form."""
-        if approximate == "none":
-            return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
-        return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
-
     def erf(self) -> Tensor:
         """Elementwise error function (OpenCL's erf, a primitive)."""
         return self._unary(Op.ERF)
@@ -961,10 +955,6 @@ class Tensor:
         rounded = (d != 0) & (d.abs() < float("inf")) & (lu.abs() < float("inf"))  # false for NaN
         fix = rounded.where(lu * (x / d - 1), 0.0).detach()
         return (d == 0).where(x, lu + fix)
-
-    def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-        """Elementwise clip to [min_val, max_val] (torch's hardtanh)."""
-        return self.clip(min_val, max_val)
 
     def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
         """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound

@@ -145,7 +145,7 @@ ELEMENTWISE = [
     case("leaky_relu", lambda x: x.leaky_relu(0.1), A, tfn=lambda x: F.leaky_relu(x, 0.1)),
     case("elu", lambda x: x.elu(), A, tfn=F.elu),
     case("silu", lambda x: x.silu(), A, tfn=F.silu),
-    case("gelu_tanh", lambda x: x.gelu(), A, tfn=lambda x: F.gelu(x, approximate="tanh")),
+    case("gelu_tanh", lambda x: x.gelu("tanh"), A, tfn=lambda x: F.gelu(x, approximate="tanh")),
     case("gelu_erf", lambda x: x.gelu("none"), A, tfn=F.gelu, tol=ERF_TOL),
     case("erf", lambda x: x.erf(), A, tol=ERF_TOL),
     case("softplus", lambda x: x.softplus(), A, tfn=F.softplus),
@@ -379,7 +379,7 @@ SECOND_ORDER = [  # (name, lazygrad fn, input, torch fn when it is spelled diffe
     ("sigmoid", lambda x: x.sigmoid(), A, None),
     ("cube", lambda x: x * x * x, A, None),
     ("pow", lambda x: x ** 2.5, P, None),
-    ("gelu", lambda x: x.gelu(), A, lambda x: F.gelu(x, approximate="tanh")),
+    ("gelu", lambda x: x.gelu(approximate="tanh"), A, lambda x: F.gelu(x, approximate="tanh")),
     ("softplus", lambda x: x.softplus(), A, F.softplus),
     ("div", lambda x: (x + 3) / (x * x + 1), A, None),
 ]

@@ -31,7 +31,7 @@ UNARY = {
     "relu": (lambda t: t.relu(), lambda x: np.maximum(x, 0), A),
     "sigmoid": (lambda t: t.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), A),
     "tanh": (lambda t: t.tanh(), np.tanh, A),
-    "gelu": (lambda t: t.gelu(), lambda x: torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), A),
+    "gelu": (lambda t: t.gelu("tanh"), lambda x: torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), A),
     "gelu_erf": (lambda t: t.gelu("none"), lambda x: torch.nn.functional.gelu(torch.tensor(x)).numpy(), A),
     "leaky_relu": (lambda t: t.leaky_relu(0.1), lambda x: np.where(x > 0, x, 0.1 * x), A),
     "softplus": (lambda t: t.softplus(), lambda x: torch.nn.functional.softplus(torch.tensor(x)).numpy(), A * 10),

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import lazygrad as lg
-from lazygrad import Tensor
+import lazygrad.nn.functional as F
+from lazygrad import Tensor, nn
 
 FP64 = lg.device().caps.fp64
 FLOATS = ("float32", "float64") if FP64 else ("float32",)
@@ -103,6 +105,9 @@ CASES = [
     C("hypot", lambda a, b: a.hypot(b), lambda a, b: torch.hypot(a, b), arity=2),
     C("hypot_big", lambda a, b: (a * 1e30).hypot(b * 1e30), lambda a, b: torch.hypot(a * 1e30, b * 1e30), arity=2,
       dtypes=("float32",), grad=False),
+    C("hypot_range", lambda a, b: (a * 1e300).hypot(b * 1e-300) + (a * 1e-310).hypot(b * 1e-310) * 1e300,
+      lambda a, b: torch.hypot(a * 1e300, b * 1e-300) + torch.hypot(a * 1e-310, b * 1e-310) * 1e300, arity=2,
+      dtypes=FLOATS[1:], grad=False),
     C("and", lambda a, b: a & b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
     C("or", lambda a, b: a | b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
     C("xor", lambda a, b: a ^ b, arity=2, domain=(-100, 100), dtypes=INTS, grad=False),
@@ -119,6 +124,35 @@ CASES = [
       lambda x: torch.std_mean(x, -1)[0] * 2 + torch.std_mean(x, -1)[1]),
     C("var_mean", lambda x: lg.var_mean(x, 0, keepdim=True)[0] - lg.var_mean(x, 0, keepdim=True)[1],
       lambda x: torch.var_mean(x, 0, keepdim=True)[0] - torch.var_mean(x, 0, keepdim=True)[1]),
+    # --- activations (torch.nn.functional's) ----------------------------------------------------------
+    # torch's float64 hardsigmoid gradient is g times a float32 1/6 (relative error 3e-8)
+    C("hardsigmoid", lambda x: x.hardsigmoid(), lambda x: TF.hardsigmoid(x), domain=(-5, 5),
+      tol=dict(rtol=1e-6, atol=1e-7)),
+    C("hardswish", lambda x: x.hardswish(), lambda x: TF.hardswish(x), domain=(-5, 5)),
+    C("hardtanh", lambda x: x.hardtanh(-0.5, 2.0), lambda x: TF.hardtanh(x, -0.5, 2.0)),
+    C("hardtanh_bounds", lambda x: x.clip(-1.0, 1.0).hardtanh(), lambda x: TF.hardtanh(x.clip(-1.0, 1.0))),
+    C("relu6", lambda x: x.relu6(), lambda x: TF.relu6(x), domain=(-3, 9)),
+    C("selu", lambda x: x.selu(), lambda x: TF.selu(x)),
+    C("celu", lambda x: x.celu(0.7), lambda x: TF.celu(x, 0.7), domain=(-90, 20)),
+    C("mish", lambda x: x.mish(), lambda x: TF.mish(x), domain=(-30, 30)),
+    C("softsign", lambda x: x.softsign(), lambda x: TF.softsign(x)),
+    C("quick_gelu", lambda x: x.quick_gelu(), lambda x: x * torch.sigmoid(1.702 * x)),
+    C("gelu_default_is_erf", lambda x: x.gelu(), lambda x: TF.gelu(x)),
+    C("gelu_tanh", lambda x: x.gelu(approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+    C("logsigmoid", lambda x: x.logsigmoid(), lambda x: TF.logsigmoid(x), domain=(-100, 100)),
+    C("softmin", lambda x: x.softmin(-1), lambda x: TF.softmin(x, -1)),
+    C("F_softmin", lambda x: F.softmin(x, dim=0), lambda x: TF.softmin(x, dim=0)),
+    C("F_normalize", lambda x: F.normalize(x, dim=-1), lambda x: TF.normalize(x, dim=-1)),
+    C("F_normalize_p1", lambda x: F.normalize(x, p=1, dim=0), lambda x: TF.normalize(x, p=1, dim=0)),
+    C("F_softmax_dtype", lambda x: F.softmax(x, dim=-1, dtype=lg.float32), lambda x: TF.softmax(x, -1, dtype=torch.float32),
+      grad=False),
+    C("F_log_softmax", lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1)),
+    C("F_elementwise", lambda x: F.relu(x) + F.elu(x, 0.5) + F.leaky_relu(x, 0.2) + F.silu(x) + F.sigmoid(x) + F.tanh(x)
+      + F.softplus(x, 2.0) + F.selu(x) + F.celu(x) + F.mish(x) + F.hardswish(x) + F.gelu(x, approximate="tanh"),
+      lambda x: TF.relu(x) + TF.elu(x, 0.5) + TF.leaky_relu(x, 0.2) + TF.silu(x) + TF.sigmoid(x) + TF.tanh(x)
+      + TF.softplus(x, 2.0) + TF.selu(x) + TF.celu(x) + TF.mish(x) + TF.hardswish(x) + TF.gelu(x, approximate="tanh")),
+    C("F_pad", lambda x: F.pad(x, (1, 2)), lambda x: TF.pad(x, (1, 2))),
+    C("F_pad_crop", lambda x: F.pad(x, (-1, 0, 1, 1), value=2.0), lambda x: TF.pad(x, (-1, 0, 1, 1), value=2.0)),
     # --- conventions ------------------------------------------------------------------------------
     C("max_dim_values", lambda x: x.max(-1).values, lambda x: x.max(-1).values),
     C("max_dim_indices", lambda x: x.max(0).indices, lambda x: x.max(0).indices.int(), dtypes=FLOATS + INTS, grad=False),
@@ -130,7 +164,8 @@ CASES = [
     C("max_other", lambda a, b: a.max(b), lambda a, b: a.max(b), arity=2),
 ]
 # ops whose torch version refuses some of the shapes every case is run on
-REDUCING = {"max_dim_values", "max_dim_indices", "min_dim_keepdim", "min_dim_indices", "max_all", "amax", "amin_dims",
+REDUCING = {"softmin", "F_softmin", "F_normalize", "F_normalize_p1", "F_softmax_dtype", "F_log_softmax", "F_pad",
+            "F_pad_crop", "max_dim_values", "max_dim_indices", "min_dim_keepdim", "min_dim_indices", "max_all", "amax", "amin_dims",
             "prod_dtype", "prod_int", "std_mean", "var_mean"}
 
 
@@ -299,6 +334,12 @@ ELEMENTWISE_IN_CHAIN = {
     "isfinite_where": lambda x: x.isfinite().where(x, 0.0),
     "round_decimals": lambda x: x.round(decimals=1),
     "lerp": lambda x: x.lerp(x * 3, 0.7),
+    "hardswish": lambda x: x.hardswish(),
+    "hardtanh_relu6": lambda x: x.hardtanh(-2.0, 2.0) + x.relu6(),
+    "clamp": lambda x: x.clamp(-0.5, 0.5),
+    "selu_celu_mish": lambda x: x.selu() + x.celu(0.5) + x.mish(),
+    "gelu_erf": lambda x: x.gelu(),
+    "logsigmoid_softsign": lambda x: x.logsigmoid() * x.softsign(),
 }
 
 
@@ -307,3 +348,57 @@ def test_elementwise_ops_add_no_kernel_to_a_chain(name):
     x = Tensor(np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32))
     y = ((ELEMENTWISE_IN_CHAIN[name](x * 0.5) + 1).relu()).sum(1)
     assert len(lg.schedule(y)) == 1, name
+
+
+# --- nn modules: each activation as torch.nn's module of the same name ------------------------------
+MODULES = [("ReLU6", {}), ("Hardsigmoid", {}), ("Hardswish", {}), ("Hardtanh", dict(min_val=-0.5, max_val=2.0)),
+           ("SELU", {}), ("CELU", dict(alpha=0.5)), ("Mish", {}), ("Softsign", {}), ("LogSigmoid", {}),
+           ("Softmin", dict(dim=1)), ("ReLU", dict(inplace=True)), ("ELU", dict(alpha=0.3)), ("SiLU", {}),
+           ("GELU", dict(approximate="tanh")), ("LeakyReLU", dict(negative_slope=0.2))]
+
+
+def test_activation_modules_match_torch_modules():
+    x = np.random.default_rng(3).uniform(-5, 5, (4, 6)).astype(np.float32)
+    outs = [getattr(nn, name)(**kw)(Tensor(x)) for name, kw in MODULES]
+    lg.realize(*outs)
+    for (name, kw), out in zip(MODULES, outs):
+        want = getattr(torch.nn, name)(**kw)(torch.tensor(x))
+        np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=2e-5, atol=2e-6, err_msg=name)
+        assert repr(getattr(nn, name)(**kw)).startswith(name)
+
+
+def test_functional_layers_take_torchs_signatures():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    t, tt = Tensor(x), torch.tensor(x)
+    pairs = [
+        (F.conv2d(t, Tensor(w), Tensor(b), stride=1, padding=1), TF.conv2d(tt, torch.tensor(w), torch.tensor(b), 1, 1)),
+        (F.max_pool2d(t, 2), TF.max_pool2d(tt, 2)), (F.avg_pool2d(t, 3, 2, 1), TF.avg_pool2d(tt, 3, 2, 1)),
+        (F.layer_norm(t, (6, 6)), TF.layer_norm(tt, (6, 6))),
+        (F.batch_norm(t, None, None, training=True), TF.batch_norm(tt, None, None, training=True)),
+        (F.linear(t, Tensor(w.reshape(4, -1)[:, :6])), TF.linear(tt, torch.tensor(w.reshape(4, -1)[:, :6]))),
+        (F.dropout(t, 0.5, training=False), TF.dropout(tt, 0.5, training=False)),
+        (F.softmax(Tensor(x[0, 0])), TF.softmax(torch.tensor(x[0, 0]), dim=1)),  # torch's implicit dim
+    ]
+    lg.realize(*[p[0] for p in pairs])
+    for i, (got, want) in enumerate(pairs):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5, err_msg=str(i))
+    y = rng.integers(0, 3, 2)
+    logits = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(F.cross_entropy(Tensor(logits), Tensor(y)).item(),
+                               TF.cross_entropy(torch.tensor(logits), torch.tensor(y)).item(), rtol=1e-5)
+    np.testing.assert_allclose(F.mse_loss(Tensor(logits), Tensor(logits * 2)).item(),
+                               TF.mse_loss(torch.tensor(logits), torch.tensor(logits * 2)).item(), rtol=1e-5)
+
+
+def test_activation_errors():
+    with pytest.raises(ValueError, match="approximate"):
+        Tensor([1.0]).gelu("fast")
+    with pytest.raises(ValueError, match="hardtanh"):
+        Tensor([1.0]).hardtanh(2.0, 1.0)
+    with pytest.raises(ValueError, match="pad"):
+        F.pad(Tensor([1.0]), (1, 1, 1, 1))
+    with pytest.raises(NotImplementedError, match="ceil_mode"):
+        F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.float32)), 2, ceil_mode=True)

@@ -637,7 +637,7 @@ ROWS: list[Row] = [
     _unary_float("sigmoid", "{x}.sigmoid()", "R.sigmoid({x})", "torch.sigmoid({x})", x=FLOATS),
     _unary_float("softplus", "{x}.softplus()", "R.softplus({x})", "F.softplus({x})", x=FLOATS, weight=0.5),
     # gelu's 1 + tanh(..) cancels for negative x: its error is absolute, about eps |x|
-    _unary_float("gelu", "{x}.gelu()", "R.gelu({x})", "F.gelu({x}, approximate='tanh')", x=FLOATS, weight=0.3,
+    _unary_float("gelu", "{x}.gelu('tanh')", "R.gelu({x})", "F.gelu({x}, approximate='tanh')", x=FLOATS, weight=0.3,
                  mag="np.abs({x})"),
     _unary_float("silu", "{x}.silu()", "{x} * R.sigmoid({x})", "F.silu({x})", x=FLOATS, weight=0.3),
     # lazygrad's elu is exp(x) - 1 (torch: expm1): absolute error about eps near 0
