@@ -16,6 +16,7 @@ from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
 from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
 from . import activations, mathops
+from .einsum import einsum
 from .mathops import std_mean, var_mean
 
 mathops.install(Tensor)
@@ -60,4 +61,4 @@ def device():
 
 __all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
            "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
-           "synchronize", "device", "std_mean", "var_mean"]
+           "synchronize", "device", "std_mean", "var_mean", "einsum"]

@@ -402,3 +402,55 @@ def test_activation_errors():
         F.pad(Tensor([1.0]), (1, 1, 1, 1))
     with pytest.raises(NotImplementedError, match="ceil_mode"):
         F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.float32)), 2, ceil_mode=True)
+
+
+# --- einsum: torch's equations, values and gradients, and the kernels of matmul ------------------------
+EINSUM = [("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("ii->i", [(4, 4)]),
+          ("ii", [(4, 4)]), ("ij->ji", [(3, 4)]), ("ij->", [(3, 4)]), ("i,i->", [(5,), (5,)]), ("i,j->ij", [(3,), (4,)]),
+          ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]), ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),
+          ("ijk,jl,lk->i", [(2, 3, 4), (3, 5), (5, 4)]), ("ij,kj", [(3, 4), (5, 4)]), ("bij,j->bi", [(2, 3, 4), (4,)]),
+          ("ij,ij->ij", [(3, 1), (1, 4)]), ("iij->j", [(3, 3, 2)]), ("i j , j k -> i k", [(0, 4), (4, 2)]),
+          ("ij,jk->ik", [(1, 1), (1, 1)])]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUM, ids=[f"{e}:{s}" for e, s in EINSUM])
+def test_einsum_matches_torch(eq, shapes):
+    dtype = FLOATS[-1]
+    rng = np.random.default_rng(5)
+    arrs = [rng.standard_normal(s) for s in shapes]
+    ts = [Tensor(a, dtype=dtype, requires_grad=True) for a in arrs]
+    tts = [torch.tensor(a, dtype=TORCH_DT[dtype], requires_grad=True) for a in arrs]
+    out, want = lg.einsum(eq, *ts), torch.einsum(eq, *tts)
+    w = rng.standard_normal(tuple(want.shape))
+    # allow_unused: an empty product is a constant (no path back to its operands)
+    grads = lg.grad((out * Tensor(w, dtype=dtype)).sum(), ts, allow_unused=True)
+    tgrads = torch.autograd.grad((want * torch.tensor(w, dtype=TORCH_DT[dtype])).sum(), tts)
+    lg.realize(out, *[gr for gr in grads if gr is not None])
+    _check_values(out, want, dtype, Case("einsum", lambda: None))
+    for gr, tg in zip(grads, tgrads):
+        np.testing.assert_allclose(np.zeros(tg.shape) if gr is None else gr.numpy(), tg.numpy(), **TOL[dtype])
+    assert lg.einsum(eq, ts).shape == out.shape  # the operands as one list, like torch
+
+
+def test_einsum_is_the_matmul_kernel_with_its_epilogue():
+    rng = np.random.default_rng(6)
+    a, b = (Tensor(rng.standard_normal(s).astype(np.float32)) for s in ((2, 16, 32), (2, 32, 8)))
+    via_einsum = lg.schedule((lg.einsum("bij,bjk->bik", a, b) + 1).relu())
+    via_matmul = lg.schedule(((a @ b) + 1).relu())
+    assert [k.kind for k in via_einsum] == [k.kind for k in via_matmul] and len(via_einsum) == 1
+    assert "matmul" in str(via_einsum[0].kind)
+    # a contraction keeping nothing of one side is one reduce kernel, like (x * v).sum(-1)
+    x, v = Tensor(rng.standard_normal((8, 16)).astype(np.float32)), Tensor(rng.standard_normal(16).astype(np.float32))
+    assert len(lg.schedule(lg.einsum("ij,j->i", x, v) * 2)) == 1
+
+
+def test_einsum_errors():
+    a = Tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="sizes 3 and 4"):
+        lg.einsum("ij,jk->ik", a, Tensor(np.zeros((4, 2), np.float32)))
+    with pytest.raises(ValueError, match="operand subscripts"):
+        lg.einsum("ij,jk->ik", a)
+    with pytest.raises(ValueError, match="name 3 dims"):
+        lg.einsum("ijk->i", a)
+    with pytest.raises(ValueError, match="output subscripts"):
+        lg.einsum("ij->iz", a)
