@@ -713,12 +713,15 @@ class Tensor:
     def __rmatmul__(self, o: Any) -> Tensor: return self._coerce(o, "matmul").matmul(self)
 
     def __neg__(self) -> Tensor:
+        """Elementwise -x (a TypeError for bools, like torch). Also `neg`, `negative`."""
         if self.dtype is dt.bool_:
             raise TypeError("neg: negation of a bool tensor is not supported, use logical_not() or ~")
         return Tensor._from(g.elementwise(Op.NEG, self.node), self)
 
     def __pos__(self) -> Tensor:
         return self
+
+    neg = negative = __neg__
 
     # comparisons and logic (bool results, no gradient)
     def _cmp(self, op: Op, o: Any, reverse: bool = False, name: str = "") -> Tensor:
