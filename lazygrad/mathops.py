@@ -352,3 +352,32 @@ def install(cls: type) -> None:
     """Make every function of METHODS a method of `cls` (the Tensor class)."""
     for name, f in METHODS.items():
         setattr(cls, name, f)
+
+
+def int_pow(a: Tensor, b: Any, reverse: bool = False) -> Tensor:
+    """Integer ** integer stays integer like torch: exact, wrapping on overflow, by squaring
+    over the exponent's bits (a Python int exponent: only its set bits). A negative exponent
+    gives 0, except for bases 1 and -1 (torch's values)."""
+    if not reverse and isinstance(b, (int, np.integer)) and not isinstance(b, bool):
+        e = int(b)
+        one = Tensor.full((), 1, dtype=a.dtype)
+        if e < 0:
+            return (a == 1).where(one, (a == -1).where(-one if e % 2 else one, Tensor.full((), 0, dtype=a.dtype)))
+        out, sq = None, a
+        while e:
+            if e & 1:
+                out = sq if out is None else out * sq
+            e >>= 1
+            if e:
+                sq = sq * sq
+        return out if out is not None else one._expand_to(a.shape)
+    x, e = a._broadcast_pair(b, "pow", reverse)
+    one = Tensor(g.const(1, x.dtype))
+    zero = Tensor(g.const(0, x.dtype))
+    out, sq = one._expand_to(x.shape), x
+    for bit in range(8 * x.dtype.itemsize - 1):  # the sign bit is handled below
+        out = ((e & (1 << bit)) != 0).where(out * sq, out)
+        sq = sq * sq
+    odd = (e & 1) != 0
+    negative = (x == 1).where(one, (x == -1).where(odd.where(-one, one), zero))
+    return (e < 0).where(negative, out)

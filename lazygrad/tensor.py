@@ -656,8 +656,12 @@ class Tensor:
 
 
     def pow(self, o: Any, reverse: bool = False) -> Tensor:
-        """Elementwise self ** other (integers are computed in float32); gradients at 0 and ±inf
-        follow torch."""
+        """Elementwise self ** other; integer ** integer stays an integer (exact, wrapping on
+        overflow) and integer ** float is float32, like torch; gradients at 0 and ±inf follow
+        torch."""
+        if self.dtype.is_int and isinstance(o, (int, np.integer)) and not isinstance(o, bool):
+            from .mathops import int_pow
+            return int_pow(self, o, reverse)
         if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
             if o == 2:
                 return self * self
@@ -668,6 +672,10 @@ class Tensor:
             if o == -1:
                 return self.reciprocal()
         a, b = self._broadcast_pair(o, "pow", reverse)
+        if a.dtype.is_int:
+            # integer ** integer stays integer, like torch (exact, wrapping)
+            from .mathops import int_pow
+            return int_pow(self, o, reverse)
         if not a.dtype.is_float:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
         return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
