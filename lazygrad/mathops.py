@@ -220,8 +220,8 @@ def acosh(x: Tensor) -> Tensor:
     x = _float(x)
     huge = x > _HUGE
     t = huge.where(1.0, x) - 1
-    near = (t + (t * (t + 2)).sqrt()).log1p()
-    return huge.where(huge.where(x, 2.0).log() + _LN2, near)
+    near = (t + (t * (t + 2)).sqrt()).log1p()  # t * (t + 2) > 0 again below x = -1: NaN there
+    return huge.where(huge.where(x, 2.0).log() + _LN2, (x < 1).where(float("nan"), near))
 
 
 def atanh(x: Tensor) -> Tensor:
