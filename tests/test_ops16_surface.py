@@ -148,6 +148,7 @@ CASES = [
     C("softsign", lambda x: x.softsign(), lambda x: TF.softsign(x)),
     C("quick_gelu", lambda x: x.quick_gelu(), lambda x: x * torch.sigmoid(1.702 * x)),
     C("gelu_default_is_erf", lambda x: x.gelu(), lambda x: TF.gelu(x)),
+    C("gelu_negative_tail", lambda x: x.gelu(), lambda x: TF.gelu(x), domain=(-9, -2)),
     C("gelu_tanh", lambda x: x.gelu(approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
     C("logsigmoid", lambda x: x.logsigmoid(), lambda x: TF.logsigmoid(x), domain=(-100, 100)),
     C("softmin", lambda x: x.softmin(-1), lambda x: TF.softmin(x, -1)),
