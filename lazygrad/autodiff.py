@@ -247,7 +247,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
-NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BUFFER, Op.CONST,
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BITCAST, Op.BUFFER, Op.CONST,
                Op.RAND, Op.DETACH}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"

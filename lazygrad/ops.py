@@ -36,6 +36,7 @@ class Op(Enum):
     WHERE = "where"
     # dtype change
     CAST = "cast"
+    BITCAST = "bitcast"    # the same bits read as another dtype of the same size (as_type)
     # reductions over axes (arg = axes, reduced dims keep size 1)
     SUM = "sum"; RMAX = "rmax"; RPROD = "rprod"
     # movement (views, never copies)
@@ -163,6 +164,7 @@ _ROWS = [
     Primitive(Op.SHR, "binary", 2, "({0}>>{1})", np=np.right_shift),
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
+    Primitive(Op.BITCAST, "cast", 1),
     Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
@@ -188,7 +190,7 @@ def ops_in(category: str) -> frozenset[Op]:
 
 UNARY = ops_in("unary")
 BINARY = ops_in("binary")
-ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST}
+ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST, Op.BITCAST}
 MOVEMENT = ops_in("movement")
 REDUCE = ops_in("reduce")
 SOURCES = ops_in("source")

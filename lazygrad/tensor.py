@@ -1251,7 +1251,23 @@ class Tensor:
             raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
         return Tensor._from(g.reshape(self.node, shape), self)
 
-    view = reshape
+    def view(self, *shape: Any) -> Tensor:
+        """`reshape` (a view when the layout allows); `view(dtype)` reinterprets the bits as
+        another dtype of the same size, like torch (a bitcast: `x.view(lg.int32)` of float32)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            return self.bitcast(shape[0])
+        return self.reshape(*shape)
+
+    def bitcast(self, dtype: Any) -> Tensor:
+        """The same bits read as `dtype` (of the same size, not bool); no gradient."""
+        d = dt.as_dtype(dtype)
+        if d == self.dtype:
+            return self
+        if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
+            raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
+                            "non-bool dtypes of the same size)")
+        _check_device_dtype(d, "view")
+        return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
 
     def permute(self, *order: Any) -> Tensor:
         """The dims reordered as `order` (a view): `x.permute(1, 0)` swaps two dims."""

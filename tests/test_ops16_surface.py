@@ -191,6 +191,14 @@ CASES = [
       + torch.matmul(a, torch.transpose(b, 0, 1)).sum() + torch.flatten(torch.stack([a, b]), 1).sum(), arity=2),
     C("module_cat", lambda a, b: lg.cat([a, b], -1) + lg.concat([b, a], dim=-1), lambda a, b: torch.cat([a, b], -1)
       + torch.concat([b, a], dim=-1), arity=2, dtypes=FLOATS + INTS),
+    # --- dtypes -----------------------------------------------------------------------------------
+    C("bitcast", lambda x: x.view(lg.int64 if x.dtype is lg.float64 else lg.int32) + 1,
+      lambda x: x.view(torch.int64 if x.dtype is torch.float64 else torch.int32) + 1, grad=False, specials=True),
+    C("bitcast_back", lambda x: (x.view(lg.int64 if x.dtype is lg.float64 else lg.int32) ^ 1).view(x.dtype) * 2,
+      lambda x: (x.view(torch.int64 if x.dtype is torch.float64 else torch.int32) ^ 1).view(x.dtype) * 2, grad=False),
+    C("bitcast_int", lambda x: x.view(lg.float32 if x.dtype is lg.int32 else lg.float64).isnan(),
+      lambda x: x.view(torch.float32 if x.dtype is torch.int32 else torch.float64).isnan(), domain=(-1e9, 1e9),
+      dtypes=INTS if FP64 else ("int32",), grad=False),
     # --- conventions ------------------------------------------------------------------------------
     C("max_dim_values", lambda x: x.max(-1).values, lambda x: x.max(-1).values),
     C("max_dim_indices", lambda x: x.max(0).indices, lambda x: x.max(0).indices.int(), dtypes=FLOATS + INTS, grad=False),
@@ -358,6 +366,13 @@ def test_allclose_is_a_python_bool():
     a = Tensor([1.0, 2.0, float("nan")])
     assert a.allclose(a, equal_nan=True) is True and a.allclose(a) is False
     assert Tensor([1.0]).allclose(Tensor([1.0 + 1e-7])) is True
+
+
+def test_bitcast_refuses_other_sizes_and_bools():
+    with pytest.raises(TypeError, match="reinterpret float32 as int64"):
+        Tensor([1.0]).view(lg.int64)
+    with pytest.raises(TypeError, match="bool"):
+        Tensor([True]).view(lg.bool_).view(lg.int32)
 
 
 def test_shift_and_bitwise_refuse_floats():
