@@ -670,6 +670,27 @@ def ew_int64() -> tuple[Tensor, np.ndarray]:
     return Tensor(a, dtype=lg.int64) // 7 + 1, a // 7 + 1
 
 
+@case
+def ew_new_primitives_tail_37() -> tuple[list[Tensor], list[np.ndarray]]:
+    # issue 16's primitives: erf/erfc, inverse trigonometry, atan2, shifts with counts outside
+    # the width (guarded in the graph: a raw C shift by >= 32 would be undefined), bitcasts
+    import math as _m
+    a = arr(37, lo=-0.9, hi=0.9)
+    b = arr(37, seed=1)
+    i = np.arange(-18, 19, dtype=np.int32) * 977
+    c = (np.arange(37, dtype=np.int32) * 5) % 45 - 5
+    t, ti, tc = Tensor(a), Tensor(i), Tensor(c)
+    outs = [t.erf() + t.erfc() * 2 + t.asin() + t.acos() + t.atan() + t.atan2(Tensor(b)),
+            (ti << tc) ^ (ti >> tc), (t.view(lg.int32) ^ 1).view(lg.float32)]
+    sh = np.where((c >= 0) & (c < 32), c, 0)
+    shl = np.where((c >= 0) & (c < 32), i << sh, 0)
+    shr = np.where((c >= 0) & (c < 32), i >> sh, np.where(i < 0, -1, 0))
+    erf = np.vectorize(_m.erf)(a.astype(np.float64))
+    want = [erf + (1 - erf) * 2 + np.arcsin(a) + np.arccos(a) + np.arctan(a) + np.arctan2(a, b),
+            (shl ^ shr).astype(np.int32), (a.view(np.int32) ^ 1).view(np.float32)]
+    return outs, [w.astype(np.float32) if w.dtype.kind == "f" else w for w in want]
+
+
 # --- whole graphs ---------------------------------------------------------------------------------
 @case
 def mlp_backward() -> tuple[Tensor, np.ndarray]:
