@@ -160,6 +160,8 @@ class Tensor:
                 dt.default_float if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) else
                 dt.from_numpy_array_dtype(arr.dtype) if isinstance(data, np.ndarray) else
                 dt.bool_ if arr.dtype.kind == "b" else dt.default_int)
+            if dtype is None and isinstance(data, np.ndarray) and _native_f64(arr.dtype) and _device_has(dt.float64):
+                want = dt.float64  # like torch.tensor: a float64 array stays float64 where the device has fp64
             _check_device_dtype(want, "Tensor")
             if arr.dtype.kind == "f" and want.is_int and not np.all(np.isfinite(arr)):
                 raise ValueError("Tensor: cannot convert NaN or Inf to an integer dtype")
@@ -1660,6 +1662,15 @@ def _or_nan(cond: Tensor, bound: Any) -> Tensor:
     if isinstance(bound, Tensor):
         return cond | (bound != bound) if bound.dtype.is_float else cond
     return cond | True if isinstance(bound, float) and math.isnan(bound) else cond
+
+
+def _native_f64(npd: np.dtype) -> bool:
+    return npd.kind == "f" and npd.itemsize == 8
+
+
+def _device_has(d: DType) -> bool:
+    from .runtime import get_device
+    return get_device().supports(d)
 
 
 def _check_device_dtype(d: DType, op: str) -> None:

@@ -295,7 +295,10 @@ def test_creation():
     close(Tensor.eye(3), np.eye(3, dtype=F))
     close(Tensor.eye(2, 4), np.eye(2, 4, dtype=F))
     assert Tensor([1, 2]).dtype == lg.int32 and Tensor([1.0]).dtype == lg.float32
-    assert Tensor(np.zeros(2, np.float64)).dtype == lg.float32
+    # like torch.tensor: a float64 array stays float64 where the device has fp64
+    assert Tensor(np.zeros(2, np.float64)).dtype == (lg.float64 if lg.device().caps.fp64 else lg.float32)
+    assert Tensor(np.zeros(2, np.float64), dtype=lg.float32).dtype == lg.float32
+    assert Tensor(np.zeros(2, np.float64).tolist()).dtype == lg.float32  # Python floats: the default
     assert Tensor([True]).dtype == lg.bool_
     assert Tensor(3.5).shape == () and Tensor(3.5).item() == 3.5
 

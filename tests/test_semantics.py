@@ -244,3 +244,15 @@ def test_shifts_beyond_the_width_shift_everything_out_like_torch():
     for c in (0, 1, 31, 32, 33, -1, 100):
         close(Tensor(a) << c, (_t(a, torch.int32) << c).numpy())
         close(Tensor(a) >> c, (_t(a, torch.int32) >> c).numpy())
+
+
+def test_numpy_float64_arrays_keep_float64_like_torch_tensor():
+    a = np.array([0.1, 1e-300, 1 + 2 ** -40])
+    t = Tensor(a)
+    if lg.device().caps.fp64:
+        assert t.dtype is lg.float64 and t.dtype.name == str(torch.tensor(a).dtype).split(".")[1]
+        np.testing.assert_array_equal(t.numpy(), a)  # no rounding through float32
+    else:
+        assert t.dtype is lg.float32
+    assert Tensor(a.tolist()).dtype is lg.float32 and Tensor(a, dtype=lg.float32).dtype is lg.float32
+    assert Tensor(a.astype(np.float32)).dtype is lg.float32
