@@ -260,26 +260,22 @@ def _fused_flops(root: Node, stored: dict[int, str]) -> int:
 def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
     """Store intermediates so that no kernel fuses more than MAX_OPS_PER_KERNEL ops or reads
     more than MAX_BUFFERS_PER_KERNEL buffers (a bound on generated source and arguments)."""
-    # the fused nodes under each node, counted once each: lowering emits a node read several
-    # times once (its memo), so a tree count would cut compound elementwise ops (hypot,
-    # round, asinh: each reads its input several times) into several kernels
-    members: dict[int, frozenset[int]] = {}
+    size: dict[int, int] = {}
     bufs: dict[int, frozenset[int]] = {}
-    empty: frozenset[int] = frozenset()
     for n in nodes:
         if n.realized is not None or n.op is Op.BUFFER:
-            members[n.uid], bufs[n.uid] = empty, frozenset((n.uid,))
+            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
             continue
-        m = {n.uid}
+        s = 1
         b: frozenset[int] = frozenset()
         for src in n.srcs:
             if src.uid in stored and src.realized is None:
                 b = b | {src.uid}
             else:
-                m |= members[src.uid]
+                s += size[src.uid]
                 b = b | bufs[src.uid]
         if n.uid not in stored:
-            if len(m) > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
+            if s > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
                 stored[n.uid] = f"kernel too large (> {MAX_OPS_PER_KERNEL} fused ops)"
             elif len(b) > MAX_BUFFERS_PER_KERNEL:
                 # store the sources that bring in the most buffers
@@ -290,9 +286,9 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
                     if len(b) <= MAX_BUFFERS_PER_KERNEL:
                         break
         if n.uid in stored:
-            members[n.uid], bufs[n.uid] = empty, frozenset((n.uid,))
+            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
         else:
-            members[n.uid], bufs[n.uid] = frozenset(m), b
+            size[n.uid], bufs[n.uid] = s, b
 
 
 def _tree(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
