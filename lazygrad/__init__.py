@@ -15,6 +15,19 @@ from .random import manual_seed
 from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
 from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
+from . import activations, mathops, shapes, utils
+from .creation import (empty, full_like, linspace, logspace, normal, ones_like, rand_like, randint,  # noqa: F401
+                       randn_like, tensor, zeros_like)
+from .einsum import einsum
+from .mathops import std_mean, var_mean
+
+for _family in (mathops, activations, shapes):
+    _family.install(Tensor)
+from .torch_functions import *  # noqa: E402,F401,F403  (lg.exp(x), lg.sum(x, 1), lg.where(c, a, b), ...)
+from .torch_functions import __all__ as _torch_names  # noqa: E402
+
+zeros, ones, full, arange, eye, rand, randn = (Tensor.zeros, Tensor.ones, Tensor.full, Tensor.arange, Tensor.eye,
+                                               Tensor.rand, Tensor.randn)
 
 bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 
@@ -55,4 +68,9 @@ def device():
 
 __all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
            "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
-           "synchronize", "device"]
+           "synchronize", "device", "std_mean", "var_mean", "einsum", "tensor", "zeros", "ones", "full", "empty",
+           "arange", "eye", "rand", "randn", "linspace", "logspace", "randint", "normal", "zeros_like", "ones_like",
+           "full_like", "rand_like", "randn_like", "utils", *_torch_names]
+
+# torch's dtype aliases (lg.float, lg.long, ...), last: they hide the builtins in this module
+float, double, half, int, long = float32, float64, float16, int32, int64  # noqa: A001  (torch's aliases)

@@ -16,6 +16,7 @@ Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, backward
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -263,6 +264,13 @@ selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | 
 }
 
 
+def _atan2_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
+    y, x = n.srcs
+    r2 = add(mul(x, x), mul(y, y))
+    return (div(mul(g, x), r2), neg(div(mul(g, y), r2)))
+
+
 vjp_rules: dict[Op, Rule] = {
     Op.ADD: lambda g, n: (g, g),
     Op.SUB: lambda g, n: (g, neg(g)),
@@ -276,6 +284,15 @@ vjp_rules: dict[Op, Rule] = {
     Op.SIN: lambda g, n: (mul(g, gr.elementwise(Op.COS, n.srcs[0])),),
     Op.COS: lambda g, n: (neg(mul(g, gr.elementwise(Op.SIN, n.srcs[0]))),),
     Op.TANH: lambda g, n: (mul(g, sub(_c(1.0, n), mul(n, n))),),
+    # d erf = 2/sqrt(pi) exp(-x^2); d asin = 1/sqrt(1-x^2) = -d acos; d atan = 1/(1+x^2)
+    Op.ERF: lambda g, n: (mul(g, mul(_c(2 / math.sqrt(math.pi), n),
+                                     gr.elementwise(Op.EXP, neg(mul(n.srcs[0], n.srcs[0]))))),),
+    Op.ERFC: lambda g, n: (neg(mul(g, mul(_c(2 / math.sqrt(math.pi), n),
+                                          gr.elementwise(Op.EXP, neg(mul(n.srcs[0], n.srcs[0])))))),),
+    Op.ASIN: lambda g, n: (div(g, gr.elementwise(Op.SQRT, sub(_c(1.0, n), mul(n.srcs[0], n.srcs[0])))),),
+    Op.ACOS: lambda g, n: (neg(div(g, gr.elementwise(Op.SQRT, sub(_c(1.0, n), mul(n.srcs[0], n.srcs[0]))))),),
+    Op.ATAN: lambda g, n: (div(g, add(_c(1.0, n), mul(n.srcs[0], n.srcs[0]))),),
+    Op.ATAN2: _atan2_rule,
     Op.MAX: _max_rule,
     Op.MOD: _mod_rule,  # reached by float fmod only (no gradient flows into integer nodes)
     Op.POW: _pow_rule,
@@ -295,7 +312,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
-NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.IDIV, Op.BUFFER, Op.CONST,
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BITCAST, Op.BUFFER, Op.CONST,
                Op.RAND, Op.DETACH}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"

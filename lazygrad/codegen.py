@@ -94,6 +94,8 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
         return f"select({b},{a},convert_{mask}{w}({c}))"
     if op is Op.CAST:
         return cast_expr(args[0], in_dt, out_dt, w)
+    if op is Op.BITCAST:  # OpenCL's as_type: the same bits, a type of the same size
+        return f"as_{out_dt.cl}{w if w > 1 else ''}({args[0]})"
     fmt = p.cl_bool if (p.cl_bool and in_dt is bool_) else p.cl_int if (p.cl_int and not in_dt.is_float) else p.cl
     assert fmt is not None, op
     named = {k: vliteral(cl_constant(k, in_dt.name), in_dt, w) for k in CL_CONSTANTS if "{" + k + "}" in fmt}

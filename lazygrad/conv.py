@@ -199,7 +199,7 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation:
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
     """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf."""
     k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, "max_pool2d")
-    return windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d").max(axis=(2, 3))
+    return windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d").amax((2, 3))
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,

@@ -84,8 +84,9 @@ def as_dtype(d: object) -> DType:
 
 
 def from_numpy_array_dtype(npd: np.dtype) -> DType:
-    """Dtype a numpy array becomes on the device: float64 → float32 and int64 → int32 like
-    tinygrad and PyTorch's defaults, unless asked explicitly."""
+    """Dtype a numpy array becomes on a device without fp64: float64 → float32, and int64 →
+    int32 (lazygrad's default int), unless asked explicitly. With fp64, the Tensor layer keeps
+    float64 (like torch.tensor)."""
     if npd.kind not in "biuf":
         raise TypeError(f"Tensor: numpy array of dtype {npd} is not numeric")
     return _NP_TO_DTYPE.get(_native(npd), float32)

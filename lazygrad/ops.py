@@ -9,6 +9,7 @@ REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -26,14 +27,16 @@ class Op(Enum):
     # unary
     NEG = "neg"; EXP = "exp"; LOG = "log"; SQRT = "sqrt"; RECIP = "recip"
     SIN = "sin"; COS = "cos"; TANH = "tanh"; NOT = "not"
+    ERF = "erf"; ERFC = "erfc"; ASIN = "asin"; ACOS = "acos"; ATAN = "atan"
     # binary
     ADD = "add"; SUB = "sub"; MUL = "mul"; DIV = "div"; IDIV = "idiv"; MOD = "mod"
     MAX = "max"; POW = "pow"; CMPLT = "cmplt"; CMPEQ = "cmpeq"; AND = "and"; OR = "or"
-    XOR = "xor"
+    XOR = "xor"; ATAN2 = "atan2"; SHL = "shl"; SHR = "shr"
     # ternary
     WHERE = "where"
     # dtype change
     CAST = "cast"
+    BITCAST = "bitcast"    # the same bits read as another dtype of the same size (as_type)
     # reductions over axes (arg = axes, reduced dims keep size 1)
     SUM = "sum"; RMAX = "rmax"; RPROD = "rprod"
     # movement (views, never copies)
@@ -71,6 +74,15 @@ def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.abs(a) // np.where(b == 0, 1, np.abs(b))
     return (np.sign(a) * np.sign(b) * q).astype(np.result_type(a, b))
+
+
+def _np_erf(a: np.ndarray) -> np.ndarray:
+    # numpy has no erf: the math module's, element by element (the reference is for tests)
+    return np.vectorize(math.erf, otypes=[a.dtype])(a) if a.size else a.copy()
+
+
+def _np_erfc(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erfc, otypes=[a.dtype])(a) if a.size else a.copy()
 
 
 def _np_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -120,6 +132,13 @@ _ROWS = [
     # +-1 exactly, like torch and numpy; NaN guarded like exp
     Primitive(Op.TANH, "unary", 1, "(isnan({0})?{0}:((fabs({0})>={tanh_one})?copysign({one},{0}):tanh({0})))",
               np=np.tanh, flops=8),
+    # OpenCL's erf and inverse trigonometry (not derived: a derived erf was a 1.5e-7 approximation,
+    # too coarse for float64, and atan has no short exact form in exp/log/sqrt)
+    Primitive(Op.ERF, "unary", 1, "erf({0})", np=_np_erf, flops=8),
+    Primitive(Op.ERFC, "unary", 1, "erfc({0})", np=_np_erfc, flops=8),
+    Primitive(Op.ASIN, "unary", 1, "asin({0})", np=np.arcsin, flops=8),
+    Primitive(Op.ACOS, "unary", 1, "acos({0})", np=np.arccos, flops=8),
+    Primitive(Op.ATAN, "unary", 1, "atan({0})", np=np.arctan, flops=8),
     Primitive(Op.NOT, "unary", 1, "({0}=={zero})", np=np.logical_not),
     Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add),
     Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract),
@@ -138,8 +157,14 @@ _ROWS = [
     Primitive(Op.AND, "binary", 2, "({0}&{1})", np=np.bitwise_and),
     Primitive(Op.OR, "binary", 2, "({0}|{1})", np=np.bitwise_or),
     Primitive(Op.XOR, "binary", 2, "({0}^{1})", np=np.bitwise_xor),
+    Primitive(Op.ATAN2, "binary", 2, "atan2({0},{1})", np=np.arctan2, flops=8),
+    # integers only; the Tensor layer keeps the count in [0, bits) (OpenCL masks it, torch gives
+    # 0 or the sign beyond)
+    Primitive(Op.SHL, "binary", 2, "({0}<<{1})", np=np.left_shift),
+    Primitive(Op.SHR, "binary", 2, "({0}>>{1})", np=np.right_shift),
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
+    Primitive(Op.BITCAST, "cast", 1),
     Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
@@ -165,7 +190,7 @@ def ops_in(category: str) -> frozenset[Op]:
 
 UNARY = ops_in("unary")
 BINARY = ops_in("binary")
-ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST}
+ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CAST, Op.BITCAST}
 MOVEMENT = ops_in("movement")
 REDUCE = ops_in("reduce")
 SOURCES = ops_in("source")

@@ -78,6 +78,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = np.where(src[0], src[1], src[2])
             elif n.op is Op.CAST:
                 v = src[0]
+            elif n.op is Op.BITCAST:
+                v = np.ascontiguousarray(src[0]).view(d)
             elif n.op in _REDUCE:
                 v = _REDUCE[n.op](src[0], n.arg)
             elif n.op is Op.MATMUL:

@@ -5,6 +5,9 @@ the message), applies broadcasting and dtype promotion, and builds graph nodes. 
 until a value is needed (`numpy()`, `item()`, `realize()`).
 
 Public names: Tensor, no_grad, realize, is_grad_enabled.
+
+The op families in their own modules (mathops.py, activations.py, ...) attach their Tensor methods from their
+`METHODS` tables when lazygrad is imported.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from .dtypes import DType
 from .graph import Node
 from .ops import Op, reduce_identity
 from .random import next_seed
+from .return_types import ValuesIndices
 from .view import prod
 
 Scalar = Union[int, float, bool]
@@ -157,6 +161,8 @@ class Tensor:
                 dt.default_float if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) else
                 dt.from_numpy_array_dtype(arr.dtype) if isinstance(data, np.ndarray) else
                 dt.bool_ if arr.dtype.kind == "b" else dt.default_int)
+            if dtype is None and isinstance(data, np.ndarray) and _native_f64(arr.dtype) and _device_has(dt.float64):
+                want = dt.float64  # like torch.tensor: a float64 array stays float64 where the device has fp64
             _check_device_dtype(want, "Tensor")
             if arr.dtype.kind == "f" and want.is_int and not np.all(np.isfinite(arr)):
                 raise ValueError("Tensor: cannot convert NaN or Inf to an integer dtype")
@@ -486,10 +492,35 @@ class Tensor:
         return Tensor._from(g.elementwise(Op.CAST, self.node, dtype=d), self) if d.is_float else \
             Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
 
-    def to(self, dtype: Any) -> Tensor:
-        """Convert to `dtype`, the same as `cast` (lazygrad has one device, so there is no
-        `to(device)`)."""
-        return self.cast(dtype)
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """torch's `to`: `t.to(lg.float64)`, `t.to("cpu")`, `t.to(other)` (other's dtype),
+        `t.to("cpu", lg.int32)`, `t.to(dtype=..., device=...)`. lazygrad has one device: "cpu"
+        (PoCL's, or the OpenCL device in use) and "opencl" name it and change nothing; another
+        device is a ValueError. `copy=True` gives a new tensor even when nothing changes."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif _is_device(a):
+                device = a
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to: unexpected argument {a!r} (after dtype {dtype!r})")
+        if device is not None:
+            _check_device_name(device)
+        out = self.cast(dtype) if dtype is not None else self
+        return Tensor._from(g.make(Op.CONTIGUOUS, (out.node,), out.shape, out.dtype), out) if copy and out is self \
+            else out
+
+    def cpu(self) -> Tensor:
+        """The tensor itself (lazygrad's one device; torch's `cpu()`)."""
+        return self
+
+    @property
+    def device(self) -> str:
+        """"cpu": lazygrad has one device (the OpenCL device in use), named like torch's CPU."""
+        return "cpu"
 
     def float(self) -> Tensor:
         """Cast to float32."""
@@ -578,9 +609,13 @@ class Tensor:
         """Elementwise self * other, broadcasting and promoting dtypes like torch."""
         return self._binary(Op.MUL, o, name="mul")
 
-    def div(self, o: Any, reverse: bool = False) -> Tensor:
+    def div(self, o: Any, reverse: bool = False, *, rounding_mode: str | None = None) -> Tensor:
         """Elementwise true division self / other; integer operands give float32, like torch
-        (`reverse=True`: other / self)."""
+        (`reverse=True`: other / self). `rounding_mode='trunc'` or `'floor'` rounds the quotient
+        (integers stay integers), like torch.div."""
+        if rounding_mode is not None:
+            from .mathops import div_rounding
+            return div_rounding(self, o, rounding_mode, reverse)
         a, b = self._broadcast_pair(o, "div", reverse)
         if not a.dtype.is_float:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
@@ -624,8 +659,12 @@ class Tensor:
 
 
     def pow(self, o: Any, reverse: bool = False) -> Tensor:
-        """Elementwise self ** other (integers are computed in float32); gradients at 0 and ±inf
-        follow torch."""
+        """Elementwise self ** other; integer ** integer stays an integer (exact, wrapping on
+        overflow) and integer ** float is float32, like torch; gradients at 0 and ±inf follow
+        torch."""
+        if self.dtype.is_int and isinstance(o, (int, np.integer)) and not isinstance(o, bool):
+            from .mathops import int_pow
+            return int_pow(self, o, reverse)
         if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
             if o == 2:
                 return self * self
@@ -636,6 +675,10 @@ class Tensor:
             if o == -1:
                 return self.reciprocal()
         a, b = self._broadcast_pair(o, "pow", reverse)
+        if a.dtype.is_int:
+            # integer ** integer stays integer, like torch (exact, wrapping)
+            from .mathops import int_pow
+            return int_pow(self, o, reverse)
         if not a.dtype.is_float:
             a, b = a.cast(dt.default_float), b.cast(dt.default_float)
         return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
@@ -672,18 +715,24 @@ class Tensor:
     def __rfloordiv__(self, o: Any) -> Tensor: return self.floordiv(o, reverse=True)
     def __mod__(self, o: Any) -> Tensor: return self.mod(o)
     def __rmod__(self, o: Any) -> Tensor: return self.mod(o, reverse=True)
+    remainder = mod
+    true_divide = div
+    floor_divide = floordiv
     def __pow__(self, o: Any) -> Tensor: return self.pow(o)
     def __rpow__(self, o: Any) -> Tensor: return self.pow(o, reverse=True)
     def __matmul__(self, o: Any) -> Tensor: return self.matmul(o)
     def __rmatmul__(self, o: Any) -> Tensor: return self._coerce(o, "matmul").matmul(self)
 
     def __neg__(self) -> Tensor:
+        """Elementwise -x (a TypeError for bools, like torch). Also `neg`, `negative`."""
         if self.dtype is dt.bool_:
             raise TypeError("neg: negation of a bool tensor is not supported, use logical_not() or ~")
         return Tensor._from(g.elementwise(Op.NEG, self.node), self)
 
     def __pos__(self) -> Tensor:
         return self
+
+    neg = negative = __neg__
 
     # comparisons and logic (bool results, no gradient)
     def _cmp(self, op: Op, o: Any, reverse: bool = False, name: str = "") -> Tensor:
@@ -866,21 +915,9 @@ class Tensor:
 
     swish = silu
 
-    def gelu(self, approximate: str = "tanh") -> Tensor:
-        """GELU; the tanh form (torch's approximate='tanh') by default, 'none' for the erf form."""
-        if approximate == "none":
-            return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
-        return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
-
     def erf(self) -> Tensor:
-        """Elementwise error function (Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7)."""
-        # Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7)
-        x = self.cast(dt.least_upper_float(self.dtype))
-        s = x.sign()
-        a = x.abs()
-        t = (1 + 0.3275911 * a).reciprocal()
-        y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-a * a).exp()
-        return s * y
+        """Elementwise error function (OpenCL's erf, a primitive)."""
+        return self._unary(Op.ERF)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
         """Elementwise x where x > 0, else negative_slope * x (torch's default slope 0.01)."""
@@ -933,10 +970,6 @@ class Tensor:
         fix = rounded.where(lu * (x / d - 1), 0.0).detach()
         return (d == 0).where(x, lu + fix)
 
-    def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-        """Elementwise clip to [min_val, max_val] (torch's hardtanh)."""
-        return self.clip(min_val, max_val)
-
     def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
         """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound
         keep their gradient and max_ wins when min_ > max_. Also `clamp`."""
@@ -973,8 +1006,12 @@ class Tensor:
         """Elementwise smallest integer >= x, in x's dtype."""
         return -((-self).floor())
 
-    def round(self) -> Tensor:
-        """Elementwise round to the nearest integer, halves to even (like torch and numpy)."""
+    def round(self, decimals: int = 0) -> Tensor:
+        """Elementwise round to the nearest integer, halves to even (like torch and numpy);
+        `decimals=d` rounds to 10**-d like torch."""
+        if decimals:
+            from .mathops import round_decimals
+            return round_decimals(self, decimals)
         # round half to even, like torch and numpy
         f = self.floor()
         d = self - f
@@ -989,10 +1026,6 @@ class Tensor:
     def isinf(self) -> Tensor:
         """Elementwise True where x is +inf or -inf."""
         return self.abs() == float("inf")
-
-    def lerp(self, end: Tensor, weight: Any) -> Tensor:
-        """Linear interpolation self + (end - self) * weight, elementwise."""
-        return self + (end - self) * weight
 
     # --- reductions -------------------------------------------------------------------------------
     def _axes(self, axis: Any, op: str) -> tuple[int, ...]:
@@ -1045,29 +1078,40 @@ class Tensor:
         x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
         return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
 
-    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Largest value over `axis`/`dim` (None: the whole tensor), NaN if any value is NaN.
+    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the largest value (a 0-d tensor; NaN if any value is NaN);
+        `x.max(dim)` gives the named tuple `(values, indices)` of the maxima along `dim` and
+        their first indices (`argmax`), the gradient going to that index only, like torch's;
+        `x.max(other_tensor)` is `maximum`. `amax` gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.maximum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amax(None, keepdim)
+        return _values_indices(self, ax, keepdim, "max")
 
-        Unlike torch, `x.max(dim)` returns only the values (torch's `x.amax(dim)`), not torch's
-        `(values, indices)` pair; the indices are `x.argmax(dim)`. Like torch's amax, the gradient
-        is split evenly between tied maxima."""
-        return self._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "max")
+    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the smallest value (a 0-d tensor); `x.min(dim)` gives the
+        named tuple `(values, indices)` (`argmin`); `x.min(other_tensor)` is `minimum`. `amin`
+        gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.minimum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amin(None, keepdim)
+        r = _values_indices(self._order_reversed(), ax, keepdim, "min")
+        return ValuesIndices(r.values._order_reversed(), r.indices)
 
-    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Smallest value over `axis`/`dim` (None: the whole tensor).
+    def amax(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amax: the largest values over `dim` (an int, a tuple, or None for all dims), NaN
+        if any value is NaN; the gradient is split evenly between tied maxima, like torch's."""
+        return self._reduce(Op.RMAX, dim if axis is None else axis, keepdim, "max")
 
-        Unlike torch, `x.min(dim)` returns only the values (torch's `x.amin(dim)`), not a `(values,
-        indices)` pair; the indices are `x.argmin(dim)`."""
-        self._require_nonempty(axis if dim is None else dim, "min")
-        return self._order_reversed().max(axis, keepdim, dim)._order_reversed()
-
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """torch.amax: the largest values over `dim` (None: all dims); the same as `max`."""
-        return self.max(dim, keepdim)
-
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """torch.amin: the smallest values over `dim` (None: all dims); the same as `min`."""
-        return self.min(dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amin: the smallest values over `dim` (an int, a tuple, or None for all dims)."""
+        dim = dim if axis is None else axis
+        self._require_nonempty(dim, "min")
+        return self._order_reversed().amax(dim, keepdim)._order_reversed()
 
     def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """Mean over `axis`/`dim` (None: all elements), in float (integers are averaged in float32);
@@ -1114,9 +1158,10 @@ class Tensor:
         zero = v == 0
         return zero.where(0.0, zero.where(1.0, v).sqrt())
 
-    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Product of elements (a multiplying reduction: exact for integers, wrapping on overflow)."""
-        return self._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
+    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        """Product of elements (a multiplying reduction: exact for integers, wrapping on
+        overflow); bools and int32 multiply in int64 like torch, `dtype=` chooses."""
+        return self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
 
     def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty
@@ -1140,11 +1185,11 @@ class Tensor:
             return Tensor.full((), 0, dtype=dt.default_int)
         n = self.shape[ax]
         self._require_nonempty(ax, "argmax")
-        m = self == self.max(ax, keepdim=True)
+        m = self == self.amax(ax, keepdim=True)
         if self.dtype.is_float:
             m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
         rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
-        idx = (m.cast(dt.default_int) * rev).max(ax, keepdim)
+        idx = (m.cast(dt.default_int) * rev).amax(ax, keepdim)
         return n - idx
 
     def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
@@ -1158,7 +1203,7 @@ class Tensor:
         if any(self.shape[a] == 0 for a in self._axes(axis, op)):
             return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
                                dtype=self.dtype)
-        return self.max(axis, keepdim=True).detach()
+        return self.amax(axis, keepdim=True).detach()
 
     def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
         """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first);
@@ -1213,7 +1258,23 @@ class Tensor:
             raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
         return Tensor._from(g.reshape(self.node, shape), self)
 
-    view = reshape
+    def view(self, *shape: Any) -> Tensor:
+        """`reshape` (a view when the layout allows); `view(dtype)` reinterprets the bits as
+        another dtype of the same size, like torch (a bitcast: `x.view(lg.int32)` of float32)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            return self.bitcast(shape[0])
+        return self.reshape(*shape)
+
+    def bitcast(self, dtype: Any) -> Tensor:
+        """The same bits read as `dtype` (of the same size, not bool); no gradient."""
+        d = dt.as_dtype(dtype)
+        if d == self.dtype:
+            return self
+        if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
+            raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
+                            "non-bool dtypes of the same size)")
+        _check_device_dtype(d, "view")
+        return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
 
     def permute(self, *order: Any) -> Tensor:
         """The dims reordered as `order` (a view): `x.permute(1, 0)` swaps two dims."""
@@ -1525,12 +1586,50 @@ def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
     return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
 
 
+def _values_indices(x: Tensor, axis: Any, keepdim: bool, name: str) -> ValuesIndices:
+    """torch's max(dim): the maxima along one dim and the index of the first. The values are
+    amax's (the same graph) unless a gradient is wanted: then they are picked by the index, so
+    the gradient goes to that one element like torch's, not split between ties like amax's."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{name}: dim must be one int for the (values, indices) pair, got {axis!r} "
+                        f"(a{'max' if name == 'max' else 'min'} reduces over several dims)")
+    ax = _norm_axis(axis, x.ndim, name)
+    x._require_nonempty(ax, name)
+    idx = x.argmax(ax, keepdim=True)
+    if not (x.requires_grad and is_grad_enabled()) or x.ndim == 0:
+        values = x.amax(ax, keepdim)
+    else:
+        n = x.shape[ax]
+        hit = Tensor.arange(n).reshape((n,) + (1,) * (x.ndim - ax - 1)) == idx
+        # -0.0 is the exact identity of +: the one picked element comes out as it is (-0.0 too)
+        values = hit.where(x, -0.0).sum(ax, keepdim)
+    return ValuesIndices(values, idx if keepdim or x.ndim == 0 else idx.squeeze(ax))
+
+
 def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
     """Zeros whose gradient with respect to x is g * weight * inf elementwise (weight detached;
     NaN where g * weight is 0): weight * sqrt(x - x.detach()) has the value weight * sqrt(0) = 0
     and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
     gradient that torch defines as infinite on a finite value."""
     return weight * (x - x.detach()).sqrt()
+
+
+# the names `to(device)` accepts: lazygrad runs on one OpenCL device and calls it the CPU
+_DEVICE_NAMES = frozenset({"cpu", "opencl"})
+
+
+def _is_device(a: Any) -> bool:
+    """A device argument of `to`: a device string (or "cpu:0"), or an object with torch.device's
+    `type` (a string)."""
+    if isinstance(a, str):
+        return a.split(":")[0] in _DEVICE_NAMES or a not in dt.DTYPES
+    return isinstance(getattr(a, "type", None), str) and not isinstance(a, (DType, type, np.dtype))
+
+
+def _check_device_name(device: Any) -> None:
+    name = device if isinstance(device, str) else device.type
+    if name.split(":")[0] not in _DEVICE_NAMES:
+        raise ValueError(f"to: lazygrad runs on one device ('cpu', the OpenCL device in use), not {device!r}")
 
 
 def _rebuild_tensor(values: np.ndarray, dtype_name: str, requires_grad: bool) -> Tensor:
@@ -1574,6 +1673,15 @@ def _or_nan(cond: Tensor, bound: Any) -> Tensor:
     if isinstance(bound, Tensor):
         return cond | (bound != bound) if bound.dtype.is_float else cond
     return cond | True if isinstance(bound, float) and math.isnan(bound) else cond
+
+
+def _native_f64(npd: np.dtype) -> bool:
+    return npd.kind == "f" and npd.itemsize == 8
+
+
+def _device_has(d: DType) -> bool:
+    from .runtime import get_device
+    return get_device().supports(d)
 
 
 def _check_device_dtype(d: DType, op: str) -> None:

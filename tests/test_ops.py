@@ -31,7 +31,7 @@ UNARY = {
     "relu": (lambda t: t.relu(), lambda x: np.maximum(x, 0), A),
     "sigmoid": (lambda t: t.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), A),
     "tanh": (lambda t: t.tanh(), np.tanh, A),
-    "gelu": (lambda t: t.gelu(), lambda x: torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), A),
+    "gelu": (lambda t: t.gelu("tanh"), lambda x: torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), A),
     "gelu_erf": (lambda t: t.gelu("none"), lambda x: torch.nn.functional.gelu(torch.tensor(x)).numpy(), A),
     "leaky_relu": (lambda t: t.leaky_relu(0.1), lambda x: np.where(x > 0, x, 0.1 * x), A),
     "softplus": (lambda t: t.softplus(), lambda x: torch.nn.functional.softplus(torch.tensor(x)).numpy(), A * 10),
@@ -154,8 +154,8 @@ def test_where_and_logic():
 REDUCTIONS = {
     "sum": (lambda t, ax, kd: t.sum(ax, keepdim=kd), lambda x, ax, kd: x.sum(ax, keepdims=kd)),
     "mean": (lambda t, ax, kd: t.mean(ax, keepdim=kd), lambda x, ax, kd: x.mean(ax, keepdims=kd)),
-    "max": (lambda t, ax, kd: t.max(ax, keepdim=kd), lambda x, ax, kd: x.max(ax, keepdims=kd)),
-    "min": (lambda t, ax, kd: t.min(ax, keepdim=kd), lambda x, ax, kd: x.min(ax, keepdims=kd)),
+    "max": (lambda t, ax, kd: t.amax(ax, keepdim=kd), lambda x, ax, kd: x.max(ax, keepdims=kd)),
+    "min": (lambda t, ax, kd: t.amin(ax, keepdim=kd), lambda x, ax, kd: x.min(ax, keepdims=kd)),
     "var": (lambda t, ax, kd: t.var(ax, keepdim=kd), lambda x, ax, kd: x.var(ax, keepdims=kd, ddof=1)),
     "std": (lambda t, ax, kd: t.std(ax, keepdim=kd), lambda x, ax, kd: x.std(ax, keepdims=kd, ddof=1)),
     "logsumexp": (lambda t, ax, kd: t.logsumexp(ax, keepdim=kd),
@@ -176,7 +176,8 @@ def test_reductions_on_views_and_dim_alias():
     x = np.random.default_rng(5).standard_normal((6, 8)).astype(F)
     t = Tensor(x)
     close(t.T.sum(dim=1), x.T.sum(1), rtol=1e-5)
-    close(t[::-1, 1::3].max(0), x[::-1, 1::3].max(0))
+    close(t[::-1, 1::3].amax(0), x[::-1, 1::3].max(0))
+    close(t[::-1, 1::3].max(0).values, x[::-1, 1::3].max(0))
     close(t.sum(), x.sum(), rtol=1e-5)
     close(Tensor(np.float32(3.0)).sum(), np.float32(3.0))
 
@@ -294,7 +295,10 @@ def test_creation():
     close(Tensor.eye(3), np.eye(3, dtype=F))
     close(Tensor.eye(2, 4), np.eye(2, 4, dtype=F))
     assert Tensor([1, 2]).dtype == lg.int32 and Tensor([1.0]).dtype == lg.float32
-    assert Tensor(np.zeros(2, np.float64)).dtype == lg.float32
+    # like torch.tensor: a float64 array stays float64 where the device has fp64
+    assert Tensor(np.zeros(2, np.float64)).dtype == (lg.float64 if lg.device().caps.fp64 else lg.float32)
+    assert Tensor(np.zeros(2, np.float64), dtype=lg.float32).dtype == lg.float32
+    assert Tensor(np.zeros(2, np.float64).tolist()).dtype == lg.float32  # Python floats: the default
     assert Tensor([True]).dtype == lg.bool_
     assert Tensor(3.5).shape == () and Tensor(3.5).item() == 3.5
 

@@ -192,7 +192,7 @@ import numpy as np
 warnings.simplefilter("always")
 import lazygrad as lg
 x = lg.Tensor(np.arange(48, dtype=np.float32).reshape(6, 8) / 7)
-outs = [((x * 0.5 + 1).exp()).sum(1), (x.flip(1) - 3).relu() * x, x.max(0) + x.sum(0),
+outs = [((x * 0.5 + 1).exp()).sum(1), (x.flip(1) - 3).relu() * x, x.amax(0) + x.sum(0),
         (x.T @ x).sqrt(), x.softmax(1)]
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")

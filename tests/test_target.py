@@ -178,11 +178,11 @@ CORE = """
     from lazygrad import Tensor
     x = Tensor(np.arange(4096, dtype=np.float32).reshape(64, 64))
     assert x.sum().item() == 8386560.0
-    assert np.array_equal(x.max(axis=1).numpy(), np.arange(64) * 64 + 63.0)
+    assert np.array_equal(x.amax(axis=1).numpy(), np.arange(64) * 64 + 63.0)
     assert Tensor.ones(1024).sum().item() == 1024
     assert Tensor.full((7, 8), 8.0, dtype=lg.float64).sum().item() == 448.0
     d = Tensor(np.arange(-20, 20, dtype=np.float64)).reshape(5, 8)
-    assert np.array_equal(d.max(axis=1).numpy(), np.arange(5) * 8 - 13.0)
+    assert np.array_equal(d.amax(axis=1).numpy(), np.arange(5) * 8 - 13.0)
     l = Tensor(np.arange(16), dtype=lg.int64)
     assert np.array_equal((l + 1).numpy(), np.arange(16) + 1)
     assert np.array_equal(Tensor([1.5] * 8).cast(lg.int64).numpy(), [1] * 8)
@@ -228,7 +228,7 @@ def test_default_on_a_zen4_description_never_emits_512_bit_vectors(monkeypatch):
     monkeypatch.setenv("LAZYGRAD_CACHE", "0")  # the probe runs for the fake description
     x = Tensor(np.arange(4096, dtype=np.float32).reshape(64, 64))
     d = Tensor(np.arange(448, dtype=np.float64))
-    outs = [x.sum(), x.max(axis=1), d.sum(), (d * 2).exp().max(), Tensor(np.arange(16), dtype=lg.int64) + 1,
+    outs = [x.sum(), x.amax(axis=1), d.sum(), (d * 2).exp().max(), Tensor(np.arange(16), dtype=lg.int64) + 1,
             (x @ x).relu()]
     for k in lg.schedule(*outs):
         assert vector_bits_of_source(k.source) <= 256, k.name

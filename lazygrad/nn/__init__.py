@@ -8,7 +8,8 @@ Submodules: functional (stateless functions, also Tensor methods), init (weight
 initialisation), state (safetensors checkpoints), utils (gradient clipping).
 """
 from . import functional, init, state, utils
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax,
+                         Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
                      Linear, MaxPool2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -18,5 +19,6 @@ from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state
 __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "IncompatibleKeys",
            "Linear", "Embedding", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
-           "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+           "LogSoftmax", "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "SELU", "CELU", "Mish", "Softsign",
+           "LogSigmoid", "Softmin", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

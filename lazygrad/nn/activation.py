@@ -1,15 +1,21 @@
 """Activation layers: stateless modules wrapping the Tensor methods of the same name.
 
-Public names: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, ELU, Softplus, Softmax, LogSoftmax.
+Public names: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, ELU, Softplus, Softmax, LogSoftmax,
+ReLU6, Hardtanh, Hardsigmoid, Hardswish, SELU, CELU, Mish, Softsign, LogSigmoid, Softmin.
+`inplace=` is accepted where torch takes it (the result is computed out of place).
 """
 from __future__ import annotations
 
+from .. import activations as A
 from ..tensor import Tensor
 from .module import Module
 
 
 class ReLU(Module):
     """torch.nn.ReLU: max(x, 0) elementwise."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         """`x.relu()`."""
@@ -19,8 +25,8 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """torch.nn.LeakyReLU: x where x > 0, else negative_slope * x."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = negative_slope
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         """`x.leaky_relu(negative_slope)`."""
@@ -65,6 +71,9 @@ class GELU(Module):
 class SiLU(Module):
     """torch.nn.SiLU: x * sigmoid(x) elementwise."""
 
+    def __init__(self, inplace: bool = False) -> None:
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
         """`x.silu()`."""
         return x.silu()
@@ -73,8 +82,8 @@ class SiLU(Module):
 class ELU(Module):
     """torch.nn.ELU: x where x > 0, else alpha * (exp(x) - 1)."""
 
-    def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = alpha
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         """`x.elu(alpha)`."""
@@ -112,3 +121,97 @@ class LogSoftmax(Module):
     def forward(self, x: Tensor) -> Tensor:
         """`x.log_softmax(dim)`."""
         return x.log_softmax(self.dim)
+
+
+class _Elementwise(Module):
+    """An activation without parameters: `fn(x)` (subclasses set `fn`)."""
+
+    fn = staticmethod(lambda x: x)
+
+    def __init__(self, inplace: bool = False) -> None:
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The activation of `x`."""
+        return type(self).fn(x)
+
+
+class ReLU6(_Elementwise):
+    """torch.nn.ReLU6: min(max(x, 0), 6)."""
+
+    fn = staticmethod(A.relu6)
+
+
+class Hardsigmoid(_Elementwise):
+    """torch.nn.Hardsigmoid: relu6(x + 3) / 6."""
+
+    fn = staticmethod(A.hardsigmoid)
+
+
+class Hardswish(_Elementwise):
+    """torch.nn.Hardswish: x * relu6(x + 3) / 6."""
+
+    fn = staticmethod(A.hardswish)
+
+
+class SELU(_Elementwise):
+    """torch.nn.SELU: scale * elu(x, alpha) with torch's constants."""
+
+    fn = staticmethod(A.selu)
+
+
+class Mish(_Elementwise):
+    """torch.nn.Mish: x * tanh(softplus(x))."""
+
+    fn = staticmethod(A.mish)
+
+
+class Softsign(_Elementwise):
+    """torch.nn.Softsign: x / (1 + |x|)."""
+
+    fn = staticmethod(A.softsign)
+
+
+class LogSigmoid(_Elementwise):
+    """torch.nn.LogSigmoid: log(sigmoid(x)), computed stably."""
+
+    fn = staticmethod(A.logsigmoid)
+
+
+class Hardtanh(Module):
+    """torch.nn.Hardtanh: x clipped to [min_val, max_val]."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`hardtanh(x, min_val, max_val)`."""
+        return A.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class CELU(Module):
+    """torch.nn.CELU: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`celu(x, alpha)`."""
+        return A.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softmin(Module):
+    """torch.nn.Softmin: softmax(-x) along `dim`."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`softmin(x, dim)`."""
+        return A.softmin(x, self.dim)

@@ -7,7 +7,8 @@ logits through softplus of -|x|, log terms clamped like PyTorch).
 
 Public names: linear, embedding, dropout, layernorm, batchnorm, mse_loss, l1_loss, nll_loss,
 cross_entropy, binary_cross_entropy, binary_cross_entropy_with_logits, pending_buffer_updates,
-drop_history.
+drop_history; and torch's other names from functional_names.py (relu, gelu, softmax, conv2d,
+max_pool2d, layer_norm, pad, ...).
 """
 from __future__ import annotations
 
@@ -360,3 +361,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     if reduction == "mean":
         return loss.sum() / picked_w.sum()
     return _reduce(loss, reduction, op)
+
+
+# torch.nn.functional's other names (activations, softmax, conv and pooling, norms, pad)
+from .functional_names import (avg_pool2d, batch_norm, celu, conv2d, elu, gelu, hardsigmoid,  # noqa: E402,F401
+                               hardswish, hardtanh, layer_norm, leaky_relu, log_softmax, logsigmoid, max_pool2d,
+                               mish, normalize, pad, quick_gelu, relu, relu6, selu, sigmoid, silu, softmax, softmin,
+                               softplus, softsign, tanh)

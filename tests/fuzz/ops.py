@@ -564,7 +564,7 @@ ROWS: list[Row] = [
     _unary_float("sigmoid", "{x}.sigmoid()", "R.sigmoid({x})", "torch.sigmoid({x})", x=FLOATS),
     _unary_float("softplus", "{x}.softplus()", "R.softplus({x})", "F.softplus({x})", x=FLOATS, weight=0.5),
     # gelu's 1 + tanh(..) cancels for negative x: its error is absolute, about eps |x|
-    _unary_float("gelu", "{x}.gelu()", "R.gelu({x})", "F.gelu({x}, approximate='tanh')", x=FLOATS, weight=0.3,
+    _unary_float("gelu", "{x}.gelu('tanh')", "R.gelu({x})", "F.gelu({x}, approximate='tanh')", x=FLOATS, weight=0.3,
                  mag="np.abs({x})"),
     _unary_float("silu", "{x}.silu()", "{x} * R.sigmoid({x})", "F.silu({x})", x=FLOATS, weight=0.3),
     # lazygrad's elu is exp(x) - 1 (torch: expm1): absolute error about eps near 0
@@ -634,9 +634,9 @@ ROWS: list[Row] = [
          reduce(), out=ACC, mag="R.sum(np.abs({x}), {axis}, {keepdim})", weight=1.5),
     _row("mean", f"{{x}}.mean({_RED})", "R.mean({x}, {axis}, {keepdim})", "TR.mean({x}, {axis}, {keepdim})",
          reduce(), conv=to_float, mag="R.mean(np.abs({x}), {axis}, {keepdim})"),
-    _row("max", f"{{x}}.max({_RED})", "R.max({x}, {axis}, {keepdim})", "TR.amax({x}, {axis}, {keepdim})",
+    _row("max", f"{{x}}.amax({_RED})", "R.max({x}, {axis}, {keepdim})", "TR.amax({x}, {axis}, {keepdim})",
          reduce(), exact=True),
-    _row("min", f"{{x}}.min({_RED})", "R.min({x}, {axis}, {keepdim})", "TR.amin({x}, {axis}, {keepdim})",
+    _row("min", f"{{x}}.amin({_RED})", "R.min({x}, {axis}, {keepdim})", "TR.amin({x}, {axis}, {keepdim})",
          reduce(), exact=True),
     _row("prod", f"{{x}}.prod({_RED})", "R.prod({x}, {axis}, {keepdim})", "TR.prod({x}, {axis}, {keepdim})",
          prod_make, x=FLOATS, mag="np.abs(R.prod({x}, {axis}, {keepdim})) * (1 + R.sum(np.abs(np.log(np.abs({x}))), {axis}, {keepdim}))",

@@ -281,7 +281,7 @@ def red_rows_per_item() -> tuple[Tensor, np.ndarray]:
 @case
 def red_rows_odd() -> tuple[Tensor, np.ndarray]:
     a = arr(11, 7)
-    return Tensor(a).max(1), a.max(1)
+    return Tensor(a).amax(1), a.max(1)
 
 
 @case
@@ -305,7 +305,7 @@ def red_flipped_input() -> tuple[Tensor, np.ndarray]:
 @case
 def red_permuted_input() -> tuple[Tensor, np.ndarray]:
     a = arr(6, 4, 10)
-    return Tensor(a).permute(2, 0, 1).max(2), a.transpose(2, 0, 1).max(2)
+    return Tensor(a).permute(2, 0, 1).amax(2), a.transpose(2, 0, 1).max(2)
 
 
 @case
@@ -317,7 +317,7 @@ def red_padded_input() -> tuple[Tensor, np.ndarray]:
 @case
 def red_int_sum_and_max() -> tuple[Tensor, np.ndarray]:
     a = np.arange(-30, 33, dtype=np.int32).reshape(7, 9)
-    return Tensor(a).sum(1) + Tensor(a).max(1), a.sum(1) + a.max(1)
+    return Tensor(a).sum(1) + Tensor(a).amax(1), a.sum(1) + a.max(1)
 
 
 @case
@@ -379,7 +379,7 @@ def red_split_two_pass() -> tuple[Tensor, np.ndarray]:
 @case
 def red_split_rows_max() -> tuple[Tensor, np.ndarray]:
     a = arr(2, 33_000)
-    return Tensor(a).max(1), a.max(1)
+    return Tensor(a).amax(1), a.max(1)
 
 
 # --- row-wise kernels (reductions broadcast back over their rows) and multi-output kernels ---------
@@ -478,7 +478,7 @@ def multi_output_elementwise() -> tuple[list[Tensor], list[np.ndarray]]:
 def multi_output_reduce() -> tuple[list[Tensor], list[np.ndarray]]:
     a = arr(6, 11)
     t = Tensor(a)
-    return [t.sum(1), t.max(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
+    return [t.sum(1), t.amax(1), t.exp().sum(1)], [a.sum(1), a.max(1), np.exp(a).sum(1)]
 
 
 # --- matmul (and whatever template the matmul work adds) -------------------------------------------
@@ -649,7 +649,7 @@ def red_group_vector_wide() -> tuple[Tensor, np.ndarray]:
 @case
 def red_float64() -> tuple[Tensor, np.ndarray]:
     a = arr(3, 17).astype(np.float64)
-    return Tensor(a, dtype=lg.float64).max(1) - Tensor(a, dtype=lg.float64).sum(1), a.max(1) - a.sum(1)
+    return Tensor(a, dtype=lg.float64).amax(1) - Tensor(a, dtype=lg.float64).sum(1), a.max(1) - a.sum(1)
 
 
 @case
@@ -668,6 +668,27 @@ def ew_cat_with_empty() -> tuple[Tensor, np.ndarray]:
 def ew_int64() -> tuple[Tensor, np.ndarray]:
     a = np.arange(-9, 28, dtype=np.int64) * 3_000_000_000
     return Tensor(a, dtype=lg.int64) // 7 + 1, a // 7 + 1
+
+
+@case
+def ew_new_primitives_tail_37() -> tuple[list[Tensor], list[np.ndarray]]:
+    # issue 16's primitives: erf/erfc, inverse trigonometry, atan2, shifts with counts outside
+    # the width (guarded in the graph: a raw C shift by >= 32 would be undefined), bitcasts
+    import math as _m
+    a = arr(37, lo=-0.9, hi=0.9)
+    b = arr(37, seed=1)
+    i = np.arange(-18, 19, dtype=np.int32) * 977
+    c = (np.arange(37, dtype=np.int32) * 5) % 45 - 5
+    t, ti, tc = Tensor(a), Tensor(i), Tensor(c)
+    outs = [t.erf() + t.erfc() * 2 + t.asin() + t.acos() + t.atan() + t.atan2(Tensor(b)),
+            (ti << tc) ^ (ti >> tc), (t.view(lg.int32) ^ 1).view(lg.float32)]
+    sh = np.where((c >= 0) & (c < 32), c, 0)
+    shl = np.where((c >= 0) & (c < 32), i << sh, 0)
+    shr = np.where((c >= 0) & (c < 32), i >> sh, np.where(i < 0, -1, 0))
+    erf = np.vectorize(_m.erf)(a.astype(np.float64))
+    want = [erf + (1 - erf) * 2 + np.arcsin(a) + np.arccos(a) + np.arctan(a) + np.arctan2(a, b),
+            (shl ^ shr).astype(np.int32), (a.view(np.int32) ^ 1).view(np.float32)]
+    return outs, [w.astype(np.float32) if w.dtype.kind == "f" else w for w in want]
 
 
 # --- whole graphs ---------------------------------------------------------------------------------
