@@ -1180,15 +1180,30 @@ class Tensor:
         return d - d.exp().sum(axis, keepdim=True).log()
 
     def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes); bools
-        and int32 accumulate in int64 like torch."""
-        ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
-        n = self.shape[ax]
-        x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
-        tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
-        # select, not multiply by the 0/1 mask: inf * 0 is NaN and spread into every prefix
-        out = tri.where(x.unsqueeze(-2), 0).sum(-1)
-        return out.transpose(ax, -1)
+        """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
+        lazygrad.scan); bools and int32 accumulate in int64 like torch."""
+        from .scan import cumsum
+        return cumsum(self, axis if dim is None else dim)
+
+    def cumprod(self, dim: int) -> Tensor:
+        """Inclusive prefix product along `dim` (torch.cumprod, its gradient at zeros too)."""
+        from .scan import cumprod
+        return cumprod(self, dim)
+
+    def cummax(self, dim: int) -> Any:
+        """torch.cummax: (values, indices) of the running maximum along `dim`."""
+        from .scan import cummax
+        return cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        """torch.cummin: (values, indices) of the running minimum along `dim`."""
+        from .scan import cummin
+        return cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        """torch.logcumsumexp: log of the running sum of exp along `dim`, computed stably."""
+        from .scan import logcumsumexp
+        return logcumsumexp(self, dim)
 
     # --- movement ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
