@@ -191,6 +191,25 @@ def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> t
     return tuple(out)
 
 
+def _sort_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """Sorted values: the gradient goes back to where each value came from, the scatter of g
+    to the sort's indices (a one-hot select and sum over the row: grad_x[i] = sum_r
+    [idx[r] == i] g[r]). The indices carry no gradient."""
+    if n.arg.indices:
+        return (None,)
+    from .tensor import _arange_node  # the front end's arange buffer
+    (x,) = n.srcs
+    idx = gr.sort(x, n.arg._replace(indices=True), dt.default_int)
+    m = x.shape[-1]
+    lead = x.shape[:-1]
+    sq = lead + (m, m)                                   # (..., r, i)
+    at = gr.expand(gr.reshape(idx, lead + (m, 1)), sq)
+    ar = gr.expand(gr.reshape(_arange_node(m, dt.default_int), (1,) * len(lead) + (1, m)), sq)
+    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+    picked = _where(hot, gr.expand(gr.reshape(g, lead + (m, 1)), sq), gr.const(0.0, g.dtype, sq))
+    return (gr.reshape(gr.reduce(Op.SUM, picked, (len(lead),)), x.shape),)
+
+
 # rules whose graphs are costly to build for sources no gradient is asked of: they are told
 # which sources are wanted (vjp_rules holds them too, asked for every source)
 selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
@@ -228,6 +247,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONTIGUOUS: lambda g, n: (g,),
     Op.MATMUL: _matmul_rule,
     Op.CONV2D: _conv2d_rule,
+    Op.SORT: _sort_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
 NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.IDIV, Op.BUFFER, Op.CONST,

@@ -8,7 +8,8 @@ realize() computed it (a memo, not part of the node's identity).
 
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
-matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops. IndexCheck,
+matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops, sort (SortArg) the
+sort kernel's. IndexCheck,
 add_index_check and index_checks record lazy tensor indices for LAZYGRAD_CHECK_INDEX.
 """
 from __future__ import annotations
@@ -274,6 +275,19 @@ class ConvArg(NamedTuple):
         """torch's output height and width (floor mode)."""
         return tuple(conv_output_size(*a)  # type: ignore[return-value]
                      for a in zip(hw, khw, self.stride, self.padding, self.dilation))
+
+
+class SortArg(NamedTuple):
+    """A SORT node's order (descending or not; always stable, NaN the largest value, like
+    torch) and what it yields: the sorted values or the indices that sort the row."""
+
+    descending: bool
+    indices: bool
+
+
+def sort(x: Node, arg: SortArg, index_dtype: DType) -> Node:
+    """The rows of x's last axis sorted (arg.indices: the argsort, of `index_dtype`)."""
+    return make(Op.SORT, (x,), x.shape, index_dtype if arg.indices else x.dtype, arg)
 
 
 def conv2d(x: Node, w: Node, arg: ConvArg) -> Node:

@@ -59,6 +59,21 @@ _REDUCE: dict[Op, Callable[..., np.ndarray]] = {
 }
 
 
+def _sort(x: np.ndarray, arg) -> np.ndarray:
+    """Stable sort of the last axis, NaN largest (Python's sort is stable)."""
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    out = np.empty(rows.shape, np.int64 if arg.indices else x.dtype)
+    for r, row in enumerate(rows):
+        vals = row.tolist()
+        if arg.descending:
+            key = (lambda j: (vals[j] == vals[j], -vals[j] if vals[j] == vals[j] else 0))
+        else:
+            key = (lambda j: (vals[j] != vals[j], vals[j] if vals[j] == vals[j] else 0))
+        order = sorted(range(len(vals)), key=key)
+        out[r] = order if arg.indices else row[order]
+    return out.reshape(x.shape)
+
+
 def evaluate(roots: list[Node]) -> list[np.ndarray]:
     """numpy values of `roots`, computed from their graphs (iteratively)."""
     vals: dict[int, np.ndarray] = {}
@@ -86,6 +101,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = _conv2d(src[0], src[1], n.arg)
             elif n.op is Op.CONTIGUOUS:
                 v = src[0]
+            elif n.op is Op.SORT:
+                v = _sort(src[0], n.arg)
             else:
                 v = _movement(n, src[0])
             vals[n.uid] = np.asarray(v).astype(d, copy=False).reshape(n.shape)

@@ -1205,6 +1205,21 @@ class Tensor:
         from .scan import logcumsumexp
         return logcumsumexp(self, dim)
 
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """torch.sort: (values, indices) along `dim`, stable, on the sort kernel (lazygrad.sorting)."""
+        from .sorting import sort
+        return sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """torch.argsort: the indices that sort the tensor along `dim` (stable)."""
+        from .sorting import argsort
+        return argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """torch.topk: (values, indices) of the k largest (smallest) entries along `dim`."""
+        from .sorting import topk
+        return topk(self, k, dim, largest, sorted)
+
     # --- movement ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same elements in a new shape (one size may be -1); a view when the layout allows,

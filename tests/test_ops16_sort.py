@@ -101,3 +101,81 @@ def test_scan_errors():
     for op in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"):
         with pytest.raises(IndexError):
             getattr(x, op)(2)
+
+
+# --- sort / argsort / topk --------------------------------------------------------------------------
+SORT_SHAPES = [((4, 7), -1), ((4, 7), 0), ((2, 3, 5), 1), ((9,), 0), ((1, 1), 1), ((3, 0), 1), ((0, 3), 1)]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("shape,dim", SORT_SHAPES, ids=str)
+def test_sort_matches_torch(shape, dim, descending):
+    a = np.round(_data(shape) * 2) / 2            # ties: torch's stable order
+    _grad_check(lambda x: x.sort(dim, descending).values,
+                lambda x: x.sort(dim=dim, descending=descending, stable=True).values, a)
+    want = torch.tensor(a).sort(dim=dim, descending=descending, stable=True).indices.numpy()
+    close(Tensor(a).sort(dim, descending).indices, want)
+    close(Tensor(a).argsort(dim, descending), want)
+
+
+def test_sort_special_values_dtypes_and_views():
+    a = np.array([[3, 1, np.nan, 2, 1, -0.0, 0.0, -np.inf, np.inf, np.nan]], np.float32)
+    for desc in (False, True):
+        o, t = Tensor(a).sort(-1, descending=desc), torch.tensor(a).sort(dim=-1, descending=desc, stable=True)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+        assert np.array_equal(np.signbit(o.values.numpy()), np.signbit(t.values.numpy()))
+    for dtype in (np.int32, np.int64, np.float64):
+        b = _data((3, 8), 2, dtype)
+        o, t = Tensor(b, dtype=np.dtype(dtype).name).sort(1), torch.tensor(b).sort(dim=1, stable=True)
+        assert o.values.dtype.name == np.dtype(dtype).name
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+    m = np.array([True, False, True, False])
+    close(Tensor(m).sort(0).values, torch.tensor(m).sort(stable=True).values.numpy())
+    close(Tensor(np.array(2.5, np.float32)).sort().values, np.float32(2.5))
+    c = _data((5, 6))
+    _grad_check(lambda x: x.T.sort(1).values * 2, lambda x: x.T.sort(dim=1, stable=True).values * 2, c)
+    _grad_check(lambda x: (x * 3).sort(0, True).values.exp(), lambda x: (x * 3).sort(dim=0, descending=True).values.exp(), c,
+                rtol=1e-4)
+
+
+@pytest.mark.parametrize("k,dim,largest", [(3, 1, True), (1, 0, False), (7, -1, True), (0, 1, True), (2, -2, False)])
+def test_topk_matches_torch(k, dim, largest):
+    a = _data((4, 7))                             # no ties: torch's order of tied values is its own
+    _grad_check(lambda x: x.topk(k, dim, largest).values, lambda x: x.topk(k, dim, largest).values, a)
+    close(Tensor(a).topk(k, dim, largest).indices, torch.tensor(a).topk(k, dim, largest).indices.numpy())
+    v, i = Tensor(a).topk(k, dim, largest, sorted=False)
+    close(v, torch.tensor(a).topk(k, dim, largest).values.numpy())
+
+
+def test_sort_is_its_own_kernel_with_a_reason():
+    x = Tensor(_data((8, 33)))
+    ks = lg.schedule(x.sort(1).values)
+    assert [k.kind for k in ks] == ["sort"]
+    ks = lg.schedule((x * 2 + 1).sort(1).values.exp())
+    assert [k.kind for k in ks] == ["elementwise", "sort", "elementwise"]
+    assert ks[0].reason.startswith("sort input is computed")
+    assert ks[1].reason.startswith("sort: a rank-counting kernel")
+    ks = lg.schedule(x.T.sort(1).indices)
+    assert [k.kind for k in ks] == ["elementwise", "sort"] and "permute view" in ks[0].reason
+    t = x.topk(3, 1)
+    assert len(lg.schedule(t.values)) == 2        # the sort, then the first k copied out
+
+
+def test_sort_unfused_and_lazy_inputs_match(monkeypatch):
+    a = _data((6, 5))
+    monkeypatch.setenv("LAZYGRAD_FUSE", "0")
+    s = (Tensor(a) * 2).T.sort(1, descending=True)
+    close(s.values, -np.sort(-(a * 2).T, 1))
+    close(s.indices, np.argsort(-(a * 2).T, 1, kind="stable"))
+
+
+def test_sort_topk_errors():
+    x = Tensor(_data((3, 4)))
+    with pytest.raises(IndexError):
+        x.sort(2)
+    with pytest.raises(ValueError, match="k must be"):
+        x.topk(5)
+    with pytest.raises(ValueError, match="k must be"):
+        x.topk(-1)

@@ -670,6 +670,28 @@ def ew_int64() -> tuple[Tensor, np.ndarray]:
     return Tensor(a, dtype=lg.int64) // 7 + 1, a // 7 + 1
 
 
+# --- sort: values and indices, NaN, ties, rows not a multiple of the work-group -------------------
+@case
+def sort_values_nan_ties() -> tuple[Tensor, np.ndarray]:
+    a = np.round(arr(5, 7) * 2) / 2
+    a[1, 3] = np.nan
+    s = Tensor(a).sort(1)
+    return s.values, np.sort(a, 1, kind="stable")
+
+
+@case
+def sort_indices_descending_int() -> tuple[Tensor, np.ndarray]:
+    a = (arr(3, 11) * 4).astype(np.int32)
+    return Tensor(a).argsort(-1, descending=True), np.argsort(-a, 1, kind="stable").astype(np.int32)
+
+
+@case
+def sort_topk_of_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(6, 5)
+    t = Tensor(a).T.topk(2, 1)
+    return [t.values, t.indices], [-np.sort(-a.T, 1)[:, :2], np.argsort(-a.T, 1, kind="stable")[:, :2].astype(np.int32)]
+
+
 # --- whole graphs ---------------------------------------------------------------------------------
 @case
 def mlp_backward() -> tuple[Tensor, np.ndarray]:
@@ -724,6 +746,8 @@ def kernel_tags(source: str) -> list[str]:
                     "elementwise/vector" if "vstore" in source else "elementwise/scalar")
     elif name.startswith("T_"):
         tags.append("rowtotal")
+    elif name.startswith("S_"):
+        tags.append("sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
     elif name.startswith("C_"):
         modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
                  "conv/masked": "// edge blocks: lanes masked", "conv/shifted": "// shifted last block"}
