@@ -1477,15 +1477,22 @@ class Tensor:
         from .conv import conv2d
         return conv2d(self, w, bias, stride, padding, dilation, groups)
 
-    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
         """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
-        defaults to kernel_size)."""
+        defaults to kernel_size); with return_indices, (values, flat h * W + w indices)."""
+        if ceil_mode or return_indices:
+            from .pooling import max_pool2d as pool
+            return pool(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
         from .conv import max_pool2d
         return max_pool2d(self, kernel_size, stride, padding, dilation)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                   count_include_pad: bool = True) -> Tensor:
+                   count_include_pad: bool = True, ceil_mode: bool = False, divisor_override: int | None = None) -> Tensor:
         """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
+        if ceil_mode or divisor_override:
+            from .pooling import avg_pool2d as pool
+            return pool(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
         from .conv import avg_pool2d
         return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 

@@ -11,6 +11,8 @@ from . import functional, init, state, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
                      Linear, MaxPool2d)
+from .conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d,
+                          MaxPool3d, MaxUnpool2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
@@ -19,4 +21,6 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "Linear", "Embedding", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-           "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]
+           "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint",
+           "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
+           "MaxUnpool2d"]

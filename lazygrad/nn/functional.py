@@ -360,3 +360,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     if reduction == "mean":
         return loss.sum() / picked_w.sum()
     return _reduce(loss, reduction, op)
+
+
+# --- issue 16 part B: gather/scatter, resampling, 1-D/3-D/transposed conv and pooling ---------------
+# (the functions live in their own modules; these are torch's F names for them)
+from ..convnd import conv1d, conv3d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
+from ..indexing import one_hot  # noqa: E402,F401
+from ..pooling import (avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d)  # noqa: E402,F401
+from ..resample import interpolate, pad  # noqa: E402,F401
