@@ -806,6 +806,9 @@ def _render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "sort":
         from .codegen_sort import render_sort  # imports this module
         return render_sort(lk)
+    if lk.kernel.kind == "gather":
+        from .codegen_gather import render_gather  # imports this module
+        return render_gather(lk)
     if lk.kernel.kind in ("reduce", "rowwise"):
         return render_reduce(lk)
     if lk.kernel.kind == "rowtotal":

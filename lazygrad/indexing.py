@@ -1,10 +1,10 @@
 """Gather, scatter and select: the index ops of the Tensor API, derived from primitives.
 
-There is no gather primitive. A lookup along a dim of size n is a one-hot select and sum,
-`out = sum_j where(index == j, x_j, 0)`: one reduction kernel with the comparison against an
-arange fused into its loop, (output elements) x n compare-selects, and its gradient (autodiff
-of the same graph) is the scatter-add of the incoming gradient. A select, never a product
-with the 0/1 mask: 0 * inf and 0 * nan are NaN and would spread into every picked value.
+Lookups (gather, index_select, tensor indexing, masked_select) are GATHER nodes: a kernel of
+their own, one index read per output element (templates/gather.cl.j2); their gradient is the
+scatter-add of the incoming gradient, a one-hot select and sum over the gathered axis
+(`grad_x[p] = sum_j where(index_j == p, g_j, 0)`, one reduction kernel). Selects, never
+products with the 0/1 mask: 0 * inf and 0 * nan are NaN and would spread into every value.
 A scatter is the transposed select: for each target position p, a reduction over the
 scattered elements j of `where(index_j == p, src_j, identity)`; scatter_reduce(include_self)
 takes `self` as one more element of that reduction, so ties, zeros and counts (amax's split
@@ -67,15 +67,28 @@ def _index_tensor(i: Any, op: str) -> tuple[Tensor, np.ndarray | None]:
     return t, host
 
 
-def _wrapped(t: Tensor, host: np.ndarray | None, n: int, op: str, where: str) -> Tensor:
-    """Index `t` into a dim of size n, negatives counted from the end; out of range raises now
-    (values known) or at realize (lazy, LAZYGRAD_CHECK_INDEX=1)."""
+def _checked(t: Tensor, host: np.ndarray | None, n: int, op: str, where: str) -> list[g.IndexCheck]:
+    """Out-of-range values of index `t` into a dim of size n raise now (values known); a lazy
+    index gets the check to attach to what reads it (LAZYGRAD_CHECK_INDEX=1, at realize)."""
     if host is not None and host.size and (host.min() < -n or host.max() >= n):
         bad = host.min() if host.min() < -n else host.max()
         raise IndexError(f"{op}: index {bad} is out of bounds for {where} with size {n}")
+    return [] if host is not None else [g.IndexCheck(t.node, n, op, where)]
+
+
+def _wrapped(t: Tensor, host: np.ndarray | None, n: int, op: str, where: str) -> Tensor:
+    """Index `t` into a dim of size n, negatives counted from the end; out of range raises now
+    (values known) or at realize (lazy, LAZYGRAD_CHECK_INDEX=1)."""
+    checks = _checked(t, host, n, op, where)
     out = (t < 0).where(t + n, t)
-    if host is None:
-        g.add_index_check(out.node, g.IndexCheck(t.node, n, op, where))
+    for c in checks:
+        g.add_index_check(out.node, c)
+    return out
+
+
+def _attach(out: Tensor, checks: list[g.IndexCheck]) -> Tensor:
+    for c in checks:
+        g.add_index_check(out.node, c)
     return out
 
 
@@ -90,6 +103,15 @@ def _pick(y: Tensor, ax: int, idx: Tensor) -> Tensor:
         return picked.any(ax)
     # one term per output is nonzero, so y's own dtype holds the sum exactly
     return picked.sum(ax, dtype=y.dtype)
+
+
+def _gather(x: Tensor, idx: Tensor, axis: int, shape: tuple[int, ...], squeeze: bool = False) -> Tensor:
+    """The GATHER node: out[c] = x[c with c[axis] := idx[c]] (x and idx broadcast over size-1
+    dims, negative indices from the end), its own kernel: one index read per output element,
+    not a one-hot pass over the axis."""
+    if idx.dtype.itemsize < 4 or idx.dtype is dt.bool_:
+        idx = idx.cast(dt.default_int)
+    return Tensor._from(g.gather(x.node, idx.node, axis, shape, squeeze), x)
 
 
 # --- gather / index_select -------------------------------------------------------------------------
@@ -111,10 +133,10 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
         if k != d and a > b:
             raise ValueError(f"gather: index {it.shape} is larger than input {x.shape} in dim {k}")
     n = x.shape[d]
-    it = _wrapped(it, host, n, "gather", f"dim {d} of shape {x.shape}")
-    xs = x.shrink(tuple((0, n) if k == d else (0, s) for k, s in enumerate(it.shape)))
-    y = xs.unsqueeze(d).expand(it.shape[:d + 1] + xs.shape[d:])     # index dims, n after dim d
-    return _pick(y, d + 1, it)
+    checks = _checked(it, host, n, "gather", f"dim {d} of shape {x.shape}")
+    if n == 0 or it.numel() == 0:
+        return Tensor.zeros(it.shape, dtype=x.dtype)
+    return _attach(_gather(x, it, d, it.shape), checks)
 
 
 def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
@@ -126,9 +148,11 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
         return gather(x, 0, host.reshape(-1) if host is not None else it.reshape(-1)).reshape(())
     d = _dim_of(x, dim, "index_select")
     n, k = x.shape[d], it.numel()
-    it = _wrapped(it.reshape(k), host, n, "index_select", f"dim {d} of shape {x.shape}")
-    y = x.unsqueeze(d).expand(x.shape[:d] + (k,) + x.shape[d:])
-    return _pick(y, d + 1, it.reshape((k,) + (1,) * (x.ndim - d - 1)))
+    checks = _checked(it, host, n, "index_select", f"dim {d} of shape {x.shape}")
+    shape = x.shape[:d] + (k,) + x.shape[d + 1:]
+    if n == 0 or prod(shape) == 0:
+        return Tensor.zeros(shape, dtype=x.dtype)
+    return _attach(_gather(x, it.reshape((1,) * d + (k,) + (1,) * (x.ndim - d - 1)), d, shape), checks)
 
 
 # --- scatter ------------------------------------------------------------------------------------------
@@ -317,8 +341,9 @@ def _take_flat(x: Tensor, pos: np.ndarray) -> Tensor:
     """The elements of x at host-known flat positions, as a 1-D tensor."""
     flat = x.reshape(-1)
     k = len(pos)
-    y = flat.unsqueeze(0).expand(k, flat.shape[0])
-    return _pick(y, 1, Tensor(pos.astype(np.int32 if flat.shape[0] < 2**31 else np.int64)))
+    if k == 0:
+        return Tensor.zeros((0,), dtype=x.dtype)
+    return _gather(flat, Tensor(pos.astype(np.int32 if flat.shape[0] < 2**31 else np.int64)), 0, (k,))
 
 
 def nonzero(x: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
@@ -421,7 +446,12 @@ def advanced_index(x: Tensor, idx: Any) -> Tensor:
     sizes = [y.shape[d] for d in dims]
     b_shape = broadcast_shapes(*(t.shape for t, _ in tensors), op="getitem (index arrays)")
     flat: Tensor | None = None
+    checks: list[g.IndexCheck] = []
     for (t, host), n, d in zip(tensors, sizes, dims):
+        if len(tensors) == 1:   # the gather kernel wraps a negative index itself
+            checks += _checked(t, host, n, "getitem", f"an index into size {n} (shape {x.shape})")
+            flat = t._expand_to(b_shape)
+            continue
         w = _wrapped(t, host, n, "getitem", f"an index into size {n} (shape {x.shape})")
         flat = w._expand_to(b_shape) if flat is None else flat * n + w._expand_to(b_shape)
     assert flat is not None
@@ -432,8 +462,12 @@ def advanced_index(x: Tensor, idx: Any) -> Tensor:
     ym = y.permute(*order)
     pre, post = ym.shape[:p], ym.shape[p + len(dims):]
     total = prod(tuple(sizes))
-    ym = ym.reshape(pre + (1,) * len(b_shape) + (total,) + post).expand(pre + b_shape + (total,) + post)
-    return _pick(ym, p + len(b_shape), flat.reshape(b_shape + (1,) * len(post)))
+    out_shape = pre + b_shape + post
+    if total == 0 or prod(out_shape) == 0:
+        return Tensor.zeros(out_shape, dtype=x.dtype)
+    ym = ym.reshape(pre + (1,) * len(b_shape) + (total,) + post)
+    at = flat.reshape((1,) * len(pre) + b_shape + (1,) + (1,) * len(post))
+    return _attach(_gather(ym, at, p + len(b_shape), pre + b_shape + (1,) + post, squeeze=True), checks)
 
 
 # --- assignment ------------------------------------------------------------------------------------

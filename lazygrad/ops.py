@@ -5,6 +5,7 @@ Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
+GATHERS, OWN_KERNEL,
 REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Op(Enum):
     MATMUL = "matmul"      # (..., M, K) @ (..., K, N), batch dims already broadcast
     CONV2D = "conv2d"      # direct convolution of x (N, C, H, W) by w (O, C/g, kh, kw), arg graph.ConvArg
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
+    GATHER = "gather"      # x read at integer positions idx along one axis, arg graph.GatherArg
     SORT = "sort"          # rows of the last axis sorted (values) or their argsort (indices), arg graph.SortArg
 
     # members are singletons compared by identity: hash them by identity too (Enum's own
@@ -156,6 +158,7 @@ _ROWS = [
     Primitive(Op.CONV2D, "conv", 2, flops=2),
     Primitive(Op.CONTIGUOUS, "copy", 1),
     Primitive(Op.SORT, "sort", 1, flops=2),
+    Primitive(Op.GATHER, "gather", 2),
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
 assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
@@ -175,6 +178,8 @@ SOURCES = ops_in("source")
 CORES = ops_in("matmul") | ops_in("conv")
 # ops with a kernel of their own and no fused producers or consumers (templates/sort.cl.j2)
 SORTS = ops_in("sort")
+GATHERS = ops_in("gather")
+OWN_KERNEL = SORTS | GATHERS
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 
 

@@ -64,8 +64,10 @@ def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
     hit = tri & ((v == best) | (v != v)) if x.dtype.is_float else tri & (v == best)
     n = tri.shape[0]
     idx = hit.where(Tensor.arange(n), -1).max(-1)                       # (..., n)
-    xs = xt.squeeze(-2)
-    values = xs.gather(-1, idx)      # through the index, so the gradient goes to it alone
+    # through the index, so the gradient goes to it alone; a one-hot pick over the row (not the
+    # gather kernel): the scan is O(n^2) already, and the pick fuses into its kernel
+    from .indexing import _pick
+    values = _pick(xt._expand_to(xt.shape[:-2] + (n, n)), xt.ndim - 1, idx)
     return ValuesIndices(_back(values, x, ax), _back(idx, x, ax))
 
 

@@ -436,3 +436,25 @@ def test_setitem_errors():
     with lg.no_grad():
         leaf[0] = 1.0
     close(leaf[0], np.ones(4, np.float32))
+
+
+# --- the gather kernel ----------------------------------------------------------------------------
+def test_lookups_are_one_gather_kernel_each():
+    x = Tensor(_data((50, 8)))
+    idx = Tensor(np.array([[1, -2], [3, 49]], np.int32))
+    ks = lg.schedule(x[idx])
+    assert [k.kind for k in ks] == ["gather"]
+    ks = lg.schedule((x * 2)[idx].relu())
+    assert [k.kind for k in ks] == ["elementwise", "gather", "elementwise"]
+    assert ks[0].reason.startswith("gather input is computed") and ks[1].reason.startswith("gather: a kernel")
+    assert [k.kind for k in lg.schedule(x.index_select(1, [7, 0, 7]))] == ["gather"]
+    assert [k.kind for k in lg.schedule(lg.nn.Embedding(50, 8)(Tensor(np.array([3, 0, 3], np.int32))))] == ["gather"]
+    close(x[idx], x.numpy()[idx.numpy()])
+
+
+def test_gather_kernel_unfused_and_through_views(monkeypatch):
+    a = _data((6, 5))
+    idx = np.array([[0, 4], [-1, 2], [3, -5]])
+    monkeypatch.setenv("LAZYGRAD_FUSE", "0")
+    check(lambda t: (t * 2).T[Tensor(idx)], lambda t: (t * 2).T[torch.tensor(idx)], a)
+    check(lambda t: t.T.gather(0, Tensor(idx % 5)), lambda t: t.T.gather(0, torch.tensor(idx % 5)), a)
