@@ -72,7 +72,9 @@ def _checked(t: Tensor, host: np.ndarray | None, n: int, op: str, where: str) ->
     index gets the check to attach to what reads it (LAZYGRAD_CHECK_INDEX=1, at realize)."""
     if host is not None and host.size and (host.min() < -n or host.max() >= n):
         bad = host.min() if host.min() < -n else host.max()
-        raise IndexError(f"{op}: index {bad} is out of bounds for {where} with size {n}")
+        # where = "dim K of shape S": the message reads "... for dim K with size N (shape S)"
+        dim, _, shape = where.partition(" of shape ")
+        raise IndexError(f"{op}: index {bad} is out of bounds for {dim} with size {n}" + (f" (shape {shape})" if shape else ""))
     return [] if host is not None else [g.IndexCheck(t.node, n, op, where)]
 
 
@@ -428,17 +430,19 @@ def advanced_index(x: Tensor, idx: Any) -> Tensor:
     comes first when a slice or None separates them. Ints stay basic indices (torch). The
     indexed dims are merged into one and picked by the one-hot select (one kernel)."""
     idx = _expand_masks(x, idx if isinstance(idx, tuple) else (idx,))
-    basic, adv, dims = [], [], []   # dims: the dim of each array index in the basic result
-    out_dim = 0
+    basic, adv, dims, xdims = [], [], [], []   # dims: the dim of each array index in the basic result
+    out_dim = x_dim = 0
     for i in idx:
         if _is_array(i):
             adv.append(i)
             dims.append(out_dim)
+            xdims.append(x_dim)
             basic.append(slice(None))
             out_dim += 1
         else:
             basic.append(i)
             out_dim += not isinstance(i, (int, np.integer))
+        x_dim += i is not None
     y = _getitem(x, tuple(basic))
     if not adv:
         return y
@@ -447,12 +451,13 @@ def advanced_index(x: Tensor, idx: Any) -> Tensor:
     b_shape = broadcast_shapes(*(t.shape for t, _ in tensors), op="getitem (index arrays)")
     flat: Tensor | None = None
     checks: list[g.IndexCheck] = []
-    for (t, host), n, d in zip(tensors, sizes, dims):
+    for (t, host), n, xd in zip(tensors, sizes, xdims):
+        where = f"dim {xd} of shape {x.shape}"
         if len(tensors) == 1:   # the gather kernel wraps a negative index itself
-            checks += _checked(t, host, n, "getitem", f"an index into size {n} (shape {x.shape})")
+            checks += _checked(t, host, n, "getitem", where)
             flat = t._expand_to(b_shape)
             continue
-        w = _wrapped(t, host, n, "getitem", f"an index into size {n} (shape {x.shape})")
+        w = _wrapped(t, host, n, "getitem", where)
         flat = w._expand_to(b_shape) if flat is None else flat * n + w._expand_to(b_shape)
     assert flat is not None
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
