@@ -58,10 +58,10 @@ def _index_tensor(i: Any, op: str) -> tuple[Tensor, np.ndarray | None]:
         if host.size == 0 and host.dtype.kind == "f":
             host = host.astype(np.int32)  # an empty list
         if host.dtype.kind not in "iub":
-            raise IndexError(f"{op}: tensors used as indices must be integers, got {host.dtype} values")
+            raise IndexError(f"{op}: tensor indices must be integers, got {host.dtype} values")
         t = Tensor(host.astype(np.int64) if host.dtype.kind == "u" else host)
     if t.dtype.is_float:
-        raise IndexError(f"{op}: tensors used as indices must be integers, got {t.dtype.name}")
+        raise IndexError(f"{op}: tensor indices must be integers, got {t.dtype.name}")
     if t.dtype is dt.bool_:
         raise IndexError(f"{op}: a bool tensor is a mask, not an index here")
     return t, host
