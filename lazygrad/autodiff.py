@@ -257,6 +257,49 @@ def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> t
     return tuple(out)
 
 
+def _sort_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """Sorted values: the gradient goes back to where each value came from, the scatter of g
+    to the sort's indices (a one-hot select and sum over the row: grad_x[i] = sum_r
+    [idx[r] == i] g[r]). The indices carry no gradient."""
+    if n.arg.indices:
+        return (None,)
+    from .tensor import _arange_node  # the front end's arange buffer
+    (x,) = n.srcs
+    idx = gr.sort(x, n.arg._replace(indices=True), dt.default_int)
+    m = x.shape[-1]
+    lead = x.shape[:-1]
+    sq = lead + (m, m)                                   # (..., r, i)
+    at = gr.expand(gr.reshape(idx, lead + (m, 1)), sq)
+    ar = gr.expand(gr.reshape(_arange_node(m, dt.default_int), (1,) * len(lead) + (1, m)), sq)
+    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+    picked = _where(hot, gr.expand(gr.reshape(g, lead + (m, 1)), sq), gr.const(0.0, g.dtype, sq))
+    return (gr.reshape(gr.reduce(Op.SUM, picked, (len(lead),)), x.shape),)
+
+
+def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """Gathered values: the scatter-add of g to the positions read (a one-hot select and sum
+    over the gathered axis: grad_x[.., p, ..] = sum_j [idx[.., j, ..] == p] g[.., j, ..]),
+    summed over the dims x was broadcast along and padded where x is longer than the output."""
+    from .tensor import _arange_node  # the front end's arange buffer
+    x, idx = n.srcs
+    ax, out = n.arg.axis, n.arg.full_shape(n.shape)
+    g = gr.reshape(g, out)
+    m = x.shape[ax]
+    neg = gr.elementwise(Op.CMPLT, idx, gr.const(0, idx.dtype, idx.shape), dtype=dt.bool_)
+    idx = _where(neg, gr.elementwise(Op.ADD, idx, gr.const(m, idx.dtype, idx.shape)), idx)
+    sq = out[:ax + 1] + (m,) + out[ax + 1:]              # (.., j, p, ..)
+    lift = out[:ax + 1] + (1,) + out[ax + 1:]
+    at = gr.expand(gr.reshape(gr.expand(idx, out), lift), sq)
+    ar = gr.expand(gr.reshape(_arange_node(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
+    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+    picked = _where(hot, gr.expand(gr.reshape(g, lift), sq), gr.const(0.0, g.dtype, sq))
+    r = gr.reduce(Op.SUM, picked, (ax,))
+    r = gr.reshape(r, out[:ax] + (m,) + out[ax + 1:])
+    r = _sum_to(r, tuple(1 if k != ax and s == 1 else r.shape[k] for k, s in enumerate(x.shape)))
+    widths = tuple((0, s - t) for s, t in zip(x.shape, r.shape))
+    return gr.pad(r, widths), None
+
+
 # rules whose graphs are costly to build for sources no gradient is asked of: they are told
 # which sources are wanted (vjp_rules holds them too, asked for every source)
 selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
@@ -310,6 +353,8 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONTIGUOUS: lambda g, n: (g,),
     Op.MATMUL: _matmul_rule,
     Op.CONV2D: _conv2d_rule,
+    Op.SORT: _sort_rule,
+    Op.GATHER: _gather_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach
 NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BITCAST, Op.BUFFER, Op.CONST,

@@ -814,6 +814,12 @@ def _render(lk: LoweredKernel) -> RenderedKernel:
     if lk.kernel.kind == "conv":
         from .codegen_conv import render_conv  # imports this module
         return render_conv(lk)
+    if lk.kernel.kind == "sort":
+        from .codegen_sort import render_sort  # imports this module
+        return render_sort(lk)
+    if lk.kernel.kind == "gather":
+        from .codegen_gather import render_gather  # imports this module
+        return render_gather(lk)
     if lk.kernel.kind in ("reduce", "rowwise"):
         return render_reduce(lk)
     if lk.kernel.kind == "rowtotal":

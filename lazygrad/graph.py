@@ -9,7 +9,8 @@ realize() computed it (a memo, not part of the node's identity).
 
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller, user_line,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
-matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops. IndexCheck,
+matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops, sort (SortArg) the
+sort kernel's. IndexCheck,
 add_index_check and index_checks record lazy tensor indices for LAZYGRAD_CHECK_INDEX.
 """
 from __future__ import annotations
@@ -349,6 +350,44 @@ class ConvArg(NamedTuple):
         """torch's output height and width (floor mode)."""
         return tuple(conv_output_size(*a)  # type: ignore[return-value]
                      for a in zip(hw, khw, self.stride, self.padding, self.dilation))
+
+
+class SortArg(NamedTuple):
+    """A SORT node's order (descending or not; always stable, NaN the largest value, like
+    torch) and what it yields: the sorted values or the indices that sort the row."""
+
+    descending: bool
+    indices: bool
+
+
+def sort(x: Node, arg: SortArg, index_dtype: DType) -> Node:
+    """The rows of x's last axis sorted (arg.indices: the argsort, of `index_dtype`)."""
+    return make(Op.SORT, (x,), x.shape, index_dtype if arg.indices else x.dtype, arg)
+
+
+class GatherArg(NamedTuple):
+    """A GATHER node reads x along `axis`: out[c] = x[c with c[axis] := idx[c]], x and idx
+    broadcast over their size-1 dims (x's other dims may be longer than the output's: torch);
+    a negative index counts from the end, one out of range reads 0. `squeeze`: the output
+    drops the (size-1) gathered axis."""
+
+    axis: int
+    squeeze: bool = False
+
+    def full_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output shape with the gathered axis (size 1 when squeezed)."""
+        return shape[:self.axis] + (1,) + shape[self.axis:] if self.squeeze else shape
+
+
+def gather(x: Node, idx: Node, axis: int, shape: tuple[int, ...], squeeze: bool = False) -> Node:
+    """x read along `axis` at the integer positions idx, of shape `shape` (without the axis if
+    `squeeze`, which needs its size to be 1)."""
+    assert len(x.shape) == len(idx.shape) == len(shape), (x.shape, idx.shape, shape)
+    assert all(i in (1, o) for i, o in zip(idx.shape, shape)), (idx.shape, shape)
+    assert all(k == axis or a == 1 or a >= o for k, (a, o) in enumerate(zip(x.shape, shape))), (x.shape, shape)
+    assert not squeeze or shape[axis] == 1, shape
+    out = shape[:axis] + shape[axis + 1:] if squeeze else shape
+    return make(Op.GATHER, (x, idx), tuple(out), x.dtype, GatherArg(axis, squeeze))
 
 
 def conv2d(x: Node, w: Node, arg: ConvArg) -> Node:

@@ -130,6 +130,8 @@ def lower(kernel: Kernel) -> LoweredKernel:
     memo: dict[tuple[int, ShapeTracker, str], int] = {}
     root = roots[0]
     lk = LoweredKernel(kernel, instrs, buffers, root.shape)
+    if kernel.kind in ("sort", "gather"):
+        return lk  # the template indexes its input buffers itself (codegen_sort, codegen_gather)
 
     reduces = kernel.reduces if kernel.kind in ("reduce", "rowwise", "rowtotal") else []
     total: Node | None = None

@@ -4,7 +4,8 @@ Each primitive has its arity, category, OpenCL C expression and numpy reference 
 Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
-Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES,
+Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
+GATHERS, OWN_KERNEL,
 REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Op(Enum):
     MATMUL = "matmul"      # (..., M, K) @ (..., K, N), batch dims already broadcast
     CONV2D = "conv2d"      # direct convolution of x (N, C, H, W) by w (O, C/g, kh, kw), arg graph.ConvArg
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
+    GATHER = "gather"      # x read at integer positions idx along one axis, arg graph.GatherArg
+    SORT = "sort"          # rows of the last axis sorted (values) or their argsort (indices), arg graph.SortArg
 
     # members are singletons compared by identity: hash them by identity too (Enum's own
     # __hash__ is Python code, and every node's intern key hashes its op)
@@ -179,6 +182,8 @@ _ROWS = [
     Primitive(Op.MATMUL, "matmul", 2, flops=2),
     Primitive(Op.CONV2D, "conv", 2, flops=2),
     Primitive(Op.CONTIGUOUS, "copy", 1),
+    Primitive(Op.SORT, "sort", 1, flops=2),
+    Primitive(Op.GATHER, "gather", 2),
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
 assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
@@ -196,6 +201,10 @@ REDUCE = ops_in("reduce")
 SOURCES = ops_in("source")
 # ops that are the core of a kernel of their own template, their elementwise consumers its epilogue
 CORES = ops_in("matmul") | ops_in("conv")
+# ops with a kernel of their own and no fused producers or consumers (templates/sort.cl.j2)
+SORTS = ops_in("sort")
+GATHERS = ops_in("gather")
+OWN_KERNEL = SORTS | GATHERS
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 
 

@@ -59,6 +59,32 @@ _REDUCE: dict[Op, Callable[..., np.ndarray]] = {
 }
 
 
+def _sort(x: np.ndarray, arg) -> np.ndarray:
+    """Stable sort of the last axis, NaN largest (Python's sort is stable)."""
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    out = np.empty(rows.shape, np.int64 if arg.indices else x.dtype)
+    for r, row in enumerate(rows):
+        vals = row.tolist()
+        if arg.descending:
+            key = (lambda j: (vals[j] == vals[j], -vals[j] if vals[j] == vals[j] else 0))
+        else:
+            key = (lambda j: (vals[j] != vals[j], vals[j] if vals[j] == vals[j] else 0))
+        order = sorted(range(len(vals)), key=key)
+        out[r] = order if arg.indices else row[order]
+    return out.reshape(x.shape)
+
+
+def _gather(x: np.ndarray, idx: np.ndarray, axis: int, shape: tuple[int, ...]) -> np.ndarray:
+    """x at idx along axis (both broadcast over size-1 dims; out of range: 0)."""
+    x = x[tuple(slice(0, s) if k != axis and x.shape[k] != 1 else slice(None) for k, s in enumerate(shape))]
+    x = np.broadcast_to(x, tuple(x.shape[axis] if k == axis else s for k, s in enumerate(shape)))
+    n = x.shape[axis]
+    idx = np.broadcast_to(idx, shape).astype(np.int64)
+    idx = np.where(idx < 0, idx + n, idx)
+    ok = (idx >= 0) & (idx < n)
+    return np.where(ok, np.take_along_axis(x, np.where(ok, idx, 0), axis), np.zeros((), x.dtype))
+
+
 def evaluate(roots: list[Node]) -> list[np.ndarray]:
     """numpy values of `roots`, computed from their graphs (iteratively)."""
     vals: dict[int, np.ndarray] = {}
@@ -88,6 +114,10 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = _conv2d(src[0], src[1], n.arg)
             elif n.op is Op.CONTIGUOUS:
                 v = src[0]
+            elif n.op is Op.SORT:
+                v = _sort(src[0], n.arg)
+            elif n.op is Op.GATHER:
+                v = _gather(src[0], src[1], n.arg.axis, n.arg.full_shape(n.shape))
             else:
                 v = _movement(n, src[0])
             vals[n.uid] = np.asarray(v).astype(d, copy=False).reshape(n.shape)

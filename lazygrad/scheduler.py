@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from .config import settings
 from .graph import Node, toposort, user_line
-from .ops import CORES, ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
+from .ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from .view import prod
 
 MAX_OPS_PER_KERNEL = 400
@@ -41,7 +41,7 @@ class Kernel:
     its output is stored instead of fused into its consumer (`reason`)."""
 
     output: Node
-    kind: str                      # "elementwise" | "reduce" | "rowwise" | "rowtotal" | "matmul" | "conv"
+    kind: str                      # "elementwise" | "reduce" | "rowwise" | "rowtotal" | "matmul" | "conv" | "sort" | "gather"
     inputs: list[Node]             # nodes read from buffers (realized or earlier kernels)
     ops: list[Node]                # the nodes fused into this kernel, in dependency order
     reason: str                    # why `output` is a kernel boundary
@@ -137,6 +137,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
     cons = _consumers(nodes)
     if not fuse:
         _store_conv_operands(nodes, stored)
+        _store_sort_inputs(nodes, stored)
         for n in nodes:
             if n.realized is None and n.op not in (Op.BUFFER, Op.CONST) and n.op not in MOVEMENT:
                 stored.setdefault(n.uid, "fusion disabled (LAZYGRAD_FUSE=0)")
@@ -148,6 +149,8 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
             continue
         if n.op is Op.CONTIGUOUS:
             stored.setdefault(n.uid, n.arg or "explicit contiguous()")  # arg: why a library copy
+        if n.op in OWN_KERNEL:
+            stored.setdefault(n.uid, SORT_REASON if n.op in SORTS else GATHER_REASON)
         if n.op not in REDUCE and n.op not in CORES:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
@@ -183,6 +186,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
             stored.setdefault(cur.uid, why)
             break
     _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
+    _store_sort_inputs(nodes, stored)
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     return stored
@@ -214,6 +218,27 @@ def flat_base(x: Node, stop: Callable[[Node], bool] = lambda n: False) -> Node:
     while _is_flat_reshape(x) and x.realized is None and not stop(x):
         x = x.srcs[0]
     return x
+
+
+SORT_REASON = "sort: a rank-counting kernel of its own (one work-item per element, O(n) over its row)"
+GATHER_REASON = "gather: a kernel of its own (one index read per output element)"
+
+
+def _store_sort_inputs(nodes: list[Node], stored: dict[int, str]) -> None:
+    """The sort and gather kernels read their inputs from plain buffers, like the direct conv
+    its operands (an input that is not one, through reshapes, is stored first)."""
+    for n in nodes:
+        if n.op not in OWN_KERNEL or n.realized is not None:
+            continue
+        what = n.op.value
+        for src in n.srcs:
+            base = flat_base(src, lambda m: m.uid in stored)
+            if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
+                continue
+            if base.op in MOVEMENT:
+                stored.setdefault(src.uid, f"{what} input read through a {base.op.value} view: copied to a plain buffer")
+            else:
+                stored.setdefault(base.uid, f"{what} input is computed ({base.op.value}): stored for the {what} kernel")
 
 
 def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
@@ -343,8 +368,14 @@ def _kernel_for(roots: list[Node], stored: dict[int, str], through: frozenset[in
     reduces = [n for n in ops if n.op in REDUCE]
     matmuls = [n for n in ops if n.op is Op.MATMUL]
     convs = [n for n in ops if n.op is Op.CONV2D]
+    sorts = [n for n in ops if n.op in SORTS]
+    gathers = [n for n in ops if n.op in GATHERS]
     root = roots[0]
-    if convs:
+    if sorts:
+        kind, core = "sort", sorts[0]
+    elif gathers:
+        kind, core = "gather", gathers[0]
+    elif convs:
         kind, core = "conv", convs[0]
     elif matmuls:
         kind, core = "matmul", matmuls[0]
@@ -415,7 +446,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
     for k in roots:
         ops, ins = trees[k.uid]
         reds = [n for n in ops if n.op in REDUCE]
-        if any(n.op in CORES for n in ops):
+        if any(n.op in CORES or n.op in OWN_KERNEL for n in ops):
             continue
         domain = _domain(reds[-1]) if reds else None
         changed = True

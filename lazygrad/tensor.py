@@ -1230,15 +1230,45 @@ class Tensor:
         return d - d.exp().sum(axis, keepdim=True).log()
 
     def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-        """Inclusive prefix sum along an axis (O(n²) masked sum; fine for moderate axes); bools
-        and int32 accumulate in int64 like torch."""
-        ax = _norm_axis(axis if dim is None else dim, self.ndim, "cumsum")
-        n = self.shape[ax]
-        x = self.cast(dt.sum_dtype(self.dtype)).transpose(ax, -1)
-        tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
-        # select, not multiply by the 0/1 mask: inf * 0 is NaN and spread into every prefix
-        out = tri.where(x.unsqueeze(-2), 0).sum(-1)
-        return out.transpose(ax, -1)
+        """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
+        lazygrad.scan); bools and int32 accumulate in int64 like torch."""
+        from .scan import cumsum
+        return cumsum(self, axis if dim is None else dim)
+
+    def cumprod(self, dim: int) -> Tensor:
+        """Inclusive prefix product along `dim` (torch.cumprod, its gradient at zeros too)."""
+        from .scan import cumprod
+        return cumprod(self, dim)
+
+    def cummax(self, dim: int) -> Any:
+        """torch.cummax: (values, indices) of the running maximum along `dim`."""
+        from .scan import cummax
+        return cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        """torch.cummin: (values, indices) of the running minimum along `dim`."""
+        from .scan import cummin
+        return cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        """torch.logcumsumexp: log of the running sum of exp along `dim`, computed stably."""
+        from .scan import logcumsumexp
+        return logcumsumexp(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """torch.sort: (values, indices) along `dim`, stable, on the sort kernel (lazygrad.sorting)."""
+        from .sorting import sort
+        return sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """torch.argsort: the indices that sort the tensor along `dim` (stable)."""
+        from .sorting import argsort
+        return argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """torch.topk: (values, indices) of the k largest (smallest) entries along `dim`."""
+        from .sorting import topk
+        return topk(self, k, dim, largest, sorted)
 
     # --- movement ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -1433,6 +1463,60 @@ class Tensor:
     def __getitem__(self, idx: Any) -> Tensor:
         return _getitem(self, idx)
 
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        """torch's `t[idx] = value`, functional: `t` then stands for a new lazy value (value
+        selected into the old one), so gradients flow to both; tensors holding the old value
+        (torch's views of `t`) keep it. A leaf that requires grad cannot be assigned (torch)."""
+        if self.requires_grad and not self._inputs and is_grad_enabled():
+            raise RuntimeError("setitem: a leaf tensor that requires grad cannot be assigned in place "
+                               "(like torch); assign into a clone, or under lg.no_grad()")
+        from .indexing import setitem
+        old = Tensor.__new__(Tensor)
+        old.node, old.requires_grad, old._inputs, old.grad = self.node, self.requires_grad, self._inputs, None
+        new = setitem(old, idx, value)
+        self.node, self.requires_grad, self._inputs = new.node, new.requires_grad or self.requires_grad, new._inputs
+
+    # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """torch.gather: out[i][j] = self[i][index[i][j]] for dim=1 (see lazygrad.indexing)."""
+        from .indexing import gather
+        return gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """torch.index_select: the entries at the 1-D integer `index` along `dim`."""
+        from .indexing import index_select
+        return index_select(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
+        """torch.scatter: a copy with self[i][index[i][j]] = src[i][j] (dim=1), or = value."""
+        from .indexing import scatter
+        return scatter(self, dim, index, src, value, reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        """torch.scatter_add: a copy with src[i][j] added at self[i][index[i][j]] (dim=1)."""
+        from .indexing import scatter_add
+        return scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim: int, index: Any, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+        """torch.scatter_reduce with 'sum', 'prod', 'mean', 'amax' or 'amin'."""
+        from .indexing import scatter_reduce
+        return scatter_reduce(self, dim, index, src, reduce, include_self)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """torch.masked_fill: `value` where the bool `mask` is true (elementwise, fuses)."""
+        from .indexing import masked_fill
+        return masked_fill(self, mask, value)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """torch.masked_select: the 1-D tensor of elements where `mask` is true (reads the mask)."""
+        from .indexing import masked_select
+        return masked_select(self, mask)
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """torch.nonzero: the indices of the nonzero elements (reads the values on the host)."""
+        from .indexing import nonzero
+        return nonzero(self, as_tuple)
+
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
         """Concatenate `self` and `others` along `dim` (see `lazygrad.cat`)."""
         return cat([self, *others], dim=dim)
@@ -1459,15 +1543,22 @@ class Tensor:
         from .conv import conv2d
         return conv2d(self, w, bias, stride, padding, dilation, groups)
 
-    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
         """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
-        defaults to kernel_size)."""
+        defaults to kernel_size); with return_indices, (values, flat h * W + w indices)."""
+        if ceil_mode or return_indices:
+            from .pooling import max_pool2d as pool
+            return pool(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
         from .conv import max_pool2d
         return max_pool2d(self, kernel_size, stride, padding, dilation)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                   count_include_pad: bool = True) -> Tensor:
+                   count_include_pad: bool = True, ceil_mode: bool = False, divisor_override: int | None = None) -> Tensor:
         """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
+        if ceil_mode or divisor_override:
+            from .pooling import avg_pool2d as pool
+            return pool(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
         from .conv import avg_pool2d
         return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 
@@ -1716,7 +1807,8 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
     if not isinstance(idx, tuple):
         idx = (idx,)
     if any(isinstance(i, (Tensor, list, np.ndarray)) for i in idx):
-        return _advanced_index(x, idx)
+        from .indexing import advanced_index
+        return advanced_index(x, idx)
     n_ell = sum(1 for i in idx if i is Ellipsis)
     if n_ell > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
@@ -1786,43 +1878,6 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
     for d in new_dims:
         shape.insert(d, 1)
     return y.reshape(tuple(shape))
-
-
-def _advanced_index(x: Tensor, idx: tuple) -> Tensor:
-    """x[..., t, ...] with one integer index tensor (or list) on one dim, basic indices on the
-    others: a one-hot gather (a fused select-and-sum, no scatter kernel needed)."""
-    pos = [k for k, i in enumerate(idx) if isinstance(i, (Tensor, list, np.ndarray))]
-    if len(pos) != 1 or any(i is None or i is Ellipsis for i in idx):
-        raise IndexError("getitem: only one integer tensor index (with basic indices on other dims) is supported")
-    k = pos[0]
-    host = None if isinstance(idx[k], Tensor) else np.asarray(idx[k])
-    it = idx[k] if host is None else Tensor(host)
-    if it.dtype.is_float or it.dtype is dt.bool_:
-        raise IndexError(f"getitem: tensor indices must be integers, got {it.dtype.name}")
-    y = _getitem(x, idx[:k] + (slice(None),) + idx[k + 1:])
-    k_out = sum(1 for i in idx[:k] if not isinstance(i, (int, np.integer)))
-    n = y.shape[k_out]
-    if host is None and it.node.realized is not None:
-        host = it.numpy()  # index data already on the device: a small read buys a bounds check
-    if host is not None and host.size and (host.min() < -n or host.max() >= n):
-        bad = host.min() if host.min() < -n else host.max()
-        raise IndexError(f"getitem: index {bad} is out of bounds for dim {k} with size {n} (shape {x.shape})")
-    lazy = it.node if host is None else None
-    it = (it < 0).where(it + n, it)
-    onehot = it.reshape(it.shape + (1,)) == Tensor.arange(n)                  # idx_shape + (n,)
-    ym = y.permute(*[d for d in range(y.ndim) if d != k_out], k_out)          # lead + (n,)
-    lead = ym.shape[:-1]
-    # select, not multiply by the one-hot: 0 * inf and 0 * nan are NaN, and would spread into
-    # every element picked from the row; one term is nonzero, so y's own dtype holds the sum
-    picked = onehot.where(ym.reshape(lead + (1,) * it.ndim + (n,)), 0)  # lead + idx_shape + (n,)
-    picked = picked.sum(-1, dtype=None if y.dtype is dt.bool_ else y.dtype).cast(y.dtype)
-    nl, ni = len(lead), it.ndim
-    out = picked.permute(*range(k_out), *range(nl, nl + ni), *range(k_out, nl))
-    if lazy is not None:
-        # a lazy index is only known once computed: out of range it selects nothing (0), or,
-        # with LAZYGRAD_CHECK_INDEX=1, raises IndexError when `out` is realized
-        g.add_index_check(out.node, g.IndexCheck(lazy, n, "getitem", f"dim {k} of shape {x.shape}"))
-    return out
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

@@ -12,6 +12,8 @@ from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh
                          Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
                      Linear, MaxPool2d)
+from .conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d,
+                          MaxPool3d, MaxUnpool2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
@@ -21,4 +23,6 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "SELU", "CELU", "Mish", "Softsign",
            "LogSigmoid", "Softmin", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-           "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]
+           "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint",
+           "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
+           "MaxUnpool2d"]

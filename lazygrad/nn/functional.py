@@ -38,8 +38,9 @@ def embedding(input: object, weight: Tensor, padding_idx: int | None = None) -> 
     input.shape + (embedding_dim,). The gradient of `weight` is a scatter-add (a repeated index
     accumulates); the row `padding_idx` is returned as it is but gets no gradient. Indices
     held in a buffer are bounds-checked like torch (one small read); lazily computed indices
-    are not: a negative one wraps, one past the end picks a zero row. The lookup is a one-hot
-    select-and-sum (no scatter kernel), so its work grows with num_embeddings."""
+    are not: a negative one wraps, one past the end picks a zero row. The lookup is the gather
+    kernel (one read per element); the gradient a one-hot scatter-add, whose work grows with
+    num_embeddings."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(f"embedding: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
@@ -57,10 +58,12 @@ def embedding(input: object, weight: Tensor, padding_idx: int | None = None) -> 
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
-        # the padding row read through a detached weight: its value is returned, no gradient
-        # flows to it, and every other row still gets its scatter-added gradient
-        is_pad = (Tensor.arange(n) == padding_idx % n).reshape(n, 1)
-        weight = is_pad.where(weight.detach(), weight)
+        # the looked-up padding rows read through a detached copy: their value is returned, no
+        # gradient flows to them, and every other row still gets its scatter-added gradient
+        # (selected after the gather, so the gather reads the weight buffer itself)
+        out = weight[idx]
+        is_pad = (idx == padding_idx % n).unsqueeze(-1)
+        return is_pad.where(out.detach(), out)
     return weight[idx]
 
 
@@ -368,3 +371,10 @@ from .functional_names import (avg_pool2d, batch_norm, celu, conv2d, elu, gelu, 
                                hardswish, hardtanh, layer_norm, leaky_relu, log_softmax, logsigmoid, max_pool2d,
                                mish, normalize, pad, quick_gelu, relu, relu6, selu, sigmoid, silu, softmax, softmin,
                                softplus, softsign, tanh)
+
+# --- issue 16 part B: gather/scatter, resampling, 1-D/3-D/transposed conv and pooling ---------------
+# (the functions live in their own modules; these are torch's F names for them)
+from ..convnd import conv1d, conv3d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
+from ..indexing import one_hot  # noqa: E402,F401
+from ..pooling import (avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d)  # noqa: E402,F401
+from ..resample import interpolate, pad  # noqa: E402,F401,F811  (every padding mode: replaces the constant-only one)

@@ -140,20 +140,15 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
-    """Max pooling over (N, C, H, W) input (ceil_mode and return_indices are not supported yet)."""
-    if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported yet")
-    return input.max_pool2d(kernel_size, stride, padding, dilation)
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """Max pooling over (N, C, H, W) input; with return_indices, (values, flat h * W + w indices)."""
+    return input.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """Average pooling over (N, C, H, W) input (ceil_mode and divisor_override are not
-    supported yet)."""
-    if ceil_mode or divisor_override is not None:
-        raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported yet")
-    return input.avg_pool2d(kernel_size, stride, padding, count_include_pad)
+    """Average pooling over (N, C, H, W) input, torch's arguments."""
+    return input.avg_pool2d(kernel_size, stride, padding, count_include_pad, ceil_mode, divisor_override)
 
 
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,

@@ -691,6 +691,45 @@ def ew_new_primitives_tail_37() -> tuple[list[Tensor], list[np.ndarray]]:
     return outs, [w.astype(np.float32) if w.dtype.kind == "f" else w for w in want]
 
 
+# --- sort: values and indices, NaN, ties, rows not a multiple of the work-group -------------------
+@case
+def sort_values_nan_ties() -> tuple[Tensor, np.ndarray]:
+    a = np.round(arr(5, 7) * 2) / 2
+    a[1, 3] = np.nan
+    s = Tensor(a).sort(1)
+    return s.values, np.sort(a, 1, kind="stable")
+
+
+@case
+def sort_indices_descending_int() -> tuple[Tensor, np.ndarray]:
+    a = (arr(3, 11) * 4).astype(np.int32)
+    return Tensor(a).argsort(-1, descending=True), np.argsort(-a, 1, kind="stable").astype(np.int32)
+
+
+@case
+def sort_topk_of_view() -> tuple[Tensor, np.ndarray]:
+    a = arr(6, 5)
+    t = Tensor(a).T.topk(2, 1)
+    return [t.values, t.indices], [-np.sort(-a.T, 1)[:, :2], np.argsort(-a.T, 1, kind="stable")[:, :2].astype(np.int32)]
+
+
+# --- gather: negative and repeated indices, broadcast index and input, int and bool values ----------
+@case
+def gather_rows_negative_index() -> tuple[Tensor, np.ndarray]:
+    a = arr(7, 5)
+    idx = np.array([[0, -1, 3], [6, 6, -7]], np.int32)
+    return Tensor(a)[Tensor(idx)], a[idx]
+
+
+@case
+def gather_along_dim_and_select() -> tuple[list[Tensor], list[np.ndarray]]:
+    a = (arr(3, 6, 4) * 10).astype(np.int32)
+    idx = np.random.default_rng(0).integers(0, 6, (3, 2, 4))
+    m = arr(3, 6, 4) > 0
+    return ([Tensor(a).gather(1, Tensor(idx)), Tensor(a).index_select(2, [3, 0]), Tensor(m)[:, [5, 1]]],
+            [np.take_along_axis(a, idx, 1), a[:, :, [3, 0]], m[:, [5, 1]]])
+
+
 # --- whole graphs ---------------------------------------------------------------------------------
 @case
 def mlp_backward() -> tuple[Tensor, np.ndarray]:
@@ -745,6 +784,10 @@ def kernel_tags(source: str) -> list[str]:
                     "elementwise/vector" if "vstore" in source else "elementwise/scalar")
     elif name.startswith("T_"):
         tags.append("rowtotal")
+    elif name.startswith("G_"):
+        tags.append("gather")
+    elif name.startswith("S_"):
+        tags.append("sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
     elif name.startswith("C_"):
         modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
                  "conv/masked": "// edge blocks: lanes masked", "conv/shifted": "// shifted last block"}

@@ -1,0 +1,181 @@
+"""Issue 16, part B.2: cumulative ops and sorting, values and gradients against torch, kernel
+counts (each scan / sort is one or two kernels, with its reason) and clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lazygrad as lg
+from lazygrad import Tensor
+
+from conftest import close
+
+
+@pytest.fixture(autouse=True)
+def _no_tuning(monkeypatch):
+    monkeypatch.setenv("LAZYGRAD_TUNE", "0")
+
+
+def _data(shape, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    return rng.integers(-5, 6, shape).astype(dtype)
+
+
+def _grad_check(lfn, tfn, a, rtol=1e-5, atol=1e-5):
+    """Values of lfn(x) vs tfn(torch x), and the gradients of sum(out * w)."""
+    x = Tensor(a, dtype=a.dtype.name, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    lo, to = lfn(x), tfn(tx)
+    close(lo, to.detach().numpy(), rtol, atol)
+    if to.numel():
+        w = np.random.default_rng(5).standard_normal(tuple(to.shape)).astype(a.dtype)
+        (lo * Tensor(w, dtype=a.dtype.name)).sum().backward()
+        (to * torch.tensor(w)).sum().backward()
+        close(x.grad, tx.grad.numpy(), rtol, atol)
+
+
+SCAN_SHAPES = [((3, 6), 1), ((3, 6), 0), ((2, 3, 4), -1), ((2, 3, 4), -2), ((5,), 0), ((1, 1), 1), ((2, 0), 1),
+               ((), 0)]
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("shape,dim", SCAN_SHAPES, ids=str)
+def test_scans_match_torch(op, shape, dim):
+    a = _data(shape)
+    if op == "cumprod" and a.ndim == 2 and a.size > 2:
+        a[0, 1] = 0.0          # one zero in a row
+        a[-1, :2] = 0.0        # two zeros in a row (and in a column)
+    _grad_check(lambda x: getattr(x, op)(dim), lambda x: getattr(x, op)(dim), a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["cummax", "cummin"])
+@pytest.mark.parametrize("shape,dim", SCAN_SHAPES, ids=str)
+def test_cummax_cummin_match_torch(op, shape, dim):
+    a = np.round(_data(shape) * 2) / 2      # ties on purpose
+    _grad_check(lambda x: getattr(x, op)(dim).values, lambda x: getattr(x, op)(dim).values, a)
+    close(getattr(Tensor(a), op)(dim).indices, getattr(torch.tensor(a), op)(dim).indices.numpy())
+
+
+def test_scans_special_values_and_dtypes():
+    a = np.array([[1, 3, 3, 2, np.nan, 5, np.nan], [0, -np.inf, 2, np.inf, 7, 7, 1]], np.float32)
+    for op in ("cummax", "cummin"):
+        o, t = getattr(Tensor(a), op)(1), getattr(torch.tensor(a), op)(1)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+        v, i = o                                        # a (values, indices) pair
+        close(i, t.indices.numpy())
+    b = np.array([-1000.0, 0.0, -np.inf, 3.0, np.inf], np.float32)
+    close(Tensor(b).logcumsumexp(0), torch.tensor(b).logcumsumexp(0).numpy())
+    close(Tensor(np.full(3, -np.inf, np.float32)).logcumsumexp(0), torch.full((3,), -np.inf).logcumsumexp(0).numpy())
+    ints = np.array([[2, -3, 4], [1, 0, 5]], np.int32)
+    for op in ("cumsum", "cumprod"):
+        o, t = getattr(Tensor(ints), op)(1), getattr(torch.tensor(ints), op)(1)
+        assert o.dtype.name == "int64" and t.dtype == torch.int64
+        close(o, t.numpy())
+    o, t = Tensor(ints).cummax(1), torch.tensor(ints).cummax(1)
+    close(o.values, t.values.numpy())
+    close(o.indices, t.indices.numpy())
+    close(Tensor(ints).cummin(0).values, torch.tensor(ints).cummin(0).values.numpy())
+    d = _data((3, 4), dtype=np.float64)
+    _grad_check(lambda x: x.cumprod(1), lambda x: x.cumprod(1), d)
+    _grad_check(lambda x: x.T.logcumsumexp(1), lambda x: x.T.logcumsumexp(1), _data((3, 4)), rtol=1e-4)
+    close(Tensor(np.array(3, np.int32)).cumsum(0), torch.tensor(3, dtype=torch.int32).cumsum(0).numpy())
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "logcumsumexp", "cummax", "cummin"])
+def test_each_scan_is_one_kernel(op):
+    x = Tensor(_data((4, 16)))
+    out = getattr(x, op)(1)
+    outs = [out.values, out.indices] if op in ("cummax", "cummin") else [out]
+    for o in outs:
+        ks = lg.schedule(o)
+        assert len(ks) == 1, ks
+        assert ks[0].reason == "user realize"
+
+
+def test_scan_errors():
+    x = Tensor(_data((3, 4)))
+    for op in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"):
+        with pytest.raises(IndexError):
+            getattr(x, op)(2)
+
+
+# --- sort / argsort / topk --------------------------------------------------------------------------
+SORT_SHAPES = [((4, 7), -1), ((4, 7), 0), ((2, 3, 5), 1), ((9,), 0), ((1, 1), 1), ((3, 0), 1), ((0, 3), 1)]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("shape,dim", SORT_SHAPES, ids=str)
+def test_sort_matches_torch(shape, dim, descending):
+    a = np.round(_data(shape) * 2) / 2            # ties: torch's stable order
+    _grad_check(lambda x: x.sort(dim, descending).values,
+                lambda x: x.sort(dim=dim, descending=descending, stable=True).values, a)
+    want = torch.tensor(a).sort(dim=dim, descending=descending, stable=True).indices.numpy()
+    close(Tensor(a).sort(dim, descending).indices, want)
+    close(Tensor(a).argsort(dim, descending), want)
+
+
+def test_sort_special_values_dtypes_and_views():
+    a = np.array([[3, 1, np.nan, 2, 1, -0.0, 0.0, -np.inf, np.inf, np.nan]], np.float32)
+    for desc in (False, True):
+        o, t = Tensor(a).sort(-1, descending=desc), torch.tensor(a).sort(dim=-1, descending=desc, stable=True)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+        assert np.array_equal(np.signbit(o.values.numpy()), np.signbit(t.values.numpy()))
+    for dtype in (np.int32, np.int64, np.float64):
+        b = _data((3, 8), 2, dtype)
+        o, t = Tensor(b, dtype=np.dtype(dtype).name).sort(1), torch.tensor(b).sort(dim=1, stable=True)
+        assert o.values.dtype.name == np.dtype(dtype).name
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+    m = np.array([True, False, True, False])
+    close(Tensor(m).sort(0).values, torch.tensor(m).sort(stable=True).values.numpy())
+    close(Tensor(np.array(2.5, np.float32)).sort().values, np.float32(2.5))
+    c = _data((5, 6))
+    _grad_check(lambda x: x.T.sort(1).values * 2, lambda x: x.T.sort(dim=1, stable=True).values * 2, c)
+    _grad_check(lambda x: (x * 3).sort(0, True).values.exp(), lambda x: (x * 3).sort(dim=0, descending=True).values.exp(), c,
+                rtol=1e-4)
+
+
+@pytest.mark.parametrize("k,dim,largest", [(3, 1, True), (1, 0, False), (7, -1, True), (0, 1, True), (2, -2, False)])
+def test_topk_matches_torch(k, dim, largest):
+    a = _data((4, 7))                             # no ties: torch's order of tied values is its own
+    _grad_check(lambda x: x.topk(k, dim, largest).values, lambda x: x.topk(k, dim, largest).values, a)
+    close(Tensor(a).topk(k, dim, largest).indices, torch.tensor(a).topk(k, dim, largest).indices.numpy())
+    v, i = Tensor(a).topk(k, dim, largest, sorted=False)
+    close(v, torch.tensor(a).topk(k, dim, largest).values.numpy())
+
+
+def test_sort_is_its_own_kernel_with_a_reason():
+    x = Tensor(_data((8, 33)))
+    ks = lg.schedule(x.sort(1).values)
+    assert [k.kind for k in ks] == ["sort"]
+    ks = lg.schedule((x * 2 + 1).sort(1).values.exp())
+    assert [k.kind for k in ks] == ["elementwise", "sort", "elementwise"]
+    assert ks[0].reason.startswith("sort input is computed")
+    assert ks[1].reason.startswith("sort: a rank-counting kernel")
+    ks = lg.schedule(x.T.sort(1).indices)
+    assert [k.kind for k in ks] == ["elementwise", "sort"] and "permute view" in ks[0].reason
+    t = x.topk(3, 1)
+    assert len(lg.schedule(t.values)) == 2        # the sort, then the first k copied out
+
+
+def test_sort_unfused_and_lazy_inputs_match(monkeypatch):
+    a = _data((6, 5))
+    monkeypatch.setenv("LAZYGRAD_FUSE", "0")
+    s = (Tensor(a) * 2).T.sort(1, descending=True)
+    close(s.values, -np.sort(-(a * 2).T, 1))
+    close(s.indices, np.argsort(-(a * 2).T, 1, kind="stable"))
+
+
+def test_sort_topk_errors():
+    x = Tensor(_data((3, 4)))
+    with pytest.raises(IndexError):
+        x.sort(2)
+    with pytest.raises(ValueError, match="k must be"):
+        x.topk(5)
+    with pytest.raises(ValueError, match="k must be"):
+        x.topk(-1)
