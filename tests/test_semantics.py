@@ -140,6 +140,16 @@ def test_float_remainder_zero_keeps_the_dividends_sign_like_torch():
                                   np.signbit(torch.remainder(torch.tensor(a), -20.0).numpy()))
 
 
+def test_infinite_gradient_through_silu_is_non_finite():
+    x = lg.Tensor(np.array([5.0, 0.0], np.float32), requires_grad=True)
+    (g,) = lg.grad((x.silu().reciprocal() * lg.Tensor(np.array([0.9, -0.2], np.float32))).sum(), [x])
+    t = torch.tensor([5.0, 0.0], requires_grad=True)
+    (torch.nn.functional.silu(t).reciprocal() * torch.tensor([0.9, -0.2])).sum().backward()
+    got, want = g.numpy(), t.grad.numpy()
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    assert np.isinf(want[1]) and not np.isfinite(got[1])
+
+
 def test_tensor_promotion_follows_torch():
     pairs = [(lg.bool_, lg.int32), (lg.int32, lg.int64), (lg.int64, lg.float32), (lg.float32, lg.float64),
              (lg.int32, lg.float32), (lg.bool_, lg.float64)]
