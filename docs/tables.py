@@ -143,5 +143,16 @@ def torch_ops_table() -> str:
     return f"{have} of {total} names supported.\n\n" + "\n".join(rows) + "\n"
 
 
-TABLES = {"settings": settings_table, "primitives": primitives_table, "tensor-methods": tensor_methods_table,
+def benchmarks_page() -> str:
+    """bench/README.md (what each benchmark measures, how, and the latest ratios), with its own
+    title dropped and links outside the site turned into plain paths."""
+    text = (Path(__file__).resolve().parents[1] / "bench" / "README.md").read_text()
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    body = "\n".join(lines)
+    return re.sub(r"\[([^]]+)\]\((?!https?:|#)([^)]+)\)", r"\1 (`bench/\2`)", body)
+
+
+TABLES = {"benchmarks": benchmarks_page, "settings": settings_table, "primitives": primitives_table, "tensor-methods": tensor_methods_table,
           "torch-ops": torch_ops_table}

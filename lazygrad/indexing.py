@@ -122,7 +122,7 @@ def _dim_of(x: Tensor, dim: int, op: str) -> int:
 
 
 def gather(x: Tensor, dim: int, index: Any) -> Tensor:
-    """torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim=1; `index` has x's number of
+    """torch.gather: `out[i][j][k] = x[i][index[i][j][k]][k]` for dim=1; `index` has x's number of
     dims and at most x's size in every other dim; out has index's shape."""
     it, host = _index_tensor(index, "gather")
     if it.ndim != x.ndim and not (max(it.ndim, x.ndim) <= 1):
@@ -210,7 +210,7 @@ def _to_tensor(v: Any, like: Tensor) -> Tensor:
 
 
 def scatter(x: Tensor, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
-    """torch.scatter: a copy of x with x[i][index[i][j]] = src[i][j] (dim=1), or `value` (a
+    """torch.scatter: a copy of x with `x[i][index[i][j]] = src[i][j]` (dim=1), or `value` (a
     scalar) for every indexed position. Where an index repeats, the last element (largest j)
     wins, as torch's CPU kernel does (torch leaves it unspecified). `reduce='add'|'multiply'`
     is scatter_reduce's sum / prod with self included."""
@@ -246,7 +246,7 @@ def scatter(x: Tensor, dim: int, index: Any, src: Any = None, value: Any = None,
 
 
 def scatter_add(x: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
-    """torch.scatter_add: a copy of x with src[i][j] added at x[i][index[i][j]] (dim=1)."""
+    """torch.scatter_add: a copy of x with `src[i][j]` added at `x[i][index[i][j]]` (dim=1)."""
     return scatter_reduce(x, dim, index, src, "sum", include_self=True)
 
 

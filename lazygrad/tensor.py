@@ -1478,7 +1478,7 @@ class Tensor:
 
     # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
     def gather(self, dim: int, index: Any) -> Tensor:
-        """torch.gather: out[i][j] = self[i][index[i][j]] for dim=1 (see lazygrad.indexing)."""
+        """torch.gather: `out[i][j] = self[i][index[i][j]]` for dim=1 (see lazygrad.indexing)."""
         from .indexing import gather
         return gather(self, dim, index)
 
@@ -1488,12 +1488,12 @@ class Tensor:
         return index_select(self, dim, index)
 
     def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
-        """torch.scatter: a copy with self[i][index[i][j]] = src[i][j] (dim=1), or = value."""
+        """torch.scatter: a copy with `self[i][index[i][j]] = src[i][j]` (dim=1), or = value."""
         from .indexing import scatter
         return scatter(self, dim, index, src, value, reduce)
 
     def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
-        """torch.scatter_add: a copy with src[i][j] added at self[i][index[i][j]] (dim=1)."""
+        """torch.scatter_add: a copy with `src[i][j]` added at `self[i][index[i][j]]` (dim=1)."""
         from .indexing import scatter_add
         return scatter_add(self, dim, index, src)
 
