@@ -15,6 +15,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from .transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer, generate_square_subsequent_mask)
+from .rnn import GRU, LSTM, RNN
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
 
 __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "IncompatibleKeys",
@@ -22,5 +23,5 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
-           "TransformerDecoder", "generate_square_subsequent_mask",
+           "TransformerDecoder", "generate_square_subsequent_mask", "RNN", "LSTM", "GRU",
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]
