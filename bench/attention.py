@@ -135,7 +135,7 @@ def lstm_kernels(x, hidden: int) -> dict[str, int]:
     return {"forward": len(lg.schedule(out)), "forward+backward": len(lg.schedule(loss, *lg.grad(loss, m.parameters())))}
 
 
-def contenders(make_torch, make_lazy) -> dict[str, Callable[[], object]]:
+def contenders(make_torch, make_lazy, unfused_too: bool = True) -> dict[str, Callable[[], object]]:
     from lazygrad import config
 
     def unfused() -> Callable[[], object]:
@@ -145,7 +145,10 @@ def contenders(make_torch, make_lazy) -> dict[str, Callable[[], object]]:
             with config.override(fuse=False):
                 return run()
         return wrapped
-    return {"torch": make_torch(), "lazygrad": make_lazy(), "lazygrad-unfused": unfused()}
+    fns = {"torch": make_torch(), "lazygrad": make_lazy()}
+    if unfused_too:
+        fns["lazygrad-unfused"] = unfused()
+    return fns
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--only", default="", help="comma list of rows: sdpa_fwd, sdpa_fwdbwd, lstm_step")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--no-unfused", action="store_true",
+                   help="skip lazygrad-unfused (its LSTM step compiles one program per primitive and step)")
     args = p.parse_args(argv)
     from bench.machine import machine_info
     sizes = QUICK if args.quick else FULL
@@ -166,11 +171,11 @@ def main(argv: list[str] | None = None) -> dict:
     y = rng.standard_normal((n, L, hid)).astype(np.float32)
     rows = {
         "sdpa_fwd": (f"causal SDPA forward {sizes['sdpa']}", lambda: contenders(
-            lambda: torch_sdpa(q, k, v, False), lambda: lazygrad_sdpa(q, k, v, False)), lambda: sdpa_kernels((B, H, T, D))),
+            lambda: torch_sdpa(q, k, v, False), lambda: lazygrad_sdpa(q, k, v, False), not args.no_unfused), lambda: sdpa_kernels((B, H, T, D))),
         "sdpa_fwdbwd": (f"causal SDPA forward+backward {sizes['sdpa']}", lambda: contenders(
-            lambda: torch_sdpa(q, k, v, True), lambda: lazygrad_sdpa(q, k, v, True)), None),
+            lambda: torch_sdpa(q, k, v, True), lambda: lazygrad_sdpa(q, k, v, True), not args.no_unfused), None),
         "lstm_step": (f"LSTM Adam step (batch, seq, hidden) = {sizes['lstm']}", lambda: contenders(
-            lambda: torch_lstm(x, y, hid), lambda: lazygrad_lstm(x, y, hid)), lambda: lstm_kernels(x, hid)),
+            lambda: torch_lstm(x, y, hid), lambda: lazygrad_lstm(x, y, hid), not args.no_unfused), lambda: lstm_kernels(x, hid)),
     }
     info = machine_info()
     print(f"cpu: {info['cpu']} ({info['cores']} cores); lazygrad target: {info['lazygrad_target']}")

@@ -6,6 +6,12 @@ characters one step at a time from the model's state.
 Figures: the training and validation loss (nats per character). The run prints the validation
 loss reached, the training time and the generated sample (also saved as sample.txt).
 
+Measured (2026-12-01, 2 shared cores busy with four other jobs): --quick (25 steps, hidden 64,
+12-character windows) takes the validation loss from 4.06 to 3.01 nats/char in about 75 s.
+The default run (600 steps, hidden 128, 32-character windows) was not timed: each of the 32
+time steps compiles its own kernels (they differ only in a constant offset), so its first
+step compiles a few hundred programs.
+
     python examples/char_lstm.py [--quick] [--steps N] [--out DIR]
 """
 from __future__ import annotations
