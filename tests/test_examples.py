@@ -11,6 +11,7 @@ from pathlib import Path
 
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -136,6 +137,18 @@ def test_digits_mlp_and_cnn_learn_and_reload(tmp_path):
         # the real image: the raw 0..16 grey levels, not the standardised network input
         np.testing.assert_array_equal(img, DIGITS_TEST[i])
         assert ax.title.get_color() == ("r" if pred != true else "k")   # wrong predictions in red
+
+
+@pytest.mark.parametrize("name", ["char_lstm", "char_transformer"])
+def test_character_language_models_learn_and_sample(tmp_path, name):
+    r = run_example(name, tmp_path)
+    # 61 characters: a uniform guess costs ln 61 = 4.11 nats; the short run must get well below
+    assert r["first_val_loss"] > 3.9 and r["val_loss"] < 3.6
+    assert r["val_loss"] < r["first_val_loss"] - 0.5
+    assert len(r["sample"]) > 60 and (tmp_path / "sample.txt").read_text(encoding="utf-8") == r["sample"]
+    fig = check_figures(r, tmp_path, {f"{name}.png"})[f"{name}.png"]
+    (title, x, y), = labels(fig)
+    assert title.endswith("loss") and (x, y) == ("step", "cross-entropy (nats / char)")
 
 
 def test_example_runs_from_the_command_line(tmp_path):

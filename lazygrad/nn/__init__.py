@@ -16,6 +16,9 @@ from .conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d,
                           MaxPool3d, MaxUnpool2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
+from .transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                          TransformerEncoderLayer, generate_square_subsequent_mask)
+from .rnn import GRU, LSTM, RNN
 from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
 
 __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "IncompatibleKeys",
@@ -23,6 +26,8 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softplus", "Softmax",
            "LogSoftmax", "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "SELU", "CELU", "Mish", "Softsign",
            "LogSigmoid", "Softmin", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+           "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+           "TransformerDecoder", "generate_square_subsequent_mask", "RNN", "LSTM", "GRU",
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint",
            "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
            "MaxUnpool2d"]

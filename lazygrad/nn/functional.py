@@ -8,7 +8,7 @@ logits through softplus of -|x|, log terms clamped like PyTorch).
 Public names: linear, embedding, dropout, layernorm, batchnorm, mse_loss, l1_loss, nll_loss,
 cross_entropy, binary_cross_entropy, binary_cross_entropy_with_logits, pending_buffer_updates,
 drop_history; and torch's other names from functional_names.py (relu, gelu, softmax, conv2d,
-max_pool2d, layer_norm, pad, ...).
+max_pool2d, layer_norm, pad, ...); scaled_dot_product_attention and causal_mask (from nn.attention).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from .. import dtypes as dt
 from ..graph import buffer_node
 from ..ops import Op
 from ..tensor import Tensor
+from .attention import causal_mask, scaled_dot_product_attention  # noqa: F401 (re-exported)
 
 Number = Union[int, float]
 
