@@ -237,7 +237,7 @@ def scatter(x: Tensor, dim: int, index: Any, src: Any = None, value: Any = None,
     s = _Scatter(x, dim, index, src, "scatter")
     # the last writer: the largest j that hits each position (-1: none)
     j = Tensor.arange(s.m).reshape((s.m,) + (1,) * (x.ndim - s.d))
-    last = s.hot.where(j, -1).max(s.d, keepdim=True)
+    last = s.hot.where(j, -1).amax(s.d, keepdim=True)
     win = s.hot & (j == last)
     v = s.src._expand_to(s.hot.shape)
     val = win.where(v, 0).any(s.d, keepdim=True) if x.dtype is dt.bool_ else win.where(v, 0).sum(s.d, keepdim=True,
@@ -276,7 +276,7 @@ def scatter_reduce(x: Tensor, dim: int, index: Any, src: Tensor, reduce: str, in
         # detached, where it ties the result of src alone
         fill = _lowest(xd) if how is Reduce.AMAX else _highest(xd)
         alone = hot.where(v, fill)
-        alone = (alone.max(d, keepdim=True) if how is Reduce.AMAX else alone.min(d, keepdim=True)).detach()
+        alone = (alone.amax(d, keepdim=True) if how is Reduce.AMAX else alone.amin(d, keepdim=True)).detach()
         xr = s.xr.detach()
         hot = hot.cat(Tensor.full(s.xr.shape, True), dim=d)
         v = v.cat((xr == alone).where(xr, fill), dim=d)
@@ -291,9 +291,9 @@ def scatter_reduce(x: Tensor, dim: int, index: Any, src: Tensor, reduce: str, in
     elif how is Reduce.PROD:
         r = hot.where(v, 1).prod(d, keepdim=True).cast(xd)
     elif how is Reduce.AMAX:
-        r = hot.where(v, _lowest(xd)).max(d, keepdim=True)
+        r = hot.where(v, _lowest(xd)).amax(d, keepdim=True)
     else:
-        r = hot.where(v, _highest(xd)).min(d, keepdim=True)
+        r = hot.where(v, _highest(xd)).amin(d, keepdim=True)
     if not include_self:
         r = s.hot.any(d, keepdim=True).where(r, s.xr)
     return s.finish(r)

@@ -59,11 +59,11 @@ def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
         return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.default_int))
     v = xt if largest else xt._order_reversed()
     low = float("-inf") if x.dtype.is_float else (False if x.dtype is dt.bool_ else -(2 ** (8 * x.dtype.itemsize - 1)))
-    best = tri.where(v, low).max(-1, keepdim=True).detach()          # (..., n, 1) over prefixes
+    best = tri.where(v, low).amax(-1, keepdim=True).detach()          # (..., n, 1) over prefixes
     # torch's index: the last element equal to the running extreme, or the last NaN so far
     hit = tri & ((v == best) | (v != v)) if x.dtype.is_float else tri & (v == best)
     n = tri.shape[0]
-    idx = hit.where(Tensor.arange(n), -1).max(-1)                       # (..., n)
+    idx = hit.where(Tensor.arange(n), -1).amax(-1)                       # (..., n)
     # through the index, so the gradient goes to it alone; a one-hot pick over the row (not the
     # gather kernel): the scan is O(n^2) already, and the pick fuses into its kernel
     from .indexing import _pick
@@ -90,7 +90,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     xt, tri, ax = _square(x, dim, "logcumsumexp")
     if x.numel() == 0:
         return x + 0.0
-    m = tri.where(xt, float("-inf")).max(-1, keepdim=True).detach()   # (..., n, 1)
+    m = tri.where(xt, float("-inf")).amax(-1, keepdim=True).detach()   # (..., n, 1)
     m = (m == float("-inf")).where(0.0, m)                             # all -inf so far: no shift
     m = (m == float("inf")).where(0.0, m)
     s = tri.where((xt - m).exp(), 0.0).sum(-1)

@@ -231,14 +231,7 @@ def _store_sort_inputs(nodes: list[Node], stored: dict[int, str]) -> None:
         if n.op not in OWN_KERNEL or n.realized is not None:
             continue
         what = n.op.value
-        for src in n.srcs:
-            base = flat_base(src, lambda m: m.uid in stored)
-            if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
-                continue
-            if base.op in MOVEMENT:
-                stored.setdefault(src.uid, f"{what} input read through a {base.op.value} view: copied to a plain buffer")
-            else:
-                stored.setdefault(base.uid, f"{what} input is computed ({base.op.value}): stored for the {what} kernel")
+        _store_plain(n, [f"{what} input"] * len(n.srcs), f"the {what} kernel", stored)
 
 
 def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
@@ -246,16 +239,21 @@ def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
     arrays: an operand computed by a fused expression or seen through a view other than a
     reshape is stored first. (Stores already decided elsewhere are read in place.)"""
     for n in nodes:
-        if n.op is not Op.CONV2D or n.realized is not None:
+        if n.op is Op.CONV2D and n.realized is None:
+            _store_plain(n, ["conv2d input", "conv2d weight"], "the direct kernel", stored)
+
+
+def _store_plain(n: Node, labels: list[str], kernel: str, stored: dict[int, str]) -> None:
+    """Store each source of `n` that its kernel cannot read as a plain buffer: a view (other
+    than reshapes) is copied, a computed value stored; `labels` name the sources in reasons."""
+    for src, label in zip(n.srcs, labels):
+        base = flat_base(src, lambda m: m.uid in stored)
+        if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
             continue
-        for src, what in zip(n.srcs, ("input", "weight")):
-            base = flat_base(src, lambda m: m.uid in stored)
-            if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
-                continue
-            if base.op in MOVEMENT:
-                stored.setdefault(src.uid, f"conv2d {what} read through a {base.op.value} view: copied to a plain buffer")
-            else:
-                stored.setdefault(base.uid, f"conv2d {what} is computed ({base.op.value}): stored for the direct kernel")
+        if base.op in MOVEMENT:
+            stored.setdefault(src.uid, f"{label} read through a {base.op.value} view: copied to a plain buffer")
+        else:
+            stored.setdefault(base.uid, f"{label} is computed ({base.op.value}): stored for {kernel}")
 
 
 # An elementwise producer of a matmul operand is recomputed by every tile that reads it (A by

@@ -476,8 +476,12 @@ def test_activation_errors():
         Tensor([1.0]).hardtanh(2.0, 1.0)
     with pytest.raises(ValueError, match="pad"):
         F.pad(Tensor([1.0]), (1, 1, 1, 1))
-    with pytest.raises(NotImplementedError, match="ceil_mode"):
-        F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.float32)), 2, ceil_mode=True)
+    # F.max_pool2d passes ceil_mode and return_indices through (issue 16 part B's pooling)
+    x = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
+    got, idx = F.max_pool2d(Tensor(x), 2, ceil_mode=True, return_indices=True)
+    want, widx = TF.max_pool2d(torch.tensor(x), 2, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(idx.numpy(), widx.numpy())
 
 
 # --- einsum: torch's equations, values and gradients, and the kernels of matmul ------------------------

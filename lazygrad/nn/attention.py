@@ -54,7 +54,7 @@ def _safe_softmax(scores: Tensor, keep: Tensor | None) -> Tensor:
     zero anyway) and replaced by 0 in an all -inf row, so exp never sees -inf - -inf."""
     if keep is not None:
         scores = keep.where(scores, float("-inf"))
-    m = scores.max(-1, keepdim=True).detach()
+    m = scores.amax(-1, keepdim=True).detach()
     m = m.isinf().where(0.0, m)
     e = (scores - m).exp()
     s = e.sum(-1, keepdim=True)
