@@ -76,7 +76,10 @@ _GELU = {
     # erfc(-x / sqrt 2) is 1 + erf(x / sqrt 2) without its cancellation for negative x (the erf
     # form lost 1e-4 relative accuracy around x = -3.5 in float32)
     "none": lambda x: 0.5 * x * (x * (-1 / math.sqrt(2))).erfc(),
-    "tanh": lambda x: 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh()),
+    # 0.5 * (1 + tanh(z)) is sigmoid(2z) without the cancellation of 1 + tanh(z) for negative
+    # z: in float32 tanh(z) rounds to -1 below z = -9 and the product became -0.0 where the
+    # value is about -1e-12 (fuzz seed 191093882: its reciprocal was -inf, not -1e12)
+    "tanh": lambda x: x * (math.sqrt(8 / math.pi) * (x + 0.044715 * x * x * x)).sigmoid(),
 }
 
 

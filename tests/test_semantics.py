@@ -93,6 +93,20 @@ def test_matmul_propagates_nan_and_inf_like_torch():
     close(Tensor(a) @ Tensor(b), (_t(a) @ _t(b)).numpy())
 
 
+def test_max_over_size_one_dims_is_the_identity_gradient_included():
+    v = np.array([[np.nan], [-2.0]], np.float32)
+    for name in ("amax", "amin"):
+        x = Tensor(v, requires_grad=True)
+        getattr(x, name)(-1).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [[1.0], [1.0]])  # torch: [[nan], [1.0]]
+        # over a longer row the mask is torch's: NaN at every element of a row holding NaN
+        w = np.array([[np.nan, 1.0], [3.0, -2.0]], np.float32)
+        x, t = Tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+        getattr(x, name)(-1).sum().backward()
+        getattr(torch, name)(t, -1).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
 # --- integers: overflow, promotion, defaults -----------------------------------------------------------
 def test_int32_arithmetic_wraps_like_torch():
     a = [I32_MAX, I32_MIN, 3]

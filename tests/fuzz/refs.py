@@ -551,12 +551,27 @@ class TR:
         return torch.mean(x, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x
 
     @staticmethod
+    def reduces(x, axis) -> bool:
+        """Whether a max/min over `axis` reduces anything: over size-1 dims (or a 0-d tensor)
+        lazygrad's max is the identity, whose gradient passes at a NaN where torch's mask
+        x == max(x) sends NaN (docs/semantics.md, "Reductions")."""
+        return x.ndim > 0 and any(x.shape[d] != 1 for d in TR.dims(x, axis))
+
+    @staticmethod
+    def keep(x, axis, keepdim):
+        """The identity max/min: x with the size-1 dims dropped unless keepdim."""
+        if not x.ndim or keepdim:
+            return x
+        dims = {d % x.ndim for d in TR.dims(x, axis)}
+        return x.reshape(tuple(s for i, s in enumerate(x.shape) if i not in dims))
+
+    @staticmethod
     def amax(x, axis, keepdim):
-        return torch.amax(x, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x
+        return torch.amax(x, dim=TR.dims(x, axis), keepdim=keepdim) if TR.reduces(x, axis) else TR.keep(x, axis, keepdim)
 
     @staticmethod
     def amin(x, axis, keepdim):
-        return torch.amin(x, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x
+        return torch.amin(x, dim=TR.dims(x, axis), keepdim=keepdim) if TR.reduces(x, axis) else TR.keep(x, axis, keepdim)
 
     @staticmethod
     def any(x, axis, keepdim):
