@@ -37,7 +37,7 @@ def _fresh(t):
     """A new lazy leaf on the same device buffer, so every rep builds and schedules its graph
     (through the plan cache) as a training step would."""
     from lazygrad import Tensor
-    from lazygrad import graph as gr
+    from lazygrad.ir import graph as gr
     return Tensor(gr.buffer_node(t.node.realized, t.shape, t.dtype), requires_grad=t.requires_grad)
 
 

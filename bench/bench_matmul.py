@@ -57,7 +57,7 @@ def _fresh(t):
     """A new lazy leaf on the same device buffer: the graph is rebuilt (as in a training
     step) instead of hitting the memo of an already realized node."""
     from lazygrad import Tensor
-    from lazygrad import graph as gr
+    from lazygrad.ir import graph as gr
     return Tensor(gr.buffer_node(t.node.realized, t.shape, t.dtype))
 
 

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.rounds):   # alternate the jobs: a burst of load hits both kinds alike
         rounds.append({"single": _run("single", 1, args), "ddp": _run("ddp", 2, args),
                        "allreduce": _run("allreduce", 2, args)})
-    from lazygrad.runtime import current_target
+    from lazygrad.runtime.device import current_target
     import lazygrad as lg
     info = {"cpu": _cpu(), "target": current_target().describe(), "device": lg.device().caps.name}
     med = statistics.median

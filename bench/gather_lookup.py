@@ -12,7 +12,7 @@ import torch
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.indexing import _pick
+from lazygrad.frontend.indexing import _pick
 
 
 def best_ms(f, runs: int = 5) -> float:

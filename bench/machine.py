@@ -108,7 +108,7 @@ def _opencl_device() -> dict[str, str]:
 def _lazygrad_target() -> str:
     """The target lazygrad generates code for here (LLVM CPU, vector bits, probed widths)."""
     try:
-        from lazygrad.runtime import current_target
+        from lazygrad.runtime.device import current_target
         return current_target().describe()
     except Exception as e:
         return f"{type(e).__name__}: {e}"

@@ -1,8 +1,8 @@
 """Markdown tables generated from lazygrad's own tables, for the README and the documentation site.
 
 - `settings_table()`: every LAZYGRAD_* variable, from `lazygrad.config.ENV` and `HELP`.
-- `primitives_table()`: every primitive op, from `lazygrad.ops.PRIMITIVES` and the gradient
-  rules `lazygrad.autodiff.vjp_rules` / `NO_GRAD_OPS`.
+- `primitives_table()`: every primitive op, from `lazygrad.ir.ops.PRIMITIVES` and the gradient
+  rules `lazygrad.autodiff.rules.vjp_rules` / `NO_GRAD_OPS`.
 - `tensor_methods_table()`: every public Tensor method and property with the first sentence of
   its docstring.
 - `torch_ops_table()`: the PyTorch names of TORCH_SURFACE, each with lazygrad's name and
@@ -44,8 +44,8 @@ def settings_table() -> str:
 
 def primitives_table() -> str:
     """One row per primitive op: category, arity, OpenCL C, numpy reference, gradient rule."""
-    from lazygrad.autodiff import NO_GRAD_OPS, vjp_rules
-    from lazygrad.ops import PRIMITIVES
+    from lazygrad.autodiff.rules import NO_GRAD_OPS, vjp_rules
+    from lazygrad.ir.ops import PRIMITIVES
 
     rows = ["| op | category | arity | OpenCL C | OpenCL C for integers | numpy reference | gradient |",
             "|---|---|---|---|---|---|---|"]

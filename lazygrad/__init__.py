@@ -6,25 +6,25 @@
     y.backward()                 # the gradient is more lazy graph
     print(y.item(), x.grad.numpy())   # now kernels are scheduled, fused, compiled, run
 """
-__version__ = "0.1.0"
+from lazygrad.version import __version__  # noqa: F401
 
-from . import config  # noqa: F401  (lg.config.override(fuse=False): settings for a block)
-from .counters import counters
-from .dtypes import DType, bool_, float16, float32, float64, int32, int64
-from .random import manual_seed
-from .tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
+from lazygrad import config  # noqa: F401  (lg.config.override(fuse=False): settings for a block)
+from lazygrad.counters import counters
+from lazygrad.dtypes import DType, bool_, float16, float32, float64, int32, int64
+from lazygrad.ir.random import manual_seed
+from lazygrad.frontend.tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
-from . import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
-from . import activations, mathops, shapes, utils
-from .creation import (empty, full_like, linspace, logspace, normal, ones_like, rand_like, randint,  # noqa: F401
-                       randn_like, tensor, zeros_like)
-from .einsum import einsum
-from .mathops import std_mean, var_mean
+from lazygrad import config, data, nn, optim  # (lg.nn.Linear, lg.optim.SGD, like torch.nn / torch.optim)
+from lazygrad.frontend import activations, mathops, shapes
+from lazygrad import utils
+from lazygrad.frontend.creation import (empty, full_like, linspace, logspace, normal, ones_like, rand_like, randint, randn_like, tensor, zeros_like)
+from lazygrad.frontend.einsum import einsum
+from lazygrad.frontend.mathops import std_mean, var_mean
 
 for _family in (mathops, activations, shapes):
     _family.install(Tensor)
-from .torch_functions import *  # noqa: E402,F401,F403  (lg.exp(x), lg.sum(x, 1), lg.where(c, a, b), ...)
-from .torch_functions import __all__ as _torch_names  # noqa: E402
+from lazygrad.frontend.torch_functions import *  # noqa: E402,F401,F403  (lg.exp(x), lg.sum(x, 1), lg.where(c, a, b), ...)
+from lazygrad.frontend.torch_functions import __all__ as _torch_names  # noqa: E402
 
 zeros, ones, full, arange, eye, rand, randn = (Tensor.zeros, Tensor.ones, Tensor.full, Tensor.arange, Tensor.eye,
                                                Tensor.rand, Tensor.randn)
@@ -35,7 +35,7 @@ bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 def grad(y: Tensor, xs: "list[Tensor] | Tensor", grad_output: "Tensor | None" = None,
          allow_unused: bool = False) -> "list[Tensor]":
     """Lazy gradient tensors dy/dx for each x in xs (a DAG rewrite; nothing runs)."""
-    from .autodiff import grad_tensors
+    from lazygrad.autodiff.rules import grad_tensors
     return grad_tensors(y, [xs] if isinstance(xs, Tensor) else list(xs), grad_output, allow_unused)
 
 
@@ -43,26 +43,26 @@ def grad_graph(*tensors: Tensor) -> str:
     """The lazy graph behind `tensors` (typically gradients), one node per line in dependency
     order: id, op and arg, shape, dtype, sources, and where it came from — the user's source
     line for forward nodes, "grad of OP #id @ file:line" for nodes autodiff made."""
-    from .autodiff import format_grad_graph
+    from lazygrad.autodiff.rules import format_grad_graph
     return format_grad_graph([t.node for t in tensors])
 
 
 def schedule(*tensors: Tensor) -> list:
     """The kernels realizing `tensors` would launch, without running them: each has name,
     source, ops, reason, inputs, outputs."""
-    from .engine import schedule_kernels
+    from lazygrad.engine.realize import schedule_kernels
     return schedule_kernels([t.node for t in tensors])
 
 
 def synchronize() -> None:
     """Wait for every queued kernel (and add their device time to counters.kernel_time)."""
-    from .runtime import synchronize as _sync
+    from lazygrad.runtime.device import synchronize as _sync
     _sync()
 
 
 def device():
     """The OpenCL device lazygrad runs on, with its queried capabilities (`.caps`)."""
-    from .runtime import get_device
+    from lazygrad.runtime.device import get_device
     return get_device()
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .tensor import Tensor
+from lazygrad.frontend.tensor import Tensor
 
 
 def _device_array(a: np.ndarray) -> np.ndarray:

@@ -39,11 +39,11 @@ from typing import Any
 
 import networkx as nx
 
-from . import debug
-from .debug import RealizeInfo, format_table, event_seconds, node_str, shape_str, size_str
-from .graph import Node, user_line
-from .ops import MOVEMENT, Op
-from .scheduler import Kernel
+from lazygrad.debug import events as debug
+from lazygrad.debug.events import RealizeInfo, format_table, event_seconds, node_str, shape_str, size_str
+from lazygrad.ir.graph import Node, user_line
+from lazygrad.ir.ops import MOVEMENT, Op
+from lazygrad.scheduling.scheduler import Kernel
 
 SVG_NODE_LIMIT = 4000   # graphviz layout time grows fast; skip the SVG for bigger graphs
 DATA_REASON = "host data, no producing op to fuse with"

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .nn.functional import drop_history, pending_buffer_updates
-from .tensor import Tensor, companions_of, no_grad, realize
+from lazygrad.nn.functional import drop_history, pending_buffer_updates
+from lazygrad.frontend.tensor import Tensor, companions_of, no_grad, realize
 
 ParamGroup = dict[str, Any]
 
@@ -420,4 +420,4 @@ class Adagrad(Optimizer):
         return p - grad / (s.sqrt() + group["eps"]) * clr, {"sum": s}
 
 
-from . import lr_scheduler  # noqa: E402  (lg.optim.lr_scheduler, like torch.optim.lr_scheduler)
+from lazygrad import lr_scheduler  # noqa: E402  (lg.optim.lr_scheduler, like torch.optim.lr_scheduler)

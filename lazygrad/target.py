@@ -6,7 +6,7 @@ PoCL 3.0 with LLVM 14 on an AMD Zen 4 names `znver3` in its version string (no A
 reporting `preferred_vector_width_float = 16`. 512-bit vectors then fail to build, vanish from
 the program, kill the process inside LLVM, or compute garbage. So the register width is taken
 from the LLVM CPU the compiler names (`LLVM_CPU_BITS`), never from the reported width alone,
-and the probe (`lazygrad.probe`) checks every width before any kernel uses it.
+and the probe (`lazygrad.runtime.probe`) checks every width before any kernel uses it.
 
 Every width decision asks `Target.lanes(itemsize)`: vector bits / element bits, limited to
 widths the probe passed. Nothing else reads the raw preferred width.

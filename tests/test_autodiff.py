@@ -105,9 +105,9 @@ ERF_TOL = dict(rtol=1e-5, atol=1e-6)   # erf is a 1.5e-7 approximation (Abramowi
 
 def test_checkers_catch_a_wrong_rule(monkeypatch):
     # the harness can fail: a sin rule off by 1% is caught by torch and by finite differences
-    from lazygrad.autodiff import mul, vjp_rules
-    from lazygrad.graph import elementwise
-    from lazygrad.ops import Op
+    from lazygrad.autodiff.rules import mul, vjp_rules
+    from lazygrad.ir.graph import elementwise
+    from lazygrad.ir.ops import Op
     monkeypatch.setitem(vjp_rules, Op.SIN, lambda g, n: (mul(mul(g, elementwise(Op.COS, n.srcs[0])),
                                                               elementwise(Op.EXP, _const_like(0.01, g))),))
     with pytest.raises(AssertionError, match="vs torch"):
@@ -123,7 +123,7 @@ def test_finite_differences_catch_a_wrong_gradient():
 
 
 def _const_like(v: float, like):
-    from lazygrad.graph import const
+    from lazygrad.ir.graph import const
     return const(v, like.dtype, like.shape)
 
 

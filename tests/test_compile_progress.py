@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-import lazygrad.compile_progress as cp
+import lazygrad.runtime.progress as cp
 from lazygrad import Tensor
 
 _fresh = iter(range(10**6))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.conv import windows
+from lazygrad.frontend.conv import windows
 
 from conftest import close
 

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 import lazygrad as lg
 from lazygrad import Tensor
 from lazygrad import dtypes as dt
-from lazygrad import graph as gr
-from lazygrad.conv import use_direct
-from lazygrad.ops import Op
+from lazygrad.ir import graph as gr
+from lazygrad.frontend.conv import use_direct
+from lazygrad.ir.ops import Op
 
 from conftest import close
 

@@ -247,7 +247,7 @@ def test_program_cache_writes_from_concurrent_processes_never_tear(tmp_path):
     script = textwrap.dedent(f"""
         import sys, hashlib
         from pathlib import Path
-        from lazygrad.runtime import ProgramCache
+        from lazygrad.runtime.device import ProgramCache
         role, d = sys.argv[1], Path(sys.argv[2])
         pc = ProgramCache(device=None)
         keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4)]

@@ -14,7 +14,7 @@ import pytest
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.ops import Op
+from lazygrad.ir.ops import Op
 
 OP_NAMES = {op.value for op in Op}
 ROOT = Path(__file__).resolve().parent.parent
@@ -334,7 +334,7 @@ def test_schedule_prints_as_a_table():
 
 
 def test_failing_script_still_dumps(tmp_path: Path, capsys: pytest.CaptureFixture):
-    from lazygrad import debug
+    from lazygrad.debug import events as debug
     from lazygrad.dump import main
 
     script = tmp_path / "boom.py"

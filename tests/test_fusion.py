@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.reference import evaluate
+from lazygrad.ir.interpret import evaluate
 
 from conftest import close
 
@@ -212,7 +212,7 @@ def test_random_dags_match_reference_and_unfused(prog, shape):
 
 def test_elementwise_takes_a_narrower_vector_when_the_widest_does_not_divide():
     """(5, 24) float32 on a 16-wide device: float8 lanes, not scalar code."""
-    from lazygrad.codegen import vector_width
+    from lazygrad.codegen.render import vector_width
     widest = vector_width(4)
     xn = np.arange(120, dtype=np.float32).reshape(5, 24)
     x = lg.Tensor(xn)

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import lazygrad as lg
-from lazygrad import Tensor, tune
-from lazygrad.codegen import matmul_candidates, render_matmul, MatmulGeometry
-from lazygrad.engine import schedule_kernels
-from lazygrad.lower import lower
+from lazygrad import Tensor
+from lazygrad.runtime import tune
+from lazygrad.codegen.render import matmul_candidates, render_matmul, MatmulGeometry
+from lazygrad.engine.realize import schedule_kernels
+from lazygrad.codegen.lower import lower
 
 from conftest import close
 
@@ -204,7 +205,7 @@ def test_every_candidate_config_is_correct(rng, monkeypatch, pack):
     assert len(cands) >= 4
     # one candidate per kind of difference (tile rows, tile columns, work-group, unroll)
     cands = cands[:3] + cands[-1:] if pack == "0" else cands[:2]
-    from lazygrad.runtime import Buffer, get_kernel, launch
+    from lazygrad.runtime.device import Buffer, get_kernel, launch
     inputs = [lg.Tensor(n).numpy() if n.realized is None else None for n in lk.buffers[1:]]
     from lazygrad.config import settings
     from lazygrad.target import vector_bits_of_source
@@ -261,7 +262,7 @@ def test_tuner_survives_a_corrupt_cache(tmp_path, monkeypatch):
 def test_tuning_end_to_end_writes_cache_and_stays_correct(rng, tmp_path, monkeypatch):
     monkeypatch.setenv("LAZYGRAD_TUNE", "1")
     monkeypatch.setenv("LAZYGRAD_CACHE_DIR", str(tmp_path))
-    from lazygrad import codegen
+    from lazygrad.codegen import render as codegen
     monkeypatch.setattr(codegen, "TUNE_MIN_PRODUCT", 64 ** 3)  # tune this small product too
     tune.clear_memory()
     before = lg.counters.kernels_launched

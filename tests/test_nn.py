@@ -19,8 +19,7 @@ from lazygrad import Tensor, nn
 from lazygrad.data import DataLoader, progress
 from lazygrad.nn import functional as F
 from lazygrad.nn import init
-from lazygrad.nn.state import (CheckpointError, load_arrays, load_checkpoint, load_state_dict, save_checkpoint,
-                               save_state_dict)
+from lazygrad.nn.state import (CheckpointError, load_arrays, load_checkpoint, load_state_dict, save_checkpoint, save_state_dict)
 
 ROOT = Path(__file__).resolve().parents[1]
 has_conv = hasattr(Tensor, "conv2d")

@@ -227,7 +227,7 @@ def test_interpolate_linear_trilinear_and_errors():
 
 @pytest.mark.xfail(strict=True, reason="bug outside issue 16B: conv.max_pool2d (the floor-mode path without "
                    "return_indices) splits the gradient between tied maxima of a window; torch gives all of it to "
-                   "the first one (lazygrad.pooling's paths do)")
+                   "the first one (lazygrad.frontend.pooling's paths do)")
 def test_max_pool2d_tie_gradient_goes_to_the_first_maximum():
     x = np.zeros((1, 1, 2, 2), np.float32)
     x[0, 0, 0] = 1.0

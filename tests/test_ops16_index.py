@@ -10,7 +10,7 @@ import torch.nn.functional as TF
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad import indexing
+from lazygrad.frontend import indexing
 
 from conftest import close
 

@@ -75,8 +75,8 @@ def test_step_is_one_realize_and_reuses_its_plan(monkeypatch):
     built, compiled = lg.counters.schedules_built, lg.counters.programs_compiled
     before = lg.counters.realizes
     uploads = []
-    copyin = lg.runtime.Buffer.copyin
-    monkeypatch.setattr(lg.runtime.Buffer, "copyin", lambda self, a: uploads.append(a.shape) or copyin(self, a))
+    copyin = lg.runtime.device.Buffer.copyin
+    monkeypatch.setattr(lg.runtime.device.Buffer, "copyin", lambda self, a: uploads.append(a.shape) or copyin(self, a))
     losses = [step().item() for _ in range(4)]
     # no host-to-device copies (blocking) per step: the bias corrections are computed on the device
     assert uploads == []
@@ -86,10 +86,10 @@ def test_step_is_one_realize_and_reuses_its_plan(monkeypatch):
     assert losses == sorted(losses, reverse=True)
     # parameters and moments hold only their new buffers, not the graph that computed them
     for p in lm.parameters():
-        assert p.node.op is lg.ops.Op.BUFFER and p.node.realized is not None and p.is_leaf
+        assert p.node.op is lg.ir.ops.Op.BUFFER and p.node.realized is not None and p.is_leaf
         for v in opt.state[id(p)].values():
             if isinstance(v, Tensor):
-                assert v.node.op is lg.ops.Op.BUFFER
+                assert v.node.op is lg.ir.ops.Op.BUFFER
 
 
 def test_changing_lr_reuses_the_plan_and_matches_torch():
@@ -125,7 +125,7 @@ def test_batchnorm_statistics_update_with_the_step():
     opt.step(loss)
     assert lg.counters.realizes - before == 1
     rm, rv = model[1].running_mean, model[1].running_var
-    assert rm.node.op is lg.ops.Op.BUFFER and rv.node.op is lg.ops.Op.BUFFER   # realized in the step
+    assert rm.node.op is lg.ir.ops.Op.BUFFER and rv.node.op is lg.ir.ops.Op.BUFFER   # realized in the step
     np.testing.assert_allclose(rm.numpy(), 0.1 * h.mean(0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(rv.numpy(), 0.9 + 0.1 * h.var(0, ddof=1), rtol=1e-4)
 

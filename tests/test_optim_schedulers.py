@@ -242,9 +242,9 @@ def test_a_rate_change_is_a_non_blocking_write_not_an_upload(monkeypatch):
     lsched = lr_scheduler.ExponentialLR(lopt, gamma=0.5)
     train_step(lm, tm, lopt, topt, 0)
     uploads, writes = [], []
-    copyin, write = lg.runtime.Buffer.copyin, lg.runtime.Buffer.write
-    monkeypatch.setattr(lg.runtime.Buffer, "copyin", lambda self, a: uploads.append(a.shape) or copyin(self, a))
-    monkeypatch.setattr(lg.runtime.Buffer, "write", lambda self, a: writes.append(a.shape) or write(self, a))
+    copyin, write = lg.runtime.device.Buffer.copyin, lg.runtime.device.Buffer.write
+    monkeypatch.setattr(lg.runtime.device.Buffer, "copyin", lambda self, a: uploads.append(a.shape) or copyin(self, a))
+    monkeypatch.setattr(lg.runtime.device.Buffer, "write", lambda self, a: writes.append(a.shape) or write(self, a))
     for step in range(1, 4):
         lsched.step()
         x, y = data(step)
@@ -296,8 +296,8 @@ def test_clipping_is_lazy_and_fuses_into_the_step(monkeypatch):
     lm, tm = models(6)
     lopt, topt = optim.SGD(lm.parameters(), lr=0.5, momentum=0.9), torch.optim.SGD(tm.parameters(), lr=0.5, momentum=0.9)
     reads = []
-    numpy = lg.runtime.Buffer.numpy
-    monkeypatch.setattr(lg.runtime.Buffer, "numpy", lambda self: reads.append(self.size) or numpy(self))
+    numpy = lg.runtime.device.Buffer.numpy
+    monkeypatch.setattr(lg.runtime.device.Buffer, "numpy", lambda self: reads.append(self.size) or numpy(self))
     for step in range(4):
         x, y = data(step)
         lloss = lm(Tensor(x)).cross_entropy(Tensor(y))

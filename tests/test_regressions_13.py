@@ -104,7 +104,7 @@ def test_split_reduction_float_max_of_all_neg_inf_matches_torch():
 
 
 def test_reduce_identity_is_one_table_per_op_and_dtype():
-    from lazygrad.ops import REDUCE, reduce_identity
+    from lazygrad.ir.ops import REDUCE, reduce_identity
     for d in lg.dtypes.DTYPES.values():
         for op in REDUCE:
             v = reduce_identity(op, d)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import lazygrad as lg
-from lazygrad import runtime as rt
+from lazygrad.runtime import device as rt
 from lazygrad.counters import counters
 from lazygrad.dtypes import float32
 

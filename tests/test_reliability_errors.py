@@ -18,9 +18,9 @@ import pytest
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad import runtime as rt
+from lazygrad.runtime import device as rt
 from lazygrad.dtypes import float32
-from lazygrad.runtime import BuildError, Buffer, get_kernel, launch, memory_stats
+from lazygrad.runtime.device import BuildError, Buffer, get_kernel, launch, memory_stats
 
 
 def _live() -> int:

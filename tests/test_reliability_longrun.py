@@ -68,7 +68,7 @@ def _rss() -> int:
 @pytest.fixture(scope="module")
 def long_run() -> dict:
     import lazygrad as lg
-    from lazygrad.runtime import memory_stats
+    from lazygrad.runtime.device import memory_stats
 
     samples: dict[int, dict] = {}
     gc.collect()

@@ -197,7 +197,7 @@ def test_max_reduction_source_stays_small():
 def test_long_rows_stay_one_kernel_and_few_long_sums_split():
     """A long axis is split in two passes only when the rows alone cannot occupy the device;
     rows that can stay whole and fuse row-wise (softmax over 40000 columns = 1 kernel)."""
-    from lazygrad.runtime import current_target
+    from lazygrad.runtime.device import current_target
     tgt = current_target()
     rows = next(r for r in range(1, 1 << 16) if not tgt.split_reduce(r))  # the fewest rows that fill it
     assert tgt.split_reduce(rows - 1)

@@ -10,7 +10,7 @@ import numpy as np
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.graph import buffer_node
+from lazygrad.ir.graph import buffer_node
 
 SCRIPT = r"""
 import json, numpy as np, lazygrad as lg
@@ -93,7 +93,7 @@ def test_training_loop_memory_is_constant():
     """param = param - lr * grad, realized each step: no graph chains from step to step."""
     import gc
 
-    from lazygrad.graph import toposort
+    from lazygrad.ir.graph import toposort
 
     rng = np.random.default_rng(0)
     x = Tensor(rng.standard_normal((8, 4)).astype(np.float32))

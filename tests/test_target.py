@@ -3,7 +3,7 @@
 
 Everything here holds on any CPU: the Zen 4 case (PoCL's LLVM 14 compiles for znver3 while the
 device reports 16 float lanes) is a DeviceInfo, and the driver failures are the fault-injecting
-wrappers of lazygrad.faults (LAZYGRAD_FAULT)."""
+wrappers of lazygrad.runtime.faults (LAZYGRAD_FAULT)."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,9 +21,10 @@ import torch
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad import config, runtime
-from lazygrad.faults import kernel_bodies, missing_kernels, refusal
-from lazygrad.probe import ProbeItem, expected_outputs, probe_items, run_probe
+from lazygrad import config
+from lazygrad.runtime import device as runtime
+from lazygrad.runtime.faults import kernel_bodies, missing_kernels, refusal
+from lazygrad.runtime.probe import ProbeItem, expected_outputs, probe_items, run_probe
 from lazygrad.target import DeviceInfo, Profile, describe, planned_bits, vector_bits_of_source
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -48,7 +48,7 @@ def test_modules_name_their_own_ops_and_optimizers_their_update():
     (x2 * w).sum().backward()
     sgd = optim.SGD([w], lr=0.1, momentum=0.9)
     names = []
-    from lazygrad import debug
+    from lazygrad.debug import events as debug
 
     class Names(debug.Observer):
         def kernel_built(self, kernel, rendered, program):

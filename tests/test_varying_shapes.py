@@ -8,7 +8,7 @@ import numpy as np
 import lazygrad as lg
 from lazygrad import Tensor, config, nn, optim
 from lazygrad.counters import counters
-from lazygrad.lru import LRUCache
+from lazygrad.runtime.lru import LRUCache
 
 
 def test_lru_cache_evicts_the_least_recently_used():

@@ -33,7 +33,7 @@ def sync() -> None:
     import lazygrad
     fn = getattr(lazygrad, "synchronize", None)
     if fn is None:
-        from lazygrad import runtime
+        from lazygrad.runtime import device as runtime
         fn = runtime.synchronize
     fn()
 

@@ -24,11 +24,11 @@ ReduceOp, broadcast, all_reduce, broadcast_module, all_gather_object, Distribute
 DistributedDataParallel, Bucket, SyncStats, plan_buckets, frontier, realize_buckets, split_bucket,
 save_checkpoint, load_checkpoint.
 """
-from .checkpoint import load_checkpoint, save_checkpoint
-from .collectives import ReduceOp, all_gather_object, all_reduce, broadcast, broadcast_module
-from .ddp import Bucket, DistributedDataParallel, SyncStats, frontier, plan_buckets, realize_buckets, split_bucket
-from .sampler import DistributedSampler
-from .group import DistributedTimeout, World, barrier, init, is_initialized, mpiexec_path, world
+from lazygrad.distributed.checkpoint import load_checkpoint, save_checkpoint
+from lazygrad.distributed.collectives import (ReduceOp, all_gather_object, all_reduce, broadcast, broadcast_module)
+from lazygrad.distributed.ddp import (Bucket, DistributedDataParallel, SyncStats, frontier, plan_buckets, realize_buckets, split_bucket)
+from lazygrad.distributed.sampler import DistributedSampler
+from lazygrad.distributed.group import (DistributedTimeout, World, barrier, init, is_initialized, mpiexec_path, world)
 
 __all__ = ["init", "world", "World", "is_initialized", "barrier", "DistributedTimeout", "mpiexec_path",
            "ReduceOp", "broadcast", "all_reduce", "broadcast_module", "all_gather_object", "DistributedSampler",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..nn import state
-from ..nn.module import Module
-from .ddp import DistributedDataParallel
-from .group import barrier, world
+from lazygrad.nn import state
+from lazygrad.nn.module import Module
+from lazygrad.distributed.ddp import DistributedDataParallel
+from lazygrad.distributed.group import barrier, world
 
 
 def _unwrap(model: Module) -> Module:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..tensor import Tensor, no_grad
-from .group import wait_all, world
+from lazygrad.frontend.tensor import Tensor, no_grad
+from lazygrad.distributed.group import wait_all, world
 
 if TYPE_CHECKING:
-    from ..nn.module import Module
+    from lazygrad.nn.module import Module
 
 
 class ReduceOp(Enum):

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Node, toposort
-from ..nn.module import Module
-from ..ops import MOVEMENT, Op
-from ..tensor import Tensor, cat, companions_of, no_grad, realize
-from .collectives import all_gather_object, broadcast_module
-from .group import wait_all, world
+from lazygrad.ir.graph import Node, toposort
+from lazygrad.nn.module import Module
+from lazygrad.ir.ops import MOVEMENT, Op
+from lazygrad.frontend.tensor import Tensor, cat, companions_of, no_grad, realize
+from lazygrad.distributed.collectives import all_gather_object, broadcast_module
+from lazygrad.distributed.group import wait_all, world
 
 
 @dataclass(frozen=True)

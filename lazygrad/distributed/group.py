@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import settings
+from lazygrad.config import settings
 
 # variables a launcher sets in every process it starts (MPICH/Hydra and Intel MPI: PMI_*;
 # Open MPI: OMPI_*; PMIx launchers including Slurm's srun --mpi=pmix: PMIX_*; srun --mpi=pmi2: PMI_*)
@@ -78,7 +78,7 @@ def _cores() -> int:
 
 
 def _opencl_started() -> bool:
-    from .. import runtime
+    from lazygrad.runtime import device as runtime
     return runtime._device is not None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .group import world
+from lazygrad.distributed.group import world
 
 
 class DistributedSampler:

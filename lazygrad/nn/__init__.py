@@ -7,19 +7,15 @@
 Submodules: functional (stateless functions, also Tensor methods), init (weight
 initialisation), state (safetensors checkpoints), utils (gradient clipping).
 """
-from . import functional, init, state, utils
-from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax,
-                         Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
-                     Linear, MaxPool2d)
-from .conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d,
-                          MaxPool3d, MaxUnpool2d)
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
-from .transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
-                          TransformerEncoderLayer, generate_square_subsequent_mask)
-from .rnn import GRU, LSTM, RNN
-from .state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
+from lazygrad.nn import functional, init, state, utils
+from lazygrad.nn.activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
+from lazygrad.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear, MaxPool2d)
+from lazygrad.nn.conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, MaxUnpool2d)
+from lazygrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from lazygrad.nn.module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
+from lazygrad.nn.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, generate_square_subsequent_mask)
+from lazygrad.nn.rnn import GRU, LSTM, RNN
+from lazygrad.nn.state import load_checkpoint, load_state_dict, save_checkpoint, save_state_dict
 
 __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "IncompatibleKeys",
            "Linear", "Embedding", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "MaxPool2d",

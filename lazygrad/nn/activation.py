@@ -6,9 +6,9 @@ ReLU6, Hardtanh, Hardsigmoid, Hardswish, SELU, CELU, Mish, Softsign, LogSigmoid,
 """
 from __future__ import annotations
 
-from .. import activations as A
-from ..tensor import Tensor
-from .module import Module
+from lazygrad.frontend import activations as A
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn.module import Module
 
 
 class ReLU(Module):

@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from .. import dtypes as dt
-from ..tensor import Tensor
+from lazygrad import dtypes as dt
+from lazygrad.frontend.tensor import Tensor
 
 
 def causal_mask(length: int, source_length: int | None = None) -> Tensor:
@@ -113,6 +113,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     weights = attention_weights(query, key, attn_mask, is_causal, scale)
     if dropout_p and training:
-        from .functional import dropout
+        from lazygrad.nn.functional import dropout
         weights = dropout(weights, dropout_p, True)
     return weights @ value

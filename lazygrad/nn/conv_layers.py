@@ -1,6 +1,6 @@
 """Convolution and pooling modules beyond Conv2d / MaxPool2d / AvgPool2d, in torch's shape:
 Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d,
-MaxUnpool2d (the functions live in lazygrad.convnd and lazygrad.pooling).
+MaxUnpool2d (the functions live in lazygrad.frontend.convnd and lazygrad.frontend.pooling).
 
 Public names: Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, AvgPool1d,
 AvgPool3d, MaxUnpool2d.
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import convnd, pooling
-from ..tensor import Tensor
-from . import init
-from .layers import _param, _positive
-from .module import Module
+from lazygrad.frontend import convnd, pooling
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn import init
+from lazygrad.nn.layers import _param, _positive
+from lazygrad.nn.module import Module
 
 
 class _ConvNd(Module):

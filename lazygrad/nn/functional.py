@@ -18,11 +18,11 @@ from typing import Union
 
 import numpy as np
 
-from .. import dtypes as dt
-from ..graph import buffer_node
-from ..ops import Op
-from ..tensor import Tensor
-from .attention import causal_mask, scaled_dot_product_attention  # noqa: F401 (re-exported)
+from lazygrad import dtypes as dt
+from lazygrad.ir.graph import buffer_node
+from lazygrad.ir.ops import Op
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn.attention import causal_mask, scaled_dot_product_attention  # noqa: F401 (re-exported)
 
 Number = Union[int, float]
 
@@ -108,7 +108,7 @@ def _same_shape(a: Tensor, b: Tensor, op: str, what: str = "target") -> None:
 # --- layers ----------------------------------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    from ..linalg import linear as _linear
+    from lazygrad.frontend.linalg import linear as _linear
     return _linear(x, weight, bias)
 
 
@@ -368,14 +368,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
 
 
 # torch.nn.functional's other names (activations, softmax, conv and pooling, norms, pad)
-from .functional_names import (avg_pool2d, batch_norm, celu, conv2d, elu, gelu, hardsigmoid,  # noqa: E402,F401
-                               hardswish, hardtanh, layer_norm, leaky_relu, log_softmax, logsigmoid, max_pool2d,
-                               mish, normalize, pad, quick_gelu, relu, relu6, selu, sigmoid, silu, softmax, softmin,
-                               softplus, softsign, tanh)
+from lazygrad.nn.functional_names import (avg_pool2d, batch_norm, celu, conv2d, elu, gelu, hardsigmoid, hardswish, hardtanh, layer_norm, leaky_relu, log_softmax, logsigmoid, max_pool2d, mish, normalize, pad, quick_gelu, relu, relu6, selu, sigmoid, silu, softmax, softmin, softplus, softsign, tanh)
 
 # --- issue 16 part B: gather/scatter, resampling, 1-D/3-D/transposed conv and pooling ---------------
 # (the functions live in their own modules; these are torch's F names for them)
-from ..convnd import conv1d, conv3d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
-from ..indexing import one_hot  # noqa: E402,F401
-from ..pooling import (avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d)  # noqa: E402,F401
-from ..resample import interpolate, pad  # noqa: E402,F401,F811  (every padding mode: replaces the constant-only one)
+from lazygrad.frontend.convnd import conv1d, conv3d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
+from lazygrad.frontend.indexing import one_hot  # noqa: E402,F401
+from lazygrad.frontend.pooling import avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d  # noqa: E402,F401
+from lazygrad.frontend.resample import interpolate, pad  # noqa: E402,F401,F811  (every padding mode: replaces the constant-only one)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import activations as A
-from ..tensor import Tensor
+from lazygrad.frontend import activations as A
+from lazygrad.frontend.tensor import Tensor
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from ..random import next_seed
-from ..tensor import Tensor
+from lazygrad.ir.random import next_seed
+from lazygrad.frontend.tensor import Tensor
 
 _GAINS = {
     "linear": lambda p: 1.0, "identity": lambda p: 1.0, "conv1d": lambda p: 1.0,

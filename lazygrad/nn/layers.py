@@ -12,11 +12,11 @@ from typing import Union
 
 import numpy as np
 
-from ..dtypes import int64 as lg_int64
-from ..tensor import Tensor
-from . import functional as F
-from . import init
-from .module import Module
+from lazygrad.dtypes import int64 as lg_int64
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn import functional as F
+from lazygrad.nn import init
+from lazygrad.nn.module import Module
 
 IntPair = Union[int, tuple[int, int]]
 

@@ -4,9 +4,9 @@ Public names: MSELoss, L1Loss, CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogits
 """
 from __future__ import annotations
 
-from ..tensor import Tensor
-from . import functional as F
-from .module import Module
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn import functional as F
+from lazygrad.nn.module import Module
 
 
 class MSELoss(Module):

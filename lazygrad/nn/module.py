@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..tensor import Tensor
+from lazygrad.frontend.tensor import Tensor
 
 
 class IncompatibleKeys(NamedTuple):

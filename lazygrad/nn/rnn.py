@@ -18,11 +18,11 @@ from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
-from ..random import next_seed
-from ..tensor import Tensor, cat, stack
-from . import functional as F
-from .layers import _param
-from .module import Module
+from lazygrad.ir.random import next_seed
+from lazygrad.frontend.tensor import Tensor, cat, stack
+from lazygrad.nn import functional as F
+from lazygrad.nn.layers import _param
+from lazygrad.nn.module import Module
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
 

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from .. import dtypes as dt
-from ..tensor import Tensor
-from .module import Module
+from lazygrad import dtypes as dt
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn.module import Module
 
 if TYPE_CHECKING:
-    from ..optim import Optimizer
+    from lazygrad.optim import Optimizer
 
 PathLike = Union[str, os.PathLike]
 FORMAT = "lazygrad-checkpoint-1"

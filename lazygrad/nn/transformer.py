@@ -20,13 +20,13 @@ from typing import Union
 
 import numpy as np
 
-from .. import dtypes as dt
-from ..tensor import Tensor
-from . import functional as F
-from . import init
-from .attention import attention_weights
-from .layers import Dropout, LayerNorm, Linear, _param, _positive
-from .module import Module, ModuleList
+from lazygrad import dtypes as dt
+from lazygrad.frontend.tensor import Tensor
+from lazygrad.nn import functional as F
+from lazygrad.nn import init
+from lazygrad.nn.attention import attention_weights
+from lazygrad.nn.layers import Dropout, LayerNorm, Linear, _param, _positive
+from lazygrad.nn.module import Module, ModuleList
 
 Activation = Union[str, Callable[[Tensor], Tensor]]
 

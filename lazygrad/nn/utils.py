@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from ..tensor import Tensor, stack
+from lazygrad.frontend.tensor import Tensor, stack
 
 # norm of a flat tensor by order (torch.linalg.vector_norm); any other order: (sum |x|^p)^(1/p)
 _NORMS: dict[float, Callable[[Tensor], Tensor]] = {

@@ -1,3 +1,3 @@
 """torch.utils's names: `lazygrad.utils.data` (Dataset, TensorDataset, Subset, random_split,
 DataLoader)."""
-from . import data  # noqa: F401
+from lazygrad.utils import data  # noqa: F401

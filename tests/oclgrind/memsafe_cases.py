@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import lazygrad as lg  # noqa: E402
 from lazygrad import Tensor  # noqa: E402
-from lazygrad import codegen  # noqa: E402
-from lazygrad.random import rand_reference  # noqa: E402
+from lazygrad.codegen import render as codegen  # noqa: E402
+from lazygrad.ir.random import rand_reference  # noqa: E402
 
 Case = Callable[[], "tuple[Tensor | list[Tensor], np.ndarray | list[np.ndarray]]"]
 CASES: dict[str, Case] = {}
@@ -757,7 +757,7 @@ _CONTROL_SOURCES = {
 def _control(name: str, body: str) -> Case:
     def run_control() -> tuple[Tensor, np.ndarray]:
         from lazygrad.dtypes import float32
-        from lazygrad.runtime import Buffer, get_kernel, launch
+        from lazygrad.runtime.device import Buffer, get_kernel, launch
 
         src = (f"__kernel void {name}(__global float* restrict out, __global const float* restrict a, "
                f"__global const float* restrict b) {{ int i = get_global_id(0); {body} }}")
@@ -815,7 +815,7 @@ def probe_kernels() -> tuple[Tensor, np.ndarray]:
     in this process as the probe's child runs them: memory-safe, and every verdict ok."""
     import contextlib
     import io
-    from lazygrad import probe
+    from lazygrad.runtime import probe
     dev = lg.device()
     items = probe.probe_items(512, dev.caps.fp64)
     out = io.StringIO()
@@ -830,7 +830,7 @@ def probe_kernels() -> tuple[Tensor, np.ndarray]:
 
 def _render_spy() -> None:
     """Record which template files get rendered (tests check every template is exercised)."""
-    from lazygrad import probe
+    from lazygrad.runtime import probe
     real = codegen.template
 
     def spy(name: str):

@@ -25,8 +25,8 @@ class _Recorder:
         self.kernels: list[dict] = []
 
     def kernel_built(self, kernel, rendered, program) -> None:
-        from lazygrad.runtime import code_hash  # noqa: F401  (same comment rule as the program cache)
-        from lazygrad.runtime import _COMMENTS
+        from lazygrad.runtime.device import code_hash  # noqa: F401  (same comment rule as the program cache)
+        from lazygrad.runtime.device import _COMMENTS
         code = "\n".join(ln.rstrip() for ln in _COMMENTS.sub("", rendered.source).splitlines() if ln.strip())
         self.kernels.append({"name": rendered.name, "kind": str(kernel.kind), "reasons": [str(r) for r in kernel.reasons],
                              "source": code})
@@ -67,7 +67,10 @@ def _programs():
 
 def capture() -> dict[str, list[dict]]:
     import lazygrad as lg
-    from lazygrad import config, debug, engine, random
+    from lazygrad import config
+    from lazygrad.debug import events as debug
+    from lazygrad.engine import realize as engine
+    from lazygrad.ir import random
     out: dict[str, list[dict]] = {}
     with config.override(**SETTINGS):
         for name, fn in _programs():

@@ -1,0 +1,515 @@
+"""Autodiff as a DAG rewrite: the gradient of a node is more lazy graph.
+
+`vjp_rules[op](g, node)` returns, for each source of `node`, the node of the gradient
+contribution (or None where none flows); ops without a rule are listed in NO_GRAD_OPS, and an
+assert keeps the two covering every Op. `grad(root, wrt)` walks the graph once in reverse
+topological order (iteratively, never below a detach), sums contributions, and returns
+gradient nodes that schedule and fuse like any other graph: forward and backward realized
+together become few kernels. Every node a rule makes is labelled "grad of OP #id @ file:line"
+after the forward node it differentiates, so `format_grad_graph` can print where it came from.
+
+`backward` (Tensor.backward) accumulates into `.grad` of the leaves, detached like torch's
+unless create_graph=True; `grad_tensors` (lg.grad) returns differentiable lazy tensors, so
+`lg.grad` of an `lg.grad` gives second derivatives.
+
+Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lazygrad import dtypes as dt
+from lazygrad.ir import graph as gr
+from lazygrad.config import settings
+from lazygrad.ir.graph import Node, toposort, with_origin
+from lazygrad.ir.ops import REDUCE, Op
+
+if TYPE_CHECKING:
+    from lazygrad.frontend.tensor import Tensor
+
+Rule = Callable[[Node, Node], tuple[Node | None, ...]]
+
+
+# --- small builders on nodes (no broadcasting: shapes already match) --------------------------
+
+def _grad_label(n: Node) -> str:
+    """The user-level op of n's gradient nodes: `relu_grad` (once: a rule that builds on
+    another rule's nodes keeps `conv2d_grad`)."""
+    label = n.label or n.op.value
+    return label if label.endswith("_grad") else f"{label}_grad"
+
+def _c(v: float, like: Node) -> Node:
+    return gr.const(v, like.dtype, like.shape)
+
+
+def add(a: Node, b: Node) -> Node: return gr.elementwise(Op.ADD, a, b)
+def sub(a: Node, b: Node) -> Node: return gr.elementwise(Op.SUB, a, b)
+def mul(a: Node, b: Node) -> Node: return gr.elementwise(Op.MUL, a, b)
+def div(a: Node, b: Node) -> Node: return gr.elementwise(Op.DIV, a, b)
+def neg(a: Node) -> Node: return gr.elementwise(Op.NEG, a)
+
+
+def _as(x: Node, d: dt.DType) -> Node:
+    return x if x.dtype == d else gr.elementwise(Op.CAST, x, dtype=d)
+
+
+def _where(c: Node, a: Node, b: Node) -> Node:
+    return gr.elementwise(Op.WHERE, c, a, b, dtype=a.dtype)
+
+
+def _sum_to(g: Node, shape: tuple[int, ...]) -> Node:
+    """Sum `g` over the dims where `shape` was broadcast (size 1), keeping them."""
+    axes = tuple(i for i, (s, t) in enumerate(zip(shape, g.shape)) if s == 1 and t != 1)
+    return gr.reduce(Op.SUM, g, axes) if axes else g
+
+
+def _max_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    a, b = n.srcs
+    # torch.maximum's rule: an operand gets the gradient unless it is the smaller one (then
+    # exactly 0, even where g is NaN or inf: a select, not a product), ties split it evenly;
+    # with a NaN operand (no order) both get all of it
+    lt = gr.elementwise(Op.CMPLT, a, b, dtype=dt.bool_)
+    gt = gr.elementwise(Op.CMPLT, b, a, dtype=dt.bool_)
+    eq = gr.elementwise(Op.CMPEQ, a, b, dtype=dt.bool_)
+    split = _where(eq, mul(g, _c(0.5, g)), g)
+    return _where(lt, _c(0.0, g), split), _where(gt, _c(0.0, g), split)
+
+
+def _mod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    # fmod(a, b) = a - trunc(a / b) b: d/da = 1, d/db = -trunc(a / b) = -(a - n) / b; for b = 0
+    # (n is NaN) torch's -(a / b): +-inf, NaN for 0 / 0
+    a, b = n.srcs
+    quotient = _where(gr.elementwise(Op.CMPEQ, b, _c(0.0, b), dtype=dt.bool_), div(a, b), div(sub(a, n), b))
+    return g, neg(mul(g, quotient))
+
+
+def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    (x,) = n.srcs
+    axes = n.arg
+    hit = _as(gr.elementwise(Op.CMPEQ, x, gr.expand(n, x.shape), dtype=dt.bool_), g.dtype)
+    count = gr.reduce(Op.SUM, hit, axes)  # ties share the gradient evenly
+    return (mul(hit, gr.expand(div(g, count), x.shape)),)
+
+
+def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's prod backward, the product of the row's other elements: out / x without zeros
+    in the row; with one zero z, the product p of the non-zeros at z and z * p / x elsewhere
+    (0, but with z's derivative for a second order); with two or more, 0 like torch. (out / x
+    alone is 0 / 0 = NaN at a zero.)"""
+    (x,) = n.srcs
+    axes, shape = n.arg, n.srcs[0].shape
+    is0 = gr.elementwise(Op.CMPEQ, x, _c(0.0, x), dtype=dt.bool_)
+    zeros = gr.expand(gr.reduce(Op.SUM, _as(is0, dt.default_int), axes), shape)
+    nonzero = _where(is0, _c(1.0, x), x)  # also the divisor: where's unused branch must stay finite
+    others = gr.expand(gr.reduce(Op.RPROD, nonzero, axes), shape)  # product of the non-zeros
+    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)  # the zero (its value is 0)
+    by_x = div(others, nonzero)
+    # z * (product of the others but x) is 0; others / x gives that product for finite x only
+    finite = gr.elementwise(Op.CMPEQ, mul(x, _c(0.0, x)), _c(0.0, x), dtype=dt.bool_)
+    one0 = _where(is0, others, _where(finite, mul(z, by_x), _c(0.0, x)))
+
+    def count_is(k: int) -> Node:
+        return gr.elementwise(Op.CMPEQ, zeros, gr.const(k, dt.default_int, shape), dtype=dt.bool_)
+    d = _where(count_is(0), by_x, _where(count_is(1), one0, _c(0.0, x)))
+    return (mul(gr.expand(g, shape), d),)
+
+
+def _pow_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """torch's pow_backward_self / pow_backward_exponent: d/da is 0 where b == 0 (b a^(b-1) is
+    0 * inf = NaN at a = 0), d/db is g * (0 where a == 0 and b >= 0, else a^b log a): the
+    limit for b >= 0; for b < 0 at a = 0, inf * -inf."""
+    a, b = n.srcs
+    zero_a, zero_b = _c(0.0, a), _c(0.0, b)
+    b0 = gr.elementwise(Op.CMPEQ, b, zero_b, dtype=dt.bool_)
+    da = _where(b0, _c(0.0, g), mul(g, mul(b, gr.elementwise(Op.POW, a, sub(b, _c(1.0, b))))))
+    a0 = gr.elementwise(Op.CMPEQ, a, zero_a, dtype=dt.bool_)
+    # b >= 0 as b > 0 or b == 0: false for a NaN b, as in torch (not(b < 0) would be true)
+    b_nonneg = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, zero_b, b, dtype=dt.bool_), b0, dtype=dt.bool_)
+    limit0 = gr.elementwise(Op.AND, a0, b_nonneg, dtype=dt.bool_)
+    db = mul(g, _where(limit0, _c(0.0, g), mul(n, gr.elementwise(Op.LOG, a))))
+    return da, db
+
+
+def _cast_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    src = n.srcs[0]
+    return (_as(g, src.dtype),) if src.dtype.is_float else (None,)
+
+
+def _expand_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    return (_sum_to(g, n.srcs[0].shape),)
+
+
+def _pad_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    widths = n.arg[0]
+    return (gr.shrink(g, tuple((b, b + s) for (b, _), s in zip(widths, n.srcs[0].shape))),)
+
+
+def _shrink_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    return (gr.pad(g, tuple((lo, s - hi) for (lo, hi), s in zip(n.arg, n.srcs[0].shape))),)
+
+
+def _only_unit_dims_differ(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return [s for s in a if s != 1] == [s for s in b if s != 1]
+
+
+def _permute_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    inv = tuple(sorted(range(len(n.arg)), key=lambda i: n.arg[i]))
+    out_shape = tuple(g.shape[i] for i in inv)
+    red = g.srcs[0] if g.op is Op.RESHAPE and _only_unit_dims_differ(g.shape, g.srcs[0].shape) else g
+    if red.op not in REDUCE:
+        return (gr.permute(g, inv),)
+    # g is a reduction (seen through a reshape that only adds or drops size-1 dims, as the
+    # gradient of a broadcast is): permute the reduction's input instead, so its kernel writes
+    # the gradient in the final layout; a permuted view of a reduction result would cost a copy
+    # kernel (e.g. the weight gradient of x @ w). Size-1 dims stay where they are.
+    red_dims = [i for i, s in enumerate(red.shape) if s != 1]
+    red_dim_of = dict(zip([i for i, s in enumerate(g.shape) if s != 1], red_dims))
+    order = list(range(len(red.shape)))
+    for slot, d in zip(red_dims, [red_dim_of[i] for i in inv if g.shape[i] != 1]):
+        order[slot] = d
+    axes = tuple(i for i, d in enumerate(order) if d in red.arg)
+    return (gr.reshape(gr.reduce(red.op, gr.permute(red.srcs[0], tuple(order)), axes), out_shape),)
+
+
+def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    from lazygrad.frontend.linalg import matmul_nodes  # packs operands of large products, like the forward
+    a, b = n.srcs
+    nd = len(a.shape)
+    t = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
+
+
+def _conv2d_input_grad(g: Node, n: Node) -> Node | None:
+    """dL/dx of a direct CONV2D as a direct convolution itself (a transposed convolution):
+    g dilated by the stride (zeros between its rows and columns), convolved with the weights
+    flipped in space and with in/out channels swapped per group, padded by d(k-1) - p (and by
+    the rows floor mode dropped at the end). None where that padding
+    would be negative (p > d(k-1)): the windows formulation handles those. The col2im of the
+    windows formulation was a chain of pad/reshape views summed in two reduce kernels with
+    huge index expressions: 38 ms a launch for the digits CNN's conv2 (64x16x8x8 input) against
+    ~1 ms for this kernel (LAZYGRAD_DEBUG=2, machine shared)."""
+    x, w = n.srcs
+    arg = n.arg
+    if x.dtype.name not in ("float32", "float64"):
+        return None
+    nb, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    groups = arg.groups
+    (sh, sw), (ph, pw), (dh, dw) = arg.stride, arg.padding, arg.dilation
+    qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    if qh < 0 or qw < 0:
+        return None
+    _, _, oh, ow = n.shape
+    if oh == 0 or ow == 0 or nb == 0:
+        return None
+    gd = g
+    if sh > 1 or sw > 1:  # zeros between rows/columns: (.., oh, 1, ow, 1) padded to (sh, sw)
+        gd = gr.reshape(gd, (nb, o, oh, 1, ow, 1))
+        gd = gr.pad(gd, ((0, 0), (0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1)))
+        gd = gr.reshape(gd, (nb, o, oh * sh, ow * sw))
+        gd = gr.shrink(gd, ((0, nb), (0, o), (0, (oh - 1) * sh + 1), (0, (ow - 1) * sw + 1)))
+    # the input rows past the last window's start (floor mode left them out of the output)
+    # still take taps of it: g gets that many more zero rows at the end, the conv's padding
+    # stays symmetric
+    eh = h - ((oh - 1) * sh + 1 + 2 * qh - dh * (kh - 1))
+    ew = wd - ((ow - 1) * sw + 1 + 2 * qw - dw * (kw - 1))
+    assert 0 <= eh < sh and 0 <= ew < sw, (eh, ew, x.shape, n.shape, arg)
+    gd = gr.pad(gd, ((0, 0), (0, 0), (0, eh), (0, ew)))
+    og = o // groups
+    wt = gr.reshape(w, (groups, og, cg, kh, kw))
+    wt = gr.permute(wt, (0, 2, 1, 3, 4))                  # (groups, C/g, O/g, kh, kw)
+    wt = gr.flip(gr.reshape(wt, (c, og, kh, kw)), (2, 3))
+    dx = gr.conv2d(gd, wt, gr.ConvArg((1, 1), (qh, qw), (dh, dw), groups))
+    assert dx.shape == x.shape, (dx.shape, x.shape)
+    return dx
+
+
+def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> tuple[Node | None, ...]:
+    # The input gradient is a transposed direct convolution where its geometry allows. The
+    # rest: the direct kernel's values are those of the windows + matmul formulation, so
+    # differentiate that (its gradients are matmuls and col2im views, and differentiable
+    # again), only for the operands whose gradient is wanted (the col2im of dx is most of it).
+    from lazygrad.frontend.conv import conv2d_im2col_nodes
+    # the windows start with a reshape of each operand, and a reshape of a reshape is built on
+    # the reshape's source: differentiate with respect to that node, reshape the result back
+    bases = [s.srcs[0] if s.op is Op.RESHAPE else s for s in n.srcs]
+    fast = None
+    if needed[0] and bases[0] is not bases[1] and settings().conv != "im2col":
+        fast = _conv2d_input_grad(g, n)
+    want = (needed[0] and fast is None, needed[1])
+    found: dict[int, Node | None] = {}
+    if any(want):
+        y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
+        wanted = [b for b, w in zip(bases, want) if w]
+        # a walk that stops at x's base too: the weight gradient never follows a path through x
+        stop = [bases[0]] if fast is not None else []
+        found = dict(zip((b.uid for b in wanted), grad(y, wanted, g, below_wrt=False, also_stop=stop)))
+    out: list[Node | None] = []
+    for i, (s, b, w) in enumerate(zip(n.srcs, bases, want)):
+        if i == 0 and fast is not None:
+            out.append(fast)
+            continue
+        # one base under both operands (conv2d(x, x)): its gradient is the total of both, given once
+        d = found.pop(b.uid, None) if w else None
+        out.append(None if d is None else gr.reshape(d, s.shape))
+    return tuple(out)
+
+
+def _sort_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """Sorted values: the gradient goes back to where each value came from, the scatter of g
+    to the sort's indices (a one-hot select and sum over the row: grad_x[i] = sum_r
+    [idx[r] == i] g[r]). The indices carry no gradient."""
+    if n.arg.indices:
+        return (None,)
+    from lazygrad.frontend.tensor import _arange_node  # the front end's arange buffer
+    (x,) = n.srcs
+    idx = gr.sort(x, n.arg._replace(indices=True), dt.default_int)
+    m = x.shape[-1]
+    lead = x.shape[:-1]
+    sq = lead + (m, m)                                   # (..., r, i)
+    at = gr.expand(gr.reshape(idx, lead + (m, 1)), sq)
+    ar = gr.expand(gr.reshape(_arange_node(m, dt.default_int), (1,) * len(lead) + (1, m)), sq)
+    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+    picked = _where(hot, gr.expand(gr.reshape(g, lead + (m, 1)), sq), gr.const(0.0, g.dtype, sq))
+    return (gr.reshape(gr.reduce(Op.SUM, picked, (len(lead),)), x.shape),)
+
+
+def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """Gathered values: the scatter-add of g to the positions read (a one-hot select and sum
+    over the gathered axis: grad_x[.., p, ..] = sum_j [idx[.., j, ..] == p] g[.., j, ..]),
+    summed over the dims x was broadcast along and padded where x is longer than the output."""
+    from lazygrad.frontend.tensor import _arange_node  # the front end's arange buffer
+    x, idx = n.srcs
+    ax, out = n.arg.axis, n.arg.full_shape(n.shape)
+    g = gr.reshape(g, out)
+    m = x.shape[ax]
+    neg = gr.elementwise(Op.CMPLT, idx, gr.const(0, idx.dtype, idx.shape), dtype=dt.bool_)
+    idx = _where(neg, gr.elementwise(Op.ADD, idx, gr.const(m, idx.dtype, idx.shape)), idx)
+    sq = out[:ax + 1] + (m,) + out[ax + 1:]              # (.., j, p, ..)
+    lift = out[:ax + 1] + (1,) + out[ax + 1:]
+    at = gr.expand(gr.reshape(gr.expand(idx, out), lift), sq)
+    ar = gr.expand(gr.reshape(_arange_node(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
+    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+    picked = _where(hot, gr.expand(gr.reshape(g, lift), sq), gr.const(0.0, g.dtype, sq))
+    r = gr.reduce(Op.SUM, picked, (ax,))
+    r = gr.reshape(r, out[:ax] + (m,) + out[ax + 1:])
+    r = _sum_to(r, tuple(1 if k != ax and s == 1 else r.shape[k] for k, s in enumerate(x.shape)))
+    widths = tuple((0, s - t) for s, t in zip(x.shape, r.shape))
+    return gr.pad(r, widths), None
+
+
+# rules whose graphs are costly to build for sources no gradient is asked of: they are told
+# which sources are wanted (vjp_rules holds them too, asked for every source)
+selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
+    Op.CONV2D: _conv2d_rule,
+}
+
+
+def _atan2_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
+    y, x = n.srcs
+    r2 = add(mul(x, x), mul(y, y))
+    return (div(mul(g, x), r2), neg(div(mul(g, y), r2)))
+
+
+vjp_rules: dict[Op, Rule] = {
+    Op.ADD: lambda g, n: (g, g),
+    Op.SUB: lambda g, n: (g, neg(g)),
+    Op.MUL: lambda g, n: (mul(g, n.srcs[1]), mul(g, n.srcs[0])),
+    Op.DIV: lambda g, n: (div(g, n.srcs[1]), neg(div(mul(g, n), n.srcs[1]))),
+    Op.NEG: lambda g, n: (neg(g),),
+    Op.EXP: lambda g, n: (mul(g, n),),
+    Op.LOG: lambda g, n: (div(g, n.srcs[0]),),
+    Op.SQRT: lambda g, n: (div(g, mul(n, _c(2.0, n))),),
+    Op.RECIP: lambda g, n: (neg(mul(g, mul(n, n))),),
+    Op.SIN: lambda g, n: (mul(g, gr.elementwise(Op.COS, n.srcs[0])),),
+    Op.COS: lambda g, n: (neg(mul(g, gr.elementwise(Op.SIN, n.srcs[0]))),),
+    Op.TANH: lambda g, n: (mul(g, sub(_c(1.0, n), mul(n, n))),),
+    # d erf = 2/sqrt(pi) exp(-x^2); d asin = 1/sqrt(1-x^2) = -d acos; d atan = 1/(1+x^2)
+    Op.ERF: lambda g, n: (mul(g, mul(_c(2 / math.sqrt(math.pi), n),
+                                     gr.elementwise(Op.EXP, neg(mul(n.srcs[0], n.srcs[0]))))),),
+    Op.ERFC: lambda g, n: (neg(mul(g, mul(_c(2 / math.sqrt(math.pi), n),
+                                          gr.elementwise(Op.EXP, neg(mul(n.srcs[0], n.srcs[0])))))),),
+    Op.ASIN: lambda g, n: (div(g, gr.elementwise(Op.SQRT, sub(_c(1.0, n), mul(n.srcs[0], n.srcs[0])))),),
+    Op.ACOS: lambda g, n: (neg(div(g, gr.elementwise(Op.SQRT, sub(_c(1.0, n), mul(n.srcs[0], n.srcs[0]))))),),
+    Op.ATAN: lambda g, n: (div(g, add(_c(1.0, n), mul(n.srcs[0], n.srcs[0]))),),
+    Op.ATAN2: _atan2_rule,
+    Op.MAX: _max_rule,
+    Op.MOD: _mod_rule,  # reached by float fmod only (no gradient flows into integer nodes)
+    Op.POW: _pow_rule,
+    Op.WHERE: lambda g, n: (None, _where(n.srcs[0], g, _c(0.0, g)), _where(n.srcs[0], _c(0.0, g), g)),
+    Op.CAST: _cast_rule,
+    Op.SUM: lambda g, n: (gr.expand(g, n.srcs[0].shape),),
+    Op.RMAX: _rmax_rule,
+    Op.RPROD: _rprod_rule,
+    Op.RESHAPE: lambda g, n: (gr.reshape(g, n.srcs[0].shape),),
+    Op.PERMUTE: _permute_rule,
+    Op.EXPAND: _expand_rule,
+    Op.PAD: _pad_rule,
+    Op.SHRINK: _shrink_rule,
+    Op.FLIP: lambda g, n: (gr.flip(g, n.arg),),
+    Op.CONTIGUOUS: lambda g, n: (g,),
+    Op.MATMUL: _matmul_rule,
+    Op.CONV2D: _conv2d_rule,
+    Op.SORT: _sort_rule,
+    Op.GATHER: _gather_rule,
+}
+# ops through which no gradient flows: comparisons, logic, integer math, sources, detach
+NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BITCAST, Op.BUFFER, Op.CONST,
+               Op.RAND, Op.DETACH}
+assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
+    "every op needs a gradient rule or an entry in NO_GRAD_OPS"
+
+
+def grad_walk(roots: list[Node], into_roots: bool = False, stop_uids: frozenset[int] = frozenset()) -> list[Node]:
+    """Nodes reachable from `roots`, sources first (iterative), without looking below ops no
+    gradient flows through: below a detach lies only history (a parameter updated under
+    no_grad is a detach of its update, whose sources are the whole previous training step),
+    so this walk costs the size of one step, not of every step so far. `into_roots`: do look
+    below roots that are such ops (to print a detached `.grad`). Nor below `stop_uids`."""
+    root_uids = {r.uid for r in roots} if into_roots else set()
+    return toposort(roots, stop_at_realized=False,
+                    stop=lambda n: (n.op in NO_GRAD_OPS and n.uid not in root_uids) or n.uid in stop_uids)
+
+
+def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool = True,
+         also_stop: list[Node] = ()) -> list[Node | None]:  # type: ignore[assignment]
+    """d(root)/d(each of wrt), as nodes; None where root does not depend on it. `below_wrt=False`:
+    only paths that do not pass through one wrt node (or one of `also_stop`) to reach another
+    are followed, and the walk does not visit the graph below them (a rule differentiating a
+    local subgraph)."""
+    wanted = {w.uid for w in wrt}
+    stops = frozenset(wanted | {s.uid for s in also_stop})
+    order = grad_walk([root], stop_uids=frozenset() if below_wrt else stops)
+    # nodes on some path from a wanted node to root
+    relevant: set[int] = set()
+    for n in order:
+        if n.uid in wanted or (n.op not in NO_GRAD_OPS and any(s.uid in relevant for s in n.srcs)):
+            relevant.add(n.uid)
+    if seed is None:
+        with with_origin(f"grad seed of {root.op.value} #{root.uid} @ {root.origin}", "grad_seed"):
+            seed = gr.const(1.0, root.dtype, root.shape)
+    grads: dict[int, Node] = {root.uid: seed}
+    for n in reversed(order):
+        g = grads.get(n.uid)
+        if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
+            continue
+        with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}", _grad_label(n)):
+            selective = selective_rules.get(n.op)
+            contribs = (selective(g, n, tuple(s.uid in relevant for s in n.srcs)) if selective is not None
+                        else vjp_rules[n.op](g, n))
+            for s, c in zip(n.srcs, contribs):
+                if c is None or s.uid not in relevant:
+                    continue
+                if c.shape != s.shape:
+                    c = gr.reshape(c, s.shape) if c.numel == s.numel else _sum_to(c, s.shape)
+                prev = grads.get(s.uid)
+                grads[s.uid] = c if prev is None else add(prev, c)
+    return [grads.get(w.uid) for w in wrt]
+
+
+def _leaves(t: Tensor) -> list[Tensor]:
+    """Leaf tensors requiring grad that `t` was computed from (iterative walk)."""
+    out: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if not x._inputs:
+            if x.requires_grad:
+                out.append(x)
+            continue
+        stack.extend(x._inputs)
+    return out
+
+
+def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
+                 allow_unused: bool = False) -> list[Tensor]:
+    """lg.grad: lazy gradient tensors of y with respect to each of xs."""
+    from lazygrad.frontend.tensor import Tensor
+
+    for x in (y, *xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"grad: expected lazygrad Tensors, got {type(x).__name__}")
+    if grad_output is None and y.numel() != 1:
+        raise RuntimeError(f"grad: y has shape {y.shape}; a grad_output is needed for non-scalar outputs")
+    seed = None
+    if grad_output is not None:
+        if grad_output.shape != y.shape:
+            raise ValueError(f"grad: grad_output shape {grad_output.shape} does not match output shape {y.shape}")
+        seed = _as(grad_output.node, y.dtype)
+    nodes = grad(y.node, [x.node for x in xs], seed)
+    sources = (y,) if grad_output is None else (y, grad_output)
+    out = []
+    for x, n in zip(xs, nodes):
+        if n is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; "
+                                   "pass allow_unused=True for zeros")
+            out.append(Tensor.zeros(*x.shape, dtype=x.dtype))
+        else:
+            out.append(Tensor._from(n, *sources))  # differentiable again: lg.grad of lg.grad
+    return out
+
+
+def backward(t: Tensor, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+    """Tensor.backward: add d(t)/d(leaf) to `.grad` of every leaf tensor t depends on that has
+    requires_grad=True. The `.grad` tensors are detached unless `create_graph`."""
+    from lazygrad.frontend.tensor import Tensor
+
+    if not t.requires_grad:
+        raise RuntimeError(f"backward: the tensor of shape {t.shape} does not require grad: no tensor with "
+                           "requires_grad=True leads to it (or it was computed from detach()ed tensors or "
+                           "under lg.no_grad())")
+    if gradient is None and t.numel() != 1:
+        raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape {t.shape}; "
+                           "pass a gradient tensor of the same shape")
+    leaves = _leaves(t)
+    if not leaves:
+        raise RuntimeError(f"backward: no tensor with requires_grad=True leads to the tensor of shape {t.shape} "
+                           "(requires_grad was switched off on its inputs)")
+    seed = None
+    if gradient is not None:
+        gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
+        if gradient.shape != t.shape:
+            raise ValueError(f"backward: gradient shape {gradient.shape} does not match tensor shape {t.shape}")
+        seed = _as(gradient.node, t.dtype)
+    nodes = grad(t.node, [x.node for x in leaves], seed)
+    for leaf, n in zip(leaves, nodes):
+        if n is None:
+            continue
+        earlier = ()
+        if leaf.grad is not None:
+            n = add(leaf.grad.node, n)
+            earlier = getattr(leaf.grad, "_companions", ())
+        # like torch: without create_graph, .grad carries no history back to the leaves
+        leaf.grad = Tensor._from(n, t) if create_graph else Tensor(gr.detach(n))
+        # the loss is realized with the gradient (in the optimizer's step), not recomputed later
+        leaf.grad._companions = (*earlier, t) if t.node.realized is None else earlier
+    # after every .grad is set: each distinct hook once (one DDP wraps many leaves)
+    for hook in dict.fromkeys(h for leaf, n in zip(leaves, nodes) if n is not None
+                              for h in getattr(leaf, "_post_backward", ())):
+        hook()
+
+
+def _describe(n: Node) -> str:
+    if n.op is Op.BUFFER:
+        return "buffer"
+    return n.op.value if n.arg is None else f"{n.op.value} {n.arg}"
+
+
+def format_grad_graph(nodes: list[Node]) -> str:
+    """One line per node of the (gradient) graph, sources first: id, op (with its arg), shape,
+    dtype, sources, and where it came from (the user's source line for forward nodes,
+    "grad of OP #id @ file:line" for the nodes a VJP rule made for forward node #id).
+    Stops below detach and other no-gradient ops (except at `nodes` themselves)."""
+    lines = []
+    for n in grad_walk(nodes, into_roots=True):
+        srcs = ",".join(f"#{s.uid}" for s in n.srcs)
+        lines.append(f"#{n.uid:<6} {_describe(n):<24} {str(n.shape):<14} {n.dtype.name:<8} ({srcs})  <- {n.origin}")
+    return "\n".join(lines)

@@ -1,0 +1,490 @@
+"""Lowering: a scheduled Kernel's node tree → a flat list of typed instructions whose loads
+carry ShapeTrackers mapping the kernel's loop indices to buffer positions.
+
+Views are composed here: a movement node contributes no instruction, it only changes the
+ShapeTracker its source is read through. PAD contributes a guard (its padded region holds a
+constant, which is not the same as padding the source's inputs).
+
+Regions say which loop an instruction runs in:
+- "outer": once per output element (elementwise kernels, a reduction's epilogue);
+- "inner{k}": inside the loop of reduction stage k (its producers);
+- "row": per element of a row after every stage (row-wise kernels writing full rows).
+- "a" / "b": a matmul operand's element, indexed by the operand's own (..., M, K) / (..., K, N)
+  shape, or by its panel shape when it was packed (the codegen owns the K loop);
+- "cx" / "cw": a conv2d's input and weight: one load each, of the buffer holding them (the
+  codegen indexes them itself).
+A reduction's value is an "acc" instruction (value = stage index) in the regions that read it;
+a matmul's is an "acc" instruction whose args are its A and B values, a conv2d's likewise.
+
+Runs of movement ops are composed bottom-up (`movement_chain`) and stacked views folded where
+they compose (`fold_views`), so long view chains (conv windows) index in one or two views.
+
+Public names: Instr, LoweredKernel, RowFusionError, lower, pack_panels, unpack_panels,
+panel_source, pack_source, lower_operand, operand_view, movement_chain, fold_views.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from lazygrad.ir import graph as gr
+from lazygrad.dtypes import DType
+from lazygrad.ir.graph import Node
+from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, Op
+from lazygrad.scheduling.scheduler import Kernel, flat_base
+from lazygrad.ir.view import ShapeTracker, View, prod
+
+
+class RowFusionError(Exception):
+    """A reduction fused row-wise is read through something other than a row broadcast."""
+
+    def __init__(self, node: Node, msg: str) -> None:
+        super().__init__(msg)
+        self.node = node
+
+
+@dataclass(frozen=True)
+class Instr:
+    """kind: load | const | rand | alu | acc | pad. `args` are instruction indices (alu, pad,
+    acc) or a buffer argument index (load)."""
+
+    kind: str
+    dtype: DType
+    args: tuple[int, ...]
+    region: str
+    st: ShapeTracker | None = None
+    op: Op | None = None
+    value: Any = None
+    origin: str = ""
+
+
+@dataclass
+class LoweredKernel:
+    kernel: Kernel
+    instrs: list[Instr]
+    buffers: list[Node]           # argument order: outputs first, then inputs
+    out_shape: tuple[int, ...]    # shape of the output
+    red_shape: tuple[int, ...] = ()   # reduced dims of the row domain (reduce/rowwise kernels)
+    keep_shape: tuple[int, ...] = ()  # kept dims of the row domain (flat index == output index)
+    result: int = -1              # instruction index of the first stored value
+    results: list[int] = field(default_factory=list)      # one per output
+    out_sts: list[ShapeTracker] = field(default_factory=list)  # loop index -> output position
+    inner_result: int = -1        # the value accumulated by stage 0
+    stage_results: list[int] = field(default_factory=list)    # per stage: value accumulated
+    stage_ops: list[Op] = field(default_factory=list)         # per stage: a REDUCE op
+    reduce_op: Op | None = None
+    row_output: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.results)
+
+
+
+def _cite(node: Node) -> str:
+    """What a kernel line's comment names: the user-level op and the user's source line."""
+    return f"{node.label} @ {node.origin}" if node.label else node.origin
+
+def _movement_st(node: Node) -> ShapeTracker:
+    """The view that reads `node` (a movement op) out of its source's contiguous layout."""
+    src = node.srcs[0]
+    st = ShapeTracker.from_shape(src.shape)
+    op, arg = node.op, node.arg
+    if op is Op.RESHAPE:
+        return st.reshape(arg)
+    if op is Op.PERMUTE:
+        return st.permute(arg)
+    if op is Op.EXPAND:
+        return st.expand(arg)
+    if op is Op.PAD:
+        return st.pad(arg[0])
+    if op is Op.SHRINK:
+        return st.shrink(arg)
+    if op is Op.FLIP:
+        return st.flip(arg)
+    if op is Op.DETACH:
+        return st
+    raise AssertionError(op)
+
+
+def _same_index(a: ShapeTracker, b: ShapeTracker) -> bool:
+    if a == b:
+        return True
+    if a.shape != b.shape:
+        return False
+    # a size-1 dim's index is always 0: its stride does not matter (a reduction over a
+    # length-1 axis is read the same whether or not the view broadcasts it)
+    names = ["0" if s == 1 else f"i{d}" for d, s in enumerate(a.shape)]
+    return a.expr(names) == b.expr(names)
+
+
+def lower(kernel: Kernel) -> LoweredKernel:
+    roots = kernel.outputs
+    buffers: list[Node] = list(roots) + list(kernel.inputs)
+    arg_of = {n.uid: i for i, n in enumerate(buffers)}
+    root_uids = {r.uid for r in roots}
+    input_uids = {n.uid for n in kernel.inputs}
+    instrs: list[Instr] = []
+    memo: dict[tuple[int, ShapeTracker, str], int] = {}
+    root = roots[0]
+    lk = LoweredKernel(kernel, instrs, buffers, root.shape)
+    if kernel.kind in ("sort", "gather"):
+        return lk  # the template indexes its input buffers itself (codegen_sort, codegen_gather)
+
+    reduces = kernel.reduces if kernel.kind in ("reduce", "rowwise", "rowtotal") else []
+    total: Node | None = None
+    if kernel.kind == "rowtotal":
+        # the last reduction sums per-row values over all rows: it is not a row stage
+        total, reduces = reduces[-1], reduces[:-1]
+        lk.extra["rows_shape"] = total.srcs[0].shape
+        lk.extra["total_op"] = total.op
+    stage_of = {r.uid: k for k, r in enumerate(reduces)}
+    dom_st: ShapeTracker | None = None
+    full: tuple[int, ...] = ()
+    if reduces:
+        full, axes = reduces[0].srcs[0].shape, reduces[0].arg
+        keep = [i for i in range(len(full)) if i not in axes]
+        lk.keep_shape = tuple(full[i] for i in keep)
+        lk.red_shape = tuple(full[i] for i in axes)
+        lk.stage_ops = [r.op for r in reduces]
+        lk.reduce_op = reduces[0].op
+        lk.stage_results = [-1] * len(reduces)
+        dom_st = ShapeTracker.from_shape(full).permute(tuple(keep) + tuple(axes))
+        lk.row_output = kernel.kind == "rowwise" and root.shape == full and root.shape != reduces[-1].shape
+    matmul = kernel.core if kernel.core is not None and kernel.core.op is Op.MATMUL else None
+    conv = kernel.core if kernel.core is not None and kernel.core.op is Op.CONV2D else None
+    if matmul is not None:
+        lk.extra["a_panel"] = panel_source(matmul.srcs[0], PANEL_A, input_uids)
+        lk.extra["b_panel"] = panel_source(matmul.srcs[1], PANEL_B, input_uids)
+    rand_index = {n.uid: i for i, n in enumerate(x for x in kernel.ops if x.op is Op.RAND)}
+    lk.extra["n_seeds"] = len(rand_index)
+
+    def emit(ins: Instr) -> int:
+        instrs.append(ins)
+        return len(instrs) - 1
+
+    def children(node: Node, st: ShapeTracker, region: str) -> list[tuple[Node, ShapeTracker, str]]:
+        if node is matmul:
+            return _matmul_children(node, lk.extra)
+        if node is conv:
+            # operands are buffers seen through reshapes at most (the scheduler stores others)
+            def inside(m: Node) -> bool:
+                return m.uid in input_uids
+            return [(b, ShapeTracker.from_shape(b.shape), r) for b, r in
+                    ((flat_base(node.srcs[0], inside), "cx"), (flat_base(node.srcs[1], inside), "cw"))]
+        if node.op is Op.PAD:
+            return [(node.srcs[0], _movement_st(node).compose(st), region)]
+        if node.op in MOVEMENT:
+            base, chain = movement_chain(node, lambda n: n.realized is not None or n.uid in input_uids)
+            return [(base, fold_views(chain.compose(st)), region)]
+        if node.uid in stage_of:
+            assert dom_st is not None
+            return [(node.srcs[0], dom_st, f"inner{stage_of[node.uid]}")]
+        if node is total:
+            return [(node.srcs[0], ShapeTracker.from_shape(node.srcs[0].shape), "outer")]
+        return [(s, st, region) for s in node.srcs]
+
+    def lower_root(r: Node, st: ShapeTracker, region: str) -> int:
+        stack: list[tuple[Node, ShapeTracker, str, bool]] = [(r, st, region, False)]
+        while stack:
+            node, nst, reg, ready = stack.pop()
+            key = (node.uid, nst, reg)
+            if key in memo:
+                continue
+            is_root = node.uid in root_uids and node is r
+            if (not is_root and node.uid in input_uids) or node.op is Op.BUFFER:
+                memo[key] = emit(Instr("load", node.dtype, (arg_of[node.uid],), reg, nst, origin=_cite(node)))
+                continue
+            if node.op is Op.CONST:
+                memo[key] = emit(Instr("const", node.dtype, (), reg, value=node.arg, origin=_cite(node)))
+                continue
+            if node.op is Op.RAND:
+                # seeds are scalar kernel arguments (in order of appearance in kernel.ops)
+                memo[key] = emit(Instr("rand", node.dtype, (), reg, nst, value=rand_index[node.uid],
+                                       origin=_cite(node)))
+                continue
+            kids = children(node, nst, reg)
+            if not ready:
+                stack.append((node, nst, reg, True))
+                for c in kids:
+                    if (c[0].uid, c[1], c[2]) not in memo:
+                        stack.append((c[0], c[1], c[2], False))
+                continue
+            vals = tuple(memo[(c[0].uid, c[1], c[2])] for c in kids)
+            if node is matmul or node is conv:
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, origin=_cite(node)))
+            elif node is total:
+                lk.extra["total_result"] = vals[0]
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value="total", origin=_cite(node)))
+            elif node.uid in stage_of:
+                k = stage_of[node.uid]
+                lk.stage_results[k] = vals[0]
+                _check_row_read(node, nst, reg, full)
+                memo[key] = emit(Instr("acc", node.dtype, vals, reg, op=node.op, value=k, origin=_cite(node)))
+            elif node.op is Op.PAD:
+                memo[key] = emit(Instr("pad", node.dtype, vals, reg, kids[0][1], value=node.arg[1],
+                                       origin=_cite(node)))
+            elif node.op in MOVEMENT or node.op is Op.CONTIGUOUS:
+                memo[key] = vals[0]
+            elif node.op in ELEMENTWISE:
+                memo[key] = emit(Instr("alu", node.dtype, vals, reg, op=node.op, value=node.arg,
+                                       origin=_cite(node)))
+            else:
+                raise NotImplementedError(f"lowering {node.op} in kernel {kernel}")
+        return memo[(r.uid, st, region)]
+
+    for r in roots:
+        if total is not None:
+            st, region = ShapeTracker.from_shape(r.shape), "final"
+        elif lk.row_output and r.shape == full:
+            assert dom_st is not None
+            st, region = dom_st, "row"
+        else:
+            st, region = ShapeTracker.from_shape(r.shape), "outer"
+        lk.out_sts.append(st)
+        lk.results.append(lower_root(r, st, region))
+    if lk.row_output and reduces:
+        # row-output instructions that the last stage computes too (same node, same index):
+        # the row loop may read such a value back instead of recomputing it
+        last = f"inner{len(reduces) - 1}"
+        lk.extra["twins"] = {i: memo[(uid, st, last)] for (uid, st, reg), i in memo.items()
+                             if reg == "row" and (uid, st, last) in memo}
+    lk.result = lk.results[0]
+    if lk.stage_results:
+        lk.inner_result = lk.stage_results[0]
+    return lk
+
+
+def _check_row_read(r: Node, st: ShapeTracker, region: str, full: tuple[int, ...]) -> None:
+    """A reduction's value stands for one row: it may be read per row ("outer", at its own
+    shape) or broadcast over the row (inner stages, "row"), nothing else."""
+    axes = r.arg
+    keep = [i for i in range(len(full)) if i not in axes]
+    if region == "outer":
+        # the epilogue loops over the output's shape; reaching r through flat reshapes only,
+        # the loop index is r's flat index
+        want = ShapeTracker.from_shape(st.shape)
+        if prod(st.shape) != prod(r.shape):
+            raise RowFusionError(r, f"{r.op.value}{r.shape} is read with a different number of elements")
+    else:
+        want = ShapeTracker.from_shape(r.shape).expand(full).permute(tuple(keep) + tuple(axes))
+    if not _same_index(st, want):
+        raise RowFusionError(r, f"{r.op.value}{r.shape} is read through a view that is not a row broadcast")
+
+
+# --- matmul operands and panel layouts ---------------------------------------------------------
+# A packed ("panel") operand stores a matrix as tiles of T rows (A) or columns (B) so that the
+# matmul kernel streams it contiguously: A (..., M, K) as (..., ceil(M/T), K, T) and B
+# (..., K, N) as (..., ceil(N/T), K, T), zero-padded to whole tiles. The kernel reads the
+# panel buffer directly; everyone else (autodiff, other kernels) sees the logical operand as a
+# view of it, built by `unpack_panels`.
+PANEL_A = -2  # the tiled dim of a matmul operand: M of A, N of B
+PANEL_B = -1
+
+
+def pack_panels(x: Node, dim: int, tile: int, reason: str) -> Node:
+    """x (..., R, C) packed into tiles of `tile` along dim (-2 or -1), stored by a copy kernel."""
+    nd = len(x.shape)
+    d = nd + dim
+    size = x.shape[d]
+    nt = -(-size // tile)
+    lead = x.shape[:-2]
+    b = tuple(range(len(lead)))
+    widths = tuple((0, nt * tile - size if i == d else 0) for i in range(nd))
+    p = gr.pad(x, widths)
+    if dim == PANEL_A:  # (.., M, K) -> (.., Mt, T, K) -> (.., Mt, K, T)
+        p = gr.reshape(p, lead + (nt, tile, x.shape[-1]))
+        p = gr.permute(p, b + (nd - 2, nd, nd - 1))
+    else:               # (.., K, N) -> (.., K, Nt, T) -> (.., Nt, K, T)
+        p = gr.reshape(p, lead + (x.shape[-2], nt, tile))
+        p = gr.permute(p, b + (nd - 1, nd - 2, nd))
+    return gr.make(Op.CONTIGUOUS, (p,), p.shape, p.dtype, reason)
+
+
+def unpack_panels(p: Node, dim: int, size: int) -> Node:
+    """The logical operand (..., R, C) of the panel node p; `size` is the untiled length."""
+    nd = len(p.shape) - 1
+    lead = p.shape[:-3]
+    b = tuple(range(len(lead)))
+    nt, k, tile = p.shape[-3:]
+    if dim == PANEL_A:  # (.., Mt, K, T) -> (.., Mt, T, K) -> (.., Mt*T, K)
+        x = gr.reshape(gr.permute(p, b + (nd - 2, nd, nd - 1)), lead + (nt * tile, k))
+        return gr.shrink(x, tuple((0, size if i == nd - 2 else s) for i, s in enumerate(x.shape)))
+    # (.., Nt, K, T) -> (.., K, Nt, T) -> (.., K, Nt*T)
+    x = gr.reshape(gr.permute(p, b + (nd - 1, nd - 2, nd)), lead + (k, nt * tile))
+    return gr.shrink(x, tuple((0, size if i == nd - 1 else s) for i, s in enumerate(x.shape)))
+
+
+def panel_source(x: Node, dim: int, input_uids: set[int]) -> Node | None:
+    """The stored panel buffer that matmul operand x is exactly `unpack_panels` of, if any.
+    Hash-consing makes the check exact: rebuilding the unpack views gives the same nodes."""
+    p = x
+    for op in (Op.SHRINK, Op.RESHAPE, Op.PERMUTE):
+        if p.op is op:
+            p = p.srcs[0]
+        elif op is not Op.SHRINK:
+            return None
+    if p.uid not in input_uids or len(p.shape) != len(x.shape) + 1:
+        return None
+    return p if unpack_panels(p, dim, x.shape[dim]) is x else None
+
+
+def _matmul_children(node: Node, extra: dict) -> list[tuple[Node, ShapeTracker, str]]:
+    out = []
+    for src, region, key in ((node.srcs[0], "a", "a_panel"), (node.srcs[1], "b", "b_panel")):
+        panel = extra.get(key)
+        src = panel if panel is not None else src
+        out.append((src, ShapeTracker.from_shape(src.shape), region))
+    return out
+
+
+def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
+    """The view through which a kernel reading x would load its first non-movement source
+    (pads included, as masks)."""
+    st = ShapeTracker.from_shape(x.shape)
+    n = x
+    while n.op in MOVEMENT and n.realized is None:
+        if n.op is Op.PAD:
+            st = fold_views(_movement_st(n).compose(st))
+            n = n.srcs[0]
+            continue
+        n, chain = movement_chain(n, lambda m: m.realized is not None)
+        st = fold_views(chain.compose(st))
+    return st, n
+
+
+# --- composing views ------------------------------------------------------------------------
+_APPLY = {
+    Op.RESHAPE: lambda st, a: st.reshape(a), Op.PERMUTE: lambda st, a: st.permute(a),
+    Op.EXPAND: lambda st, a: st.expand(a), Op.SHRINK: lambda st, a: st.shrink(a),
+    Op.FLIP: lambda st, a: st.flip(a), Op.DETACH: lambda st, a: st,
+}
+
+
+def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:
+    """Follow a run of movement ops (not PAD: a pad is a guard with a fill value) down from
+    `node` to the first other node or one where `stop(n)` holds; return that node and the view
+    of it that `node` is, built bottom-up: each op applied to the view below folds into it
+    where it can, so long chains (conv windows) stay a few views instead of one per op."""
+    chain: list[tuple[Op, Any]] = []
+    n = node
+    while n.op in _APPLY and (n is node or not stop(n)):
+        chain.append((n.op, n.arg))
+        n = n.srcs[0]
+    return n, _chain_view(n.shape, tuple(chain))
+
+
+@lru_cache(maxsize=4096)
+def _chain_view(shape: tuple[int, ...], chain: tuple[tuple[Op, Any], ...]) -> ShapeTracker:
+    # a function of the chain's ops and args alone: every training step rebuilds the same one
+    st = ShapeTracker.from_shape(shape)
+    for op, arg in reversed(chain):
+        st = _APPLY[op](st, arg)
+    return st
+
+
+@lru_cache(maxsize=4096)
+def fold_views(st: ShapeTracker) -> ShapeTracker:
+    """Fold every adjacent pair of views that composes into one view (ShapeTracker.simplify
+    only looks at the top pair; a stacked composition leaves foldable pairs further down)."""
+    views = list(st.views)
+    changed = True
+    while changed and len(views) > 1:
+        changed = False
+        for i in range(len(views) - 1, 0, -1):
+            if views[i - 1].contiguous:
+                # the view below maps flat index to buffer index unchanged: every index the
+                # view above produces for a valid (unmasked) element is already a buffer index
+                del views[i - 1]
+                changed = True
+                break
+            pair = ShapeTracker((views[i - 1], views[i])).simplify()
+            folded = pair.views[0] if len(pair.views) == 1 else _fold_carry_free(views[i - 1], views[i])
+            if folded is not None:
+                views[i - 1:i + 1] = [folded]
+                changed = True
+                break
+    return ShapeTracker(tuple(views))
+
+
+def _digits(v: int, radix: tuple[int, ...]) -> list[int]:
+    """v in the mixed radix of a row-major shape (the outermost digit is unbounded)."""
+    out = []
+    for size in reversed(radix[1:]):
+        out.append(v % size)
+        v //= size
+    out.append(v)
+    return out[::-1]
+
+
+def _fold_carry_free(below: View, top: View) -> View | None:
+    """One view for `top` read through `below`, when no valid element of `top` makes a carry
+    between the digits of below's shape: then each of top's strides moves below's multi-index
+    by fixed digits, and the composition is linear. This collapses the repeat trick of conv
+    windows (a row repeated and re-cut with a shift) into the plain overlapping-window view.
+    A mask on `below` carries over when each masked digit depends on one dim of `top`."""
+    radix = below.shape
+    if not radix or any(st < 0 for st in top.strides) or top.offset < 0 or prod(radix) == 0:
+        return None
+    box = top.mask or tuple((0, s) for s in top.shape)
+    if any(lo >= hi for lo, hi in box):
+        return None
+    digs = [_digits(st, radix) for st in top.strides]
+    off = _digits(top.offset, radix)
+    for d in range(1, len(radix)):  # every digit but the outermost must stay below its size
+        if off[d] + sum((hi - 1) * dg[d] for dg, (lo, hi) in zip(digs, box)) >= radix[d]:
+            return None
+    mask = list(box)
+    if below.mask is not None:
+        for d, (mlo, mhi) in enumerate(below.mask):
+            if (mlo, mhi) == (0, radix[d]):
+                continue
+            movers = [e for e, dg in enumerate(digs) if dg[d] and top.shape[e] > 1]
+            if not movers:
+                if not mlo <= off[d] < mhi:
+                    return None  # wholly outside: leave it to the general path
+                continue
+            if len(movers) > 1:
+                return None
+            e, c = movers[0], digs[movers[0]][d]
+            lo = max(mask[e][0], -(-(mlo - off[d]) // c))
+            hi = min(mask[e][1], -(-(mhi - off[d]) // c))
+            if lo >= hi:
+                return None
+            mask[e] = (lo, hi)
+    strides = tuple(sum(a * g for a, g in zip(below.strides, dg)) for dg in digs)
+    offset = below.offset + sum(a * g for a, g in zip(below.strides, off))
+    return View.create(top.shape, strides, offset, tuple(mask))
+
+
+def pack_source(p: Node) -> tuple[Node, int, int] | None:
+    """(logical operand, tiled dim, tile) if p is exactly `pack_panels` of some operand."""
+    if p.op is not Op.CONTIGUOUS or not isinstance(p.arg, str) or len(p.shape) < 3:
+        return None
+    x = p.srcs[0]
+    for op in (Op.PERMUTE, Op.RESHAPE, Op.PAD):
+        if x.op is op:
+            x = x.srcs[0]
+        elif op is not Op.PAD:
+            return None
+    if len(x.shape) != len(p.shape) - 1:
+        return None
+    for dim in (PANEL_A, PANEL_B):
+        if pack_panels(x, dim, p.shape[-1], p.arg) is p:
+            return x, dim, p.shape[-1]
+    return None
+
+
+def lower_operand(kernel: Kernel, x: Node) -> LoweredKernel:
+    """Lower the fused expression of node x (inside `kernel`) in x's own index space, with
+    the kernel's inputs as buffers 1.. (a packing kernel computes x, then writes it tiled)."""
+    k = Kernel(x, "elementwise", kernel.inputs, kernel.ops, kernel.reason, origins=kernel.origins)
+    if x.op is Op.BUFFER or any(i is x for i in kernel.inputs):
+        # x is read straight from its buffer: argument position as in the real kernel
+        pos = 1 + next(i for i, n in enumerate(kernel.inputs) if n is x)
+        ins = Instr("load", x.dtype, (pos,), "outer", ShapeTracker.from_shape(x.shape), origin=_cite(x))
+        return LoweredKernel(k, [ins], [kernel.output] + list(kernel.inputs), x.shape, result=0, results=[0],
+                             out_sts=[ShapeTracker.from_shape(x.shape)])
+    return lower(k)

@@ -1,0 +1,186 @@
+"""Pooling beyond conv.py's 2-D floor-mode max / average: 1-D and 3-D pools, ceil_mode,
+return_indices and max_unpool2d, all on conv.py's sliding-window views.
+
+- 1-D pools are 2-D pools with a unit height; 3-D pools pool (H, W) of every depth plane in
+  2-D, then the depth in 1-D (max and sums are separable, and so are the counts that divide
+  an average, being products of per-axis counts).
+- ceil_mode adds the extra windows torch's ceil rule allows (the last one must start inside
+  the input or its left padding) by padding the right end with the pool's identity; an
+  average divides by torch's divisor: the window clipped to the padded input
+  (count_include_pad) or to the input.
+- max pools take each window's first maximum (argmax, then a one-hot select), so the gradient
+  goes to that one element like torch's; return_indices picks its flat index h * W + w out of
+  the same windows of a tensor of positions.
+
+Public names: max_pool1d, max_pool2d, max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, max_unpool2d.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lazygrad.frontend.conv import windows
+from lazygrad.frontend.convnd import tuple_arg
+from lazygrad.frontend.indexing import _pick
+from lazygrad.ir.ops import Op, reduce_identity
+from lazygrad.frontend.tensor import Tensor
+
+
+def _geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+              op: str) -> tuple[tuple[int, ...], ...]:
+    """(kernel, stride, padding, dilation, out, extra right padding) per spatial dim."""
+    if x.ndim != nd + 2:
+        raise ValueError(f"{op}: expected a {nd + 2}-D input (N, C, {', '.join('DHW'[3 - nd:])}), got shape {x.shape}")
+    k = tuple_arg(kernel_size, nd, "kernel_size", op, 1)
+    s = k if stride is None or stride == [] or stride == () else tuple_arg(stride, nd, "stride", op, 1)
+    p = tuple_arg(padding, nd, "padding", op, 0)
+    d = tuple_arg(dilation, nd, "dilation", op, 1)
+    if any(pp * 2 > kk for pp, kk in zip(p, k)):
+        raise ValueError(f"{op}: padding {p} should be at most half of kernel size {k}")
+    outs, extra = [], []
+    for size, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d):
+        span = size + 2 * pp - dd * (kk - 1) - 1
+        o = (-(-span // ss) if ceil_mode else span // ss) + 1
+        if ceil_mode and (o - 1) * ss >= size + pp:
+            o -= 1   # torch: the last window must start inside the input or its left padding
+        if o <= 0:
+            raise ValueError(f"{op}: input {x.shape} is too small for kernel {k} with padding {p} "
+                             f"and dilation {d}")
+        outs.append(o)
+        extra.append(max(0, (o - 1) * ss + dd * (kk - 1) + 1 - (size + 2 * pp)))
+    return k, s, p, d, tuple(outs), tuple(extra)
+
+
+def _windows2d(x: Tensor, k, s, p, d, extra, value) -> Tensor:
+    if any(extra):
+        x = x.pad(((0, 0), (0, 0), (0, extra[0]), (0, extra[1])), value=value)
+    return windows(x, k, s, p, d, value, "pool")
+
+
+def _max2d(x: Tensor, k, s, p, d, extra, return_indices: bool):
+    low = reduce_identity(Op.RMAX, x.dtype)
+    win = _windows2d(x, k, s, p, d, extra, low)                    # (N, C, kh, kw, OH, OW)
+    n, c, kh, kw, oh, ow = win.shape
+    h, w = x.shape[2:]
+    flat = win.reshape(n, c, kh * kw, oh, ow)
+    first = flat.argmax(2)                                          # the first maximum, NaN first
+    # picked at the first maximum, not a max: its gradient goes to that element alone (torch;
+    # a max would split it between tied elements)
+    values = _pick(flat, 2, first)
+    if not return_indices:
+        return values
+    pos = Tensor.arange(h * w).reshape(1, 1, h, w)
+    pwin = _windows2d(pos, k, s, p, d, extra, -1).reshape(1, 1, kh * kw, oh, ow)
+    idx = _pick(pwin.expand(n, c, kh * kw, oh, ow), 2, first)
+    return values, idx
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """torch.nn.functional.max_pool2d with ceil_mode and return_indices (flat h * W + w)."""
+    k, s, p, d, _, extra = _geometry(x, 2, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    return _max2d(x, k, s, p, d, extra, return_indices)
+
+
+def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """torch.nn.functional.max_pool1d over (N, C, L)."""
+    k, s, p, d, _, extra = _geometry(x, 1, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d")
+    out = _max2d(x.unsqueeze(2), (1,) + k, (1,) + s, (0,) + p, (1,) + d, (0,) + extra, return_indices)
+    if return_indices:
+        return out[0].squeeze(2), out[1].squeeze(2)
+    return out.squeeze(2)
+
+
+def _depth_last(y: Tensor, n: int, c: int, depth: int) -> Tensor:
+    """(N, C*D, H, W) -> (N, C*H*W, 1, D)."""
+    h, w = y.shape[2:]
+    return y.reshape(n, c, depth, h, w).permute(0, 1, 3, 4, 2).reshape(n, c * h * w, 1, depth)
+
+
+def _depth_back(z: Tensor, n: int, c: int, h: int, w: int) -> Tensor:
+    od = z.shape[-1]
+    return z.reshape(n, c, h, w, od).permute(0, 1, 4, 2, 3)
+
+
+def max_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """torch.nn.functional.max_pool3d over (N, C, D, H, W): (H, W) per plane, then depth."""
+    k, s, p, d, _, extra = _geometry(x, 3, kernel_size, stride, padding, dilation, ceil_mode, "max_pool3d")
+    n, c, depth, h, w = x.shape
+    y = _max2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], d[1:], extra[1:], False)
+    oh, ow = y.shape[2:]
+    z = _max2d(_depth_last(y, n, c, depth), (1, k[0]), (1, s[0]), (0, p[0]), (1, d[0]), (0, extra[0]), False)
+    return _depth_back(z, n, c, oh, ow)
+
+
+def _divisor(size: int, k: int, s: int, p: int, o: int, include_pad: bool) -> np.ndarray:
+    """torch's avg_pool divisor along one axis: the window clipped to the padded input
+    (count_include_pad) or to the input itself."""
+    start = np.arange(o) * s - p
+    end = np.minimum(start + k, size + p)
+    if include_pad:
+        return (end - start).astype(np.float64)
+    return (np.minimum(end, size) - np.maximum(start, 0)).astype(np.float64)
+
+
+def _avg2d(x: Tensor, k, s, p, extra, outs, include_pad: bool, divisor_override: int | None) -> Tensor:
+    if not x.dtype.is_float:
+        raise TypeError(f"avg_pool: expected a floating point input, got {x.dtype.name}")
+    total = _windows2d(x, k, s, p, (1, 1), extra, 0.0).sum(axis=(2, 3))
+    if divisor_override:
+        return total / float(divisor_override)
+    h, w = x.shape[2:]
+    div = np.outer(_divisor(h, k[0], s[0], p[0], outs[0], include_pad), _divisor(w, k[1], s[1], p[1], outs[1], include_pad))
+    return total * Tensor((1.0 / div).astype(x.dtype.np), dtype=x.dtype)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """torch.nn.functional.avg_pool2d with ceil_mode and divisor_override."""
+    k, s, p, _, outs, extra = _geometry(x, 2, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return _avg2d(x, k, s, p, extra, outs, count_include_pad, divisor_override)
+
+
+def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """torch.nn.functional.avg_pool1d over (N, C, L)."""
+    k, s, p, _, outs, extra = _geometry(x, 1, kernel_size, stride, padding, 1, ceil_mode, "avg_pool1d")
+    return _avg2d(x.unsqueeze(2), (1,) + k, (1,) + s, (0,) + p, (0,) + extra, (1,) + outs, count_include_pad,
+                  None).squeeze(2)
+
+
+def avg_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """torch.nn.functional.avg_pool3d over (N, C, D, H, W) (its divisor is the product of the
+    per-axis ones, so planes then depth is exact)."""
+    k, s, p, _, outs, extra = _geometry(x, 3, kernel_size, stride, padding, 1, ceil_mode, "avg_pool3d")
+    n, c, depth, h, w = x.shape
+    ovr = 1 if divisor_override else None   # sums, divided once at the end
+    y = _avg2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], extra[1:], outs[1:], count_include_pad, ovr)
+    oh, ow = y.shape[2:]
+    z = _avg2d(_depth_last(y, n, c, depth), (1, k[0]), (1, s[0]), (0, p[0]), (0, extra[0]), (1, outs[0]),
+               count_include_pad, ovr)
+    out = _depth_back(z, n, c, oh, ow)
+    return out / float(divisor_override) if divisor_override else out
+
+
+def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """torch.nn.functional.max_unpool2d: zeros of (N, C, H_out, W_out) with x's values at the
+    flat `indices` of max_pool2d(return_indices=True): a scatter (its gradient, the gather)."""
+    op = "max_unpool2d"
+    if x.ndim != 4 or indices.shape != x.shape:
+        raise ValueError(f"{op}: expected a 4-D input and indices of the same shape, got {x.shape} and {indices.shape}")
+    k = tuple_arg(kernel_size, 2, "kernel_size", op, 1)
+    s = k if stride is None else tuple_arg(stride, 2, "stride", op, 1)
+    p = tuple_arg(padding, 2, "padding", op, 0)
+    n, c, h, w = x.shape
+    size = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip((h, w), s, p, k))
+    if output_size is not None:
+        size = tuple(output_size)[-2:]
+    out = Tensor.zeros(n, c, size[0] * size[1], dtype=x.dtype)
+    flat = out.scatter(2, indices.reshape(n, c, h * w), x.reshape(n, c, h * w))
+    return flat.reshape(n, c, *size)
+

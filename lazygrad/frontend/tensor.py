@@ -1,0 +1,1959 @@
+"""Tensor: the user-facing, PyTorch-like API over lazy nodes.
+
+Every method validates its input (raising at build time with the op, shapes and dtypes in
+the message), applies broadcasting and dtype promotion, and builds graph nodes. Nothing runs
+until a value is needed (`numpy()`, `item()`, `realize()`).
+
+Public names: Tensor, no_grad, realize, is_grad_enabled.
+
+The op families in their own modules (mathops.py, activations.py, ...) attach their Tensor methods from their
+`METHODS` tables when lazygrad is imported.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Union
+
+import numpy as np
+
+from lazygrad import dtypes as dt
+from lazygrad.ir import graph as g
+from lazygrad.dtypes import DType
+from lazygrad.ir.graph import Node
+from lazygrad.ir.ops import Op, reduce_identity
+from lazygrad.ir.random import next_seed
+from lazygrad.frontend.return_types import ValuesIndices
+from lazygrad.ir.view import prod
+
+Scalar = Union[int, float, bool]
+ShapeLike = Union[int, Sequence[int]]
+
+_grad_enabled = [True]
+
+
+def is_grad_enabled() -> bool:
+    """False inside a `no_grad()` block: new tensors then record no gradient history."""
+    return _grad_enabled[-1]
+
+
+@contextmanager
+def no_grad():
+    """Ops inside build tensors that do not require grad (like torch.no_grad)."""
+    _grad_enabled.append(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.pop()
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    out = []
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"shape: sizes must be ints, got {shape!r}")
+        out.append(int(s))
+    return tuple(out)
+
+
+MAX_NUMEL = 2**40  # elements in one tensor; keeps every index expression inside a signed 64-bit long
+
+
+def _check_shape(shape: tuple[int, ...], op: str) -> tuple[int, ...]:
+    for s in shape:
+        if s < 0:
+            raise ValueError(f"{op}: negative size in shape {shape}")
+    n = 1
+    for s in shape:
+        n *= s
+        if n > MAX_NUMEL:
+            raise ValueError(f"{op}: shape {shape} has more elements ({prod(shape)}) than lazygrad supports "
+                             f"({MAX_NUMEL})")
+    return shape
+
+
+def broadcast_shapes(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
+    if len(shapes) == 2 and not shapes[1]:
+        return tuple(shapes[0])  # a scalar operand
+    if len(shapes) == 2 and not shapes[0]:
+        return tuple(shapes[1])
+    nd = max(len(s) for s in shapes)
+    padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _norm_axis(axis: int, ndim: int, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return int(axis) % max(ndim, 1)
+
+
+def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"{op}: data is not a rectangular nested list of numbers ({e})") from None
+    if arr.dtype == object and arr.size and all(isinstance(v, int) for v in arr.flat):
+        raise OverflowError(f"{op}: integers out of the int64 range (e.g. {max(arr.flat, key=abs)})")
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: data must be numeric (bool, int or float), got {arr.dtype} from {type(data).__name__}")
+    return arr
+
+
+@lru_cache(maxsize=64)
+def _arange_node(n: int, dtype: DType) -> Node:
+    from lazygrad.runtime.device import Buffer, get_device
+    nbytes = n * dtype.itemsize
+    max_alloc = get_device().caps.max_alloc
+    if nbytes > max_alloc:  # before the host array is made: np.arange(2**33) alone takes 64 GiB
+        raise MemoryError(f"arange: {n} elements of {dtype.name} ({nbytes} bytes) are more than the device "
+                          f"{get_device().caps.name!r} can allocate in one buffer ({max_alloc} bytes)")
+    return g.buffer_node(Buffer.from_numpy(np.arange(n, dtype=dtype.np), dtype), (n,), dtype)
+
+
+def _int_range(d: DType) -> tuple[int, int]:
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
+
+
+class Tensor:
+    """A lazily computed n-dimensional array on the OpenCL device."""
+
+    # a dict of slots documents each attribute (help(Tensor) shows the texts)
+    __slots__ = {
+        "node": "The lazy graph node this tensor currently stands for (realized: a buffer node).",
+        "requires_grad": "Whether gradients flow back to this tensor (`backward()` fills `.grad` of such leaves).",
+        "grad": "The gradient accumulated by `backward()` (a Tensor, lazy until read), or None.",
+        "_inputs": "The tensors that require grad this one was computed from (empty for leaves).",
+        # a .grad carries the loss it came from, so `opt.step(); loss.item()` reads the loss
+        # computed with the step
+        "_companions": "Tensors realized together with this one.",
+        "_post_backward": "Callbacks run once per backward() that accumulated into this leaf's .grad.",
+        "__weakref__": "Weak references to tensors (the runtime's caches hold them weakly).",
+    }
+    __array_priority__ = 1000  # numpy defers binary ops with a Tensor to us
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        if isinstance(data, Node):
+            node = data
+        elif isinstance(data, Tensor):
+            node = data.node
+        else:
+            arr = _to_numpy(data)
+            want = dt.as_dtype(dtype) if dtype is not None else (
+                dt.default_float if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) else
+                dt.from_numpy_array_dtype(arr.dtype) if isinstance(data, np.ndarray) else
+                dt.bool_ if arr.dtype.kind == "b" else dt.default_int)
+            if dtype is None and isinstance(data, np.ndarray) and _native_f64(arr.dtype) and _device_has(dt.float64):
+                want = dt.float64  # like torch.tensor: a float64 array stays float64 where the device has fp64
+            _check_device_dtype(want, "Tensor")
+            if arr.dtype.kind == "f" and want.is_int and not np.all(np.isfinite(arr)):
+                raise ValueError("Tensor: cannot convert NaN or Inf to an integer dtype")
+            if arr.dtype.kind in "iuf" and want.is_int and arr.size:
+                info = np.iinfo(want.np)
+                lo, hi = arr.min(), arr.max()
+                if lo < info.min or hi > info.max or (arr.dtype.kind == "f" and (lo <= info.min - 1 or hi >= info.max + 1)):
+                    hint = " (pass dtype=lg.int64)" if want is dt.int32 and dtype is None else ""
+                    raise OverflowError(f"Tensor: values {lo}..{hi} out of range for {want.name}{hint}")
+            from lazygrad.runtime.device import Buffer
+            buf = Buffer.from_numpy(np.ascontiguousarray(arr, dtype=want.np).reshape(-1), want)
+            node = g.buffer_node(buf, tuple(arr.shape), want)
+        if dtype is not None and isinstance(data, (Node, Tensor)) and node.dtype != dt.as_dtype(dtype):
+            node = g.elementwise(Op.CAST, node, dtype=dt.as_dtype(dtype))
+        self.node: Node = node
+        self.requires_grad = bool(requires_grad)
+        if self.requires_grad and not node.dtype.is_float:
+            raise TypeError(f"Tensor: only floating point tensors can require grad, got {node.dtype.name}")
+        self.grad: Tensor | None = None
+        self._inputs: tuple[Tensor, ...] = ()
+        if self.requires_grad and isinstance(data, (Node, Tensor)):
+            self._own_leaf_node()
+
+    # --- construction helpers -------------------------------------------------------------------
+    @staticmethod
+    def _from(node: Node, *inputs: Tensor) -> Tensor:
+        if node.numel > MAX_NUMEL:  # expand/pad/broadcast can multiply sizes past what indices hold
+            raise ValueError(f"{node.op.value}: result shape {node.shape} from {[i.shape for i in inputs]} has more "
+                             f"elements ({node.numel}) than lazygrad supports ({MAX_NUMEL})")
+        t = Tensor.__new__(Tensor)
+        t.grad = None
+        needs_grad = any(i.requires_grad for i in inputs)
+        if needs_grad and not is_grad_enabled():
+            # gradients are found on nodes, not tensors: cut the node path to the inputs
+            node = g.detach(node)
+        t.node = node
+        if needs_grad and is_grad_enabled():
+            t.requires_grad = True
+            t._inputs = tuple(i for i in inputs if i.requires_grad)
+        else:
+            t.requires_grad = False
+            t._inputs = ()
+        return t
+
+    @staticmethod
+    def full(shape: ShapeLike, value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of `shape` filled with `value`; the dtype follows the value (bool, int32,
+        float32) unless given."""
+        shape = _check_shape(_shape_arg((shape,) if isinstance(shape, int) else tuple(shape)), "full")
+        d = dt.as_dtype(dtype) if dtype is not None else (
+            dt.bool_ if isinstance(value, bool) else dt.default_int if isinstance(value, int) else dt.default_float)
+        _check_device_dtype(d, "full")
+        t = Tensor(g.const(_py(value, d), d, shape))
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of zeros; `shape` as separate ints or one tuple, float32 unless `dtype` is
+        given."""
+        return Tensor.full(_shape_arg(shape), 0.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of ones; `shape` as separate ints or one tuple, float32 unless `dtype` is given."""
+        return Tensor.full(_shape_arg(shape), 1.0, dtype or dt.default_float, requires_grad).contiguous_if_grad()
+
+    @staticmethod
+    def empty(*shape: Any, dtype: Any = None) -> Tensor:
+        """A tensor of the given shape; lazygrad fills it with zeros (torch leaves it
+        uninitialised)."""
+        return Tensor.zeros(*shape, dtype=dtype)
+
+    def contiguous_if_grad(self) -> Tensor:
+        """For a tensor that requires grad, make it a leaf with a buffer of its own (so an optimizer
+        can replace it); otherwise return it unchanged."""
+        # a leaf that requires grad must be a real buffer so optimizers can replace it
+        return self._own_leaf_node() if self.requires_grad else self
+
+    def _own_leaf_node(self) -> Tensor:
+        """Realize this leaf into a buffer node of its own. Hash-consing makes equal lazy values
+        one node (two `Tensor.zeros(3)` are the same node) and gradients are found per node, so
+        two leaves sharing a node would each get the other's gradient too."""
+        self.realize()
+        self.node = g.buffer_node(self.node.realized, self.shape, self.dtype)
+        return self
+
+    @staticmethod
+    def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
+        """Values from `start` to `stop` (exclusive) in steps of `step`, like torch.arange: int32
+        for int arguments (int64 when the values do not fit), float32 otherwise."""
+        if stop is None:
+            start, stop = 0, start
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        if not all(math.isfinite(v) for v in (start, stop, step)):
+            raise ValueError(f"arange: start, stop and step must be finite, got {start}, {stop}, {step}")
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+        if is_int:
+            start, stop, step = int(start), int(stop), int(step)
+            n = max(0, -(-(stop - start) // step))  # exact: no float division of big ints
+        else:
+            n = max(0, math.ceil((stop - start) / step))
+        n = _check_shape((n,), "arange")[0]
+        last = start + (n - 1) * step if n else start
+        lo32, hi32 = _int_range(dt.int32)
+        fits32 = lo32 <= min(start, last) and max(start, last) <= hi32
+        # torch's integer arange is int64; here it is lazygrad's default int32 while the values
+        # fit it and int64 when they do not (int32 would wrap them)
+        d = dt.as_dtype(dtype) if dtype is not None else (
+            (dt.default_int if fits32 else dt.int64) if is_int else dt.default_float)
+        if d.is_int:
+            lo, hi = _int_range(d)
+            if n and not (lo <= math.floor(min(start, last)) and math.ceil(max(start, last)) <= hi):
+                raise ValueError(f"arange: values {start}..{last} ({n} elements) do not fit {d.name} "
+                                 f"(range {lo}..{hi})")
+        _check_device_dtype(d, "arange")
+        # the indices 0..n-1 the values are made from: int32 while they and the values fit it,
+        # int64 beyond; for floats the dtype itself (float32 indices are not exact past 2**24)
+        if d.is_float:
+            base_dt = d if d.itemsize >= 4 else dt.float32
+        else:
+            base_dt = dt.int32 if fits32 and n - 1 <= hi32 and d is not dt.int64 else dt.int64
+        base = Tensor(_arange_node(n, base_dt))
+        out = base * step + start if (step != 1 or start != 0) else base
+        return out.cast(d)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = None) -> Tensor:
+        """The n x m identity matrix (m defaults to n), float32 unless `dtype` is given."""
+        m = n if m is None else m
+        r = Tensor.arange(n).reshape(n, 1)
+        c = Tensor.arange(m).reshape(1, m)
+        return (r == c).cast(dtype or dt.default_float)
+
+    @staticmethod
+    def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Uniform [0, 1), computed lazily on the device (reproducible after lg.manual_seed)."""
+        shape = _check_shape(_shape_arg(shape), "rand")
+        t = Tensor(g.make(Op.RAND, (), shape, dt.float32, next_seed()))
+        d = dt.as_dtype(dtype) if dtype is not None else dt.default_float
+        t = t.cast(d) if d != dt.float32 else t
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, dtype: Any = None,
+                requires_grad: bool = False) -> Tensor:
+        """Uniform random values in [low, high), computed on the device (reproducible after
+        `lg.manual_seed`)."""
+        t = Tensor.rand(*shape, dtype=dtype) * (high - low) + low
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Standard normal by Box-Muller on two uniform streams."""
+        shape = _check_shape(_shape_arg(shape), "randn")
+        u1 = 1.0 - Tensor.rand(*shape)
+        u2 = Tensor.rand(*shape)
+        t = (u1.log() * -2.0).sqrt() * (u2 * (2 * math.pi)).cos()
+        d = dt.as_dtype(dtype) if dtype is not None else dt.default_float
+        t = t.cast(d) if d != dt.float32 else t
+        t.requires_grad = requires_grad
+        return t.contiguous_if_grad()
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
+        """Zeros of `t`'s shape and dtype (or `dtype`)."""
+        return Tensor.full(t.shape, 0, dtype or t.dtype)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
+        """Ones of `t`'s shape and dtype (or `dtype`)."""
+        return Tensor.full(t.shape, 1, dtype or t.dtype)
+
+    @staticmethod
+    def full_like(t: Tensor, value: Scalar, dtype: Any = None) -> Tensor:
+        """`value` in `t`'s shape and dtype (or `dtype`)."""
+        return Tensor.full(t.shape, value, dtype or t.dtype)
+
+    # --- properties -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dim, a tuple of ints (torch's `.shape`; `size()` is the same)."""
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        """The element type, a `lazygrad.DType` such as `lg.float32`."""
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> int:
+        """The number of dims."""
+        return len(self.node.shape)
+
+    def dim(self) -> int:
+        """The number of dims (`ndim`)."""
+        return self.ndim
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return prod(self.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of dim `dim` (negative counts from the end), like torch."""
+        return self.shape if dim is None else self.shape[_norm_axis(dim, self.ndim, "size")]
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a tensor that no recorded operation made (user-created, or not requiring grad):
+        `backward()` fills `.grad` only on leaves."""
+        return not self._inputs
+
+    # --- Python protocols: printing, formatting, copying, pickling (torch's behaviour) ----------
+    def __repr__(self) -> str:
+        """Values, shape and dtype, like torch's repr. This realizes the tensor (runs its kernels);
+        with the `lazy_repr` setting on (LAZYGRAD_LAZY_REPR=1 or
+        `with lg.config.override(lazy_repr=True):`) it is `lazy_repr()` instead."""
+        from lazygrad.frontend.printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def lazy_repr(self) -> str:
+        """A repr that never runs a kernel: shape, dtype and the op that will make the value
+        (values only if the tensor is already realized and small)."""
+        from lazygrad.frontend.printing import lazy_repr
+        return lazy_repr(self)
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"`: a one-element tensor formats as its Python number (realizing it); any
+        other tensor takes only the empty spec (its str) and raises TypeError otherwise, like torch."""
+        from lazygrad.frontend.printing import tensor_format
+        return tensor_format(self, spec)
+
+    def __reduce__(self) -> tuple:
+        """Pickle the values (realizing the tensor), dtype and requires_grad; like torch, not
+        `.grad` and not the graph: an unpickled tensor is a leaf."""
+        return (_rebuild_tensor, (self.numpy(), self.dtype.name, self.requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A new leaf tensor with a copy of the values, requires_grad and a deep copy of `.grad`.
+        Like torch, only leaves can be deep-copied (copy `t.detach()` for a computed tensor)."""
+        if not self.is_leaf:
+            raise RuntimeError("deepcopy: only tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol, like torch; deep-copy t.detach() instead")
+        new = Tensor(np.array(self.numpy()), dtype=self.dtype, requires_grad=self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        return new
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # --- realization and host access --------------------------------------------------------------
+    def realize(self) -> Tensor:
+        """Compute this tensor now (schedule, compile and run its kernels) and return it. Several
+        tensors at once: `lg.realize(a, b)`."""
+        realize(self)
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array (realizes the tensor and copies it to the host)."""
+        self.realize()
+        return self.node.realized.numpy().reshape(self.shape).astype(self.dtype.np, copy=False)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def tolist(self) -> Any:
+        """The values as nested Python lists (realizes the tensor)."""
+        return self.numpy().tolist()
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number (realizes it); ValueError for more
+        elements."""
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python scalar, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def detach(self) -> Tensor:
+        """The same values with no gradient history (`requires_grad=False`): no gradient flows back
+        through it."""
+        return Tensor(g.detach(self.node))
+
+    def contiguous(self) -> Tensor:
+        """A copy of the values into a buffer of their own, in row-major order (realized as a kernel
+        boundary)."""
+        return Tensor._from(g.make(Op.CONTIGUOUS, (self.node,), self.shape, self.dtype), self)
+
+    def assign(self, other: Tensor | Any) -> Tensor:
+        """Replace this tensor's value (same shape and dtype); its history is dropped."""
+        other = other if isinstance(other, Tensor) else Tensor(other, dtype=self.dtype)
+        if other.shape != self.shape:
+            raise ValueError(f"assign: shape {other.shape} does not match {self.shape}")
+        if other.dtype != self.dtype:
+            other = other.cast(self.dtype)
+        self.node = other.node
+        return self
+
+    # --- dtype ------------------------------------------------------------------------------------
+    def cast(self, dtype: Any) -> Tensor:
+        """The tensor converted to `dtype` (a DType, its name, or a numpy/Python type); the same
+        tensor if it already has it. Casts to int or bool carry no gradient."""
+        d = dt.as_dtype(dtype)
+        if d == self.dtype:
+            return self
+        _check_device_dtype(d, "cast")
+        return Tensor._from(g.elementwise(Op.CAST, self.node, dtype=d), self) if d.is_float else \
+            Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """torch's `to`: `t.to(lg.float64)`, `t.to("cpu")`, `t.to(other)` (other's dtype),
+        `t.to("cpu", lg.int32)`, `t.to(dtype=..., device=...)`. lazygrad has one device: "cpu"
+        (PoCL's, or the OpenCL device in use) and "opencl" name it and change nothing; another
+        device is a ValueError. `copy=True` gives a new tensor even when nothing changes."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif _is_device(a):
+                device = a
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to: unexpected argument {a!r} (after dtype {dtype!r})")
+        if device is not None:
+            _check_device_name(device)
+        out = self.cast(dtype) if dtype is not None else self
+        return Tensor._from(g.make(Op.CONTIGUOUS, (out.node,), out.shape, out.dtype), out) if copy and out is self \
+            else out
+
+    def cpu(self) -> Tensor:
+        """The tensor itself (lazygrad's one device; torch's `cpu()`)."""
+        return self
+
+    @property
+    def device(self) -> str:
+        """"cpu": lazygrad has one device (the OpenCL device in use), named like torch's CPU."""
+        return "cpu"
+
+    def float(self) -> Tensor:
+        """Cast to float32."""
+        return self.cast(dt.float32)
+
+    def half(self) -> Tensor:
+        """Cast to float16 (if the device supports it)."""
+        return self.cast(dt.float16)
+
+    def double(self) -> Tensor:
+        """Cast to float64 (if the device supports it)."""
+        return self.cast(dt.float64)
+
+    def int(self) -> Tensor:
+        """Cast to int32 (truncates toward zero)."""
+        return self.cast(dt.int32)
+
+    def long(self) -> Tensor:
+        """Cast to int64."""
+        return self.cast(dt.int64)
+
+    def bool(self) -> Tensor:
+        """Cast to bool (nonzero is True)."""
+        return self.cast(dt.bool_)
+
+    # --- elementwise building blocks ---------------------------------------------------------------
+    def _unary(self, op: Op, float_only: bool = True) -> Tensor:
+        x = self.cast(dt.least_upper_float(self.dtype)) if float_only else self
+        return Tensor._from(g.elementwise(op, x.node), x)
+
+    def _coerce(self, other: Any, op: str) -> Tensor:
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, np.bool_)):
+            return Tensor(g.const(bool(other), dt.bool_))
+        if isinstance(other, (int, np.integer)):
+            d = self.dtype if self.dtype is not dt.bool_ else dt.default_int
+            return Tensor(g.const(_py(other, d), d))
+        if isinstance(other, (float, np.floating)):
+            d = self.dtype if self.dtype.is_float else dt.default_float
+            return Tensor(g.const(float(other), d))
+        if isinstance(other, (list, tuple, np.ndarray)):
+            return Tensor(other)
+        raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
+
+    def _broadcast_pair(self, other: Any, op: str, reverse: bool = False,
+                        dtype: DType | None = None) -> tuple[Tensor, Tensor]:
+        o = self._coerce(other, op)
+        a, b = (o, self) if reverse else (self, o)
+        shape = broadcast_shapes(a.shape, b.shape, op=op)
+        d = dtype or dt.promote(a.dtype, b.dtype)
+        return a.cast(d)._expand_to(shape), b.cast(d)._expand_to(shape)
+
+    def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
+        """Broadcast to `shape` (already validated by broadcast_shapes): the internal fast path."""
+        if self.shape == shape:
+            return self
+        node = self.node
+        if len(node.shape) < len(shape):
+            node = g.reshape(node, (1,) * (len(shape) - len(node.shape)) + node.shape)
+        return Tensor._from(g.expand(node, shape), self)
+
+    def _binary(self, op: Op, other: Any, reverse: bool = False, name: str = "",
+                result_dtype: DType | None = None, operand_dtype: DType | None = None) -> Tensor:
+        a, b = self._broadcast_pair(other, name or op.value, reverse, operand_dtype)
+        if a.dtype is dt.bool_ and op in _BOOL_ARITHMETIC:
+            # bool with bool stays bool, like torch and numpy: + and maximum are or, * is and
+            logic = _BOOL_ARITHMETIC[op]
+            if logic is None:
+                raise TypeError(f"{name or op.value}: bool tensors of shape {a.shape} cannot be subtracted (like torch); "
+                                "use ^ or logical_not()")
+            return Tensor(g.elementwise(logic, a.node, b.node, dtype=dt.bool_))
+        if a.dtype is dt.bool_ and op in (Op.DIV, Op.POW):
+            a, b = a.cast(dt.default_int), b.cast(dt.default_int)
+        return Tensor._from(g.elementwise(op, a.node, b.node, dtype=result_dtype or a.dtype), a, b)
+
+    # arithmetic
+    def add(self, o: Any) -> Tensor:
+        """Elementwise self + other, broadcasting and promoting dtypes like torch (bools count as
+        int32)."""
+        return self._binary(Op.ADD, o, name="add")
+    def sub(self, o: Any) -> Tensor:
+        """Elementwise self - other, broadcasting and promoting dtypes like torch."""
+        return self._binary(Op.SUB, o, name="sub")
+    def mul(self, o: Any) -> Tensor:
+        """Elementwise self * other, broadcasting and promoting dtypes like torch."""
+        return self._binary(Op.MUL, o, name="mul")
+
+    def div(self, o: Any, reverse: bool = False, *, rounding_mode: str | None = None) -> Tensor:
+        """Elementwise true division self / other; integer operands give float32, like torch
+        (`reverse=True`: other / self). `rounding_mode='trunc'` or `'floor'` rounds the quotient
+        (integers stay integers), like torch.div."""
+        if rounding_mode is not None:
+            from lazygrad.frontend.mathops import div_rounding
+            return div_rounding(self, o, rounding_mode, reverse)
+        a, b = self._broadcast_pair(o, "div", reverse)
+        if not a.dtype.is_float:
+            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+        return Tensor._from(g.elementwise(Op.DIV, a.node, b.node), a, b)
+
+    def floordiv(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise floor division self // other, rounding toward minus infinity like Python and
+        torch; an integer division by zero gives 0 (a lazy kernel cannot raise), except a literal `x
+        // 0`, which raises ZeroDivisionError when the op is built."""
+        a, b = self._broadcast_pair(o, "floordiv", reverse)
+        if a.dtype.is_float:
+            return _float_floordiv(a, b)
+        if a.dtype is dt.bool_:
+            a, b = a.cast(dt.default_int), b.cast(dt.default_int)
+        if isinstance(o, (int, np.integer)) and not reverse and o == 0:
+            raise ZeroDivisionError(f"floordiv: integer division by zero ({a.dtype.name} tensor of shape {a.shape})")
+        # x/0 and INT_MIN/-1 are undefined in OpenCL C (x86 traps): divide by 1 there, then give
+        # 0 for a zero divisor (numpy's result; a lazy kernel cannot raise)
+        zero = b == 0
+        tmin = int(np.iinfo(a.dtype.np).min)
+        safe_b = (zero | ((a == tmin) & (b == -1))).where(Tensor(g.const(1, b.dtype)), b)
+        q = Tensor(g.elementwise(Op.IDIV, a.node, safe_b.node))
+        r = Tensor(g.elementwise(Op.MOD, a.node, safe_b.node))
+        # C truncates toward zero; Python and torch floor
+        fix = (r != 0) & ((r < 0) != (b < 0))
+        return zero.where(Tensor(g.const(0, q.dtype)), q - fix.cast(q.dtype))
+
+    def mod(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise remainder with the sign of the divisor (Python's and torch's `%`); integer `x
+        % 0` gives 0."""
+        a, b = self._broadcast_pair(o, "mod", reverse)
+        if a.dtype.is_float:
+            # torch.remainder: fmod (exact, the sign of a) moved to the sign of b. a - (a // b) b
+            # loses everything once a / b is large (-1e30 % 88.7 was inf)
+            r = Tensor._from(g.elementwise(Op.MOD, a.node, b.node), a, b)
+            return ((r != 0) & ((r < 0) != (b < 0))).where(r + b, r)
+        if isinstance(o, (int, np.integer)) and not reverse and o == 0:
+            raise ZeroDivisionError(f"mod: integer modulo by zero ({a.dtype.name} tensor of shape {a.shape})")
+        r = a - a.floordiv(b) * b
+        return (b == 0).where(Tensor(g.const(0, r.dtype)), r)  # x % 0 is 0, as in numpy
+
+
+    def pow(self, o: Any, reverse: bool = False) -> Tensor:
+        """Elementwise self ** other; integer ** integer stays an integer (exact, wrapping on
+        overflow) and integer ** float is float32, like torch; gradients at 0 and ±inf follow
+        torch."""
+        if self.dtype.is_int and isinstance(o, (int, np.integer)) and not isinstance(o, bool):
+            from lazygrad.frontend.mathops import int_pow
+            return int_pow(self, o, reverse)
+        if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
+            if o == 2:
+                return self * self
+            if o == 1:
+                return self
+            if o == 0.5:
+                return self.sqrt()
+            if o == -1:
+                return self.reciprocal()
+        a, b = self._broadcast_pair(o, "pow", reverse)
+        if a.dtype.is_int:
+            # integer ** integer stays integer, like torch (exact, wrapping)
+            from lazygrad.frontend.mathops import int_pow
+            return int_pow(self, o, reverse)
+        if not a.dtype.is_float:
+            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+        return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
+
+    def maximum(self, o: Any) -> Tensor:
+        """Elementwise larger of self and other (NaN propagates), broadcasting like torch."""
+        return self._binary(Op.MAX, o, name="maximum")
+
+    def minimum(self, o: Any) -> Tensor:
+        """Elementwise smaller of self and other (NaN propagates), broadcasting like torch."""
+        a, b = self._broadcast_pair(o, "minimum")
+        if a.dtype is dt.bool_:
+            return a & b
+        return a._order_reversed().maximum(b._order_reversed())._order_reversed()
+
+    def _order_reversed(self) -> Tensor:
+        """An order-reversing bijection onto the same dtype, its own inverse, that cannot overflow:
+        min is built from max through it. -x for floats; ~x (= -x-1) for integers, where -x wraps
+        at INT_MIN; logical not for bools."""
+        if self.dtype.is_float:
+            return -self
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
+
+    __add__ = add
+    __sub__ = sub
+    __mul__ = mul
+
+    def __radd__(self, o: Any) -> Tensor: return self._binary(Op.ADD, o, reverse=True, name="add")
+    def __rsub__(self, o: Any) -> Tensor: return self._binary(Op.SUB, o, reverse=True, name="sub")
+    def __rmul__(self, o: Any) -> Tensor: return self._binary(Op.MUL, o, reverse=True, name="mul")
+    def __truediv__(self, o: Any) -> Tensor: return self.div(o)
+    def __rtruediv__(self, o: Any) -> Tensor: return self.div(o, reverse=True)
+    def __floordiv__(self, o: Any) -> Tensor: return self.floordiv(o)
+    def __rfloordiv__(self, o: Any) -> Tensor: return self.floordiv(o, reverse=True)
+    def __mod__(self, o: Any) -> Tensor: return self.mod(o)
+    def __rmod__(self, o: Any) -> Tensor: return self.mod(o, reverse=True)
+    remainder = mod
+    true_divide = div
+    floor_divide = floordiv
+    def __pow__(self, o: Any) -> Tensor: return self.pow(o)
+    def __rpow__(self, o: Any) -> Tensor: return self.pow(o, reverse=True)
+    def __matmul__(self, o: Any) -> Tensor: return self.matmul(o)
+    def __rmatmul__(self, o: Any) -> Tensor: return self._coerce(o, "matmul").matmul(self)
+
+    def __neg__(self) -> Tensor:
+        """Elementwise -x (a TypeError for bools, like torch). Also `neg`, `negative`."""
+        if self.dtype is dt.bool_:
+            raise TypeError("neg: negation of a bool tensor is not supported, use logical_not() or ~")
+        return Tensor._from(g.elementwise(Op.NEG, self.node), self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    neg = negative = __neg__
+
+    # comparisons and logic (bool results, no gradient)
+    def _cmp(self, op: Op, o: Any, reverse: bool = False, name: str = "") -> Tensor:
+        a, b = self._broadcast_pair(o, name, reverse)
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=dt.bool_))
+
+    def __lt__(self, o: Any) -> Tensor:
+        """Elementwise self < other, a bool tensor (no gradient). Also `lt`."""
+        return self._cmp(Op.CMPLT, o, name="lt")
+
+    def __gt__(self, o: Any) -> Tensor:
+        """Elementwise self > other, a bool tensor (no gradient). Also `gt`."""
+        return self._cmp(Op.CMPLT, o, reverse=True, name="gt")
+
+    def __le__(self, o: Any) -> Tensor:
+        """Elementwise self <= other, a bool tensor (no gradient; False where either is NaN). Also `le`."""
+        return self._cmp_or_equal(o, reverse=False, name="le")
+
+    def __ge__(self, o: Any) -> Tensor:
+        """Elementwise self >= other, a bool tensor (no gradient; False where either is NaN). Also `ge`."""
+        return self._cmp_or_equal(o, reverse=True, name="ge")
+
+    def _cmp_or_equal(self, o: Any, reverse: bool, name: str) -> Tensor:
+        # a <= b as (a < b) | (a == b): not (b < a) would be true for NaN (torch: false)
+        a, b = self._broadcast_pair(o, name, reverse)
+        lt = g.elementwise(Op.CMPLT, a.node, b.node, dtype=dt.bool_)
+        eq = g.elementwise(Op.CMPEQ, a.node, b.node, dtype=dt.bool_)
+        return Tensor(g.elementwise(Op.OR, lt, eq, dtype=dt.bool_))
+
+    def __eq__(self, o: Any) -> Tensor:
+        """Elementwise self == other, a bool tensor (no gradient), like torch: use `(a ==
+        b).all().item()` for one truth value. Also `eq`."""
+        return self._cmp(Op.CMPEQ, o, name="eq")  # type: ignore[override]
+
+    def __ne__(self, o: Any) -> Tensor:
+        """Elementwise self != other, a bool tensor (no gradient). Also `ne`."""
+        return self._cmp(Op.CMPEQ, o, name="ne").logical_not()  # type: ignore[override]
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+
+    def logical_not(self) -> Tensor:
+        """Elementwise logical not: True where self is zero (or False), as a bool tensor."""
+        return Tensor(g.elementwise(Op.NOT, self.node, dtype=dt.bool_))
+
+    def _bitwise(self, op: Op, o: Any, name: str, reverse: bool = False) -> Tensor:
+        """& | ^ like torch: bitwise on integers (integer result), logical on bools (bool result)."""
+        a, b = self._broadcast_pair(o, name, reverse)
+        if a.dtype.is_float:
+            raise TypeError(f"{name}: bitwise ops need bool or integer tensors, got {a.dtype.name} "
+                            f"(shapes {a.shape} and {b.shape})")
+        return Tensor(g.elementwise(op, a.node, b.node, dtype=a.dtype))
+
+    def __and__(self, o: Any) -> Tensor:
+        """Elementwise `&`: bitwise on integers, logical on bools, like torch (a TypeError for
+        floats). Also `bitwise_and`."""
+        return self._bitwise(Op.AND, o, "and")
+    def __or__(self, o: Any) -> Tensor:
+        """Elementwise `|`: bitwise on integers, logical on bools, like torch. Also `bitwise_or`."""
+        return self._bitwise(Op.OR, o, "or")
+    def __xor__(self, o: Any) -> Tensor:
+        """Elementwise `^`: bitwise on integers, logical on bools, like torch. Also `bitwise_xor`."""
+        return self._bitwise(Op.XOR, o, "xor")
+    def __rand__(self, o: Any) -> Tensor: return self._bitwise(Op.AND, o, "and", True)
+    def __ror__(self, o: Any) -> Tensor: return self._bitwise(Op.OR, o, "or", True)
+    def __rxor__(self, o: Any) -> Tensor: return self._bitwise(Op.XOR, o, "xor", True)
+
+    def __invert__(self) -> Tensor:
+        """Elementwise `~`: bitwise not of integers, logical not of bools (a TypeError for floats).
+        Also `bitwise_not`."""
+        if self.dtype.is_float:
+            raise TypeError(f"invert: ~ needs a bool or integer tensor, got {self.dtype.name}")
+        return self.logical_not() if self.dtype is dt.bool_ else self ^ -1
+
+    def _truth(self) -> Tensor:
+        return self if self.dtype is dt.bool_ else self != 0
+
+    def logical_and(self, o: Any) -> Tensor:
+        """Elementwise logical and of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() & self._coerce(o, "logical_and")._truth()
+    def logical_or(self, o: Any) -> Tensor:
+        """Elementwise logical or of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() | self._coerce(o, "logical_or")._truth()
+    def logical_xor(self, o: Any) -> Tensor:
+        """Elementwise logical exclusive or of the truth values (nonzero is True), as a bool tensor."""
+        return self._truth() ^ self._coerce(o, "logical_xor")._truth()
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+
+    def where(self, a: Any, b: Any) -> Tensor:
+        """`self` is the condition: elementwise a if self else b (also Tensor.where(c, a, b))."""
+        return _where(self, a, b)
+
+    # --- unary math -------------------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        """Elementwise e ** x (integers are computed in float32)."""
+        return self._unary(Op.EXP)
+    def log(self) -> Tensor:
+        """Elementwise natural logarithm (-inf at 0, NaN below)."""
+        return self._unary(Op.LOG)
+    def sqrt(self) -> Tensor:
+        """Elementwise square root (NaN below 0)."""
+        return self._unary(Op.SQRT)
+    def sin(self) -> Tensor:
+        """Elementwise sine (radians)."""
+        return self._unary(Op.SIN)
+    def cos(self) -> Tensor:
+        """Elementwise cosine (radians)."""
+        return self._unary(Op.COS)
+    def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
+        return self._unary(Op.TANH)
+    def reciprocal(self) -> Tensor:
+        """Elementwise 1 / x."""
+        return self._unary(Op.RECIP)
+    def rsqrt(self) -> Tensor:
+        """Elementwise 1 / sqrt(x)."""
+        return self.sqrt().reciprocal()
+    def tan(self) -> Tensor:
+        """Elementwise tangent, sin(x) / cos(x)."""
+        return self.sin() / self.cos()
+    def exp2(self) -> Tensor:
+        """Elementwise 2 ** x."""
+        return (self * math.log(2)).exp()
+    def log2(self) -> Tensor:
+        """Elementwise base-2 logarithm."""
+        return self.log() * (1 / math.log(2))
+    def square(self) -> Tensor:
+        """Elementwise x * x."""
+        return self * self
+
+    def abs(self) -> Tensor:
+        """Elementwise absolute value |x| (bools are returned unchanged)."""
+        if self.dtype is dt.bool_:
+            return self
+        m = self.maximum(-self)
+        # max(0.0, -0.0) may be either zero: + 0.0 makes it +0.0 (like torch; 1 / abs(0) was
+        # -inf) and leaves every other value as it is
+        return m + 0.0 if self.dtype.is_float else m
+
+    def sign(self) -> Tensor:
+        """Elementwise -1, 0 or 1 by the sign of x, in x's dtype (0 for NaN, like torch);
+        differentiable with a zero gradient like torch's."""
+        if self.dtype is dt.bool_:
+            return self
+        s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        return self._zero_gradient(s) if self.dtype.is_float else s
+
+    def _zero_gradient(self, value: Tensor) -> Tensor:
+        """`value` (computed from self without a gradient path: comparisons, casts to int) as a
+        result that is differentiable with the gradient 0, like torch's sign, floor, round: a
+        where that never takes self (without it backward finds no path and raises)."""
+        never = g.const(False, dt.bool_, self.shape)
+        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, value.node, dtype=self.dtype), self)
+
+    def relu(self) -> Tensor:
+        """Elementwise max(x, 0); like torch, no gradient at exactly 0 and NaN stays NaN."""
+        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
+        # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
+        if not self.dtype.is_float:
+            return ((self > 0) | (self != self)).where(self, 0)
+        # the same nodes as the line above builds, made directly: the generic broadcasting
+        # path costs several times more Python than the nodes themselves (small layers feel it)
+        x, b = self.node, dt.bool_
+        zero = g.const(0.0, self.dtype, self.shape)
+        pos = g.elementwise(Op.CMPLT, zero, x, dtype=b)
+        nan = g.elementwise(Op.NOT, g.elementwise(Op.CMPEQ, x, x, dtype=b), dtype=b)
+        keep = g.elementwise(Op.OR, pos, nan, dtype=b)
+        return Tensor._from(g.elementwise(Op.WHERE, keep, x, zero, dtype=self.dtype), self)
+
+    def sigmoid(self) -> Tensor:
+        """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow for large |x|
+        (and so without NaN gradients)."""
+        # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
+        # exp for x < -88 and its gradient becomes 0 * inf = NaN
+        pos = self >= 0
+        e = pos.where(-self, self).exp()
+        return pos.where(1, e) / (1 + e)
+
+    def silu(self) -> Tensor:
+        """Elementwise x * sigmoid(x) (SiLU, also `swish`)."""
+        return self * self.sigmoid()
+
+    swish = silu
+
+    def erf(self) -> Tensor:
+        """Elementwise error function (OpenCL's erf, a primitive)."""
+        return self._unary(Op.ERF)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """Elementwise x where x > 0, else negative_slope * x (torch's default slope 0.01)."""
+        return (self > 0).where(self, self * negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        """Elementwise x where x > 0, else alpha * (exp(x) - 1)."""
+        # the negative side exponentiates min(x, 0) only: exp(x) of a large x is inf, and the
+        # gradient the where gives that unused branch (0) times it was NaN
+        pos = self > 0
+        return pos.where(self, alpha * pos.where(0.0, self).expm1())
+
+    def expm1(self) -> Tensor:
+        """exp(x) - 1, accurate near 0 (where exp(x) rounds near 1): (u - 1) of u = exp(x),
+        corrected for |x| < 1/2 by (u - 1) (x / log(u) - 1), the error of u's rounding (Kahan;
+        0 in exact arithmetic, so it is detached: the gradient is u = exp(x)); x itself where u
+        rounds to 1. Farther from 0, u - 1 is as accurate as u."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = x.exp()
+        d = u - 1
+        lu = u.log()
+        near = (x.abs() < 0.5) & (lu != 0)  # false for NaN
+        fix = near.where(d * (x / lu - 1), 0.0).detach()
+        return (u == 1).where(x, d + fix)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a
+        smooth formula that only exponentiates a non-positive number, and x = 0 takes the side
+        whose formula is smooth through it: the gradient is sigmoid(beta x) everywhere (0.5 at
+        0; |x| and relu there would each give their kink's 0)."""
+        bx = self * beta
+        pos = bx > 0
+        soft = (pos.where(-bx, bx).exp().log1p() + pos.where(bx, 0.0)) * (1 / beta)
+        return (bx > threshold).where(self, soft)
+
+    def neg_exp_log1p(self) -> Tensor:
+        """Elementwise log(1 + exp(-x)), accurate for x >= 0 (a building block of softplus)."""
+        # log(1 + exp(-x)) for x >= 0, stable
+        return (-self).exp().log1p()
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate where 1 + x rounds (tiny x): log(u) of u = 1 + x, corrected by
+        log(u) (x / (u - 1) - 1), the error of u's rounding (Goldberg; 0 in exact arithmetic, so
+        it is detached: the gradient is 1 / u); x itself where u rounds to 1."""
+        x = self.cast(dt.least_upper_float(self.dtype))
+        u = 1 + x
+        d = u - 1
+        lu = u.log()
+        rounded = (d != 0) & (d.abs() < float("inf")) & (lu.abs() < float("inf"))  # false for NaN
+        fix = rounded.where(lu * (x / d - 1), 0.0).detach()
+        return (d == 0).where(x, lu + fix)
+
+    def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
+        """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound
+        keep their gradient and max_ wins when min_ > max_. Also `clamp`."""
+        if min_ is None and max_ is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
+        # max_ wins when min_ > max_ (min(max(x, lo), hi)); a NaN bound gives NaN (torch), the
+        # comparison alone would be false and keep x
+        x = self
+        if min_ is not None:
+            x = _or_nan(x < min_, min_).where(min_, x)
+        if max_ is not None:
+            x = _or_nan(x > max_, max_).where(max_, x)
+        if self.dtype.is_float and self.requires_grad:
+            # torch passes the gradient where lo <= x <= hi: a NaN x gets none (it stays NaN);
+            # only a tensor that takes gradients pays the extra select
+            x = self.isnan().where(self.detach(), x)
+        return x
+
+    clamp = clip
+
+    def floor(self) -> Tensor:
+        """Elementwise largest integer <= x, in x's dtype (integers unchanged; NaN and ±inf kept)."""
+        if not self.dtype.is_float:
+            return self
+        x = self.detach()
+        t = x.cast(dt.int64 if x.dtype.itemsize == 8 else dt.int32).cast(x.dtype)
+        # from 2**mantissa_bits up every float is an integer (and may not fit the int): keep it,
+        # as also NaN and ±inf (the comparison is false for them)
+        small = x.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[x.dtype.itemsize])
+        return self._zero_gradient(_signed_zero(small.where((t > x).where(t - 1, t), x), x))
+
+    def ceil(self) -> Tensor:
+        """Elementwise smallest integer >= x, in x's dtype."""
+        return -((-self).floor())
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Elementwise round to the nearest integer, halves to even (like torch and numpy);
+        `decimals=d` rounds to 10**-d like torch."""
+        if decimals:
+            from lazygrad.frontend.mathops import round_decimals
+            return round_decimals(self, decimals)
+        # round half to even, like torch and numpy
+        f = self.floor()
+        d = self - f
+        even = (f * 0.5).floor() * 2 == f
+        r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+        return _signed_zero(r, self.detach()) if self.dtype.is_float else r
+
+    def isnan(self) -> Tensor:
+        """Elementwise True where x is NaN."""
+        return self != self
+
+    def isinf(self) -> Tensor:
+        """Elementwise True where x is +inf or -inf."""
+        return self.abs() == float("inf")
+
+    # --- reductions -------------------------------------------------------------------------------
+    def _axes(self, axis: Any, op: str) -> tuple[int, ...]:
+        if axis is None:
+            return tuple(range(self.ndim))
+        if isinstance(axis, (list, tuple)):
+            axes = tuple(_norm_axis(a, self.ndim, op) for a in axis)
+            if len(set(axes)) != len(axes):
+                raise ValueError(f"{op}: repeated axis in {axis}")
+            return axes if self.ndim else ()
+        return (_norm_axis(axis, self.ndim, op),) if self.ndim else ()
+
+    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str, empty: Scalar | None = None) -> Tensor:
+        """`op` over `axis`. Over a zero-size axis a sum gives 0; a max has no identity and
+        raises IndexError like torch's, unless `empty` gives the value (any: False)."""
+        axes = self._axes(axis, name)
+        x = self
+        if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
+            if empty is None:
+                self._require_nonempty(axis, name)
+            out_shape = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
+            out = Tensor.full(out_shape, empty, dtype=self.dtype)
+            return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+        if x.dtype is dt.bool_:
+            x = x.cast(dt.default_int)  # prod counts (torch), max is cast back below
+        if all(x.shape[a] == 1 for a in axes):
+            # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise);
+            # a float sum starts from +0.0 like torch's, so a lone -0.0 sums to +0.0
+            out = x + 0.0 if op is Op.SUM and x.dtype.is_float else x
+        elif _should_split(x.shape, axes):
+            out = _split_reduce(x, op, axes)
+        else:
+            out = Tensor._from(g.reduce(op, x.node, axes), x)
+        if self.dtype is dt.bool_ and op is Op.RMAX:
+            out = out.cast(dt.bool_)
+        if keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def _require_nonempty(self, axis: Any, name: str) -> None:
+        """IndexError (torch's) for a reduction without identity over a zero-size dim."""
+        for a in self._axes(axis, name) if self.ndim else ((0,) if self.numel() == 0 else ()):
+            if self.shape[a] == 0:
+                raise IndexError(f"{name}: cannot reduce over dim {a} of size 0 in shape {self.shape} "
+                                 f"(a {name} of no elements has no value; torch raises too)")
+
+    def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        """Sum over `axis`/`dim` (an int, a tuple, or None for all), keeping reduced dims as size 1
+        with `keepdim=True`. Bools and int32 are summed into int64 like torch; `dtype=` chooses."""
+        x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
+        return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
+
+    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the largest value (a 0-d tensor; NaN if any value is NaN);
+        `x.max(dim)` gives the named tuple `(values, indices)` of the maxima along `dim` and
+        their first indices (`argmax`), the gradient going to that index only, like torch's;
+        `x.max(other_tensor)` is `maximum`. `amax` gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.maximum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amax(None, keepdim)
+        return _values_indices(self, ax, keepdim, "max")
+
+    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
+        """Like torch: without a dim, the smallest value (a 0-d tensor); `x.min(dim)` gives the
+        named tuple `(values, indices)` (`argmin`); `x.min(other_tensor)` is `minimum`. `amin`
+        gives the values over one or several dims."""
+        if isinstance(axis, Tensor):
+            return self.minimum(axis)
+        ax = axis if dim is None else dim
+        if ax is None:
+            return self.amin(None, keepdim)
+        r = _values_indices(self._order_reversed(), ax, keepdim, "min")
+        return ValuesIndices(r.values._order_reversed(), r.indices)
+
+    def amax(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amax: the largest values over `dim` (an int, a tuple, or None for all dims), NaN
+        if any value is NaN; the gradient is split evenly between tied maxima, like torch's."""
+        return self._reduce(Op.RMAX, dim if axis is None else axis, keepdim, "max")
+
+    def amin(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
+        """torch.amin: the smallest values over `dim` (an int, a tuple, or None for all dims)."""
+        dim = dim if axis is None else axis
+        self._require_nonempty(dim, "min")
+        return self._order_reversed().amax(dim, keepdim)._order_reversed()
+
+    def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Mean over `axis`/`dim` (None: all elements), in float (integers are averaged in float32);
+        NaN over zero elements, like torch."""
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        n = prod(tuple(self.shape[a] for a in self._axes(axis, "mean")))
+        s = x.sum(axis, keepdim)
+        return s * (1.0 / n) if n else s * float("nan")
+
+    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
+            unbiased: bool | None = None) -> Tensor:
+        """Variance, unbiased by default like torch (`correction=0` or `unbiased=False` for the
+        population variance). With correction >= N, torch's value and gradient exactly: the sum
+        of squares over max(0, N - correction), i.e. inf (NaN for a zero sum)."""
+        axis = axis if dim is None else dim
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        x = self.cast(dt.least_upper_float(self.dtype))
+        n = prod(tuple(self.shape[a] for a in self._axes(axis, "var")))
+        d = x - x.mean(axis, keepdim=True)
+        ss = (d * d).sum(axis, keepdim)
+        dof = n - correction
+        if dof > 0:
+            return ss * (1.0 / dof)
+        value = (ss * float("inf")).detach()  # ss / 0: inf, or NaN for ss == 0
+        # torch's gradient here (FunctionsManual var_backward) is not the derivative of that
+        # value: with dims, 2 / (N - correction) * (x - mean), finite for correction > N; over
+        # the whole tensor, inf (NaN where x == mean)
+        dd = d.detach()
+        if axis is not None and dof < 0:
+            slope = ss * (1.0 / dof)
+            return value + (slope - slope.detach())
+        weight = dd if axis is not None else (dd != 0).cast(dd.dtype)
+        return value + _infinite_slope(x, weight).sum(axis, keepdim)
+
+    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
+            unbiased: bool | None = None) -> Tensor:
+        """Standard deviation over `axis`/`dim`: the square root of `var` with the same arguments
+        (unbiased by default, like torch); no gradient where it is 0."""
+        v = self.var(axis, keepdim, dim, correction, unbiased)
+        # like torch, no gradient where the deviation is 0 (sqrt's would be 0 * inf = NaN): the
+        # square root of a stand-in 1 there, not selected
+        zero = v == 0
+        return zero.where(0.0, zero.where(1.0, v).sqrt())
+
+    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
+        """Product of elements (a multiplying reduction: exact for integers, wrapping on
+        overflow); bools and int32 multiply in int64 like torch, `dtype=` chooses."""
+        return self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
+
+    def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty
+        axis (torch)."""
+        return (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
+
+    def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """True if every element over `axis`/`dim` is nonzero (a bool tensor); True over an empty
+        axis (torch)."""
+        return (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
+
+    def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Index of the first maximum (flattened when axis is None, every dim kept as size 1
+        under keepdim, like torch), int32."""
+        axis = axis if dim is None else dim
+        if axis is None:
+            flat = self.flatten().argmax(0)
+            return flat.reshape((1,) * self.ndim) if keepdim else flat
+        ax = _norm_axis(axis, self.ndim, "argmax")
+        if self.ndim == 0:
+            return Tensor.full((), 0, dtype=dt.default_int)
+        n = self.shape[ax]
+        self._require_nonempty(ax, "argmax")
+        m = self == self.amax(ax, keepdim=True)
+        if self.dtype.is_float:
+            m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
+        rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
+        idx = (m.cast(dt.default_int) * rev).amax(ax, keepdim)
+        return n - idx
+
+    def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """Index of the first minimum over `axis`/`dim` (flattened when None), int32."""
+        self._require_nonempty(axis if dim is None else dim, "argmin")
+        return self._order_reversed().argmax(axis, keepdim, dim)
+
+    def _shift(self, axis: Any, op: str) -> Tensor:
+        """The (detached) row maximum that keeps exp() of a row from overflowing, or 0 where
+        there is none: a row of zero length (whose sum of exps is then 0) or of infinities."""
+        if any(self.shape[a] == 0 for a in self._axes(axis, op)):
+            return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
+                               dtype=self.dtype)
+        return self.amax(axis, keepdim=True).detach()
+
+    def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
+        """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first);
+        -inf over an empty axis (torch)."""
+        axis = axis if dim is None else dim
+        m = self._shift(axis, "logsumexp")
+        m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
+        s = (self - m).exp().sum(axis, keepdim=True).log() + m
+        return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
+
+    def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        """exp(x) / sum(exp(x)) along `axis`/`dim` (default the last), computed stably; one kernel
+        per row-wise op."""
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        e = (x - x._shift(axis, "softmax")).exp()
+        return e / e.sum(axis, keepdim=True)
+
+    def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        """x - logsumexp(x) along `axis`/`dim` (default the last), computed stably."""
+        axis = axis if dim is None else dim
+        x = self.cast(dt.least_upper_float(self.dtype))
+        d = x - x._shift(axis, "log_softmax")
+        return d - d.exp().sum(axis, keepdim=True).log()
+
+    def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
+        """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
+        lazygrad.frontend.scan); bools and int32 accumulate in int64 like torch."""
+        from lazygrad.frontend.scan import cumsum
+        return cumsum(self, axis if dim is None else dim)
+
+    def cumprod(self, dim: int) -> Tensor:
+        """Inclusive prefix product along `dim` (torch.cumprod, its gradient at zeros too)."""
+        from lazygrad.frontend.scan import cumprod
+        return cumprod(self, dim)
+
+    def cummax(self, dim: int) -> Any:
+        """torch.cummax: (values, indices) of the running maximum along `dim`."""
+        from lazygrad.frontend.scan import cummax
+        return cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        """torch.cummin: (values, indices) of the running minimum along `dim`."""
+        from lazygrad.frontend.scan import cummin
+        return cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        """torch.logcumsumexp: log of the running sum of exp along `dim`, computed stably."""
+        from lazygrad.frontend.scan import logcumsumexp
+        return logcumsumexp(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """torch.sort: (values, indices) along `dim`, stable, on the sort kernel (lazygrad.frontend.sorting)."""
+        from lazygrad.frontend.sorting import sort
+        return sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """torch.argsort: the indices that sort the tensor along `dim` (stable)."""
+        from lazygrad.frontend.sorting import argsort
+        return argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """torch.topk: (values, indices) of the k largest (smallest) entries along `dim`."""
+        from lazygrad.frontend.sorting import topk
+        return topk(self, k, dim, largest, sorted)
+
+    # --- movement ---------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one size may be -1); a view when the layout allows,
+        like torch. Also `view`."""
+        shape = _shape_arg(shape)
+        if shape.count(-1) > 1:
+            raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+        if -1 in shape:
+            known = prod(tuple(s for s in shape if s != -1))
+            if known == 0 or self.numel() % known:
+                raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
+            shape = tuple(self.numel() // known if s == -1 else s for s in shape)
+        if any(s < 0 for s in shape):
+            raise ValueError(f"reshape: negative size in {shape}")
+        if prod(shape) != self.numel():
+            raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
+        return Tensor._from(g.reshape(self.node, shape), self)
+
+    def view(self, *shape: Any) -> Tensor:
+        """`reshape` (a view when the layout allows); `view(dtype)` reinterprets the bits as
+        another dtype of the same size, like torch (a bitcast: `x.view(lg.int32)` of float32)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            return self.bitcast(shape[0])
+        return self.reshape(*shape)
+
+    def bitcast(self, dtype: Any) -> Tensor:
+        """The same bits read as `dtype` (of the same size, not bool); no gradient."""
+        d = dt.as_dtype(dtype)
+        if d == self.dtype:
+            return self
+        if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
+            raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
+                            "non-bool dtypes of the same size)")
+        _check_device_dtype(d, "view")
+        return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
+
+    def permute(self, *order: Any) -> Tensor:
+        """The dims reordered as `order` (a view): `x.permute(1, 0)` swaps two dims."""
+        order = _shape_arg(order)
+        if len(order) != self.ndim:
+            raise ValueError(f"permute: order {order} does not match {self.ndim} dims of shape {self.shape}")
+        norm = tuple(_norm_axis(o, self.ndim, "permute") for o in order)
+        if sorted(norm) != list(range(self.ndim)):
+            raise ValueError(f"permute: {order} is not a permutation of the dims of shape {self.shape}")
+        return Tensor._from(g.permute(self.node, norm), self)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap dims `dim0` and `dim1` (default the last two; a 0-d or 1-d tensor is returned as
+        is)."""
+        if self.ndim < 2 and dim0 in (-2, -1) and dim1 in (-2, -1):
+            return self
+        a, b = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return self.permute(*order)
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with all its dims reversed (a view, no copy): the transpose of a matrix."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dims `start_dim`..`end_dim` into one (a 0-d tensor becomes shape (1,))."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} is after end_dim {end_dim}")
+        return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dims of size 1 (all of them, or only those in `dim`)."""
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = {_norm_axis(d, self.ndim, "squeeze") for d in dims}
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dim of size 1 at position `dim` (negative counts from the end, like torch)."""
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dims")
+        d = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast size-1 dims to `shape` without copying (-1 keeps a size); new leading dims may
+        be added."""
+        shape = _shape_arg(shape)
+        if len(shape) < self.ndim:
+            raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
+        if any(t < -1 for t in shape):
+            raise ValueError(f"expand: invalid size in {shape} for shape {self.shape} (sizes are >= 0, or -1 to keep one)")
+        if any(t == -1 for t in shape[:len(shape) - self.ndim]):
+            raise ValueError(f"expand: -1 is not allowed for the new leading dims of {shape} (shape {self.shape})")
+        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
+        new = tuple(s if t == -1 else t for s, t in zip(x.shape, shape))
+        for s, t in zip(x.shape, new):
+            if s != t and s != 1:
+                raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        return Tensor._from(g.expand(x.node, new), x)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        """`expand` to the shape of `other`."""
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to `shape` by numpy/torch broadcasting rules (a view)."""
+        return self._expand_to(broadcast_shapes(self.shape, tuple(shape), op="broadcast_to")) if tuple(shape) != self.shape else self
+
+    def flip(self, dims: Any = None, *more: int) -> Tensor:
+        """Reverse the order of elements along `dims` (all dims when None)."""
+        if dims is None:
+            dims = tuple(range(self.ndim))
+        elif isinstance(dims, int):
+            dims = (dims,) + more
+        axes = tuple(_norm_axis(d, self.ndim, "flip") for d in dims)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"flip: dims {tuple(dims)} name the same dim twice (shape {self.shape})")
+        return Tensor._from(g.flip(self.node, axes), self)
+
+    def pad(self, widths: Any, value: float = 0.0, mode: str = "constant") -> Tensor:
+        """numpy-style widths ((before0, after0), ...) per dim (an int or one pair broadcasts);
+        negative widths crop."""
+        if mode != "constant":
+            raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
+        if isinstance(widths, int):
+            widths = ((widths, widths),) * self.ndim
+        widths = tuple(tuple(w) if isinstance(w, (tuple, list)) else (w, w) for w in widths)
+        if len(widths) == 1 and self.ndim > 1:
+            widths = widths * self.ndim
+        if len(widths) != self.ndim or any(len(w) != 2 for w in widths):
+            raise ValueError(f"pad: widths {widths} do not give (before, after) for each of {self.ndim} dims of {self.shape}")
+        crop = tuple((max(0, -b), s - max(0, -a)) for (b, a), s in zip(widths, self.shape))
+        if any(lo > hi for lo, hi in crop):
+            raise ValueError(f"pad: negative widths {widths} crop more than shape {self.shape}")
+        x = Tensor._from(g.shrink(self.node, crop), self) if any(b < 0 or a < 0 for b, a in widths) else self
+        pos = tuple((max(0, b), max(0, a)) for b, a in widths)
+        return Tensor._from(g.pad(x.node, pos, _py(value, x.dtype)), x)
+
+    def shrink(self, bounds: Sequence[tuple[int, int]]) -> Tensor:
+        """Keep the elements in [start, stop) along each dim, given one (start, stop) pair per dim
+        (a view)."""
+        return Tensor._from(g.shrink(self.node, tuple(tuple(b) for b in bounds)), self)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor `sizes[i]` times along each dim, like torch's `repeat` (numpy's `tile`)."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor with {self.ndim} dims")
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
+        inter = []
+        for s in x.shape:
+            inter += [1, s]
+        expanded = []
+        for r, s in zip(sizes, x.shape):
+            expanded += [r, s]
+        return x.reshape(inter).expand(expanded).reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+
+    def split(self, size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
+        """Split along `dim` into pieces of `size` elements (the last may be shorter) or of the
+        listed sizes; a list of views."""
+        ax = _norm_axis(dim, self.ndim, "split")
+        n = self.shape[ax]
+        if isinstance(size, int) and (size < 0 or (size == 0 and n)):
+            raise ValueError(f"split: split size {size} for dim {dim} of size {n} (shape {self.shape}); "
+                             "it must be positive (0 only for an empty dim)")
+        if isinstance(size, int) and (size == 0 or n == 0):
+            return [self]  # an empty dim splits into one empty piece (torch)
+        if not isinstance(size, int) and any(s < 0 for s in size):
+            raise ValueError(f"split: negative size in {list(size)} (shape {self.shape})")
+        sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim} of {self.shape}")
+        out, start = [], 0
+        for s in sizes:
+            bounds = [(0, d) for d in self.shape]
+            bounds[ax] = (start, start + s)
+            out.append(self.shrink(bounds))
+            start += s
+        return out
+
+    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        """Split along `dim` into `chunks` pieces of equal size (the last may be smaller), like
+        torch."""
+        n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks} (shape {self.shape})")
+        return self.split(max(1, math.ceil(n / chunks)), dim)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        return _getitem(self, idx)
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        """torch's `t[idx] = value`, functional: `t` then stands for a new lazy value (value
+        selected into the old one), so gradients flow to both; tensors holding the old value
+        (torch's views of `t`) keep it. A leaf that requires grad cannot be assigned (torch)."""
+        if self.requires_grad and not self._inputs and is_grad_enabled():
+            raise RuntimeError("setitem: a leaf tensor that requires grad cannot be assigned in place "
+                               "(like torch); assign into a clone, or under lg.no_grad()")
+        from lazygrad.frontend.indexing import setitem
+        old = Tensor.__new__(Tensor)
+        old.node, old.requires_grad, old._inputs, old.grad = self.node, self.requires_grad, self._inputs, None
+        new = setitem(old, idx, value)
+        self.node, self.requires_grad, self._inputs = new.node, new.requires_grad or self.requires_grad, new._inputs
+
+    # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """torch.gather: `out[i][j] = self[i][index[i][j]]` for dim=1 (see lazygrad.frontend.indexing)."""
+        from lazygrad.frontend.indexing import gather
+        return gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """torch.index_select: the entries at the 1-D integer `index` along `dim`."""
+        from lazygrad.frontend.indexing import index_select
+        return index_select(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
+        """torch.scatter: a copy with `self[i][index[i][j]] = src[i][j]` (dim=1), or = value."""
+        from lazygrad.frontend.indexing import scatter
+        return scatter(self, dim, index, src, value, reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        """torch.scatter_add: a copy with `src[i][j]` added at `self[i][index[i][j]]` (dim=1)."""
+        from lazygrad.frontend.indexing import scatter_add
+        return scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim: int, index: Any, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+        """torch.scatter_reduce with 'sum', 'prod', 'mean', 'amax' or 'amin'."""
+        from lazygrad.frontend.indexing import scatter_reduce
+        return scatter_reduce(self, dim, index, src, reduce, include_self)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """torch.masked_fill: `value` where the bool `mask` is true (elementwise, fuses)."""
+        from lazygrad.frontend.indexing import masked_fill
+        return masked_fill(self, mask, value)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """torch.masked_select: the 1-D tensor of elements where `mask` is true (reads the mask)."""
+        from lazygrad.frontend.indexing import masked_select
+        return masked_select(self, mask)
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """torch.nonzero: the indices of the nonzero elements (reads the values on the host)."""
+        from lazygrad.frontend.indexing import nonzero
+        return nonzero(self, as_tuple)
+
+    def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Concatenate `self` and `others` along `dim` (see `lazygrad.cat`)."""
+        return cat([self, *others], dim=dim)
+
+    # --- linear algebra ---------------------------------------------------------------------------
+    def matmul(self, w: Any) -> Tensor:
+        """Matrix product with torch.matmul's rules: 1-D operands are promoted and the added dim
+        removed after, leading batch dims broadcast. `@` is the same."""
+        from lazygrad.frontend.linalg import matmul
+        return matmul(self, self._coerce(w, "matmul"))
+
+    def dot(self, w: Any) -> Tensor:
+        """The same as `matmul` (for 1-D tensors, the dot product)."""
+        return self.matmul(w)
+
+    def linear(self, w: Tensor, b: Tensor | None = None) -> Tensor:
+        """torch semantics: self @ w.T + b, w of shape (out_features, in_features)."""
+        from lazygrad.frontend.linalg import linear
+        return linear(self, w, b)
+
+    def conv2d(self, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """torch.nn.functional.conv2d on (N, C, H, W) input and (O, C/groups, kH, kW) weight."""
+        from lazygrad.frontend.conv import conv2d
+        return conv2d(self, w, bias, stride, padding, dilation, groups)
+
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
+        """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
+        defaults to kernel_size); with return_indices, (values, flat h * W + w indices)."""
+        if ceil_mode or return_indices:
+            from lazygrad.frontend.pooling import max_pool2d as pool
+            return pool(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        from lazygrad.frontend.conv import max_pool2d
+        return max_pool2d(self, kernel_size, stride, padding, dilation)
+
+    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   count_include_pad: bool = True, ceil_mode: bool = False, divisor_override: int | None = None) -> Tensor:
+        """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
+        if ceil_mode or divisor_override:
+            from lazygrad.frontend.pooling import avg_pool2d as pool
+            return pool(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        from lazygrad.frontend.conv import avg_pool2d
+        return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
+
+    # --- autodiff ---------------------------------------------------------------------------------
+    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad
+        (`create_graph=True`: the `.grad` tensors can be differentiated again)."""
+        from lazygrad.autodiff.rules import backward
+        backward(self, gradient, create_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (`.grad = None`)."""
+        self.grad = None
+
+    def register_post_backward_hook(self, hook: Any) -> None:
+        """Call `hook()` at the end of every `backward()` that accumulates into this leaf's
+        `.grad`, after every leaf's `.grad` is set; a hook registered on several leaves runs
+        once per backward (DistributedDataParallel averages the gradients across ranks here)."""
+        self._post_backward = (*getattr(self, "_post_backward", ()), hook)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set `requires_grad` in place, like torch (only floating point tensors); returns self."""
+        if flag and not self.dtype.is_float:
+            raise TypeError(f"requires_grad_: only floating point tensors can require grad, got {self.dtype.name}")
+        newly = flag and not self.requires_grad and self.is_leaf
+        self.requires_grad = flag
+        return self._own_leaf_node() if newly else self
+
+    # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
+    def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+        """Zero each element with probability `p` and scale the rest by 1 / (1 - p) while
+        `training`; the identity otherwise."""
+        from lazygrad.nn import functional as F
+        return F.dropout(self, p, training)
+
+    def layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
+                  eps: float = 1e-5) -> Tensor:
+        """Layer normalisation over the last dims (`normalized_shape`, default the last dim), with
+        optional affine `weight` and `bias`; torch.nn.functional.layer_norm."""
+        from lazygrad.nn import functional as F
+        return F.layernorm(self, normalized_shape, weight, bias, eps)
+
+    def batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                  momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
+        """Batch normalisation over the channel dim 1, torch.nn.functional.batch_norm's arguments:
+        batch statistics (and running-statistic updates) while `training`, the running statistics
+        otherwise."""
+        from lazygrad.nn import functional as F
+        return F.batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    def cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                      reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+        """Cross-entropy of logits `self` (N, C, ...) against class indices or class probabilities,
+        torch.nn.functional.cross_entropy's arguments (weight, ignore_index, reduction,
+        label_smoothing)."""
+        from lazygrad.nn import functional as F
+        return F.cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
+
+    def nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> Tensor:
+        """Negative log-likelihood of log-probabilities `self` against class indices,
+        torch.nn.functional.nll_loss's arguments."""
+        from lazygrad.nn import functional as F
+        return F.nll_loss(self, target, weight, ignore_index, reduction)
+
+    def binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+        """Binary cross-entropy of probabilities `self` against targets in [0, 1] (logs clamped at
+        -100 like torch)."""
+        from lazygrad.nn import functional as F
+        return F.binary_cross_entropy(self, target, weight, reduction)
+
+    def binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
+                                         pos_weight: Tensor | None = None) -> Tensor:
+        """Binary cross-entropy of logits `self`, computed stably (torch's arguments, including
+        pos_weight)."""
+        from lazygrad.nn import functional as F
+        return F.binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
+
+    def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+        """Mean squared error against `target` (reduction 'mean', 'sum' or 'none')."""
+        from lazygrad.nn import functional as F
+        return F.mse_loss(self, target, reduction)
+
+
+# arithmetic of two bool tensors (None: refused, like torch)
+_BOOL_ARITHMETIC: dict[Op, Op | None] = {Op.ADD: Op.OR, Op.MUL: Op.AND, Op.MAX: Op.OR, Op.SUB: None}
+
+# a reduction with few outputs and a long axis is split in two passes: the first has enough
+# partial results to occupy every compute unit, the second is tiny. Only when the outputs alone
+# cannot: a split also stops the reduction fusing row-wise into its consumer (softmax).
+SPLIT_MIN_LENGTH = 1 << 15
+SPLIT_PARTS = 64
+
+
+def _should_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
+    n_red = prod(tuple(shape[a] for a in axes))
+    n_out = prod(tuple(s for i, s in enumerate(shape) if i not in axes))
+    if n_red < SPLIT_MIN_LENGTH or n_out * SPLIT_PARTS > n_red:
+        return False
+    from lazygrad.runtime.device import current_target
+    return current_target().split_reduce(n_out)
+
+
+def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
+    keep = tuple(i for i in range(x.ndim) if i not in axes)
+    keep_shape = tuple(x.shape[i] for i in keep)
+    n_red = prod(tuple(x.shape[a] for a in axes))
+    flat = x.permute(*keep, *axes).reshape(keep_shape + (n_red,))
+    pad = (-n_red) % SPLIT_PARTS
+    if pad:
+        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=reduce_identity(op, x.dtype))
+    parts = flat.reshape(keep_shape + (SPLIT_PARTS, (n_red + pad) // SPLIT_PARTS))
+    first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
+    second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)
+    return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+
+
+def _values_indices(x: Tensor, axis: Any, keepdim: bool, name: str) -> ValuesIndices:
+    """torch's max(dim): the maxima along one dim and the index of the first. The values are
+    amax's (the same graph) unless a gradient is wanted: then they are picked by the index, so
+    the gradient goes to that one element like torch's, not split between ties like amax's."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{name}: dim must be one int for the (values, indices) pair, got {axis!r} "
+                        f"(a{'max' if name == 'max' else 'min'} reduces over several dims)")
+    ax = _norm_axis(axis, x.ndim, name)
+    x._require_nonempty(ax, name)
+    idx = x.argmax(ax, keepdim=True)
+    if not (x.requires_grad and is_grad_enabled()) or x.ndim == 0:
+        values = x.amax(ax, keepdim)
+    else:
+        n = x.shape[ax]
+        hit = Tensor.arange(n).reshape((n,) + (1,) * (x.ndim - ax - 1)) == idx
+        # -0.0 is the exact identity of +: the one picked element comes out as it is (-0.0 too)
+        values = hit.where(x, -0.0).sum(ax, keepdim)
+    return ValuesIndices(values, idx if keepdim or x.ndim == 0 else idx.squeeze(ax))
+
+
+def _infinite_slope(x: Tensor, weight: Tensor) -> Tensor:
+    """Zeros whose gradient with respect to x is g * weight * inf elementwise (weight detached;
+    NaN where g * weight is 0): weight * sqrt(x - x.detach()) has the value weight * sqrt(0) = 0
+    and sqrt's VJP makes the gradient g * weight / (2 sqrt(0)), IEEE's (g * weight) / 0. For a
+    gradient that torch defines as infinite on a finite value."""
+    return weight * (x - x.detach()).sqrt()
+
+
+# the names `to(device)` accepts: lazygrad runs on one OpenCL device and calls it the CPU
+_DEVICE_NAMES = frozenset({"cpu", "opencl"})
+
+
+def _is_device(a: Any) -> bool:
+    """A device argument of `to`: a device string (or "cpu:0"), or an object with torch.device's
+    `type` (a string)."""
+    if isinstance(a, str):
+        return a.split(":")[0] in _DEVICE_NAMES or a not in dt.DTYPES
+    return isinstance(getattr(a, "type", None), str) and not isinstance(a, (DType, type, np.dtype))
+
+
+def _check_device_name(device: Any) -> None:
+    name = device if isinstance(device, str) else device.type
+    if name.split(":")[0] not in _DEVICE_NAMES:
+        raise ValueError(f"to: lazygrad runs on one device ('cpu', the OpenCL device in use), not {device!r}")
+
+
+def _rebuild_tensor(values: np.ndarray, dtype_name: str, requires_grad: bool) -> Tensor:
+    """Unpickle a Tensor (see Tensor.__reduce__): module level, so pickle finds it by name."""
+    return Tensor(values, dtype=dt.DTYPES[dtype_name], requires_grad=requires_grad)
+
+
+def _py(value: Any, d: DType) -> Scalar:
+    if d is dt.bool_:
+        return bool(value)
+    if d.is_int:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"cannot represent {value} as {d.name}")
+        return int(value)
+    return float(value)
+
+
+def _float_floordiv(a: Tensor, b: Tensor) -> Tensor:
+    """torch.floor_divide of floats (Python's // too): the floor of the exact quotient, through
+    fmod, so 1 // 0.1 is 9 (floor(1 / 0.1) rounds the quotient to 10 first). torch has no
+    derivative for it; here it has none either (detached: zero gradient)."""
+    a, b = a.detach(), b.detach()
+    q = a / b
+    r = Tensor(g.elementwise(Op.MOD, a.node, b.node))
+    div = (a - r) / b
+    div = ((r != 0) & ((b < 0) != (r < 0))).where(div - 1, div)
+    f = div.floor()
+    f = (div - f > 0.5).where(f + 1, f)
+    signed_zero = ((q < 0) | (1 / q < 0)).where(-0.0, 0.0)  # copysign(0, q): 1 / -0.0 is -inf
+    return (b == 0).where(q, (div != 0).where(f, signed_zero))
+
+
+def _signed_zero(r: Tensor, x: Tensor) -> Tensor:
+    """r, whose zeros take the sign of x (floor(-0.0) and round(-0.4) are -0.0, like torch).
+    x is detached by the callers: x * 0 would pass 0 * g, NaN for an infinite g."""
+    return (r == 0).where(x * 0.0, r)
+
+
+def _or_nan(cond: Tensor, bound: Any) -> Tensor:
+    """`cond`, or true where the bound (a Tensor or a Python number) is NaN."""
+    if isinstance(bound, Tensor):
+        return cond | (bound != bound) if bound.dtype.is_float else cond
+    return cond | True if isinstance(bound, float) and math.isnan(bound) else cond
+
+
+def _native_f64(npd: np.dtype) -> bool:
+    return npd.kind == "f" and npd.itemsize == 8
+
+
+def _device_has(d: DType) -> bool:
+    from lazygrad.runtime.device import get_device
+    return get_device().supports(d)
+
+
+def _check_device_dtype(d: DType, op: str) -> None:
+    if d.name in ("float16", "float64"):
+        from lazygrad.runtime.device import get_device
+        if not get_device().supports(d):
+            raise TypeError(f"{op}: the OpenCL device {get_device().caps.name!r} does not support {d.name}")
+
+
+def _where(cond: Any, a: Any, b: Any) -> Tensor:
+    c = cond if isinstance(cond, Tensor) else Tensor(cond)
+    if c.dtype is not dt.bool_:
+        c = c != 0
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    ref = ta if ta is not None else tb
+    if ref is None:
+        d = dt.default_float if isinstance(a, float) or isinstance(b, float) else (
+            dt.bool_ if isinstance(a, bool) and isinstance(b, bool) else dt.default_int)
+        ta = Tensor(g.const(_py(a, d), d))
+        tb = Tensor(g.const(_py(b, d), d))
+    else:
+        ta = ta if ta is not None else ref._coerce(a, "where")
+        tb = tb if tb is not None else ref._coerce(b, "where")
+    d = dt.promote(ta.dtype, tb.dtype)
+    shape = broadcast_shapes(c.shape, ta.shape, tb.shape, op="where")
+    c, ta, tb = c._expand_to(shape), ta.cast(d)._expand_to(shape), tb.cast(d)._expand_to(shape)
+    return Tensor._from(g.elementwise(Op.WHERE, c.node, ta.node, tb.node, dtype=d), ta, tb)
+
+
+def _getitem(x: Tensor, idx: Any) -> Tensor:
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    if any(isinstance(i, (Tensor, list, np.ndarray)) for i in idx):
+        from lazygrad.frontend.indexing import advanced_index
+        return advanced_index(x, idx)
+    n_ell = sum(1 for i in idx if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+    consumed = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if consumed > x.ndim:
+        raise IndexError(f"getitem: too many indices ({consumed}) for tensor of shape {x.shape}")
+    if n_ell:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (x.ndim - consumed) + idx[k + 1:]
+    else:
+        idx = idx + (slice(None),) * (x.ndim - consumed)
+    bounds, flips, steps = [], [], []
+    squeeze_dims, new_dims = [], []
+    dim = 0
+    out_dim = 0
+    for i in idx:
+        if i is None:
+            new_dims.append(out_dim)
+            out_dim += 1
+            continue
+        s = x.shape[dim]
+        if isinstance(i, (bool, np.bool_)):
+            raise IndexError("getitem: bool indices are not supported")
+        if isinstance(i, (int, np.integer)):
+            j = int(i)
+            if not -s <= j < s:
+                raise IndexError(f"getitem: index {j} is out of bounds for dim {dim} with size {s} (shape {x.shape})")
+            j %= s
+            bounds.append((j, j + 1))
+            steps.append(1)
+            squeeze_dims.append(dim)
+        elif isinstance(i, slice):
+            if i.step == 0:
+                raise ValueError("getitem: slice step cannot be zero")
+            start, stop, step = i.indices(s)
+            if step > 0:
+                n = max(0, (stop - start + step - 1) // step)
+                lo = start
+                hi = start + (n - 1) * step + 1 if n else start
+            else:
+                n = max(0, (start - stop - step - 1) // (-step))
+                hi = start + 1
+                lo = start + (n - 1) * step if n else hi
+                flips.append(dim)
+            bounds.append((lo, hi) if n else (0, 0))
+            steps.append(abs(step) if n > 1 else 1)  # one element: the step is moot (and may be huge)
+            out_dim += 1
+        else:
+            raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__}")
+        dim += 1
+    y = x.shrink(tuple(bounds))
+    if flips:
+        y = y.flip(tuple(flips))
+    if any(st != 1 for st in steps):
+        # stride by padding each dim to a multiple of its step, splitting, and keeping index 0
+        pads = []
+        for s, st in zip(y.shape, steps):
+            pads.append((0, (-s) % st if st > 1 else 0))
+        y = y.pad(pads) if any(p[1] for p in pads) else y
+        split = []
+        for s, st in zip(y.shape, steps):
+            split += [s // st, st] if st > 1 else [s, 1]
+        y = y.reshape(split)
+        y = y.shrink(tuple((0, split[k]) if k % 2 == 0 else (0, 1) for k in range(len(split))))
+        y = y.reshape(tuple(split[k] for k in range(0, len(split), 2)))
+    shape = [s for d, s in enumerate(y.shape) if d not in squeeze_dims]
+    for d in new_dims:
+        shape.insert(d, 1)
+    return y.reshape(tuple(shape))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along `dim`: each input is padded into place and the results added, so the
+    whole concatenation is one kernel."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    ax = _norm_axis(dim, ref.ndim, "cat")
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != ax):
+            raise ValueError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {dim}")
+    d = ref.dtype
+    for t in tensors[1:]:
+        d = dt.promote(d, t.dtype)
+    total = sum(t.shape[ax] for t in tensors)
+    out: Tensor | None = None
+    start = 0
+    # floats are padded with -0.0, the exact identity of +: x + -0.0 is x for every x, -0.0
+    # included (a +0.0 pad turned a -0.0 element into +0.0)
+    fill = -0.0 if d.is_float else 0
+    for t in tensors:
+        widths = [(0, 0)] * ref.ndim
+        widths[ax] = (start, total - start - t.shape[ax])
+        start += t.shape[ax]
+        p = t.cast(d).pad(widths, value=fill)
+        if out is None:
+            out = p
+        elif d is dt.bool_:
+            out = out | p
+        else:
+            out = out + p
+    assert out is not None
+    return out
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dim `dim` (like torch.stack): one fused kernel."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
+
+
+def companions_of(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The lazy tensors to realize along with `tensors` (see Tensor._companions); each is
+    handed over once."""
+    out: list[Tensor] = []
+    for t in tensors:
+        comp = getattr(t, "_companions", ())
+        if comp:
+            out.extend(c for c in comp if c.node.realized is None)
+            t._companions = ()
+    return out
+
+
+def realize(*tensors: Tensor) -> None:
+    """Realize several tensors together: one schedule, shared work computed once."""
+    from lazygrad.engine.realize import realize as _realize
+    flat: list[Tensor] = []
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            flat.extend(t)
+        else:
+            flat.append(t)
+    flat += companions_of(flat)
+    _realize([t.node for t in flat])
+    for t in flat:
+        # a tensor no gradient will flow back through keeps only its buffer: dropping the
+        # graph that made it lets training loops (param = param - lr * grad) run in constant
+        # memory instead of chaining every step's graph to the next
+        n = t.node
+        if n.realized is not None and n.op is not Op.BUFFER and not (t.requires_grad and t._inputs):
+            t.node = g.buffer_node(n.realized, n.shape, n.dtype)
+
