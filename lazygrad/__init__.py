@@ -19,10 +19,12 @@ from lazygrad.frontend import activations, mathops, shapes
 from lazygrad import utils
 from lazygrad.frontend.creation import (empty, full_like, linspace, logspace, normal, ones_like, rand_like, randint, randn_like, tensor, zeros_like)
 from lazygrad.frontend.einsum import einsum
+from lazygrad.autodiff.rules import format_grad_graph
+from lazygrad.engine.realize import schedule_kernels
+from lazygrad.frontend.autograd import grad_tensors
+from lazygrad.runtime.device import get_device, synchronize as _sync
 from lazygrad.frontend.mathops import std_mean, var_mean
 
-for _family in (mathops, activations, shapes):
-    _family.install(Tensor)
 from lazygrad.frontend.torch_functions import *  # noqa: E402,F401,F403  (lg.exp(x), lg.sum(x, 1), lg.where(c, a, b), ...)
 from lazygrad.frontend.torch_functions import __all__ as _torch_names  # noqa: E402
 
@@ -35,7 +37,6 @@ bool = bool_  # noqa: A001  (lg.bool, like torch.bool)
 def grad(y: Tensor, xs: "list[Tensor] | Tensor", grad_output: "Tensor | None" = None,
          allow_unused: bool = False) -> "list[Tensor]":
     """Lazy gradient tensors dy/dx for each x in xs (a DAG rewrite; nothing runs)."""
-    from lazygrad.autodiff.rules import grad_tensors
     return grad_tensors(y, [xs] if isinstance(xs, Tensor) else list(xs), grad_output, allow_unused)
 
 
@@ -43,26 +44,22 @@ def grad_graph(*tensors: Tensor) -> str:
     """The lazy graph behind `tensors` (typically gradients), one node per line in dependency
     order: id, op and arg, shape, dtype, sources, and where it came from — the user's source
     line for forward nodes, "grad of OP #id @ file:line" for nodes autodiff made."""
-    from lazygrad.autodiff.rules import format_grad_graph
     return format_grad_graph([t.node for t in tensors])
 
 
 def schedule(*tensors: Tensor) -> list:
     """The kernels realizing `tensors` would launch, without running them: each has name,
     source, ops, reason, inputs, outputs."""
-    from lazygrad.engine.realize import schedule_kernels
     return schedule_kernels([t.node for t in tensors])
 
 
 def synchronize() -> None:
     """Wait for every queued kernel (and add their device time to counters.kernel_time)."""
-    from lazygrad.runtime.device import synchronize as _sync
     _sync()
 
 
 def device():
     """The OpenCL device lazygrad runs on, with its queried capabilities (`.caps`)."""
-    from lazygrad.runtime.device import get_device
     return get_device()
 
 

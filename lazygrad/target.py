@@ -94,9 +94,10 @@ class Target:
 
     # --- identity ---------------------------------------------------------------------------
     def key(self) -> tuple:
-        """Everything here that changes generated code (plan and program cache keys)."""
+        """Everything here that changes generated code or the graph passes' decisions (plan
+        and program cache keys): the compute units decide `split_reduce`."""
         return (self.profile.value, self.vector_bits, self.cap_bits,
-                tuple(sorted(self.verified)) if self.verified is not None else None)
+                tuple(sorted(self.verified)) if self.verified is not None else None, self.info.compute_units)
 
     @property
     def is_cpu(self) -> bool:

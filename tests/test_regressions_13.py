@@ -109,7 +109,7 @@ def test_reduce_identity_is_one_table_per_op_and_dtype():
         for op in REDUCE:
             v = reduce_identity(op, d)
             assert type(v) is type(d.np(0).item()), (op, d, v)
-        assert reduce_identity(lg.ops.Op.RMAX, d) == (-np.inf if d.is_float else np.iinfo(d.np).min if d.is_int else 0)
+        assert reduce_identity(lg.ir.ops.Op.RMAX, d) == (-np.inf if d.is_float else np.iinfo(d.np).min if d.is_int else 0)
 
 
 def test_int_max_pool_pads_with_int_min_like_torch():
@@ -307,7 +307,7 @@ def test_arange_in_range_values_match_torch(args, kw):
 
 
 def test_float64_arange_is_exact_past_float32_precision():
-    if not lg.runtime.get_device().supports(lg.float64):
+    if not lg.runtime.device.get_device().supports(lg.float64):
         pytest.skip("no float64 on this device")
     x = Tensor.arange(3, 2**25 + 3, dtype=lg.float64)
     t = torch.arange(3, 2**25 + 3, dtype=torch.float64)
@@ -321,7 +321,7 @@ def test_arange_values_outside_the_requested_dtype_raise(args):
 
 
 def test_arange_too_big_for_one_buffer_raises_before_allocating():
-    if lg.runtime.get_device().caps.max_alloc >= 2**36:
+    if lg.runtime.device.get_device().caps.max_alloc >= 2**36:
         pytest.skip("the device can allocate 64 GiB in one buffer")
     with pytest.raises(MemoryError, match=r"arange: 8589934592 elements of int64 \(68719476736 bytes\)"):
         Tensor.arange(2**33)

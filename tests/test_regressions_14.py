@@ -570,3 +570,31 @@ def test_clip_passes_no_gradient_to_a_nan_input_like_torch():
     (ty * torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).sum().backward()
     close(y, ty.detach().numpy())
     close(x.grad, t.grad.numpy())
+
+
+I32_MIN, I64_MAX = -2**31, 2**63 - 1
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_signed_integer_overflow_wraps_like_torch(fuse):
+    # signed overflow is undefined in OpenCL C and PoCL's compiler used that: x + INT_MIN gave
+    # -1 for x = -1 (fuzz seed 663359781) and an int64 difference that overflows became 0 after
+    # relu (seed 663361134); add, sub, mul, neg, << and sums are now computed as unsigned bits
+    data = np.array([[[4, 6, 1, 5, -1, 9, 0]]], np.int32)
+    with lg.config.override(fuse=fuse):
+        x, t = Tensor(data, dtype=lg.int32), torch.tensor(data)
+        close(x + I32_MIN, (t + I32_MIN).numpy())
+        close(x - 2**31 + 1 - 5, (t - 2**31 + 1 - 5).numpy())
+        close(x * 2**30 * 3, (t * 2**30 * 3).numpy())
+        close(-(x + I32_MIN), (-(t + I32_MIN)).numpy())
+        close(x << 30, (t << 30).numpy())
+        b = Tensor(np.array([[[True], [False], [True]]]), dtype=lg.bool)
+        v = b.sum(1, keepdim=True)
+        w = (v.clip(4611686018427387904, -I64_MAX) - v).relu()
+        tv = torch.tensor([[[True], [False], [True]]]).sum(1, keepdim=True)
+        close(w, (tv.clip(4611686018427387904, -I64_MAX) - tv).relu().numpy())
+        big = np.array([2**62, 2**62, 2**62, 5], np.int64)
+        close(Tensor(big, dtype=lg.int64).sum(), torch.tensor(big).sum().numpy())
+        close(Tensor(big, dtype=lg.int64).prod(), torch.tensor(big).prod().numpy())
+        r = np.arange(-5, 3000, dtype=np.int32)
+        close((Tensor(r) * 1_000_003).sum(), (torch.tensor(r) * 1_000_003).sum().numpy())

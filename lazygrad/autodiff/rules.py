@@ -8,26 +8,21 @@ gradient nodes that schedule and fuse like any other graph: forward and backward
 together become few kernels. Every node a rule makes is labelled "grad of OP #id @ file:line"
 after the forward node it differentiates, so `format_grad_graph` can print where it came from.
 
-`backward` (Tensor.backward) accumulates into `.grad` of the leaves, detached like torch's
-unless create_graph=True; `grad_tensors` (lg.grad) returns differentiable lazy tensors, so
-`lg.grad` of an `lg.grad` gives second derivatives.
+Tensors are the front end's (lazygrad/frontend/autograd.py: Tensor.backward, lg.grad); this
+package sees nodes only.
 
-Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, backward, grad_tensors, format_grad_graph.
+Public names: vjp_rules, selective_rules, NO_GRAD_OPS, grad, grad_walk, format_grad_graph.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from lazygrad import dtypes as dt
 from lazygrad.ir import graph as gr
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, with_origin
 from lazygrad.ir.ops import REDUCE, Op
-
-if TYPE_CHECKING:
-    from lazygrad.frontend.tensor import Tensor
+from lazygrad.ir.windows import conv2d_im2col
 
 Rule = Callable[[Node, Node], tuple[Node | None, ...]]
 
@@ -174,11 +169,11 @@ def _permute_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 
 def _matmul_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
-    from lazygrad.frontend.linalg import matmul_nodes  # packs operands of large products, like the forward
+    # plain products: the pack_matmul pass packs their operands at realize, like the forward's
     a, b = n.srcs
     nd = len(a.shape)
     t = tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    return (matmul_nodes(g, gr.permute(b, t)), matmul_nodes(gr.permute(a, t), g))
+    return (gr.matmul(g, gr.permute(b, t)), gr.matmul(gr.permute(a, t), g))
 
 
 def _conv2d_input_grad(g: Node, n: Node) -> Node | None:
@@ -231,7 +226,6 @@ def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> t
     # rest: the direct kernel's values are those of the windows + matmul formulation, so
     # differentiate that (its gradients are matmuls and col2im views, and differentiable
     # again), only for the operands whose gradient is wanted (the col2im of dx is most of it).
-    from lazygrad.frontend.conv import conv2d_im2col_nodes
     # the windows start with a reshape of each operand, and a reshape of a reshape is built on
     # the reshape's source: differentiate with respect to that node, reshape the result back
     bases = [s.srcs[0] if s.op is Op.RESHAPE else s for s in n.srcs]
@@ -241,7 +235,7 @@ def _conv2d_rule(g: Node, n: Node, needed: tuple[bool, ...] = (True, True)) -> t
     want = (needed[0] and fast is None, needed[1])
     found: dict[int, Node | None] = {}
     if any(want):
-        y = conv2d_im2col_nodes(*n.srcs, n.arg, pack=False)
+        y = conv2d_im2col(*n.srcs, n.arg)
         wanted = [b for b, w in zip(bases, want) if w]
         # a walk that stops at x's base too: the weight gradient never follows a path through x
         stop = [bases[0]] if fast is not None else []
@@ -263,14 +257,13 @@ def _sort_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     [idx[r] == i] g[r]). The indices carry no gradient."""
     if n.arg.indices:
         return (None,)
-    from lazygrad.frontend.tensor import _arange_node  # the front end's arange buffer
     (x,) = n.srcs
     idx = gr.sort(x, n.arg._replace(indices=True), dt.default_int)
     m = x.shape[-1]
     lead = x.shape[:-1]
     sq = lead + (m, m)                                   # (..., r, i)
     at = gr.expand(gr.reshape(idx, lead + (m, 1)), sq)
-    ar = gr.expand(gr.reshape(_arange_node(m, dt.default_int), (1,) * len(lead) + (1, m)), sq)
+    ar = gr.expand(gr.reshape(gr.iota(m, dt.default_int), (1,) * len(lead) + (1, m)), sq)
     hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
     picked = _where(hot, gr.expand(gr.reshape(g, lead + (m, 1)), sq), gr.const(0.0, g.dtype, sq))
     return (gr.reshape(gr.reduce(Op.SUM, picked, (len(lead),)), x.shape),)
@@ -280,7 +273,6 @@ def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     """Gathered values: the scatter-add of g to the positions read (a one-hot select and sum
     over the gathered axis: grad_x[.., p, ..] = sum_j [idx[.., j, ..] == p] g[.., j, ..]),
     summed over the dims x was broadcast along and padded where x is longer than the output."""
-    from lazygrad.frontend.tensor import _arange_node  # the front end's arange buffer
     x, idx = n.srcs
     ax, out = n.arg.axis, n.arg.full_shape(n.shape)
     g = gr.reshape(g, out)
@@ -290,7 +282,7 @@ def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     sq = out[:ax + 1] + (m,) + out[ax + 1:]              # (.., j, p, ..)
     lift = out[:ax + 1] + (1,) + out[ax + 1:]
     at = gr.expand(gr.reshape(gr.expand(idx, out), lift), sq)
-    ar = gr.expand(gr.reshape(_arange_node(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
+    ar = gr.expand(gr.reshape(gr.iota(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
     hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
     picked = _where(hot, gr.expand(gr.reshape(g, lift), sq), gr.const(0.0, g.dtype, sq))
     r = gr.reduce(Op.SUM, picked, (ax,))
@@ -410,91 +402,10 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool 
     return [grads.get(w.uid) for w in wrt]
 
 
-def _leaves(t: Tensor) -> list[Tensor]:
-    """Leaf tensors requiring grad that `t` was computed from (iterative walk)."""
-    out: list[Tensor] = []
-    seen: set[int] = set()
-    stack = [t]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if not x._inputs:
-            if x.requires_grad:
-                out.append(x)
-            continue
-        stack.extend(x._inputs)
-    return out
 
 
-def grad_tensors(y: Tensor, xs: list[Tensor], grad_output: Tensor | None = None,
-                 allow_unused: bool = False) -> list[Tensor]:
-    """lg.grad: lazy gradient tensors of y with respect to each of xs."""
-    from lazygrad.frontend.tensor import Tensor
-
-    for x in (y, *xs):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"grad: expected lazygrad Tensors, got {type(x).__name__}")
-    if grad_output is None and y.numel() != 1:
-        raise RuntimeError(f"grad: y has shape {y.shape}; a grad_output is needed for non-scalar outputs")
-    seed = None
-    if grad_output is not None:
-        if grad_output.shape != y.shape:
-            raise ValueError(f"grad: grad_output shape {grad_output.shape} does not match output shape {y.shape}")
-        seed = _as(grad_output.node, y.dtype)
-    nodes = grad(y.node, [x.node for x in xs], seed)
-    sources = (y,) if grad_output is None else (y, grad_output)
-    out = []
-    for x, n in zip(xs, nodes):
-        if n is None:
-            if not allow_unused:
-                raise RuntimeError(f"grad: the output does not depend on an input of shape {x.shape}; "
-                                   "pass allow_unused=True for zeros")
-            out.append(Tensor.zeros(*x.shape, dtype=x.dtype))
-        else:
-            out.append(Tensor._from(n, *sources))  # differentiable again: lg.grad of lg.grad
-    return out
 
 
-def backward(t: Tensor, gradient: Tensor | None = None, create_graph: bool = False) -> None:
-    """Tensor.backward: add d(t)/d(leaf) to `.grad` of every leaf tensor t depends on that has
-    requires_grad=True. The `.grad` tensors are detached unless `create_graph`."""
-    from lazygrad.frontend.tensor import Tensor
-
-    if not t.requires_grad:
-        raise RuntimeError(f"backward: the tensor of shape {t.shape} does not require grad: no tensor with "
-                           "requires_grad=True leads to it (or it was computed from detach()ed tensors or "
-                           "under lg.no_grad())")
-    if gradient is None and t.numel() != 1:
-        raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape {t.shape}; "
-                           "pass a gradient tensor of the same shape")
-    leaves = _leaves(t)
-    if not leaves:
-        raise RuntimeError(f"backward: no tensor with requires_grad=True leads to the tensor of shape {t.shape} "
-                           "(requires_grad was switched off on its inputs)")
-    seed = None
-    if gradient is not None:
-        gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
-        if gradient.shape != t.shape:
-            raise ValueError(f"backward: gradient shape {gradient.shape} does not match tensor shape {t.shape}")
-        seed = _as(gradient.node, t.dtype)
-    nodes = grad(t.node, [x.node for x in leaves], seed)
-    for leaf, n in zip(leaves, nodes):
-        if n is None:
-            continue
-        earlier = ()
-        if leaf.grad is not None:
-            n = add(leaf.grad.node, n)
-            earlier = getattr(leaf.grad, "_companions", ())
-        # like torch: without create_graph, .grad carries no history back to the leaves
-        leaf.grad = Tensor._from(n, t) if create_graph else Tensor(gr.detach(n))
-        # the loss is realized with the gradient (in the optimizer's step), not recomputed later
-        leaf.grad._companions = (*earlier, t) if t.node.realized is None else earlier
-    # after every .grad is set: each distinct hook once (one DDP wraps many leaves)
-    for hook in dict.fromkeys(h for leaf, n in zip(leaves, nodes) if n is not None
-                              for h in getattr(leaf, "_post_backward", ())):
-        hook()
 
 
 def _describe(n: Node) -> str:

@@ -19,21 +19,22 @@ a matmul's is an "acc" instruction whose args are its A and B values, a conv2d's
 Runs of movement ops are composed bottom-up (`movement_chain`) and stacked views folded where
 they compose (`fold_views`), so long view chains (conv windows) index in one or two views.
 
-Public names: Instr, LoweredKernel, RowFusionError, lower, pack_panels, unpack_panels,
-panel_source, pack_source, lower_operand, operand_view, movement_chain, fold_views.
+The views themselves are composed by ir.movement, the panel pattern is ir.panels.
+
+Public names: Instr, LoweredKernel, RowFusionError, lower, lower_operand.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from lazygrad.ir import graph as gr
 from lazygrad.dtypes import DType
 from lazygrad.ir.graph import Node
 from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from lazygrad.scheduling.scheduler import Kernel, flat_base
-from lazygrad.ir.view import ShapeTracker, View, prod
+from lazygrad.ir.movement import fold_views, movement_chain, movement_st as _movement_st
+from lazygrad.ir.panels import PANEL_A, PANEL_B, panel_source
+from lazygrad.ir.view import ShapeTracker, prod
 
 
 class RowFusionError(Exception):
@@ -87,26 +88,6 @@ def _cite(node: Node) -> str:
     """What a kernel line's comment names: the user-level op and the user's source line."""
     return f"{node.label} @ {node.origin}" if node.label else node.origin
 
-def _movement_st(node: Node) -> ShapeTracker:
-    """The view that reads `node` (a movement op) out of its source's contiguous layout."""
-    src = node.srcs[0]
-    st = ShapeTracker.from_shape(src.shape)
-    op, arg = node.op, node.arg
-    if op is Op.RESHAPE:
-        return st.reshape(arg)
-    if op is Op.PERMUTE:
-        return st.permute(arg)
-    if op is Op.EXPAND:
-        return st.expand(arg)
-    if op is Op.PAD:
-        return st.pad(arg[0])
-    if op is Op.SHRINK:
-        return st.shrink(arg)
-    if op is Op.FLIP:
-        return st.flip(arg)
-    if op is Op.DETACH:
-        return st
-    raise AssertionError(op)
 
 
 def _same_index(a: ShapeTracker, b: ShapeTracker) -> bool:
@@ -274,61 +255,12 @@ def _check_row_read(r: Node, st: ShapeTracker, region: str, full: tuple[int, ...
         raise RowFusionError(r, f"{r.op.value}{r.shape} is read through a view that is not a row broadcast")
 
 
-# --- matmul operands and panel layouts ---------------------------------------------------------
-# A packed ("panel") operand stores a matrix as tiles of T rows (A) or columns (B) so that the
-# matmul kernel streams it contiguously: A (..., M, K) as (..., ceil(M/T), K, T) and B
-# (..., K, N) as (..., ceil(N/T), K, T), zero-padded to whole tiles. The kernel reads the
-# panel buffer directly; everyone else (autodiff, other kernels) sees the logical operand as a
-# view of it, built by `unpack_panels`.
-PANEL_A = -2  # the tiled dim of a matmul operand: M of A, N of B
-PANEL_B = -1
 
 
-def pack_panels(x: Node, dim: int, tile: int, reason: str) -> Node:
-    """x (..., R, C) packed into tiles of `tile` along dim (-2 or -1), stored by a copy kernel."""
-    nd = len(x.shape)
-    d = nd + dim
-    size = x.shape[d]
-    nt = -(-size // tile)
-    lead = x.shape[:-2]
-    b = tuple(range(len(lead)))
-    widths = tuple((0, nt * tile - size if i == d else 0) for i in range(nd))
-    p = gr.pad(x, widths)
-    if dim == PANEL_A:  # (.., M, K) -> (.., Mt, T, K) -> (.., Mt, K, T)
-        p = gr.reshape(p, lead + (nt, tile, x.shape[-1]))
-        p = gr.permute(p, b + (nd - 2, nd, nd - 1))
-    else:               # (.., K, N) -> (.., K, Nt, T) -> (.., Nt, K, T)
-        p = gr.reshape(p, lead + (x.shape[-2], nt, tile))
-        p = gr.permute(p, b + (nd - 1, nd - 2, nd))
-    return gr.make(Op.CONTIGUOUS, (p,), p.shape, p.dtype, reason)
 
 
-def unpack_panels(p: Node, dim: int, size: int) -> Node:
-    """The logical operand (..., R, C) of the panel node p; `size` is the untiled length."""
-    nd = len(p.shape) - 1
-    lead = p.shape[:-3]
-    b = tuple(range(len(lead)))
-    nt, k, tile = p.shape[-3:]
-    if dim == PANEL_A:  # (.., Mt, K, T) -> (.., Mt, T, K) -> (.., Mt*T, K)
-        x = gr.reshape(gr.permute(p, b + (nd - 2, nd, nd - 1)), lead + (nt * tile, k))
-        return gr.shrink(x, tuple((0, size if i == nd - 2 else s) for i, s in enumerate(x.shape)))
-    # (.., Nt, K, T) -> (.., K, Nt, T) -> (.., K, Nt*T)
-    x = gr.reshape(gr.permute(p, b + (nd - 1, nd - 2, nd)), lead + (k, nt * tile))
-    return gr.shrink(x, tuple((0, size if i == nd - 1 else s) for i, s in enumerate(x.shape)))
 
 
-def panel_source(x: Node, dim: int, input_uids: set[int]) -> Node | None:
-    """The stored panel buffer that matmul operand x is exactly `unpack_panels` of, if any.
-    Hash-consing makes the check exact: rebuilding the unpack views gives the same nodes."""
-    p = x
-    for op in (Op.SHRINK, Op.RESHAPE, Op.PERMUTE):
-        if p.op is op:
-            p = p.srcs[0]
-        elif op is not Op.SHRINK:
-            return None
-    if p.uid not in input_uids or len(p.shape) != len(x.shape) + 1:
-        return None
-    return p if unpack_panels(p, dim, x.shape[dim]) is x else None
 
 
 def _matmul_children(node: Node, extra: dict) -> list[tuple[Node, ShapeTracker, str]]:
@@ -340,141 +272,20 @@ def _matmul_children(node: Node, extra: dict) -> list[tuple[Node, ShapeTracker, 
     return out
 
 
-def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
-    """The view through which a kernel reading x would load its first non-movement source
-    (pads included, as masks)."""
-    st = ShapeTracker.from_shape(x.shape)
-    n = x
-    while n.op in MOVEMENT and n.realized is None:
-        if n.op is Op.PAD:
-            st = fold_views(_movement_st(n).compose(st))
-            n = n.srcs[0]
-            continue
-        n, chain = movement_chain(n, lambda m: m.realized is not None)
-        st = fold_views(chain.compose(st))
-    return st, n
 
 
-# --- composing views ------------------------------------------------------------------------
-_APPLY = {
-    Op.RESHAPE: lambda st, a: st.reshape(a), Op.PERMUTE: lambda st, a: st.permute(a),
-    Op.EXPAND: lambda st, a: st.expand(a), Op.SHRINK: lambda st, a: st.shrink(a),
-    Op.FLIP: lambda st, a: st.flip(a), Op.DETACH: lambda st, a: st,
-}
 
 
-def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:
-    """Follow a run of movement ops (not PAD: a pad is a guard with a fill value) down from
-    `node` to the first other node or one where `stop(n)` holds; return that node and the view
-    of it that `node` is, built bottom-up: each op applied to the view below folds into it
-    where it can, so long chains (conv windows) stay a few views instead of one per op."""
-    chain: list[tuple[Op, Any]] = []
-    n = node
-    while n.op in _APPLY and (n is node or not stop(n)):
-        chain.append((n.op, n.arg))
-        n = n.srcs[0]
-    return n, _chain_view(n.shape, tuple(chain))
 
 
-@lru_cache(maxsize=4096)
-def _chain_view(shape: tuple[int, ...], chain: tuple[tuple[Op, Any], ...]) -> ShapeTracker:
-    # a function of the chain's ops and args alone: every training step rebuilds the same one
-    st = ShapeTracker.from_shape(shape)
-    for op, arg in reversed(chain):
-        st = _APPLY[op](st, arg)
-    return st
 
 
-@lru_cache(maxsize=4096)
-def fold_views(st: ShapeTracker) -> ShapeTracker:
-    """Fold every adjacent pair of views that composes into one view (ShapeTracker.simplify
-    only looks at the top pair; a stacked composition leaves foldable pairs further down)."""
-    views = list(st.views)
-    changed = True
-    while changed and len(views) > 1:
-        changed = False
-        for i in range(len(views) - 1, 0, -1):
-            if views[i - 1].contiguous:
-                # the view below maps flat index to buffer index unchanged: every index the
-                # view above produces for a valid (unmasked) element is already a buffer index
-                del views[i - 1]
-                changed = True
-                break
-            pair = ShapeTracker((views[i - 1], views[i])).simplify()
-            folded = pair.views[0] if len(pair.views) == 1 else _fold_carry_free(views[i - 1], views[i])
-            if folded is not None:
-                views[i - 1:i + 1] = [folded]
-                changed = True
-                break
-    return ShapeTracker(tuple(views))
 
 
-def _digits(v: int, radix: tuple[int, ...]) -> list[int]:
-    """v in the mixed radix of a row-major shape (the outermost digit is unbounded)."""
-    out = []
-    for size in reversed(radix[1:]):
-        out.append(v % size)
-        v //= size
-    out.append(v)
-    return out[::-1]
 
 
-def _fold_carry_free(below: View, top: View) -> View | None:
-    """One view for `top` read through `below`, when no valid element of `top` makes a carry
-    between the digits of below's shape: then each of top's strides moves below's multi-index
-    by fixed digits, and the composition is linear. This collapses the repeat trick of conv
-    windows (a row repeated and re-cut with a shift) into the plain overlapping-window view.
-    A mask on `below` carries over when each masked digit depends on one dim of `top`."""
-    radix = below.shape
-    if not radix or any(st < 0 for st in top.strides) or top.offset < 0 or prod(radix) == 0:
-        return None
-    box = top.mask or tuple((0, s) for s in top.shape)
-    if any(lo >= hi for lo, hi in box):
-        return None
-    digs = [_digits(st, radix) for st in top.strides]
-    off = _digits(top.offset, radix)
-    for d in range(1, len(radix)):  # every digit but the outermost must stay below its size
-        if off[d] + sum((hi - 1) * dg[d] for dg, (lo, hi) in zip(digs, box)) >= radix[d]:
-            return None
-    mask = list(box)
-    if below.mask is not None:
-        for d, (mlo, mhi) in enumerate(below.mask):
-            if (mlo, mhi) == (0, radix[d]):
-                continue
-            movers = [e for e, dg in enumerate(digs) if dg[d] and top.shape[e] > 1]
-            if not movers:
-                if not mlo <= off[d] < mhi:
-                    return None  # wholly outside: leave it to the general path
-                continue
-            if len(movers) > 1:
-                return None
-            e, c = movers[0], digs[movers[0]][d]
-            lo = max(mask[e][0], -(-(mlo - off[d]) // c))
-            hi = min(mask[e][1], -(-(mhi - off[d]) // c))
-            if lo >= hi:
-                return None
-            mask[e] = (lo, hi)
-    strides = tuple(sum(a * g for a, g in zip(below.strides, dg)) for dg in digs)
-    offset = below.offset + sum(a * g for a, g in zip(below.strides, off))
-    return View.create(top.shape, strides, offset, tuple(mask))
 
 
-def pack_source(p: Node) -> tuple[Node, int, int] | None:
-    """(logical operand, tiled dim, tile) if p is exactly `pack_panels` of some operand."""
-    if p.op is not Op.CONTIGUOUS or not isinstance(p.arg, str) or len(p.shape) < 3:
-        return None
-    x = p.srcs[0]
-    for op in (Op.PERMUTE, Op.RESHAPE, Op.PAD):
-        if x.op is op:
-            x = x.srcs[0]
-        elif op is not Op.PAD:
-            return None
-    if len(x.shape) != len(p.shape) - 1:
-        return None
-    for dim in (PANEL_A, PANEL_B):
-        if pack_panels(x, dim, p.shape[-1], p.arg) is p:
-            return x, dim, p.shape[-1]
-    return None
 
 
 def lower_operand(kernel: Kernel, x: Node) -> LoweredKernel:

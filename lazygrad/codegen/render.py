@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from lazygrad.dtypes import DType, bool_
 from lazygrad.dtypes import float32 as _FLOAT32
-from lazygrad.codegen.lower import Instr, LoweredKernel
-from lazygrad.ir.ops import CL_CONSTANTS, PRIMITIVES, REDUCE, Op, cl_constant, reduce_identity
+from lazygrad.codegen.lower import Instr, LoweredKernel, lower_operand
+from lazygrad.ir.panels import PANEL_B, pack_source
+from lazygrad.ir.ops import CL_CONSTANTS, PRIMITIVES, Op, cl_constant, reduce_identity
 from lazygrad.runtime.device import current_target, get_device
 from lazygrad.templating import template
 from lazygrad.runtime.tune import MatmulConfig
@@ -47,8 +48,11 @@ def literal(value: float | int | bool, dt: DType) -> str:
     if dt is bool_:
         return "1" if value else "0"
     if dt.is_int:
-        v = int(value)
-        if v == -(2 ** (8 * dt.itemsize - 1)):  # "-2147483648" is minus a literal too big for int
+        bits = 8 * dt.itemsize
+        # a Python int out of the dtype's range wraps into it, like torch's scalars (x - 2**31
+        # on int32 subtracts INT_MIN); a wider literal would also change the expression's type
+        v = (int(value) + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
+        if v == -(2 ** (bits - 1)):  # "-2147483648" is minus a literal too big for int
             return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
         s = f"{v}L" if dt.name == "int64" else str(v)
         return f"({s})" if v < 0 else s
@@ -98,6 +102,8 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
         return f"as_{out_dt.cl}{w if w > 1 else ''}({args[0]})"
     fmt = p.cl_bool if (p.cl_bool and in_dt is bool_) else p.cl_int if (p.cl_int and not in_dt.is_float) else p.cl
     assert fmt is not None, op
+    if p.wraps and in_dt.is_int:
+        return wrapping(fmt, in_dt, w).format(*args)
     named = {k: vliteral(cl_constant(k, in_dt.name), in_dt, w) for k in CL_CONSTANTS if "{" + k + "}" in fmt}
     expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w), **named)
     if op in (Op.CMPLT, Op.CMPEQ) and w > 1 and in_dt.itemsize != 4:
@@ -105,6 +111,25 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
     if op is Op.NOT and w > 1 and in_dt is not bool_ and in_dt.itemsize != 4:
         expr = f"convert_int{w}({expr})"
     return expr
+
+
+def wrapping(fmt: str, d: DType, w: int) -> str:
+    """`fmt` (operands {0}, {1} or {a}, {b}) computed on the bits of signed integer type `d`
+    as unsigned, where overflow wraps (signed overflow is undefined in OpenCL C); the result
+    is reinterpreted back, so it is two's complement wrapping like torch's."""
+    s = vtype(d, w)
+    names = re.findall(r"\{(\w*)\}", fmt)
+    return f"as_{s}" + fmt.replace("{", "as_u" + s + "({").replace("}", "})") if names else fmt
+
+
+def combine(op: Op, d: DType, w: int) -> str:
+    """A reduction's combine step on operands {a} and {b} of type `d` with `w` lanes: its row
+    of the op table (the integer form for integers, wrapping where the op wraps). Float max
+    propagates NaN like numpy and torch (fmax alone would drop it: max([1, nan]) = 1),
+    integer max is the builtin."""
+    p = PRIMITIVES[op]
+    fmt = (p.cl if d.is_float else p.cl_int or p.cl).format("{a}", "{b}")
+    return wrapping(fmt, d, w) if p.wraps and d.is_int else fmt
 
 
 def cast_expr(x: str, src: DType, dst: DType, w: int) -> str:
@@ -532,12 +557,6 @@ def _split_dims(mdom: tuple[int, ...], n_keep: int) -> tuple[list[int], list[int
     return keep_m or [1], list(mdom[k:]) or [1]
 
 
-# a reduction's combine step, (float form, integer form) with operands {a} and {b}, is its row
-# of the op table: float max propagates NaN like numpy and torch (fmax alone would drop it:
-# max([1, nan]) = 1), integer max is the builtin
-_COMBINE = {op: tuple(f.format("{a}", "{b}") for f in (PRIMITIVES[op].cl, PRIMITIVES[op].cl_int or PRIMITIVES[op].cl))
-            for op in REDUCE}
-
 
 @dataclass
 class RowLoops:
@@ -665,7 +684,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None, s
         em.hoist(f"inner{k}", pre)
         em.run(f"inner{k}")
         acc_dt = lk.instrs[res].dtype
-        comb = _COMBINE[rop][0 if acc_dt.is_float else 1]
+        comb, comb1 = combine(rop, acc_dt, w), combine(rop, acc_dt, 1)  # on acc{k}'s lanes / on scalars
         lines.append("@ACC = " + comb.format(a="@ACC", b=em.var[res]) + f";  // {lk.kernel.reduces[k].origin}")
         if stash is not None and k == len(lk.stage_results) - 1:
             lines.append(store_st(em, em.var[stash.stage], lk.instrs[stash.stage].dtype,
@@ -673,7 +692,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None, s
         # the lanes fold one statement at a time: nesting the combine (which names its left
         # operand more than once for NaN-propagating max) would grow the source exponentially
         hsum = [f"{acc_dt.cl} racc{k} = acc{k}{'.s0' if w > 1 else ''};"]
-        hsum += [f"racc{k} = " + comb.format(a=f"racc{k}", b=f"acc{k}.s{j:x}") + ";" for j in range(1, w)]
+        hsum += [f"racc{k} = " + comb1.format(a=f"racc{k}", b=f"acc{k}.s{j:x}") + ";" for j in range(1, w)]
         # a balanced tree, one statement per step (fixed order: results are reproducible)
         merge, gap = [], 1
         while gap < unroll:
@@ -681,7 +700,7 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None, s
                       for j in range(0, unroll - gap, 2 * gap)]
             gap *= 2
         stages.append(dict(k=k, lines=lines, pre=pre, acc_type=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
-                           identity=vliteral(reduce_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb,
+                           identity=vliteral(reduce_identity(rop, acc_dt), acc_dt, w), hsum=hsum, combine=comb1,
                            unroll=unroll, merge=merge))
     return stages
 
@@ -767,7 +786,7 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     em.run("outer")
     tres = lk.extra["total_result"]
     tdt = lk.instrs[tres].dtype
-    comb = _COMBINE[lk.extra["total_op"]][0 if tdt.is_float else 1]
+    comb = combine(lk.extra["total_op"], tdt, 1)
     row_lines.append("total = " + comb.format(a="total", b=em.var[tres]) + ";")
     fin_lines: list[str] = []
     fshape = tuple(s for s in lk.out_shape if s != 1) or (1,)
@@ -1238,11 +1257,10 @@ def matmul_panel_rows() -> int:
 
 # --- packing matmul operands into panels -----------------------------------------------------------
 def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
-    """The copy kernel that writes a matmul operand as panels (lower.pack_panels), computed in
+    """The copy kernel that writes a matmul operand as panels (ir.panels.pack_panels), computed in
     the operand's own index space: each work-item fills one panel, walking K with the lanes of
     a tile side by side, so an im2col window costs an add per element instead of unravelling
     the panel index through the window views. None when the kernel is not a panel pack."""
-    from lazygrad.codegen.lower import PANEL_B, lower_operand, pack_source
     if lk.kernel.extra_outputs:
         return None  # merged with other copies into a multi-output kernel: the generic path
     found = pack_source(lk.kernel.output)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lazygrad.runtime import device as runtime
 from lazygrad.config import settings
 
 # variables a launcher sets in every process it starts (MPICH/Hydra and Intel MPI: PMI_*;
@@ -78,7 +79,6 @@ def _cores() -> int:
 
 
 def _opencl_started() -> bool:
-    from lazygrad.runtime import device as runtime
     return runtime._device is not None
 
 

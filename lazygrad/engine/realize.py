@@ -18,8 +18,9 @@ from lazygrad.debug import events as debug
 from lazygrad.codegen.render import RenderedKernel, render
 from lazygrad.runtime.progress import building_plan
 from lazygrad.counters import counters
+from lazygrad.dtypes import DType
 from lazygrad.debug.events import debug_level  # noqa: F401  (re-exported: engine.debug_level)
-from lazygrad.ir.graph import IndexCheck, Node, _arg_key, index_checks, toposort
+from lazygrad.ir.graph import IndexCheck, Iota, Node, _arg_key, index_checks, toposort
 from lazygrad.runtime.lru import LRUCache
 from lazygrad.codegen.lower import LoweredKernel, RowFusionError, lower
 from lazygrad.ir.ops import Op
@@ -27,6 +28,7 @@ from lazygrad.runtime.device import (Buffer, BuildError, current_target, get_dev
 from lazygrad.scheduling.scheduler import Kernel, schedule
 from lazygrad.target import vector_bits_of_source
 from lazygrad.ir.view import prod
+from lazygrad import passes
 
 
 @dataclass
@@ -43,13 +45,35 @@ class Step:
     op_names: list[str]         # fused ops (for LAZYGRAD_CHECK_NAN messages)
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A stored node the graph passes made (a packed panel, a partial reduction): no node of
+    the realized graph stands for it, so the plan keeps what its buffer and messages need
+    (no Node reference: a cached plan must not keep a graph alive)."""
+
+    shape: tuple[int, ...]
+    dtype: DType
+    op: Op
+    origin: str
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+
+def _described(nodes: list[Node], slots: dict[int, Slot], p: int) -> Node | Slot:
+    return slots[p] if p in slots else nodes[p]
+
+
 @dataclass
 class Plan:
     steps: list[Step]
     stored_pos: list[int]       # every node that gets a buffer, in step order
     free_after: dict[int, list[int]]  # step index -> positions whose buffers die after it
-    output_pos: list[int]
+    output_pos: list[int]       # where each output's value is computed (a slot if a pass replaced it)
     empty_pos: list[int]        # zero-size stored nodes: allocated, never computed
+    slots: dict[int, Slot]      # positions past the realized graph's nodes: nodes the passes made
+    output_of: list[int]        # position of each output in the realized graph (== output_pos unless replaced)
 
 
 _plans: LRUCache[tuple, Plan] = LRUCache("plan", lambda: settings().plan_cache)
@@ -71,8 +95,8 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
 
 
 def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
-    """Schedule and lower; a row-wise fusion that lowering cannot express is undone and the
-    graph rescheduled without it."""
+    """Schedule and lower `outputs` (already through the graph passes); a row-wise fusion
+    that lowering cannot express is undone and the graph rescheduled without it."""
     deny: set[int] = set()
     while True:
         kernels = schedule(outputs, frozenset(deny))
@@ -87,7 +111,19 @@ def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
 def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
     counters.schedules_built += 1
     steps: list[Step] = []
-    rendered = [(k, lk, render(lk)) for k, lk in _lowered(outputs)]
+    computed = passes.run(outputs, current_target())
+    pos = dict(pos)
+    slots: dict[int, Slot] = {}
+
+    def at(n: Node) -> int:
+        """The plan position of n: its own in the realized graph, or a slot for a node a pass made."""
+        p = pos.get(n.uid)
+        if p is None:
+            p = pos[n.uid] = len(nodes) + len(slots)
+            slots[p] = Slot(n.shape, n.dtype, n.op, n.origin)
+        return p
+
+    rendered = [(k, lk, render(lk)) for k, lk in _lowered(computed)]
     loaded = get_device().programs.prefetch([(rk.name, rk.source) for _, _, rk in rendered])
     debug.target_used(current_target())
     for k, lk, rk in rendered:
@@ -97,16 +133,18 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
         debug.kernel_built(k, rk, loaded.get(rk.source, mark))
         n_out = len(k.outputs)
-        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [pos[o.uid] for o in k.outputs],
-                          [pos[i.uid] for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
+        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [at(o) for o in k.outputs],
+                          [at(i) for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
     # zero-size outputs and intermediates get empty buffers without kernels (the scheduler
     # makes no kernel for them): the outputs, and every stored one a kernel reads
-    computed = {p for s in steps for p in s.out_pos}
-    read = {p for s in steps for p in s.in_pos if nodes[p].realized is None}
-    empty = sorted(({pos[o.uid] for o in outputs if o.realized is None} | read) - computed)
-    assert all(nodes[p].numel == 0 for p in empty), "a kernel reads a stored node no kernel computes"
+    made = {p for s in steps for p in s.out_pos}
+    read = {p for s in steps for p in s.in_pos if p in slots or nodes[p].realized is None}
+    out_pos = [at(c) for c in computed]
+    empty = sorted((set(out_pos) | read) - made)
+    assert all((slots[p].numel if p in slots else nodes[p].numel) == 0 for p in empty), \
+        "a kernel reads a stored node no kernel computes"
     # liveness: an intermediate's buffer returns to the pool after its last reader
-    out_set = {pos[o.uid] for o in outputs}
+    out_set = set(out_pos)
     last_use: dict[int, int] = {}
     for si, s in enumerate(steps):
         for p in s.in_pos:
@@ -116,7 +154,8 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
         for p in s.out_pos:
             if p not in out_set:
                 free_after.setdefault(last_use.get(p, 0), []).append(p)
-    return Plan(steps, [p for s in steps for p in s.out_pos], free_after, [pos[o.uid] for o in outputs], empty)
+    return Plan(steps, [p for s in steps for p in s.out_pos], free_after, out_pos, empty, slots,
+                [pos[o.uid] for o in outputs])
 
 
 def _built_kernel(k: Kernel, lk: LoweredKernel, rk: RenderedKernel, count_hit: bool) -> tuple[RenderedKernel, object]:
@@ -146,12 +185,28 @@ def _built_kernel(k: Kernel, lk: LoweredKernel, rk: RenderedKernel, count_hit: b
             rk = narrow
 
 
+def _fill_host_buffers(nodes: list[Node]) -> None:
+    """Upload the BUFFER nodes the graph made without the device (ir.graph.Iota)."""
+    for n in nodes:
+        if n.op is Op.BUFFER and n.realized is None:
+            assert isinstance(n.arg, Iota), n
+            max_alloc = get_device().caps.max_alloc
+            if n.numel * n.dtype.itemsize > max_alloc:  # before the host array: np.arange(2**33) is 64 GiB
+                raise MemoryError(f"{n.label or 'arange'}: {n.numel} positions of {n.dtype.name} are more than "
+                                  f"the device {get_device().caps.name!r} can allocate in one buffer ({max_alloc} bytes)")
+            n.realized = Buffer.from_numpy(np.arange(n.arg.n, dtype=n.dtype.np), n.dtype)
+
+
 def realize(outputs: list[Node]) -> None:
     """Compute every node in `outputs` that has no buffer yet; set its `realized`."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     if not outputs:
         return
     nodes = toposort(outputs)
+    _fill_host_buffers(nodes)
+    outputs = [o for o in outputs if o.realized is None]
+    if not outputs:
+        return
     if settings().check_index:
         checks = index_checks(nodes)
         if checks:
@@ -190,22 +245,22 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
     timed = counters.timing or debug.wants_timing()
     get_device().set_timing(timed)
     bufs: dict[int, Buffer] = {}
+    slots = plan.slots
     for p in plan.empty_pos:
-        n = nodes[p]
-        n.realized = Buffer(0, n.dtype)
+        bufs[p] = Buffer(0, slots[p].dtype if p in slots else nodes[p].dtype)
     for si, step in enumerate(plan.steps):
         args = []
         for p in step.out_pos:
-            out = nodes[p]
+            out = _described(nodes, slots, p)
             try:
-                bufs[p] = Buffer(prod(out.shape), out.dtype)
+                bufs[p] = Buffer(out.numel, out.dtype)
             except MemoryError as e:
                 raise MemoryError(f"{e}; needed for the {out.dtype.name} output {tuple(out.shape)} of kernel "
                                   f"{step.name} (from {', '.join(step.origins)})") from None
             args.append(bufs[p])
         for p in step.in_pos:
-            n = nodes[p]
-            args.append(n.realized if n.realized is not None else bufs[p])
+            realized = None if p in slots else nodes[p].realized
+            args.append(realized if realized is not None else bufs[p])
         # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
         seeds = tuple(np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos)
         ev = launch(step.clkernel, step.rendered.global_size, step.rendered.local_size, args, timed, seeds)
@@ -214,18 +269,19 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
         debug.kernel_launched(None, step.rendered, ev)
         if check_nan:
             for p in step.out_pos:
-                _check_finite(step, nodes[p], bufs[p], args[len(step.out_pos):], [nodes[q] for q in step.in_pos])
+                _check_finite(step, _described(nodes, slots, p), bufs[p], args[len(step.out_pos):],
+                              [_described(nodes, slots, q) for q in step.in_pos])
         for p in plan.free_after.get(si, []):
             bufs.pop(p, None)
-    for p in plan.output_pos:
+    for p, q in zip(plan.output_of, plan.output_pos):
         n = nodes[p]
         if n.realized is None:
-            n.realized = bufs[p]
+            n.realized = bufs[q]
     if timed:
         synchronize()
 
 
-def _check_finite(step: Step, out: Node, ob: Buffer, inputs: list[Buffer], in_nodes: list[Node]) -> None:
+def _check_finite(step: Step, out: Node | Slot, ob: Buffer, inputs: list[Buffer], in_nodes: list[Node | Slot]) -> None:
     """LAZYGRAD_CHECK_NAN=1: stop at the first kernel whose output holds NaN or Inf, naming
     the kernel, the user lines its ops came from, and whether its inputs were already bad."""
     if not out.dtype.is_float:
@@ -254,7 +310,9 @@ def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
     """The kernels realizing `outputs` would launch, rendered but not run (a list that
     prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
-    lowered = _lowered(outputs)
+    _fill_host_buffers(toposort(outputs))
+    outputs = [o for o in outputs if o.realized is None]
+    lowered = _lowered(passes.run(outputs, current_target()))
     kernels = [k for k, _ in lowered]
     for k, lk in lowered:
         rk = render(lk)

@@ -1,7 +1,7 @@
 """Activation functions with torch's names, values and gradients, derived from primitives.
 
 Each is elementwise (softmin and normalize: row-wise) and fuses with its neighbours; the Tensor
-methods of the same names call these (installed from METHODS by lazygrad/__init__).
+methods of the same names call these (installed from METHODS by lazygrad/frontend/__init__).
 
 Public names: hardtanh, relu6, hardsigmoid, hardswish, selu, celu, mish, softsign, quick_gelu,
 gelu, logsigmoid, softmin, normalize, SELU_ALPHA, SELU_SCALE.
@@ -121,7 +121,7 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
     return x / norm.maximum(eps)
 
 
-# the Tensor methods these functions are (lazygrad/__init__ installs them)
+# the Tensor methods these functions are (lazygrad/frontend/__init__ installs them)
 METHODS = {
     "hardtanh": hardtanh, "relu6": relu6, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "selu": selu,
     "celu": celu, "mish": mish, "softsign": softsign, "quick_gelu": quick_gelu, "gelu": gelu,
@@ -129,7 +129,16 @@ METHODS = {
 }
 
 
-def install(cls: type) -> None:
-    """Make every function of METHODS a method of `cls` (the Tensor class)."""
-    for name, f in METHODS.items():
-        setattr(cls, name, f)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout).
+    The mask comes from lazy device-side random numbers, so dropout fuses into its neighbours."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = Tensor.rand(*x.shape) >= p
+    return keep.where(x * (1.0 / (1.0 - p)), 0.0)

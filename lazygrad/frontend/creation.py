@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from lazygrad import dtypes as dt
+from lazygrad.runtime.device import get_device
 from lazygrad.frontend.tensor import Tensor, _shape_arg
 
 
@@ -59,7 +60,6 @@ def randint(low: int, high: int | None = None, size: Any = None, dtype: Any = No
 
 
 def _fp64() -> bool:
-    from lazygrad.runtime.device import get_device
     return get_device().supports(dt.float64)
 
 

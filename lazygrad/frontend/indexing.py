@@ -36,6 +36,7 @@ from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.frontend.tensor import Tensor, _getitem, _norm_axis, broadcast_shapes
 from lazygrad.ir.view import prod
+from lazygrad.frontend.tensor import is_grad_enabled
 
 
 class Reduce(Enum):
@@ -559,3 +560,63 @@ def setitem(x: Tensor, idx: Any, value: Any) -> Tensor:
                          Tensor.zeros(x.shape, dtype=dt.default_int), idx).reshape(-1)
     flat = scatter(x.reshape(-1), 0, pos, vb.reshape(-1))
     return flat.reshape(x.shape)
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_setitem(self, idx: Any, value: Any) -> None:
+    """torch's `t[idx] = value`, functional: `t` then stands for a new lazy value (value
+    selected into the old one), so gradients flow to both; tensors holding the old value
+    (torch's views of `t`) keep it. A leaf that requires grad cannot be assigned (torch)."""
+    if self.requires_grad and not self._inputs and is_grad_enabled():
+        raise RuntimeError("setitem: a leaf tensor that requires grad cannot be assigned in place "
+                           "(like torch); assign into a clone, or under lg.no_grad()")
+    old = Tensor.__new__(Tensor)
+    old.node, old.requires_grad, old._inputs, old.grad = self.node, self.requires_grad, self._inputs, None
+    new = setitem(old, idx, value)
+    self.node, self.requires_grad, self._inputs = new.node, new.requires_grad or self.requires_grad, new._inputs
+
+
+def _method_gather(self, dim: int, index: Any) -> Tensor:
+    """torch.gather: `out[i][j] = self[i][index[i][j]]` for dim=1 (see lazygrad.frontend.indexing)."""
+    return gather(self, dim, index)
+
+
+def _method_index_select(self, dim: int, index: Any) -> Tensor:
+    """torch.index_select: the entries at the 1-D integer `index` along `dim`."""
+    return index_select(self, dim, index)
+
+
+def _method_scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
+    """torch.scatter: a copy with `self[i][index[i][j]] = src[i][j]` (dim=1), or = value."""
+    return scatter(self, dim, index, src, value, reduce)
+
+
+def _method_scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+    """torch.scatter_add: a copy with `src[i][j]` added at `self[i][index[i][j]]` (dim=1)."""
+    return scatter_add(self, dim, index, src)
+
+
+def _method_scatter_reduce(self, dim: int, index: Any, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+    """torch.scatter_reduce with 'sum', 'prod', 'mean', 'amax' or 'amin'."""
+    return scatter_reduce(self, dim, index, src, reduce, include_self)
+
+
+def _method_masked_fill(self, mask: Any, value: Any) -> Tensor:
+    """torch.masked_fill: `value` where the bool `mask` is true (elementwise, fuses)."""
+    return masked_fill(self, mask, value)
+
+
+def _method_masked_select(self, mask: Any) -> Tensor:
+    """torch.masked_select: the 1-D tensor of elements where `mask` is true (reads the mask)."""
+    return masked_select(self, mask)
+
+
+def _method_nonzero(self, as_tuple: bool = False) -> Any:
+    """torch.nonzero: the indices of the nonzero elements (reads the values on the host)."""
+    return nonzero(self, as_tuple)
+
+
+TENSOR_METHODS = {"_advanced_index": advanced_index, "__setitem__": _method_setitem, "gather": _method_gather, "index_select": _method_index_select, "scatter": _method_scatter, "scatter_add": _method_scatter_add, "scatter_reduce": _method_scatter_reduce, "masked_fill": _method_masked_fill, "masked_select": _method_masked_select, "nonzero": _method_nonzero}

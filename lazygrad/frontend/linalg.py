@@ -1,34 +1,18 @@
-"""Matrix products: shape rules of matmul (1-D, 2-D, batched, broadcast batch dims), the
-MATMUL node, and when its operands are packed into panels first.
+"""Matrix products: shape rules of matmul (1-D, 2-D, batched, broadcast batch dims) and the
+MATMUL node.
 
-A matmul is one MATMUL node (its kernel fuses the elementwise chain after it). Large operands
-that the kernel would read with a long stride per K step (B rows N elements apart, or a
-transposed A) are first copied into panels (`lower.pack_panels`): tiles stored contiguously
-along K, which the kernel streams at full speed. The copy is one cheap kernel; the logical
-operand stays a view of the panels, so autodiff and every other reader see a plain matrix.
+A matmul is one MATMUL node (its kernel fuses the elementwise chain after it). Whether its
+operands are copied into panels first is decided at realize by the pack_matmul pass
+(lazygrad/passes/pack_matmul.py), with the target in hand.
 
-Public names: matmul, matmul_nodes, linear, pack_policy.
+Public names: matmul, linear.
 """
 from __future__ import annotations
 
 from lazygrad import dtypes as dt
-from lazygrad.config import settings
 from lazygrad.ir import graph as gr
-from lazygrad.ir.graph import Node
-from lazygrad.codegen.lower import PANEL_A, PANEL_B, operand_view, pack_panels, unpack_panels
 from lazygrad.frontend.tensor import Tensor, broadcast_shapes
-from lazygrad.ir.view import ShapeTracker
-
-# Packing pays once the operand is read by several work-items and its rows are far apart;
-# measured on PoCL/AVX-512 (bench/bench_matmul.py): below this many multiply-adds the copy
-# kernel costs more than the strided reads.
-PACK_MIN_MACS = 64 * 64 * 64
-
-
-def pack_policy() -> str:
-    """LAZYGRAD_MATMUL_PACK: 'auto' (default), '1' always pack B, '0' never pack."""
-    return settings().matmul_pack
-
+from typing import Any
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul semantics: 1-D operands are promoted and the added dim removed after."""
@@ -86,58 +70,24 @@ def _matmul_kernel(a: Tensor, b: Tensor) -> Tensor:
     batch = a.shape[:-2]
     if 0 in (m, n, k) or 0 in batch:
         return Tensor.zeros(*(batch + (m, n)), dtype=a.dtype)
-    return Tensor._from(matmul_nodes(a.node, b.node), a, b)
+    # one MATMUL node: the pack_matmul pass copies its operands into panels at realize where
+    # that pays (a backend decision, made with the target in hand)
+    return Tensor._from(gr.matmul(a.node, b.node), a, b)
 
 
-def matmul_nodes(a: Node, b: Node) -> Node:
-    """The MATMUL node of a (..., M, K) and b (..., K, N) (equal batch dims), its operands
-    packed into panels first where that pays. Autodiff builds its gradient products here too."""
-    pack_a, pack_b = _should_pack(a, b)
-    if pack_a:
-        a = unpack_panels(pack_panels(a, PANEL_A, _a_tile(), "matmul A packed into row panels"), PANEL_A,
-                          a.shape[-2])
-    if pack_b:
-        b = unpack_panels(pack_panels(b, PANEL_B, _b_tile(b.dtype), "matmul B packed into column panels"),
-                          PANEL_B, b.shape[-1])
-    return gr.matmul(a, b)
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
 
 
-def _b_tile(d: dt.DType) -> int:
-    from lazygrad.codegen.render import matmul_panel_width
-    return matmul_panel_width(d)
+def _method_matmul(self, w: Any) -> Tensor:
+    """Matrix product with torch.matmul's rules: 1-D operands are promoted and the added dim
+    removed after, leading batch dims broadcast. `@` is the same."""
+    return matmul(self, self._coerce(w, "matmul"))
 
 
-def _a_tile() -> int:
-    from lazygrad.codegen.render import matmul_panel_rows
-    return matmul_panel_rows()
+def _method_linear(self, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """torch semantics: self @ w.T + b, w of shape (out_features, in_features)."""
+    return linear(self, w, b)
 
 
-def _should_pack(a: Node, b: Node) -> tuple[bool, bool]:
-    """(pack A, pack B). An operand seen through stacked views (im2col windows, reshaped
-    transposes) is always packed: the matmul would recompute a div/mod index per element per
-    tile. A plain strided operand is packed when the product is large and the kernel would
-    read it badly: B rows far apart (a new cache line and page every K step) or not along N,
-    A not along K."""
-    policy = pack_policy()
-    if policy == "0":
-        return False, False
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    batch = 1
-    for s in a.shape[:-2]:
-        batch *= s
-    big = m * n * k * batch >= PACK_MIN_MACS and m >= 16
-    a_st, _ = operand_view(a)
-    b_st, _ = operand_view(b)
-    a_multi, b_multi = len(a_st.views) > 1, len(b_st.views) > 1
-    if policy == "1":
-        return a_multi or not _unit_stride(a_st, -1), True
-    b_rows_far = n * b.dtype.itemsize > 1024
-    pack_b = b_multi or (big and (not _unit_stride(b_st, -1) or b_rows_far))
-    pack_a = a_multi or (big and not _unit_stride(a_st, -1) and m > 1)
-    return pack_a, pack_b
-
-
-def _unit_stride(st: ShapeTracker, dim: int) -> bool:
-    """Does a single-view operand read consecutive elements along `dim`?"""
-    v = st.views[-1]
-    return len(st.views) == 1 and (v.strides[dim] in (0, 1) or v.shape[dim] == 1)
+TENSOR_METHODS = {"matmul": _method_matmul, "linear": _method_linear}

@@ -20,6 +20,7 @@ from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.ir.ops import Op
 from lazygrad.frontend.tensor import Tensor
+from lazygrad.frontend.tensor import _signed_zero
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -334,7 +335,7 @@ def _lshift_of(a: Tensor, b: Any) -> Tensor:
     return shift_left(a, b, reverse=True)
 
 
-# the Tensor methods these functions are (lazygrad/__init__ installs them with `install`): a
+# the Tensor methods these functions are (lazygrad/frontend/__init__ installs them): a
 # table, so the op family stays in this module while issue 15 splits tensor.py
 METHODS = {
     "isfinite": isfinite, "isposinf": isposinf, "isneginf": isneginf, "isclose": isclose, "allclose": allclose,
@@ -348,10 +349,6 @@ METHODS = {
 }
 
 
-def install(cls: type) -> None:
-    """Make every function of METHODS a method of `cls` (the Tensor class)."""
-    for name, f in METHODS.items():
-        setattr(cls, name, f)
 
 
 def int_pow(a: Tensor, b: Any, reverse: bool = False) -> Tensor:
@@ -381,3 +378,59 @@ def int_pow(a: Tensor, b: Any, reverse: bool = False) -> Tensor:
     odd = (e & 1) != 0
     negative = (x == 1).where(one, (x == -1).where(odd.where(-one, one), zero))
     return (e < 0).where(negative, out)
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_div(self, o: Any, reverse: bool = False, *, rounding_mode: str | None = None) -> Tensor:
+    """Elementwise true division self / other; integer operands give float32, like torch
+    (`reverse=True`: other / self). `rounding_mode='trunc'` or `'floor'` rounds the quotient
+    (integers stay integers), like torch.div."""
+    if rounding_mode is not None:
+        return div_rounding(self, o, rounding_mode, reverse)
+    a, b = self._broadcast_pair(o, "div", reverse)
+    if not a.dtype.is_float:
+        a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+    return Tensor._from(g.elementwise(Op.DIV, a.node, b.node), a, b)
+
+
+def _method_pow(self, o: Any, reverse: bool = False) -> Tensor:
+    """Elementwise self ** other; integer ** integer stays an integer (exact, wrapping on
+    overflow) and integer ** float is float32, like torch; gradients at 0 and ±inf follow
+    torch."""
+    if self.dtype.is_int and isinstance(o, (int, np.integer)) and not isinstance(o, bool):
+        return int_pow(self, o, reverse)
+    if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
+        if o == 2:
+            return self * self
+        if o == 1:
+            return self
+        if o == 0.5:
+            return self.sqrt()
+        if o == -1:
+            return self.reciprocal()
+    a, b = self._broadcast_pair(o, "pow", reverse)
+    if a.dtype.is_int:
+        # integer ** integer stays integer, like torch (exact, wrapping)
+        return int_pow(self, o, reverse)
+    if not a.dtype.is_float:
+        a, b = a.cast(dt.default_float), b.cast(dt.default_float)
+    return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
+
+
+def _method_round(self, decimals: int = 0) -> Tensor:
+    """Elementwise round to the nearest integer, halves to even (like torch and numpy);
+    `decimals=d` rounds to 10**-d like torch."""
+    if decimals:
+        return round_decimals(self, decimals)
+    # round half to even, like torch and numpy
+    f = self.floor()
+    d = self - f
+    even = (f * 0.5).floor() * 2 == f
+    r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
+    return _signed_zero(r, self.detach()) if self.dtype.is_float else r
+
+
+TENSOR_METHODS = {"div": _method_div, "true_divide": _method_div, "pow": _method_pow, "round": _method_round}

@@ -25,6 +25,7 @@ from lazygrad.frontend.convnd import tuple_arg
 from lazygrad.frontend.indexing import _pick
 from lazygrad.ir.ops import Op, reduce_identity
 from lazygrad.frontend.tensor import Tensor
+from lazygrad.frontend import conv as _conv
 
 
 def _geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
@@ -184,3 +185,26 @@ def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: Any, stride: Any = Non
     flat = out.scatter(2, indices.reshape(n, c, h * w), x.reshape(n, c, h * w))
     return flat.reshape(n, c, *size)
 
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
+    defaults to kernel_size); with return_indices, (values, flat h * W + w indices)."""
+    if ceil_mode or return_indices:
+        return max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _conv.max_pool2d(self, kernel_size, stride, padding, dilation)
+
+
+def _method_avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               count_include_pad: bool = True, ceil_mode: bool = False, divisor_override: int | None = None) -> Tensor:
+    """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
+    if ceil_mode or divisor_override:
+        return avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _conv.avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
+
+
+TENSOR_METHODS = {"max_pool2d": _method_max_pool2d, "avg_pool2d": _method_avg_pool2d}

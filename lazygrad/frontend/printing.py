@@ -59,3 +59,29 @@ def tensor_format(t: Tensor, spec: str) -> str:
         return str(t)
     raise TypeError(f"unsupported format string {spec!r} passed to Tensor.__format__ "
                     f"(only one-element tensors take a format spec; got shape {t.shape})")
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_repr(self) -> str:
+    """Values, shape and dtype, like torch's repr. This realizes the tensor (runs its kernels);
+    with the `lazy_repr` setting on (LAZYGRAD_LAZY_REPR=1 or
+    `with lg.config.override(lazy_repr=True):`) it is `lazy_repr()` instead."""
+    return tensor_repr(self)
+
+
+def _method_lazy_repr(self) -> str:
+    """A repr that never runs a kernel: shape, dtype and the op that will make the value
+    (values only if the tensor is already realized and small)."""
+    return lazy_repr(self)
+
+
+def _method_format(self, spec: str) -> str:
+    """`f"{loss:.4f}"`: a one-element tensor formats as its Python number (realizing it); any
+    other tensor takes only the empty spec (its str) and raises TypeError otherwise, like torch."""
+    return tensor_format(self, spec)
+
+
+TENSOR_METHODS = {"__repr__": _method_repr, "__str__": _method_repr, "lazy_repr": _method_lazy_repr, "__format__": _method_format}

@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from lazygrad import dtypes as dt
+from lazygrad.frontend.indexing import _pick
 from lazygrad.frontend.tensor import Tensor, _norm_axis
+from typing import Any
 
 
 class ValuesIndices(NamedTuple):
@@ -66,7 +68,6 @@ def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
     idx = hit.where(Tensor.arange(n), -1).amax(-1)                       # (..., n)
     # through the index, so the gradient goes to it alone; a one-hot pick over the row (not the
     # gather kernel): the scan is O(n^2) already, and the pick fuses into its kernel
-    from lazygrad.frontend.indexing import _pick
     values = _pick(xt._expand_to(xt.shape[:-2] + (n, n)), xt.ndim - 1, idx)
     return ValuesIndices(_back(values, x, ax), _back(idx, x, ax))
 
@@ -95,3 +96,36 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     m = (m == float("inf")).where(0.0, m)
     s = tri.where((xt - m).exp(), 0.0).sum(-1)
     return _back(s.log() + m.squeeze(-1), x, ax)
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
+    """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
+    lazygrad.frontend.scan); bools and int32 accumulate in int64 like torch."""
+    return cumsum(self, axis if dim is None else dim)
+
+
+def _method_cumprod(self, dim: int) -> Tensor:
+    """Inclusive prefix product along `dim` (torch.cumprod, its gradient at zeros too)."""
+    return cumprod(self, dim)
+
+
+def _method_cummax(self, dim: int) -> Any:
+    """torch.cummax: (values, indices) of the running maximum along `dim`."""
+    return cummax(self, dim)
+
+
+def _method_cummin(self, dim: int) -> Any:
+    """torch.cummin: (values, indices) of the running minimum along `dim`."""
+    return cummin(self, dim)
+
+
+def _method_logcumsumexp(self, dim: int) -> Tensor:
+    """torch.logcumsumexp: log of the running sum of exp along `dim`, computed stably."""
+    return logcumsumexp(self, dim)
+
+
+TENSOR_METHODS = {"cumsum": _method_cumsum, "cumprod": _method_cumprod, "cummax": _method_cummax, "cummin": _method_cummin, "logcumsumexp": _method_logcumsumexp}

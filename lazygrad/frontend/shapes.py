@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from lazygrad.ir.windows import windows
 from lazygrad.frontend.tensor import Tensor, _norm_axis, cat
 
 
@@ -134,7 +135,6 @@ def repeat_interleave(x: Tensor, repeats: Any, dim: int | None = None) -> Tensor
 def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """Tensor.unfold: the windows of `size` elements every `step` along `dimension`, that dim
     becoming the window count and a new last dim of `size` (a view, the windows of pooling)."""
-    from lazygrad.frontend.conv import windows
     ax = _norm_axis(dimension, x.ndim, "unfold") if x.ndim else 0
     n = x.shape[ax] if x.ndim else 1
     if size < 0 or step <= 0 or size > n:
@@ -145,7 +145,8 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     moved = x.transpose(ax, -1) if ax != x.ndim - 1 else x
     lead = moved.shape[:-1]
     m = int(np.prod(lead)) if lead else 1
-    w = windows(moved.reshape(1, m, 1, n), (1, size), (1, step), (0, 0), (1, 1), 0.0, "unfold")
+    flat = moved.reshape(1, m, 1, n)
+    w = Tensor._from(windows(flat.node, (1, size), (1, step), (0, 0), (1, 1), 0.0), flat)
     count = (n - size) // step + 1
     y = w.reshape(m, size, count).permute(0, 2, 1).reshape(*lead, count, size)
     return y.transpose(ax, -2) if ax != x.ndim - 1 else y
@@ -177,12 +178,8 @@ def meshgrid(*tensors: Tensor | Sequence[Tensor], indexing: str = "ij") -> list[
     return out
 
 
-# the Tensor methods these functions are (lazygrad/__init__ installs them)
+# the Tensor methods these functions are (lazygrad/frontend/__init__ installs them)
 METHODS = {"tril": tril, "triu": triu, "roll": roll, "diagonal": diagonal, "diag": diag, "unflatten": unflatten,
            "repeat_interleave": repeat_interleave, "unfold": unfold, "clone": clone}
 
 
-def install(cls: type) -> None:
-    """Make every function of METHODS a method of `cls` (the Tensor class)."""
-    for name, f in METHODS.items():
-        setattr(cls, name, f)

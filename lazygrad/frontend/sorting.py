@@ -16,6 +16,7 @@ from typing import NamedTuple
 from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.frontend.tensor import Tensor, _norm_axis
+from typing import Any
 
 
 class SortResult(NamedTuple):
@@ -68,3 +69,25 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     ax = _norm_axis(dim, x.ndim, "topk")
     keep = tuple((0, k) if d == ax else (0, size) for d, size in enumerate(x.shape))
     return SortResult(s.values.shrink(keep), s.indices.shrink(keep))
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """torch.sort: (values, indices) along `dim`, stable, on the sort kernel (lazygrad.frontend.sorting)."""
+    return sort(self, dim, descending, stable)
+
+
+def _method_argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """torch.argsort: the indices that sort the tensor along `dim` (stable)."""
+    return argsort(self, dim, descending, stable)
+
+
+def _method_topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """torch.topk: (values, indices) of the k largest (smallest) entries along `dim`."""
+    return topk(self, k, dim, largest, sorted)
+
+
+TENSOR_METHODS = {"sort": _method_sort, "argsort": _method_argsort, "topk": _method_topk}

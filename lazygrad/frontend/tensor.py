@@ -23,7 +23,9 @@ from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.dtypes import DType
 from lazygrad.ir.graph import Node
-from lazygrad.ir.ops import Op, reduce_identity
+from lazygrad.ir.ops import Op
+from lazygrad.engine.realize import realize as _realize
+from lazygrad.runtime.device import Buffer, get_device
 from lazygrad.ir.random import next_seed
 from lazygrad.frontend.return_types import ValuesIndices
 from lazygrad.ir.view import prod
@@ -119,7 +121,6 @@ def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _arange_node(n: int, dtype: DType) -> Node:
-    from lazygrad.runtime.device import Buffer, get_device
     nbytes = n * dtype.itemsize
     max_alloc = get_device().caps.max_alloc
     if nbytes > max_alloc:  # before the host array is made: np.arange(2**33) alone takes 64 GiB
@@ -172,7 +173,6 @@ class Tensor:
                 if lo < info.min or hi > info.max or (arr.dtype.kind == "f" and (lo <= info.min - 1 or hi >= info.max + 1)):
                     hint = " (pass dtype=lg.int64)" if want is dt.int32 and dtype is None else ""
                     raise OverflowError(f"Tensor: values {lo}..{hi} out of range for {want.name}{hint}")
-            from lazygrad.runtime.device import Buffer
             buf = Buffer.from_numpy(np.ascontiguousarray(arr, dtype=want.np).reshape(-1), want)
             node = g.buffer_node(buf, tuple(arr.shape), want)
         if dtype is not None and isinstance(data, (Node, Tensor)) and node.dtype != dt.as_dtype(dtype):
@@ -384,26 +384,9 @@ class Tensor:
         return not self._inputs
 
     # --- Python protocols: printing, formatting, copying, pickling (torch's behaviour) ----------
-    def __repr__(self) -> str:
-        """Values, shape and dtype, like torch's repr. This realizes the tensor (runs its kernels);
-        with the `lazy_repr` setting on (LAZYGRAD_LAZY_REPR=1 or
-        `with lg.config.override(lazy_repr=True):`) it is `lazy_repr()` instead."""
-        from lazygrad.frontend.printing import tensor_repr
-        return tensor_repr(self)
 
-    __str__ = __repr__
 
-    def lazy_repr(self) -> str:
-        """A repr that never runs a kernel: shape, dtype and the op that will make the value
-        (values only if the tensor is already realized and small)."""
-        from lazygrad.frontend.printing import lazy_repr
-        return lazy_repr(self)
 
-    def __format__(self, spec: str) -> str:
-        """`f"{loss:.4f}"`: a one-element tensor formats as its Python number (realizing it); any
-        other tensor takes only the empty spec (its str) and raises TypeError otherwise, like torch."""
-        from lazygrad.frontend.printing import tensor_format
-        return tensor_format(self, spec)
 
     def __reduce__(self) -> tuple:
         """Pickle the values (realizing the tensor), dtype and requires_grad; like torch, not
@@ -609,17 +592,6 @@ class Tensor:
         """Elementwise self * other, broadcasting and promoting dtypes like torch."""
         return self._binary(Op.MUL, o, name="mul")
 
-    def div(self, o: Any, reverse: bool = False, *, rounding_mode: str | None = None) -> Tensor:
-        """Elementwise true division self / other; integer operands give float32, like torch
-        (`reverse=True`: other / self). `rounding_mode='trunc'` or `'floor'` rounds the quotient
-        (integers stay integers), like torch.div."""
-        if rounding_mode is not None:
-            from lazygrad.frontend.mathops import div_rounding
-            return div_rounding(self, o, rounding_mode, reverse)
-        a, b = self._broadcast_pair(o, "div", reverse)
-        if not a.dtype.is_float:
-            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
-        return Tensor._from(g.elementwise(Op.DIV, a.node, b.node), a, b)
 
     def floordiv(self, o: Any, reverse: bool = False) -> Tensor:
         """Elementwise floor division self // other, rounding toward minus infinity like Python and
@@ -658,30 +630,6 @@ class Tensor:
         return (b == 0).where(Tensor(g.const(0, r.dtype)), r)  # x % 0 is 0, as in numpy
 
 
-    def pow(self, o: Any, reverse: bool = False) -> Tensor:
-        """Elementwise self ** other; integer ** integer stays an integer (exact, wrapping on
-        overflow) and integer ** float is float32, like torch; gradients at 0 and ±inf follow
-        torch."""
-        if self.dtype.is_int and isinstance(o, (int, np.integer)) and not isinstance(o, bool):
-            from lazygrad.frontend.mathops import int_pow
-            return int_pow(self, o, reverse)
-        if not reverse and isinstance(o, (int, float)) and not isinstance(o, bool):
-            if o == 2:
-                return self * self
-            if o == 1:
-                return self
-            if o == 0.5:
-                return self.sqrt()
-            if o == -1:
-                return self.reciprocal()
-        a, b = self._broadcast_pair(o, "pow", reverse)
-        if a.dtype.is_int:
-            # integer ** integer stays integer, like torch (exact, wrapping)
-            from lazygrad.frontend.mathops import int_pow
-            return int_pow(self, o, reverse)
-        if not a.dtype.is_float:
-            a, b = a.cast(dt.default_float), b.cast(dt.default_float)
-        return Tensor._from(g.elementwise(Op.POW, a.node, b.node), a, b)
 
     def maximum(self, o: Any) -> Tensor:
         """Elementwise larger of self and other (NaN propagates), broadcasting like torch."""
@@ -716,7 +664,6 @@ class Tensor:
     def __mod__(self, o: Any) -> Tensor: return self.mod(o)
     def __rmod__(self, o: Any) -> Tensor: return self.mod(o, reverse=True)
     remainder = mod
-    true_divide = div
     floor_divide = floordiv
     def __pow__(self, o: Any) -> Tensor: return self.pow(o)
     def __rpow__(self, o: Any) -> Tensor: return self.pow(o, reverse=True)
@@ -1006,18 +953,6 @@ class Tensor:
         """Elementwise smallest integer >= x, in x's dtype."""
         return -((-self).floor())
 
-    def round(self, decimals: int = 0) -> Tensor:
-        """Elementwise round to the nearest integer, halves to even (like torch and numpy);
-        `decimals=d` rounds to 10**-d like torch."""
-        if decimals:
-            from lazygrad.frontend.mathops import round_decimals
-            return round_decimals(self, decimals)
-        # round half to even, like torch and numpy
-        f = self.floor()
-        d = self - f
-        even = (f * 0.5).floor() * 2 == f
-        r = (d > 0.5).where(f + 1, (d < 0.5).where(f, even.where(f, f + 1)))
-        return _signed_zero(r, self.detach()) if self.dtype.is_float else r
 
     def isnan(self) -> Tensor:
         """Elementwise True where x is NaN."""
@@ -1055,9 +990,7 @@ class Tensor:
             # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise);
             # a float sum starts from +0.0 like torch's, so a lone -0.0 sums to +0.0
             out = x + 0.0 if op is Op.SUM and x.dtype.is_float else x
-        elif _should_split(x.shape, axes):
-            out = _split_reduce(x, op, axes)
-        else:
+        else:  # a long reduction may be split in two at realize (passes.split_reduce)
             out = Tensor._from(g.reduce(op, x.node, axes), x)
         if self.dtype is dt.bool_ and op is Op.RMAX:
             out = out.cast(dt.bool_)
@@ -1229,46 +1162,13 @@ class Tensor:
         d = x - x._shift(axis, "log_softmax")
         return d - d.exp().sum(axis, keepdim=True).log()
 
-    def cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-        """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
-        lazygrad.frontend.scan); bools and int32 accumulate in int64 like torch."""
-        from lazygrad.frontend.scan import cumsum
-        return cumsum(self, axis if dim is None else dim)
 
-    def cumprod(self, dim: int) -> Tensor:
-        """Inclusive prefix product along `dim` (torch.cumprod, its gradient at zeros too)."""
-        from lazygrad.frontend.scan import cumprod
-        return cumprod(self, dim)
 
-    def cummax(self, dim: int) -> Any:
-        """torch.cummax: (values, indices) of the running maximum along `dim`."""
-        from lazygrad.frontend.scan import cummax
-        return cummax(self, dim)
 
-    def cummin(self, dim: int) -> Any:
-        """torch.cummin: (values, indices) of the running minimum along `dim`."""
-        from lazygrad.frontend.scan import cummin
-        return cummin(self, dim)
 
-    def logcumsumexp(self, dim: int) -> Tensor:
-        """torch.logcumsumexp: log of the running sum of exp along `dim`, computed stably."""
-        from lazygrad.frontend.scan import logcumsumexp
-        return logcumsumexp(self, dim)
 
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
-        """torch.sort: (values, indices) along `dim`, stable, on the sort kernel (lazygrad.frontend.sorting)."""
-        from lazygrad.frontend.sorting import sort
-        return sort(self, dim, descending, stable)
 
-    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
-        """torch.argsort: the indices that sort the tensor along `dim` (stable)."""
-        from lazygrad.frontend.sorting import argsort
-        return argsort(self, dim, descending, stable)
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-        """torch.topk: (values, indices) of the k largest (smallest) entries along `dim`."""
-        from lazygrad.frontend.sorting import topk
-        return topk(self, k, dim, largest, sorted)
 
     # --- movement ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -1463,111 +1363,31 @@ class Tensor:
     def __getitem__(self, idx: Any) -> Tensor:
         return _getitem(self, idx)
 
-    def __setitem__(self, idx: Any, value: Any) -> None:
-        """torch's `t[idx] = value`, functional: `t` then stands for a new lazy value (value
-        selected into the old one), so gradients flow to both; tensors holding the old value
-        (torch's views of `t`) keep it. A leaf that requires grad cannot be assigned (torch)."""
-        if self.requires_grad and not self._inputs and is_grad_enabled():
-            raise RuntimeError("setitem: a leaf tensor that requires grad cannot be assigned in place "
-                               "(like torch); assign into a clone, or under lg.no_grad()")
-        from lazygrad.frontend.indexing import setitem
-        old = Tensor.__new__(Tensor)
-        old.node, old.requires_grad, old._inputs, old.grad = self.node, self.requires_grad, self._inputs, None
-        new = setitem(old, idx, value)
-        self.node, self.requires_grad, self._inputs = new.node, new.requires_grad or self.requires_grad, new._inputs
 
     # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
-    def gather(self, dim: int, index: Any) -> Tensor:
-        """torch.gather: `out[i][j] = self[i][index[i][j]]` for dim=1 (see lazygrad.frontend.indexing)."""
-        from lazygrad.frontend.indexing import gather
-        return gather(self, dim, index)
 
-    def index_select(self, dim: int, index: Any) -> Tensor:
-        """torch.index_select: the entries at the 1-D integer `index` along `dim`."""
-        from lazygrad.frontend.indexing import index_select
-        return index_select(self, dim, index)
 
-    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None, reduce: str | None = None) -> Tensor:
-        """torch.scatter: a copy with `self[i][index[i][j]] = src[i][j]` (dim=1), or = value."""
-        from lazygrad.frontend.indexing import scatter
-        return scatter(self, dim, index, src, value, reduce)
 
-    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
-        """torch.scatter_add: a copy with `src[i][j]` added at `self[i][index[i][j]]` (dim=1)."""
-        from lazygrad.frontend.indexing import scatter_add
-        return scatter_add(self, dim, index, src)
 
-    def scatter_reduce(self, dim: int, index: Any, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
-        """torch.scatter_reduce with 'sum', 'prod', 'mean', 'amax' or 'amin'."""
-        from lazygrad.frontend.indexing import scatter_reduce
-        return scatter_reduce(self, dim, index, src, reduce, include_self)
 
-    def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        """torch.masked_fill: `value` where the bool `mask` is true (elementwise, fuses)."""
-        from lazygrad.frontend.indexing import masked_fill
-        return masked_fill(self, mask, value)
 
-    def masked_select(self, mask: Any) -> Tensor:
-        """torch.masked_select: the 1-D tensor of elements where `mask` is true (reads the mask)."""
-        from lazygrad.frontend.indexing import masked_select
-        return masked_select(self, mask)
 
-    def nonzero(self, as_tuple: bool = False) -> Any:
-        """torch.nonzero: the indices of the nonzero elements (reads the values on the host)."""
-        from lazygrad.frontend.indexing import nonzero
-        return nonzero(self, as_tuple)
 
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
         """Concatenate `self` and `others` along `dim` (see `lazygrad.cat`)."""
         return cat([self, *others], dim=dim)
 
     # --- linear algebra ---------------------------------------------------------------------------
-    def matmul(self, w: Any) -> Tensor:
-        """Matrix product with torch.matmul's rules: 1-D operands are promoted and the added dim
-        removed after, leading batch dims broadcast. `@` is the same."""
-        from lazygrad.frontend.linalg import matmul
-        return matmul(self, self._coerce(w, "matmul"))
 
     def dot(self, w: Any) -> Tensor:
         """The same as `matmul` (for 1-D tensors, the dot product)."""
         return self.matmul(w)
 
-    def linear(self, w: Tensor, b: Tensor | None = None) -> Tensor:
-        """torch semantics: self @ w.T + b, w of shape (out_features, in_features)."""
-        from lazygrad.frontend.linalg import linear
-        return linear(self, w, b)
 
-    def conv2d(self, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
-               dilation: Any = 1, groups: int = 1) -> Tensor:
-        """torch.nn.functional.conv2d on (N, C, H, W) input and (O, C/groups, kH, kW) weight."""
-        from lazygrad.frontend.conv import conv2d
-        return conv2d(self, w, bias, stride, padding, dilation, groups)
 
-    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
-        """Max pooling over (N, C, H, W) input, torch.nn.functional.max_pool2d's arguments (stride
-        defaults to kernel_size); with return_indices, (values, flat h * W + w indices)."""
-        if ceil_mode or return_indices:
-            from lazygrad.frontend.pooling import max_pool2d as pool
-            return pool(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-        from lazygrad.frontend.conv import max_pool2d
-        return max_pool2d(self, kernel_size, stride, padding, dilation)
 
-    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                   count_include_pad: bool = True, ceil_mode: bool = False, divisor_override: int | None = None) -> Tensor:
-        """Average pooling over (N, C, H, W) input, torch.nn.functional.avg_pool2d's arguments."""
-        if ceil_mode or divisor_override:
-            from lazygrad.frontend.pooling import avg_pool2d as pool
-            return pool(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        from lazygrad.frontend.conv import avg_pool2d
-        return avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 
     # --- autodiff ---------------------------------------------------------------------------------
-    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into `.grad` of every leaf tensor that requires grad
-        (`create_graph=True`: the `.grad` tensors can be differentiated again)."""
-        from lazygrad.autodiff.rules import backward
-        backward(self, gradient, create_graph)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (`.grad = None`)."""
@@ -1588,94 +1408,17 @@ class Tensor:
         return self._own_leaf_node() if newly else self
 
     # --- neural-network functions (defined in lazygrad/nn/functional.py) --------------------------
-    def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
-        """Zero each element with probability `p` and scale the rest by 1 / (1 - p) while
-        `training`; the identity otherwise."""
-        from lazygrad.nn import functional as F
-        return F.dropout(self, p, training)
 
-    def layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
-                  eps: float = 1e-5) -> Tensor:
-        """Layer normalisation over the last dims (`normalized_shape`, default the last dim), with
-        optional affine `weight` and `bias`; torch.nn.functional.layer_norm."""
-        from lazygrad.nn import functional as F
-        return F.layernorm(self, normalized_shape, weight, bias, eps)
 
-    def batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
-                  weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-                  momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
-        """Batch normalisation over the channel dim 1, torch.nn.functional.batch_norm's arguments:
-        batch statistics (and running-statistic updates) while `training`, the running statistics
-        otherwise."""
-        from lazygrad.nn import functional as F
-        return F.batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
 
-    def cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
-                      reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-        """Cross-entropy of logits `self` (N, C, ...) against class indices or class probabilities,
-        torch.nn.functional.cross_entropy's arguments (weight, ignore_index, reduction,
-        label_smoothing)."""
-        from lazygrad.nn import functional as F
-        return F.cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
 
-    def nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean") -> Tensor:
-        """Negative log-likelihood of log-probabilities `self` against class indices,
-        torch.nn.functional.nll_loss's arguments."""
-        from lazygrad.nn import functional as F
-        return F.nll_loss(self, target, weight, ignore_index, reduction)
 
-    def binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
-        """Binary cross-entropy of probabilities `self` against targets in [0, 1] (logs clamped at
-        -100 like torch)."""
-        from lazygrad.nn import functional as F
-        return F.binary_cross_entropy(self, target, weight, reduction)
 
-    def binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
-                                         pos_weight: Tensor | None = None) -> Tensor:
-        """Binary cross-entropy of logits `self`, computed stably (torch's arguments, including
-        pos_weight)."""
-        from lazygrad.nn import functional as F
-        return F.binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
 
-    def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
-        """Mean squared error against `target` (reduction 'mean', 'sum' or 'none')."""
-        from lazygrad.nn import functional as F
-        return F.mse_loss(self, target, reduction)
 
 
 # arithmetic of two bool tensors (None: refused, like torch)
 _BOOL_ARITHMETIC: dict[Op, Op | None] = {Op.ADD: Op.OR, Op.MUL: Op.AND, Op.MAX: Op.OR, Op.SUB: None}
-
-# a reduction with few outputs and a long axis is split in two passes: the first has enough
-# partial results to occupy every compute unit, the second is tiny. Only when the outputs alone
-# cannot: a split also stops the reduction fusing row-wise into its consumer (softmax).
-SPLIT_MIN_LENGTH = 1 << 15
-SPLIT_PARTS = 64
-
-
-def _should_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
-    n_red = prod(tuple(shape[a] for a in axes))
-    n_out = prod(tuple(s for i, s in enumerate(shape) if i not in axes))
-    if n_red < SPLIT_MIN_LENGTH or n_out * SPLIT_PARTS > n_red:
-        return False
-    from lazygrad.runtime.device import current_target
-    return current_target().split_reduce(n_out)
-
-
-def _split_reduce(x: Tensor, op: Op, axes: tuple[int, ...]) -> Tensor:
-    keep = tuple(i for i in range(x.ndim) if i not in axes)
-    keep_shape = tuple(x.shape[i] for i in keep)
-    n_red = prod(tuple(x.shape[a] for a in axes))
-    flat = x.permute(*keep, *axes).reshape(keep_shape + (n_red,))
-    pad = (-n_red) % SPLIT_PARTS
-    if pad:
-        flat = flat.pad(((0, 0),) * len(keep) + ((0, pad),), value=reduce_identity(op, x.dtype))
-    parts = flat.reshape(keep_shape + (SPLIT_PARTS, (n_red + pad) // SPLIT_PARTS))
-    first = Tensor._from(g.reduce(op, parts.node, (len(keep) + 1,)), parts)
-    second = Tensor._from(g.reduce(op, first.node, (len(keep),)), first)
-    return second.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
-
 
 def _values_indices(x: Tensor, axis: Any, keepdim: bool, name: str) -> ValuesIndices:
     """torch's max(dim): the maxima along one dim and the index of the first. The values are
@@ -1771,13 +1514,11 @@ def _native_f64(npd: np.dtype) -> bool:
 
 
 def _device_has(d: DType) -> bool:
-    from lazygrad.runtime.device import get_device
     return get_device().supports(d)
 
 
 def _check_device_dtype(d: DType, op: str) -> None:
     if d.name in ("float16", "float64"):
-        from lazygrad.runtime.device import get_device
         if not get_device().supports(d):
             raise TypeError(f"{op}: the OpenCL device {get_device().caps.name!r} does not support {d.name}")
 
@@ -1807,8 +1548,7 @@ def _getitem(x: Tensor, idx: Any) -> Tensor:
     if not isinstance(idx, tuple):
         idx = (idx,)
     if any(isinstance(i, (Tensor, list, np.ndarray)) for i in idx):
-        from lazygrad.frontend.indexing import advanced_index
-        return advanced_index(x, idx)
+        return x._advanced_index(idx)  # lazygrad.frontend.indexing
     n_ell = sum(1 for i in idx if i is Ellipsis)
     if n_ell > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
@@ -1940,7 +1680,6 @@ def companions_of(tensors: Sequence[Tensor]) -> list[Tensor]:
 
 def realize(*tensors: Tensor) -> None:
     """Realize several tensors together: one schedule, shared work computed once."""
-    from lazygrad.engine.realize import realize as _realize
     flat: list[Tensor] = []
     for t in tensors:
         if isinstance(t, (list, tuple)):

@@ -188,7 +188,7 @@ def _arg_key(arg: Any) -> Any:
 
 
 def make(op: Op, srcs: tuple[Node, ...], shape: Shape, dtype: DType, arg: Any = None,
-         origin: str | None = None) -> Node:
+         origin: str | None = None, label: str = "") -> Node:
     """The node for op(srcs) — an existing one if this exact node is alive already."""
     key = (op, tuple(s.uid for s in srcs), shape, dtype, _arg_key(arg))
     if op not in (Op.BUFFER, Op.RAND):
@@ -198,7 +198,7 @@ def make(op: Op, srcs: tuple[Node, ...], shape: Shape, dtype: DType, arg: Any = 
     n = Node.__new__(Node)
     n.op, n.srcs, n.shape, n.dtype, n.arg = op, srcs, tuple(shape), dtype, arg
     if origin is not None:
-        n.origin, n.label = origin, ""
+        n.origin, n.label = origin, label
     else:
         n.origin, n.label = origin_of_caller()
     n.uid = next(_uids)
@@ -212,6 +212,22 @@ def buffer_node(buf: Any, shape: Shape, dtype: DType) -> Node:
     n = make(Op.BUFFER, (), shape, dtype, None)
     n.realized = buf
     return n
+
+
+class Iota(NamedTuple):
+    """The arg of a BUFFER node holding 0, 1, ..., n-1 that nothing has computed yet: the
+    engine fills it when it first realizes a graph reading it, so a rule that needs the
+    positions along an axis (the one-hot of a sort's or gather's gradient) builds a graph
+    without touching the device."""
+
+    n: int
+
+
+@functools.lru_cache(maxsize=64)
+def iota(n: int, dtype: DType) -> Node:
+    """0, 1, ..., n-1 as a (n,) BUFFER node of `dtype`, filled at its first realize (one per
+    size and dtype, like the front end's arange buffers)."""
+    return make(Op.BUFFER, (), (n,), dtype, Iota(n))
 
 
 def const(value: float | int | bool, dtype: DType, shape: Shape = ()) -> Node:

@@ -92,7 +92,9 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
         d = n.dtype.np
         src = [vals[s.uid] for s in n.srcs]
         with np.errstate(all="ignore"):
-            if n.op is Op.BUFFER:
+            if n.op is Op.BUFFER and n.realized is None:  # an Iota the engine has not filled yet
+                v = np.arange(n.arg.n, dtype=d)
+            elif n.op is Op.BUFFER:
                 v = n.realized.numpy().reshape(n.shape)
             elif n.op is Op.CONST:
                 v = np.array(n.arg, dtype=d)

@@ -70,6 +70,7 @@ class Primitive:
     np: Callable[..., np.ndarray] | None = None
     flops: int = 1
     cl_bool: str | None = None
+    wraps: bool = False
 
 
 def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,7 +117,7 @@ _ROWS = [
     Primitive(Op.BUFFER, "source", 0),
     Primitive(Op.CONST, "source", 0),
     Primitive(Op.RAND, "source", 0),
-    Primitive(Op.NEG, "unary", 1, "(-{0})", np=np.negative),
+    Primitive(Op.NEG, "unary", 1, "(-{0})", np=np.negative, wraps=True),
     # PoCL's scalar exp and tanh return garbage for a NaN the compiler can see (a literal, or a
     # reduction over an empty axis): their constant folding of exp(NAN) is undefined. The
     # guard folds to NaN there and costs a compare per element elsewhere.
@@ -143,9 +144,9 @@ _ROWS = [
     Primitive(Op.ACOS, "unary", 1, "acos({0})", np=np.arccos, flops=8),
     Primitive(Op.ATAN, "unary", 1, "atan({0})", np=np.arctan, flops=8),
     Primitive(Op.NOT, "unary", 1, "({0}=={zero})", np=np.logical_not),
-    Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add),
-    Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract),
-    Primitive(Op.MUL, "binary", 2, "({0}*{1})", np=np.multiply),
+    Primitive(Op.ADD, "binary", 2, "({0}+{1})", np=np.add, wraps=True),
+    Primitive(Op.SUB, "binary", 2, "({0}-{1})", np=np.subtract, wraps=True),
+    Primitive(Op.MUL, "binary", 2, "({0}*{1})", np=np.multiply, wraps=True),
     Primitive(Op.DIV, "binary", 2, "({0}/{1})", np=np.divide, flops=4),
     Primitive(Op.IDIV, "binary", 2, "({0}/{1})", np=_np_idiv, flops=4),
     Primitive(Op.MOD, "binary", 2, "fmod({0},{1})", "({0}%{1})", np=_np_mod, flops=4),
@@ -163,15 +164,15 @@ _ROWS = [
     Primitive(Op.ATAN2, "binary", 2, "atan2({0},{1})", np=np.arctan2, flops=8),
     # integers only; the Tensor layer keeps the count in [0, bits) (OpenCL masks it, torch gives
     # 0 or the sign beyond)
-    Primitive(Op.SHL, "binary", 2, "({0}<<{1})", np=np.left_shift),
+    Primitive(Op.SHL, "binary", 2, "({0}<<{1})", np=np.left_shift, wraps=True),
     Primitive(Op.SHR, "binary", 2, "({0}>>{1})", np=np.right_shift),
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
     Primitive(Op.BITCAST, "cast", 1),
-    Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum),
+    Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum, wraps=True),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
               np=np.max),
-    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=np.prod),
+    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=np.prod, wraps=True),
     Primitive(Op.RESHAPE, "movement", 1),
     Primitive(Op.PERMUTE, "movement", 1),
     Primitive(Op.EXPAND, "movement", 1),

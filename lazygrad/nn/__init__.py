@@ -7,6 +7,7 @@
 Submodules: functional (stateless functions, also Tensor methods), init (weight
 initialisation), state (safetensors checkpoints), utils (gradient clipping).
 """
+from lazygrad.frontend import Tensor, install
 from lazygrad.nn import functional, init, state, utils
 from lazygrad.nn.activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
 from lazygrad.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear, MaxPool2d)
@@ -27,3 +28,5 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint",
            "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
            "MaxUnpool2d"]
+
+install(Tensor, (functional,))  # x.cross_entropy(y), x.dropout(p), ...: nn.functional as Tensor methods

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from lazygrad import dtypes as dt
+from lazygrad.frontend.activations import dropout
 from lazygrad.frontend.tensor import Tensor
 
 
@@ -113,6 +114,5 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     weights = attention_weights(query, key, attn_mask, is_causal, scale)
     if dropout_p and training:
-        from lazygrad.nn.functional import dropout
         weights = dropout(weights, dropout_p, True)
     return weights @ value

@@ -21,8 +21,11 @@ import numpy as np
 from lazygrad import dtypes as dt
 from lazygrad.ir.graph import buffer_node
 from lazygrad.ir.ops import Op
+from lazygrad.frontend.activations import dropout  # noqa: F401  (F.dropout)
+from lazygrad.frontend.linalg import linear as _linear
 from lazygrad.frontend.tensor import Tensor
 from lazygrad.nn.attention import causal_mask, scaled_dot_product_attention  # noqa: F401 (re-exported)
+from typing import Any
 
 Number = Union[int, float]
 
@@ -108,21 +111,9 @@ def _same_shape(a: Tensor, b: Tensor, op: str, what: str = "target") -> None:
 # --- layers ----------------------------------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    from lazygrad.frontend.linalg import linear as _linear
     return _linear(x, weight, bias)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout).
-    The mask comes from lazy device-side random numbers, so dropout fuses into its neighbours."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0.0
-    keep = Tensor.rand(*x.shape) >= p
-    return keep.where(x * (1.0 / (1.0 - p)), 0.0)
 
 
 def layernorm(x: Tensor, normalized_shape: int | Sequence[int] | None = None, weight: Tensor | None = None,
@@ -376,3 +367,65 @@ from lazygrad.frontend.convnd import conv1d, conv3d, conv_transpose1d, conv_tran
 from lazygrad.frontend.indexing import one_hot  # noqa: E402,F401
 from lazygrad.frontend.pooling import avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d  # noqa: E402,F401
 from lazygrad.frontend.resample import interpolate, pad  # noqa: E402,F401,F811  (every padding mode: replaces the constant-only one)
+
+
+# --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
+# lazygrad/nn/__init__.py), so the Tensor class never imports the families built on it
+
+
+def _method_dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability `p` and scale the rest by 1 / (1 - p) while
+    `training`; the identity otherwise."""
+    return dropout(self, p, training)
+
+
+def _method_layernorm(self, normalized_shape: Any = None, weight: Tensor | None = None, bias: Tensor | None = None,
+              eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the last dims (`normalized_shape`, default the last dim), with
+    optional affine `weight` and `bias`; torch.nn.functional.layer_norm."""
+    return layernorm(self, normalized_shape, weight, bias, eps)
+
+
+def _method_batchnorm(self, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+              weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+              momentum: Any = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over the channel dim 1, torch.nn.functional.batch_norm's arguments:
+    batch statistics (and running-statistic updates) while `training`, the running statistics
+    otherwise."""
+    return batchnorm(self, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _method_cross_entropy(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits `self` (N, C, ...) against class indices or class probabilities,
+    torch.nn.functional.cross_entropy's arguments (weight, ignore_index, reduction,
+    label_smoothing)."""
+    return cross_entropy(self, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def _method_nll_loss(self, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities `self` against class indices,
+    torch.nn.functional.nll_loss's arguments."""
+    return nll_loss(self, target, weight, ignore_index, reduction)
+
+
+def _method_binary_cross_entropy(self, target: Any, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities `self` against targets in [0, 1] (logs clamped at
+    -100 like torch)."""
+    return binary_cross_entropy(self, target, weight, reduction)
+
+
+def _method_binary_cross_entropy_with_logits(self, target: Any, weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of logits `self`, computed stably (torch's arguments, including
+    pos_weight)."""
+    return binary_cross_entropy_with_logits(self, target, weight, reduction, pos_weight)
+
+
+def _method_mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error against `target` (reduction 'mean', 'sum' or 'none')."""
+    return mse_loss(self, target, reduction)
+
+
+TENSOR_METHODS = {"dropout": _method_dropout, "layernorm": _method_layernorm, "batchnorm": _method_batchnorm, "cross_entropy": _method_cross_entropy, "nll_loss": _method_nll_loss, "binary_cross_entropy": _method_binary_cross_entropy, "binary_cross_entropy_with_logits": _method_binary_cross_entropy_with_logits, "mse_loss": _method_mse_loss}

@@ -1,0 +1,158 @@
+"""The view a kernel reads a node through: runs of movement nodes composed into ShapeTrackers.
+
+A movement node (reshape, permute, expand, pad, shrink, flip) is no computation, only a new
+way to index its source. Lowering, the matmul packing pass and the scheduler all need the
+same answer to "through which view is this node read?", so the composition lives here, with
+the graph, and not in one of the stages that ask.
+
+Public names: movement_st, movement_chain, fold_views, operand_view.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from lazygrad.ir.graph import Node
+from lazygrad.ir.ops import MOVEMENT, Op
+from lazygrad.ir.view import ShapeTracker, View, prod
+
+
+def movement_st(node: Node) -> ShapeTracker:
+    """The view that reads `node` (a movement op) out of its source's contiguous layout."""
+    src = node.srcs[0]
+    st = ShapeTracker.from_shape(src.shape)
+    op, arg = node.op, node.arg
+    if op is Op.RESHAPE:
+        return st.reshape(arg)
+    if op is Op.PERMUTE:
+        return st.permute(arg)
+    if op is Op.EXPAND:
+        return st.expand(arg)
+    if op is Op.PAD:
+        return st.pad(arg[0])
+    if op is Op.SHRINK:
+        return st.shrink(arg)
+    if op is Op.FLIP:
+        return st.flip(arg)
+    if op is Op.DETACH:
+        return st
+    raise AssertionError(op)
+
+
+def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
+    """The view through which a kernel reading x would load its first non-movement source
+    (pads included, as masks)."""
+    st = ShapeTracker.from_shape(x.shape)
+    n = x
+    while n.op in MOVEMENT and n.realized is None:
+        if n.op is Op.PAD:
+            st = fold_views(movement_st(n).compose(st))
+            n = n.srcs[0]
+            continue
+        n, chain = movement_chain(n, lambda m: m.realized is not None)
+        st = fold_views(chain.compose(st))
+    return st, n
+
+
+# --- composing views ------------------------------------------------------------------------
+_APPLY = {
+    Op.RESHAPE: lambda st, a: st.reshape(a), Op.PERMUTE: lambda st, a: st.permute(a),
+    Op.EXPAND: lambda st, a: st.expand(a), Op.SHRINK: lambda st, a: st.shrink(a),
+    Op.FLIP: lambda st, a: st.flip(a), Op.DETACH: lambda st, a: st,
+}
+
+
+def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:
+    """Follow a run of movement ops (not PAD: a pad is a guard with a fill value) down from
+    `node` to the first other node or one where `stop(n)` holds; return that node and the view
+    of it that `node` is, built bottom-up: each op applied to the view below folds into it
+    where it can, so long chains (conv windows) stay a few views instead of one per op."""
+    chain: list[tuple[Op, Any]] = []
+    n = node
+    while n.op in _APPLY and (n is node or not stop(n)):
+        chain.append((n.op, n.arg))
+        n = n.srcs[0]
+    return n, _chain_view(n.shape, tuple(chain))
+
+
+@lru_cache(maxsize=4096)
+def _chain_view(shape: tuple[int, ...], chain: tuple[tuple[Op, Any], ...]) -> ShapeTracker:
+    # a function of the chain's ops and args alone: every training step rebuilds the same one
+    st = ShapeTracker.from_shape(shape)
+    for op, arg in reversed(chain):
+        st = _APPLY[op](st, arg)
+    return st
+
+
+@lru_cache(maxsize=4096)
+def fold_views(st: ShapeTracker) -> ShapeTracker:
+    """Fold every adjacent pair of views that composes into one view (ShapeTracker.simplify
+    only looks at the top pair; a stacked composition leaves foldable pairs further down)."""
+    views = list(st.views)
+    changed = True
+    while changed and len(views) > 1:
+        changed = False
+        for i in range(len(views) - 1, 0, -1):
+            if views[i - 1].contiguous:
+                # the view below maps flat index to buffer index unchanged: every index the
+                # view above produces for a valid (unmasked) element is already a buffer index
+                del views[i - 1]
+                changed = True
+                break
+            pair = ShapeTracker((views[i - 1], views[i])).simplify()
+            folded = pair.views[0] if len(pair.views) == 1 else _fold_carry_free(views[i - 1], views[i])
+            if folded is not None:
+                views[i - 1:i + 1] = [folded]
+                changed = True
+                break
+    return ShapeTracker(tuple(views))
+
+
+def _digits(v: int, radix: tuple[int, ...]) -> list[int]:
+    """v in the mixed radix of a row-major shape (the outermost digit is unbounded)."""
+    out = []
+    for size in reversed(radix[1:]):
+        out.append(v % size)
+        v //= size
+    out.append(v)
+    return out[::-1]
+
+
+def _fold_carry_free(below: View, top: View) -> View | None:
+    """One view for `top` read through `below`, when no valid element of `top` makes a carry
+    between the digits of below's shape: then each of top's strides moves below's multi-index
+    by fixed digits, and the composition is linear. This collapses the repeat trick of conv
+    windows (a row repeated and re-cut with a shift) into the plain overlapping-window view.
+    A mask on `below` carries over when each masked digit depends on one dim of `top`."""
+    radix = below.shape
+    if not radix or any(st < 0 for st in top.strides) or top.offset < 0 or prod(radix) == 0:
+        return None
+    box = top.mask or tuple((0, s) for s in top.shape)
+    if any(lo >= hi for lo, hi in box):
+        return None
+    digs = [_digits(st, radix) for st in top.strides]
+    off = _digits(top.offset, radix)
+    for d in range(1, len(radix)):  # every digit but the outermost must stay below its size
+        if off[d] + sum((hi - 1) * dg[d] for dg, (lo, hi) in zip(digs, box)) >= radix[d]:
+            return None
+    mask = list(box)
+    if below.mask is not None:
+        for d, (mlo, mhi) in enumerate(below.mask):
+            if (mlo, mhi) == (0, radix[d]):
+                continue
+            movers = [e for e, dg in enumerate(digs) if dg[d] and top.shape[e] > 1]
+            if not movers:
+                if not mlo <= off[d] < mhi:
+                    return None  # wholly outside: leave it to the general path
+                continue
+            if len(movers) > 1:
+                return None
+            e, c = movers[0], digs[movers[0]][d]
+            lo = max(mask[e][0], -(-(mlo - off[d]) // c))
+            hi = min(mask[e][1], -(-(mhi - off[d]) // c))
+            if lo >= hi:
+                return None
+            mask[e] = (lo, hi)
+    strides = tuple(sum(a * g for a, g in zip(below.strides, dg)) for dg in digs)
+    offset = below.offset + sum(a * g for a, g in zip(below.strides, off))
+    return View.create(top.shape, strides, offset, tuple(mask))
