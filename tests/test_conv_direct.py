@@ -203,7 +203,8 @@ def test_input_gradient_is_a_transposed_direct_conv(rng, name):
     # one conv kernel; its operands' views (the stride-dilated gradient, the flipped weights)
     # are copied to plain buffers first, as the direct kernel reads them
     assert [k.kind for k in kernels].count(KernelKind.CONV) == 1 and kernels[-1].kind is KernelKind.CONV, kernels
-    assert all(k.kind is KernelKind.ELEMENTWISE and "copied to a plain buffer" in k.reason for k in kernels[:-1]), kernels
+    assert all(k.kind is KernelKind.ELEMENTWISE and "copied to a plain buffer" in k.reason
+               for k in kernels[:-1]), kernels
     assert kernels[-1].user_ops()[0][0] == "conv2d_grad"
 
 

@@ -22,8 +22,9 @@ conv2d's likewise. What only some kinds of kernel have is typed on LoweredKernel
 Runs of movement ops are composed bottom-up (`movement_chain`) and stacked views folded where
 they compose (`fold_views`), so long view chains (conv windows) index in one or two views.
 
-Public names: Instr, InstrKind, Region, TOTAL, Panels, RowTotal, LoweredKernel, RowFusionError, lower, pack_panels, unpack_panels,
-panel_source, pack_source, lower_operand, operand_view, movement_chain, fold_views.
+Public names: Instr, InstrKind, Region, TOTAL, Panels, RowTotal, LoweredKernel, RowFusionError,
+lower, pack_panels, unpack_panels, panel_source, pack_source, lower_operand, operand_view,
+movement_chain, fold_views.
 """
 from __future__ import annotations
 

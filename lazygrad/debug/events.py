@@ -258,7 +258,8 @@ def labelled_node_str(n: Node) -> str:
 
 def fusion_lines(kernel: ScheduledKernel, program: str = "") -> list[str]:
     """Why `kernel` ends where it does: its stored output and each unfused input."""
-    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind.value}{', ' + program if program else ''}): {kernel.user_summary()}"
+    status = f", {program}" if program else ""
+    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind.value}{status}): {kernel.user_summary()}"
     rows = [[f"{PREFIX}", "  stores", labelled_node_str(kernel.output), f"because {kernel.reason}"]]
     for i, n in enumerate(kernel.inputs, 1):
         rows.append([f"{PREFIX}", f"  input {i}", labelled_node_str(n),
