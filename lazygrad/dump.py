@@ -43,7 +43,8 @@ from lazygrad.debug import events as debug
 from lazygrad.debug.events import RealizeInfo, format_table, event_seconds, node_str, shape_str, size_str
 from lazygrad.ir.graph import Node, user_line
 from lazygrad.ir.ops import MOVEMENT, Op
-from lazygrad.scheduling.scheduler import Kernel
+from lazygrad.engine.scheduled import ScheduledKernel
+from lazygrad.scheduling.cuts import Cut, CutReason
 
 SVG_NODE_LIMIT = 4000   # graphviz layout time grows fast; skip the SVG for bigger graphs
 DATA_REASON = "host data, no producing op to fuse with"
@@ -56,7 +57,7 @@ class KernelRecord:
     same kernel)."""
 
     index: int
-    kernel: Kernel
+    kernel: ScheduledKernel
     rendered: Any                 # codegen.RenderedKernel
     program: str                  # compiled | disk cache | memory cache
     realize: int                  # the realize (1-based, counted by the recorder) that built it
@@ -90,12 +91,12 @@ class Recorder(debug.Observer):
         self._pending: list[tuple[KernelRecord, Any]] = []
         self._launched: list[int] = []
 
-    def kernel_built(self, kernel: Kernel, rendered: Any, program: str) -> None:
+    def kernel_built(self, kernel: ScheduledKernel, rendered: Any, program: str) -> None:
         rec = KernelRecord(len(self.records), kernel, rendered, program, len(self.realizes) + 1)
         self.records.append(rec)
         self._by_kernel[id(rendered)] = rec
 
-    def kernel_launched(self, kernel: Kernel | None, rendered: Any, event: Any) -> None:
+    def kernel_launched(self, kernel: ScheduledKernel | None, rendered: Any, event: Any) -> None:
         # cached plans keep no graph nodes, so launches are matched by their rendered kernel
         rec = self._by_kernel.get(id(rendered))
         if rec is None:  # a plan built before recording started: nothing to attribute it to
@@ -146,14 +147,14 @@ def _producers(records: list[KernelRecord]) -> list[dict[int, KernelRecord]]:
 
 def input_reason(r: KernelRecord, n: Node, producer: KernelRecord | None) -> str:
     """Why input `n` of kernel `r` is read from a buffer rather than fused."""
-    why = r.kernel.edge_reasons.get(n.uid, "")
+    cut = r.kernel.kernel.edge_reasons.get(n.uid)
     if producer is None:
         if n.op is Op.BUFFER:
             return DATA_REASON
-        return why or "realized earlier"
-    if why == "realized earlier" or producer.realize != r.realize:
+        return str(cut or Cut(CutReason.REALIZED_EARLIER))
+    if (cut is not None and cut.reason is CutReason.REALIZED_EARLIER) or producer.realize != r.realize:
         return f"realized by realize #{producer.realize} ({producer.tag} stored it: {producer.kernel.reason})"
-    return why or "?"
+    return str(cut or "?")
 
 
 def cross_edges(records: list[KernelRecord]) -> list[CrossEdge]:
@@ -383,7 +384,7 @@ def schedule_text(rec: Recorder, files: dict[int, str], script: str) -> str:
             n = sum(1 for x in rec.records if x.realize == current)
             out.append(f"=== realize #{current}: plan built, {n} kernel{'s' if n != 1 else ''} ===")
         k, rk = r.kernel, r.rendered
-        out.append(f"{r.tag} {r.name}  ({k.kind} kernel, {files[r.index]})")
+        out.append(f"{r.tag} {r.name}  ({k.kind.value} kernel, {files[r.index]})")
         rows = [["  launch", f"global {size_str(rk.global_size)}  local {size_str(rk.local_size)}  "
                  f"{r.launches} launch{'es' if r.launches != 1 else ''}, {r.device_seconds * 1e3:.3f} ms device"],
                 ["  work", f"{_kib(rk.bytes)} moved, {rk.flops} flops per launch"],

@@ -16,6 +16,7 @@ from lazygrad import dtypes as dt
 from lazygrad.ir import graph as gr
 from lazygrad.passes.choose_conv import use_direct
 from lazygrad.ir.ops import Op
+from lazygrad.scheduling.kinds import KernelKind
 
 from conftest import close
 
@@ -61,7 +62,7 @@ def _torch_and_ours(rng, xs, ws, s, p, d, g, bias=True):
 def test_direct_conv_matches_torch(rng, name):
     (tx, tw, tb, y), (px, pw, pb, py) = _torch_and_ours(rng, *GEOMETRIES[name])
     ks = lg.schedule(y.relu())
-    assert len(ks) == 1 and ks[0].kind == "conv", ks
+    assert len(ks) == 1 and ks[0].kind is KernelKind.CONV, ks
     close(y.relu(), F.relu(py).detach().numpy(), rtol=1e-4, atol=1e-4)
     # a loss that is not linear in y, so the incoming gradient varies per element
     (y.relu() * y).sum().backward()
@@ -73,7 +74,7 @@ def test_direct_conv_matches_torch(rng, name):
 def test_direct_conv_float64(rng):
     x, w = _rand(rng, 2, 3, 7, 21, dtype=np.float64), _rand(rng, 4, 3, 3, 3, dtype=np.float64)
     y = Tensor(x, dtype=lg.float64).conv2d(Tensor(w, dtype=lg.float64), padding=1)
-    assert y.dtype is lg.float64 and lg.schedule(y)[0].kind == "conv"
+    assert y.dtype is lg.float64 and lg.schedule(y)[0].kind is KernelKind.CONV
     close(y, F.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy(), rtol=1e-10, atol=1e-10)
 
 
@@ -82,7 +83,7 @@ def test_epilogue_reads_other_buffers_and_reshapes(rng):
     x, w, r, sc = _rand(rng, 2, 4, 9, 13), _rand(rng, 4, 4, 3, 3), _rand(rng, 2, 4, 9, 13), _rand(rng, 4)
     y = (Tensor(x).conv2d(Tensor(w), padding=1) * Tensor(sc).reshape(1, 4, 1, 1) + Tensor(r)).reshape(2, -1)
     ks = lg.schedule(y)
-    assert len(ks) == 1 and ks[0].kind == "conv", ks
+    assert len(ks) == 1 and ks[0].kind is KernelKind.CONV, ks
     want = (F.conv2d(torch.tensor(x), torch.tensor(w), padding=1) * torch.tensor(sc).reshape(1, 4, 1, 1)
             + torch.tensor(r)).reshape(2, -1)
     close(y, want.numpy(), rtol=1e-4, atol=1e-4)
@@ -92,7 +93,7 @@ def test_bool_epilogue_on_a_shifted_block(rng):
     # a comparison after the conv: bool lanes stored one by one in the shifted last block
     x, w = _rand(rng, 1, 2, 5, 13), _rand(rng, 3, 2, 3, 3)
     y = Tensor(x).conv2d(Tensor(w)) > 0
-    assert y.dtype is lg.bool_ and lg.schedule(y)[0].kind == "conv"
+    assert y.dtype is lg.bool_ and lg.schedule(y)[0].kind is KernelKind.CONV
     close(y, (F.conv2d(torch.tensor(x), torch.tensor(w)) > 0).numpy())
 
 
@@ -102,7 +103,7 @@ def test_operands_that_are_not_buffers_are_stored_first(rng):
     tw = Tensor(w) * 0.5                        # a computed weight
     y = tx.conv2d(tw, padding=1)
     ks = lg.schedule(y)
-    assert [k.kind for k in ks][-1] == "conv" and len(ks) == 3, ks
+    assert ks[-1].kind is KernelKind.CONV and len(ks) == 3, ks
     reasons = " | ".join(k.reason for k in ks)
     assert "conv2d input read through a permute view" in reasons and "conv2d weight is computed" in reasons
     want = F.conv2d(torch.tensor(x).permute(0, 3, 1, 2), torch.tensor(w) * 0.5, padding=1)
@@ -113,7 +114,7 @@ def test_conv_chain_is_one_kernel_per_layer(rng):
     x, w1, w2 = _rand(rng, 2, 3, 12, 12), _rand(rng, 8, 3, 3, 3), _rand(rng, 4, 8, 3, 3)
     y = Tensor(x).conv2d(Tensor(w1), padding=1).relu().conv2d(Tensor(w2), stride=2).relu()
     ks = lg.schedule(y)
-    assert [k.kind for k in ks] == ["conv", "conv"], ks
+    assert [k.kind for k in ks] == [KernelKind.CONV, KernelKind.CONV], ks
     want = F.relu(F.conv2d(F.relu(F.conv2d(torch.tensor(x), torch.tensor(w1), padding=1)), torch.tensor(w2), stride=2))
     close(y, want.numpy(), rtol=1e-4, atol=1e-4)
 
@@ -135,7 +136,7 @@ def test_unfused_matches_fused(rng, monkeypatch):
     fused = Tensor(x).conv2d(Tensor(w), Tensor(b), stride=2, padding=1, groups=2).relu().numpy()
     monkeypatch.setenv("LAZYGRAD_FUSE", "0")
     y = Tensor(x).conv2d(Tensor(w), Tensor(b), stride=2, padding=1, groups=2).relu()
-    assert lg.schedule(y)[0].kind == "conv"
+    assert lg.schedule(y)[0].kind is KernelKind.CONV
     close(y, fused, rtol=1e-6, atol=1e-6)
 
 
@@ -152,11 +153,11 @@ def test_direct_or_im2col(monkeypatch, rng):
     assert not use_direct(dt.float16)  # the matmul accumulates fp16 in fp32
     x, w = _rand(rng, 1, 2, 6, 6), _rand(rng, 3, 2, 3, 3)
     y = Tensor(x).conv2d(Tensor(w))
-    assert "conv" in [k.kind for k in lg.schedule(y)]
+    assert KernelKind.CONV in [k.kind for k in lg.schedule(y)]
     monkeypatch.setenv("LAZYGRAD_CONV", "im2col")
     assert not use_direct(dt.float32)
     # the same graph: the choose_conv pass decides when the plan is built, not when y was made
-    assert "conv" not in [k.kind for k in lg.schedule(y)]
+    assert KernelKind.CONV not in [k.kind for k in lg.schedule(y)]
     want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy()
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
 
@@ -166,7 +167,7 @@ def test_conv_pool_conv_stack(rng):
     x, w1, b1, w2 = _rand(rng, 3, 1, 8, 8), _rand(rng, 4, 1, 3, 3), _rand(rng, 4), _rand(rng, 6, 4, 3, 3)
     tw1, tw2 = Tensor(w1, requires_grad=True), Tensor(w2, requires_grad=True)
     y = Tensor(x).conv2d(tw1, Tensor(b1), padding=1).relu().max_pool2d(2).conv2d(tw2, padding=1).relu().max_pool2d(2)
-    assert [k.kind for k in lg.schedule(y)] == ["conv", "reduce", "conv", "reduce"]
+    assert [k.kind for k in lg.schedule(y)] == [KernelKind.CONV, KernelKind.REDUCE] * 2
     pw1, pw2 = torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)
     py = F.max_pool2d(F.relu(F.conv2d(F.max_pool2d(F.relu(F.conv2d(torch.tensor(x), pw1, torch.tensor(b1), padding=1)), 2),
                                       pw2, padding=1)), 2)
@@ -204,8 +205,9 @@ def test_input_gradient_is_a_transposed_direct_conv(rng, name):
     close(gx, px.grad.numpy(), rtol=1e-4, atol=1e-4)
     # one conv kernel; its operands' views (the stride-dilated gradient, the flipped weights)
     # are copied to plain buffers first, as the direct kernel reads them
-    assert [k.kind for k in kernels].count("conv") == 1 and kernels[-1].kind == "conv", kernels
-    assert all(k.kind == "elementwise" and "copied to a plain buffer" in k.reason for k in kernels[:-1]), kernels
+    assert [k.kind for k in kernels].count(KernelKind.CONV) == 1 and kernels[-1].kind is KernelKind.CONV, kernels
+    assert all(k.kind is KernelKind.ELEMENTWISE and "copied to a plain buffer" in k.reason
+               for k in kernels[:-1]), kernels
     assert kernels[-1].user_ops()[0][0] == "conv2d_grad"
 
 
@@ -218,7 +220,7 @@ def test_input_gradient_falls_back_where_padding_exceeds_the_kernel(rng):
     px = torch.tensor(x, requires_grad=True)
     F.conv2d(px, torch.tensor(w), padding=2).backward(torch.tensor(gy))
     close(gx, px.grad.numpy(), rtol=1e-4, atol=1e-4)
-    assert "conv" not in [k.kind for k in lg.schedule(gx)]
+    assert KernelKind.CONV not in [k.kind for k in lg.schedule(gx)]
 
 
 def test_gradients_of_the_transposed_input_gradient_match_torch(rng):

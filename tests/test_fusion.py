@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import lazygrad as lg
 from lazygrad import Tensor
 from lazygrad.ir.interpret import evaluate
+from lazygrad.scheduling.kinds import KernelKind
 
 from conftest import close
 
@@ -41,14 +42,14 @@ def test_ten_op_chain_is_one_kernel():
     for i in range(10):
         y = (y * 1.01 + 0.1).tanh() if i % 2 else y.exp() * 0.5
     ks = lg.schedule(y)
-    assert len(ks) == 1 and ks[0].kind == "elementwise"
+    assert len(ks) == 1 and ks[0].kind is KernelKind.ELEMENTWISE
     assert len(ks[0].op_names) >= 10
 
 
 def test_reduce_with_producer_is_one_kernel():
     x, y = x_(seed=1), x_(seed=2)
     ks = lg.schedule((x * y).sum(axis=1))
-    assert len(ks) == 1 and ks[0].kind == "reduce"
+    assert len(ks) == 1 and ks[0].kind is KernelKind.REDUCE
     close((x * y).sum(axis=1), (x.numpy() * y.numpy()).sum(1), rtol=1e-5)
 
 

@@ -14,6 +14,7 @@ from lazygrad.runtime import tune
 from lazygrad.codegen.render import matmul_candidates, render_matmul, MatmulGeometry
 from lazygrad.engine.realize import schedule_kernels
 from lazygrad.codegen.lower import lower
+from lazygrad.scheduling.kinds import KernelKind
 
 from conftest import close
 
@@ -103,7 +104,7 @@ def test_bias_relu_epilogue_is_one_kernel(rng):
     x, w, b = _rand(rng, 33, 20), _rand(rng, 20, 47), _rand(rng, 47)
     y = (Tensor(x) @ Tensor(w) + Tensor(b)).relu()
     ks = lg.schedule(y)
-    assert len(ks) == 1 and ks[0].core is not None and ks[0].kind == "matmul", ks
+    assert len(ks) == 1 and ks[0].core is not None and ks[0].kind is KernelKind.MATMUL, ks
     close(y, np.maximum(x @ w + b, 0), rtol=1e-4, atol=1e-4)
 
 
@@ -121,7 +122,7 @@ def test_fused_equals_unfused(rng, monkeypatch):
     monkeypatch.setenv("LAZYGRAD_FUSE", "0")
     y = (Tensor(x) @ Tensor(w) + Tensor(b)).relu() * 2
     ks = lg.schedule(y)  # one kernel per primitive: the matmul, the add, relu's ops, the mul
-    assert len(ks) >= 4 and all(len(k.op_names) == 1 for k in ks) and ks[0].kind == "matmul"
+    assert len(ks) >= 4 and all(len(k.op_names) == 1 for k in ks) and ks[0].kind is KernelKind.MATMUL
     np.testing.assert_array_equal(y.numpy(), fused)
 
 
@@ -199,8 +200,8 @@ def test_every_candidate_config_is_correct(rng, monkeypatch, pack):
     a, b, bias = _rand(rng, 2, 45, 27), _rand(rng, 2, 27, 70), _rand(rng, 70)
     y = (Tensor(a) @ Tensor(b) + Tensor(bias)).relu()
     want = np.maximum(a @ b + bias, 0)
-    k = [k for k in schedule_kernels([y.node]) if k.kind == "matmul"][0]
-    lk = lower(k)
+    k = [k for k in schedule_kernels([y.node]) if k.kind is KernelKind.MATMUL][0]
+    lk = lower(k.kernel)
     _, cands = matmul_candidates(MatmulGeometry.of(lk))
     assert len(cands) >= 4
     # one candidate per kind of difference (tile rows, tile columns, work-group, unroll)

@@ -9,6 +9,7 @@ import torch
 
 import lazygrad as lg
 from lazygrad import Tensor
+from lazygrad.scheduling.kinds import KernelKind
 
 from conftest import close
 
@@ -47,7 +48,7 @@ def test_rowwise_forward_is_one_kernel(name):
     x = Tensor(XN)
     ks = lg.schedule(f(x))
     assert len(ks) == 1, ks
-    assert ks[0].kind == "rowwise" or len(ks[0].reduces) >= 2
+    assert ks[0].kind is KernelKind.ROWWISE or len(ks[0].reduces) >= 2
     close(f(x), ref(torch.tensor(XN)).numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -72,7 +73,7 @@ def test_cross_entropy_mean_is_one_kernel(rows):
     loss = cross_entropy(x, tgt).mean()
     ks = lg.schedule(loss)
     # one row: the mean over it is the identity, the per-row kernel is the whole loss
-    assert len(ks) == 1 and ks[0].kind == ("rowtotal" if rows > 1 else "rowwise")
+    assert len(ks) == 1 and ks[0].kind is (KernelKind.ROWTOTAL if rows > 1 else KernelKind.ROWWISE)
     want = torch.nn.functional.cross_entropy(torch.tensor(xn), torch.tensor(tgt))
     close(loss, want.numpy(), rtol=1e-5, atol=1e-6)
     (dx,) = lg.grad(loss, [x])
@@ -156,7 +157,7 @@ def test_softmax_computes_each_exp_once(shape):
     xn = (np.random.default_rng(3).standard_normal(shape) * 5).astype(F)
     (k,) = lg.schedule(Tensor(xn).softmax(-1))
     if shape[-1] == 1:  # reductions over a length-1 axis are identities: one elementwise kernel
-        assert k.kind == "elementwise"
+        assert k.kind is KernelKind.ELEMENTWISE
         close(Tensor(xn).softmax(-1), np.ones(shape, F), rtol=0, atol=0)
         return
     stages, row = k.source.split("/* row output */")

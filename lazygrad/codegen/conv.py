@@ -20,7 +20,7 @@ from lazygrad.codegen import render as codegen
 from lazygrad.codegen.render import (MatmulEmitter, RenderedKernel, _bytes, _common, _kernel_name, _matmul_vector_width, _store_vec, _uvec, literal, min_vector_width_attr, store_expr, vliteral, vtype)
 from lazygrad.dtypes import DType, bool_
 from lazygrad.ir.graph import Node
-from lazygrad.codegen.lower import LoweredKernel
+from lazygrad.codegen.lower import InstrKind, LoweredKernel, Region
 from lazygrad.ir.ops import PRIMITIVES, Op
 from lazygrad.ir.view import ShapeTracker, prod
 
@@ -269,7 +269,7 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     root = lk.kernel.output
     dt = core.dtype
     vw, cob = cfg.vw, cfg.cob
-    acc_i = next(i for i, ins in enumerate(lk.instrs) if ins.kind == "acc")
+    acc_i = next(i for i, ins in enumerate(lk.instrs) if ins.kind is InstrKind.ACC)
     x_ins, w_ins = (lk.instrs[a] for a in lk.instrs[acc_i].args)
     big = max(prod(b.shape) for b in lk.buffers) >= 2**31 - 1024
     ity = "long" if big else "int"
@@ -283,7 +283,7 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
     for i in range(cob):
         em = ConvEmitter(lk, ["n", f"(co0+{i})", "oh", "ow0"], vw, tuple(core.shape), epi, f"e{i}_", ity)
         em.var[acc_i] = f"a{i}"
-        em.run("outer")
+        em.run(Region.OUTER)
         val = em.var[lk.result]
         full_store.append(_store_vec(val, root.dtype, vw, f"obase+{i * plane}"))
         part_store += _lane_stores(val, root.dtype, vw, lo, f"obase+{i * plane}")
@@ -302,6 +302,6 @@ def render_conv(lk: LoweredKernel, cfg: ConvConfig | None = None) -> RenderedKer
         zero=vliteral(0, dt, vw), xbuf=f"buf{x_ins.args[0]}", wbuf=f"buf{w_ins.args[0]}",
         branches=_loops(geo, cfg, ity, dt), epi=epi, full_store=full_store, part_store=part_store,
         vec_types=vec_types, vec_attr=vec_attr, **_common(lk))
-    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
+    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind is InstrKind.ALU and i.region is Region.OUTER)
     flops = 2 * prod(core.shape) * geo.cg * geo.kh * geo.kw + epi_flops * prod(root.shape)
     return RenderedKernel(name, src, (gx,), (lsz,), flops, _bytes(lk))

@@ -6,24 +6,26 @@ builtins on vector types well and scalar code poorly), and the reduction strateg
 output per work-item with vector loads when there are enough outputs to fill the device,
 a work-group tree reduction otherwise).
 
-Public names: render, RenderedKernel, op_expr, render_matmul, matmul_candidates, MatmulGeometry.
+Public names: render, RENDERERS, RenderedKernel, op_expr, render_matmul, matmul_candidates, MatmulGeometry.
 """
 from __future__ import annotations
 
 import math
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lazygrad.dtypes import DType, bool_
 from lazygrad.dtypes import float32 as _FLOAT32
-from lazygrad.codegen.lower import Instr, LoweredKernel, lower_operand
+from lazygrad.codegen.lower import TOTAL, Instr, InstrKind, LoweredKernel, Region, lower_operand
 from lazygrad.ir.panels import PANEL_B, pack_source
 from lazygrad.ir.ops import CL_CONSTANTS, PRIMITIVES, Op, cl_constant, reduce_identity
 from lazygrad.runtime.device import current_target, get_device
 from lazygrad.templating import template
 from lazygrad.runtime.tune import MatmulConfig
 from lazygrad.ir.view import ShapeTracker, View, prod, s_div, s_mod
+from lazygrad.scheduling.kinds import KernelKind
 
 
 @dataclass
@@ -300,21 +302,21 @@ class Emitter:
         name = f"{self.prefix}{i}"
         ty = vtype(ins.dtype, w)
         comment = f"  // {ins.origin}" if ins.origin else ""
-        if ins.kind == "load":
+        if ins.kind is InstrKind.LOAD:
             e = self.load_expr(f"buf{ins.args[0]}", ins.dtype, ins.st)
-        elif ins.kind == "const":
+        elif ins.kind is InstrKind.CONST:
             self.var[i] = vliteral(ins.value, ins.dtype, w)
             return self.var[i]
-        elif ins.kind == "rand":
+        elif ins.kind is InstrKind.RAND:
             e = self.rand_expr(int(ins.value), ins.st)
-        elif ins.kind == "alu" and ins.op is Op.DIV and ins.args[1] in self.recip:
+        elif ins.kind is InstrKind.ALU and ins.op is Op.DIV and ins.args[1] in self.recip:
             inv, scale = self.recip[ins.args[1]]
             e = f"(({self.var[ins.args[0]]}*{inv})*{scale})"
-        elif ins.kind == "alu":
+        elif ins.kind is InstrKind.ALU:
             srcs = [self.lk.instrs[a] for a in ins.args]
             in_dt = srcs[-1].dtype if ins.op is Op.WHERE else srcs[0].dtype
             e = op_expr(ins.op, [self.var[a] for a in ins.args], in_dt, ins.dtype, w)
-        elif ins.kind == "pad":
+        elif ins.kind is InstrKind.PAD:
             valid = self.valid_expr(ins.st)
             inner = self.var[ins.args[0]]
             fill = vliteral(ins.value, ins.dtype, w)
@@ -329,9 +331,9 @@ class Emitter:
         self.var[i] = name
         return name
 
-    def run(self, region: str, roots: list[int] | None = None) -> None:
-        """Emit the instructions of `region` in order; with `roots`, only those they read
-        (through values not bound yet)."""
+    def run(self, region: Region, roots: list[int] | None = None, stage: int = 0) -> None:
+        """Emit the instructions of `region` (and `stage`, for INNER) in order; with `roots`,
+        only those they read (through values not bound yet)."""
         needed: set[int] | None = None
         if roots is not None:
             needed, stack = set(), [r for r in roots if r not in self.var]
@@ -340,26 +342,29 @@ class Emitter:
                 if i not in needed:
                     needed.add(i)
                     stack.extend(a for a in self.lk.instrs[i].args
-                                 if self.lk.instrs[i].kind in ("alu", "pad") and a not in self.var)
+                                 if self.lk.instrs[i].kind in _COMPUTED and a not in self.var)
         for i, ins in enumerate(self.lk.instrs):
-            if ins.region == region and ins.kind != "acc" and i not in self.var and (needed is None or i in needed):
+            if ins.runs_in(region, stage) and ins.kind is not InstrKind.ACC and i not in self.var and \
+                    (needed is None or i in needed):
                 self.emit(i, ins)
 
-    def hoist(self, region: str, lines: list[str]) -> None:
-        """Emit into `lines` (before a row loop) the instructions of `region` that depend only
-        on constants and earlier reductions: computed once per row, not once per element."""
+    def hoist(self, region: Region, lines: list[str], stage: int = 0) -> None:
+        """Emit into `lines` (before a row loop) the instructions of `region` (and `stage`)
+        that depend only on constants and earlier reductions: computed once per row, not once
+        per element."""
         invariant: set[int] = set()
         body, self.lines = self.lines, lines
         for i, ins in enumerate(self.lk.instrs):
-            if ins.kind in ("const", "acc"):
+            here = ins.runs_in(region, stage)
+            if ins.kind in (InstrKind.CONST, InstrKind.ACC):
                 invariant.add(i)
-                if ins.kind == "const" and ins.region == region and i not in self.var:
+                if ins.kind is InstrKind.CONST and here and i not in self.var:
                     self.emit(i, ins)  # binds the literal, writes no line
-            elif ins.region == region and ins.kind == "alu" and all(a in invariant for a in ins.args):
+            elif here and ins.kind is InstrKind.ALU and all(a in invariant for a in ins.args):
                 invariant.add(i)
                 if i not in self.var:
                     self.emit(i, ins)
-            elif (ins.region == region and ins.kind == "alu" and ins.op is Op.DIV and ins.dtype.is_float
+            elif (here and ins.kind is InstrKind.ALU and ins.op is Op.DIV and ins.dtype.is_float
                   and ins.args[1] in invariant and ins.args[1] not in self.recip):
                 # x / s with s fixed for the row: one division per row, a multiply per element
                 # (as torch's softmax does; differs from x / s by at most an ulp or two). The
@@ -377,6 +382,8 @@ class Emitter:
                 self.recip[d] = (name, sc)
         self.lines = body
 
+
+_COMPUTED = (InstrKind.ALU, InstrKind.PAD)  # the instructions whose args are instructions to compute first
 
 # dtype -> (below this |s| the reciprocal 1/s may overflow, the power of two s is scaled by)
 _RECIP_SCALE = {"float16": (2.0 ** -14, 2.0 ** 16), "float32": (2.0 ** -126, 2.0 ** 64),
@@ -454,7 +461,7 @@ def _params(lk: LoweredKernel) -> list[str]:
     for i, n in enumerate(lk.buffers):
         q = "" if i < n_out else "const "
         params.append(f"__global {q}{n.dtype.cl_store}* restrict buf{i}")
-    params += [f"const uint seed{i}" for i in range(lk.extra.get("n_seeds", 0))]
+    params += [f"const uint seed{i}" for i in range(lk.n_seeds)]
     return params
 
 
@@ -469,7 +476,7 @@ def _extensions(lk: LoweredKernel) -> list[str]:
 
 
 def _uses_rand(lk: LoweredKernel) -> bool:
-    return any(i.kind == "rand" for i in lk.instrs)
+    return any(i.kind is InstrKind.RAND for i in lk.instrs)
 
 
 def _local_for(n_items: int, cap: int = 64) -> int:
@@ -495,7 +502,7 @@ def _origin_lines(lk: LoweredKernel, width: int = 96) -> list[str]:
 
 def _common(lk: LoweredKernel) -> dict:
     return dict(extensions=_extensions(lk), rand=_uses_rand(lk), params=_params(lk),
-                origin_lines=_origin_lines(lk), reason=lk.kernel.reason, kind=lk.kernel.kind,
+                origin_lines=_origin_lines(lk), reason=str(lk.kernel.reason), kind=lk.kernel.kind.value,
                 n_ops=sum(1 for n in lk.kernel.ops if n.op is not Op.BUFFER))
 
 
@@ -526,7 +533,7 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
         _unravel("gid", vshape, names, lines, ity)
         lines.append(f"{names[-1]} *= {w};")
         em = Emitter(lk, names, w, shape, lines, "v", ity)
-        em.run("outer")
+        em.run(Region.OUTER)
         for b, (res, out) in enumerate(zip(lk.results, lk.kernel.outputs)):
             lines.append(store_expr(em.var[res], out.dtype, w, "gid*" + str(w), b))
     if mode in ("vector_tail", "scalar"):
@@ -534,7 +541,7 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
         em = Emitter(lk, ["t"] if mode == "vector_tail" else names, 1, shape, lines, "s", ity)
         if mode == "scalar":
             _unravel("gid", shape, names, lines, ity)
-        em.run("outer")
+        em.run(Region.OUTER)
         for b, (res, out) in enumerate(zip(lk.results, lk.kernel.outputs)):
             lines.append(store_expr(em.var[res], out.dtype, 1, "t" if mode == "vector_tail" else "gid", b))
     lsz = _local_for(nitems)
@@ -596,9 +603,9 @@ def _row_loops(lk: LoweredKernel, outer_shape: tuple[int, ...]) -> RowLoops:
     n_out = prod(lk.keep_shape)
     n_red = prod(lk.red_shape)
     ity = "long" if max(n_out * max(n_red, 1), 1) >= 2**31 - 64 else "int"
-    row_sts = [i.st for i in lk.instrs if i.st is not None and i.region not in ("outer", "final")]
+    row_sts = [i.st for i in lk.instrs if i.st is not None and i.region not in (Region.OUTER, Region.FINAL)]
     row_sts += [st for st in lk.out_sts if lk.row_output]
-    outer_sts = [i.st for i in lk.instrs if i.region == "outer" and i.st is not None]
+    outer_sts = [i.st for i in lk.instrs if i.region is Region.OUTER and i.st is not None]
     dom = lk.keep_shape + lk.red_shape
     mdom = merge_dims(dom, row_sts or [ShapeTracker.from_shape(dom)], [len(lk.keep_shape), len(lk.red_shape)])
     keep_m, red_m = _split_dims(mdom, n_out)
@@ -621,19 +628,19 @@ class Stash:
     buf: int     # the output buffer it passes through
 
 
-def _cone_flops(lk: LoweredKernel, i: int, region: str) -> int:
+def _cone_flops(lk: LoweredKernel, i: int, region: Region) -> int:
     """Flops of the instructions of `region` that value i is computed from; 0 when none of them
     reads the row (a per-row constant is hoisted out of the loop anyway)."""
     seen, stack, total, per_element = set(), [i], 0, False
     while stack:
         j = stack.pop()
         ins = lk.instrs[j]
-        if j in seen or ins.region != region:
+        if j in seen or ins.region is not region:
             continue
         seen.add(j)
-        per_element |= ins.kind in ("load", "rand")
-        if ins.kind in ("alu", "pad"):
-            total += PRIMITIVES[ins.op].flops if ins.kind == "alu" and ins.op is not None else 0
+        per_element |= ins.kind in (InstrKind.LOAD, InstrKind.RAND)
+        if ins.kind in _COMPUTED:
+            total += PRIMITIVES[ins.op].flops if ins.kind is InstrKind.ALU and ins.op is not None else 0
             stack.extend(ins.args)
     return total if per_element else 0
 
@@ -644,14 +651,14 @@ STASH_MIN_FLOPS = 8  # a transcendental (exp, log, tanh ...) in the recomputed c
 def choose_stash(lk: LoweredKernel) -> Stash | None:
     """The costliest value shared by the last stage and the row output, if worth a store and
     a load, and an output buffer of its type it can pass through."""
-    twins: dict[int, int] = lk.extra.get("twins") or {}
+    twins = lk.twins
     if not twins:
         return None
     frontier = {r for r in lk.results if r in twins}
     for i, ins in enumerate(lk.instrs):
-        if ins.region == "row" and i not in twins and ins.kind in ("alu", "pad"):
+        if ins.region is Region.ROW and i not in twins and ins.kind in _COMPUTED:
             frontier.update(a for a in ins.args if a in twins)
-    cost = {i: _cone_flops(lk, i, "row") for i in frontier}
+    cost = {i: _cone_flops(lk, i, Region.ROW) for i in frontier}
     for i in sorted(frontier, key=lambda i: (-cost[i], i)):
         if cost[i] < STASH_MIN_FLOPS:
             break
@@ -681,8 +688,8 @@ def _stage_blocks(lk: LoweredKernel, rl: RowLoops, stash: Stash | None = None, s
         em = Emitter(lk, rl.keep_names + rl.red_names, w, rl.mshape, lines, f"s{k}_", rl.ity)
         _bind_accs(em, lk, w)
         pre: list[str] = []
-        em.hoist(f"inner{k}", pre)
-        em.run(f"inner{k}")
+        em.hoist(Region.INNER, pre, stage=k)
+        em.run(Region.INNER, stage=k)
         acc_dt = lk.instrs[res].dtype
         comb, comb1 = combine(rop, acc_dt, w), combine(rop, acc_dt, 1)  # on acc{k}'s lanes / on scalars
         lines.append("@ACC = " + comb.format(a="@ACC", b=em.var[res]) + f";  // {lk.kernel.reduces[k].origin}")
@@ -739,8 +746,8 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
             load = em.load_expr(f"buf{stash.buf}", dt, lk.out_sts[stash.buf])
             row_lines.append(f"{vtype(dt, w)} wstash = {load};")
             em.var[stash.row] = "wstash"
-        em.hoist("row", row_pre)
-        em.run("row", lk.results if stash is not None else None)
+        em.hoist(Region.ROW, row_pre)
+        em.run(Region.ROW, lk.results if stash is not None else None)
         for b, (res, out, st) in enumerate(zip(lk.results, kernel.outputs, lk.out_sts)):
             row_lines.append(store_st(em, em.var[res], out.dtype, st, b))
     else:
@@ -748,7 +755,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         _unravel("o", oshape, onames, epi_lines, ity)
         em2 = Emitter(lk, onames, 1, oshape, epi_lines, "e", ity)
         _bind_accs(em2, lk, 1)
-        em2.run("outer")
+        em2.run(Region.OUTER)
         for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
             epi_lines.append(store_expr(em2.var[res], out.dtype, 1, "o", b))
     if lsz == 1:
@@ -758,7 +765,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
     else:
         gsz = n_out * lsz
         local = (lsz,)
-    name = _kernel_name(lk, "W" if kernel.kind == "rowwise" else "R")
+    name = _kernel_name(lk, "W" if kernel.kind is KernelKind.ROWWISE else "R")
     src = template("reduce.cl.j2").render(
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
         stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
@@ -771,7 +778,9 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     cross-entropies): one work-group; each work-item runs whole rows (all stages and the
     per-row value) and accumulates them, then a tree reduction and the final epilogue."""
     kernel = lk.kernel
-    rl = _row_loops(lk, lk.extra["rows_shape"])
+    total = lk.total
+    assert total is not None
+    rl = _row_loops(lk, total.rows_shape)
     lsz = 1
     while lsz * 2 <= current_target().total_group_cap() and lsz * 2 <= rl.n_out:
         lsz *= 2
@@ -783,23 +792,23 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     _unravel("o", rl.oshape, onames, row_lines, rl.ity)
     em = Emitter(lk, onames, 1, rl.oshape, row_lines, "e", rl.ity)
     _bind_accs(em, lk, 1)
-    em.run("outer")
-    tres = lk.extra["total_result"]
+    em.run(Region.OUTER)
+    tres = total.result
     tdt = lk.instrs[tres].dtype
-    comb = combine(lk.extra["total_op"], tdt, 1)
+    comb = combine(total.op, tdt, 1)
     row_lines.append("total = " + comb.format(a="total", b=em.var[tres]) + ";")
     fin_lines: list[str] = []
     fshape = tuple(s for s in lk.out_shape if s != 1) or (1,)
     em2 = Emitter(lk, ["0"] * len(fshape), 1, fshape, fin_lines, "f", rl.ity)
     _bind_accs(em2, lk, 1)
-    em2.run("final")
+    em2.run(Region.FINAL)
     for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
         fin_lines.append(store_expr(em2.var[res], out.dtype, 1, "0", b))
     name = _kernel_name(lk, "T")
     src = template("rowtotal.cl.j2").render(
         name=name, ity=rl.ity, w=rl.w, lsz=lsz, n_rows=rl.n_out, n_chunks=rl.n_red // rl.w, stages=stages,
         pre_lines=pre_lines, row_lines=row_lines, fin_lines=fin_lines, total_type=tdt.cl,
-        total_identity=literal(reduce_identity(lk.extra["total_op"], tdt), tdt), total_combine=comb, **_common(lk))
+        total_identity=literal(reduce_identity(total.op, tdt), tdt), total_combine=comb, **_common(lk))
     return RenderedKernel(name, src, (lsz,), (lsz,), _flops(lk, rl.n_out * max(rl.n_red, 1)), _bytes(lk))
 
 
@@ -807,13 +816,13 @@ def _bind_accs(em: Emitter, lk: LoweredKernel, w: int) -> None:
     """Reduction values read by later stages or the row output: the per-row scalar, widened
     to the vector width."""
     for i, ins in enumerate(lk.instrs):
-        if ins.kind == "acc":
-            name = "total" if ins.value == "total" else f"racc{ins.value}"
+        if ins.kind is InstrKind.ACC:
+            name = "total" if ins.value == TOTAL else f"racc{ins.value}"
             em.var[i] = name if w == 1 else f"(({vtype(ins.dtype, w)})({name}))"
 
 
 def _flops(lk: LoweredKernel, n: int) -> int:
-    return n * sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.op is not None)
+    return n * sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind is InstrKind.ALU and i.op is not None)
 
 
 def _bytes(lk: LoweredKernel) -> int:
@@ -828,24 +837,26 @@ def render(lk: LoweredKernel) -> RenderedKernel:
 
 
 def _render(lk: LoweredKernel) -> RenderedKernel:
-    if lk.kernel.kind == "matmul":
-        return render_matmul(lk)
-    if lk.kernel.kind == "conv":
-        from lazygrad.codegen.conv import render_conv  # imports this module
-        return render_conv(lk)
-    if lk.kernel.kind == "sort":
-        from lazygrad.codegen.sort import render_sort  # imports this module
-        return render_sort(lk)
-    if lk.kernel.kind == "gather":
-        from lazygrad.codegen.gather import render_gather  # imports this module
-        return render_gather(lk)
-    if lk.kernel.kind in ("reduce", "rowwise"):
-        return render_reduce(lk)
-    if lk.kernel.kind == "rowtotal":
-        return render_rowtotal(lk)
-    if lk.kernel.kind == "elementwise":
-        return render_pack(lk) or render_elementwise(lk)
-    raise NotImplementedError(f"no template for kernel kind {lk.kernel.kind}")
+    return RENDERERS[lk.kernel.kind](lk)
+
+
+def _render_conv(lk: LoweredKernel) -> RenderedKernel:
+    from lazygrad.codegen.conv import render_conv  # imports this module
+    return render_conv(lk)
+
+
+def _render_sort(lk: LoweredKernel) -> RenderedKernel:
+    from lazygrad.codegen.sort import render_sort  # imports this module
+    return render_sort(lk)
+
+
+def _render_gather(lk: LoweredKernel) -> RenderedKernel:
+    from lazygrad.codegen.gather import render_gather  # imports this module
+    return render_gather(lk)
+
+
+def _render_copy_or_elementwise(lk: LoweredKernel) -> RenderedKernel:
+    return render_pack(lk) or render_elementwise(lk)
 
 
 def _unique_name(rk: RenderedKernel) -> RenderedKernel:
@@ -1008,7 +1019,8 @@ class MatmulGeometry:
         core = lk.kernel.core
         assert core is not None and core.op is Op.MATMUL
         a = core.srcs[0]
-        ap, bp = lk.extra.get("a_panel"), lk.extra.get("b_panel")
+        assert lk.panels is not None
+        ap, bp = lk.panels.a, lk.panels.b
         return MatmulGeometry(tuple(core.shape[:-2]), core.shape[-2], core.shape[-1], a.shape[-1],
                               ap.shape[-1] if ap is not None else 0, bp.shape[-1] if bp is not None else 0,
                               core.dtype.itemsize)
@@ -1128,7 +1140,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
     root = lk.kernel.output
     core = lk.kernel.core
     assert core is not None
-    mm_idx = next(i for i, ins in enumerate(lk.instrs) if ins.kind == "acc")
+    mm_idx = next(i for i, ins in enumerate(lk.instrs) if ins.kind is InstrKind.ACC)
     a_val, b_val = lk.instrs[mm_idx].args
     dt = core.dtype
     acc_dt = dt if dt.name != "float16" else _FLOAT32
@@ -1143,8 +1155,9 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
     pre: list[str] = []
     if geo.batch:
         _unravel("bt", geo.batch, bnames, pre, ity)
-    a_src = lk.extra.get("a_panel") or core.srcs[0]
-    b_src = lk.extra.get("b_panel") or core.srcs[1]
+    assert lk.panels is not None
+    a_src = lk.panels.a or core.srcs[0]
+    b_src = lk.panels.b or core.srcs[1]
     a_shape, b_shape = tuple(a_src.shape), tuple(b_src.shape)
     # rows past M (last M tile) read row M-1: valid memory, results never stored
     for i in range(mr):
@@ -1161,12 +1174,12 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
             names = bnames + (["nt", kname, str(j * w)] if geo.b_tile else [kname, f"bn{j}"])
             em = MatmulEmitter(lk, names, w, b_shape, lines, f"b{tag}_{j}_", ity,
                                clamp=(N - 1) if clamp_n and not geo.b_tile else None)
-            em.run("b")
+            em.run(Region.B)
             bvars.append(_as_acc(em.var[b_val], lk.instrs[b_val].dtype, acc_dt, w))
         for i in range(mr):
             names = bnames + (["mt", kname, str(i)] if geo.a_tile else [f"am{i}", kname])
             em = MatmulEmitter(lk, names, 1, a_shape, lines, f"a{tag}_{i}_", ity)
-            em.run("a")
+            em.run(Region.A)
             av = _as_acc(em.var[a_val], lk.instrs[a_val].dtype, acc_dt, 1)
             for j in range(nv):
                 lines.append(f"c{i}_{j} += {av} * {bvars[j]};")
@@ -1194,13 +1207,13 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
             lines: list[str] = []
             em = MatmulEmitter(lk, names, w, tuple(core.shape), lines, f"e{i}_{j}_", ity)
             em.var[acc_ins] = _from_acc(f"c{i}_{j}", acc_dt, dt, w)
-            em.run("outer")
+            em.run(Region.OUTER)
             val = em.var[lk.result]
             vec_epi += lines + [_store_vec(val, root.dtype, w, f"obase+{i * N}+{j * w}")]
     scal_epi: list[str] = []
     em = MatmulEmitter(lk, bnames + ["(m0+i)", "(n0+j)"], 1, tuple(core.shape), scal_epi, "s", ity)
     em.var[acc_ins] = _from_acc("tile[i][j]", acc_dt, dt, 1)
-    em.run("outer")
+    em.run(Region.OUTER)
     scal_epi.append(store_expr(em.var[lk.result], root.dtype, 1, "obase+i*%d+j" % N))
     spill = [f"*((__private {_uvec(acc_dt, w)}*)&tile[{i}][{j * w}]) = c{i}_{j};" if w > 1 else
              f"tile[{i}][{j}] = c{i}_{j};" for i in range(mr) for j in range(nv)]
@@ -1216,7 +1229,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
         zero=vliteral(0, acc_dt, w), vec_types=vec_types, pre_lines=pre, full_loop=full_loop,
         edge_loop=edge_loop, vec_epi=vec_epi, scal_epi=scal_epi, spill=spill,
         full_m=(M % mr == 0), full_n=(N % nr == 0), cfg=cfg.key(), geo=geo, vec_attr=vec_attr, **_common(lk))
-    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind == "alu" and i.region == "outer")
+    epi_flops = sum(PRIMITIVES[i.op].flops for i in lk.instrs if i.kind is InstrKind.ALU and i.region is Region.OUTER)
     flops = 2 * geo.batch_size * M * N * K + epi_flops * prod(root.shape)
     return RenderedKernel(name, src, (gx, gy, geo.batch_size), (lx, ly, 1), flops, _bytes(lk))
 
@@ -1286,13 +1299,13 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
     if along_last:
         for j in range(tile // w):
             em = MatmulEmitter(lx, bnames + ["k", f"(l0+{j * w})"], w, tuple(x.shape), full, f"v{j}_", ity)
-            em.run("outer")
+            em.run(Region.OUTER)
             full.append(_store_vec(em.var[lx.result], dt, w, f"o+{j * w}") if w > 1 else
                         store_expr(em.var[lx.result], dt, 1, f"o+{j}"))
     else:
         for j in range(tile):
             em = MatmulEmitter(lx, bnames + [f"(l0+{j})", "k"], 1, tuple(x.shape), full, f"v{j}_", ity)
-            em.run("outer")
+            em.run(Region.OUTER)
             full.append(store_expr(em.var[lx.result], dt, 1, f"o+{j}"))
     edge: list[str] = []
     if along_last and w > 1:
@@ -1301,7 +1314,7 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
         for j in range(tile // w):
             em = MatmulEmitter(lx, bnames + ["k", f"(l0+{j * w})"], w, tuple(x.shape), edge, f"z{j}_", ity,
                                clamp=L - 1)
-            em.run("outer")
+            em.run(Region.OUTER)
             mask = f"(((int{w})({iota}))+(int)(l0+{j * w})<{L})"
             if dt.itemsize != 4:
                 mask = f"convert_{_MASK_INT[dt.itemsize]}{w}({mask})"
@@ -1311,7 +1324,7 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
     else:
         em = MatmulEmitter(lx, bnames + (["k", "lc"] if along_last else ["lc", "k"]), 1, tuple(x.shape), edge,
                            "s", ity)
-        em.run("outer")
+        em.run(Region.OUTER)
         edge.append(store_expr(f"(l0+l<{L}?{em.var[lx.result]}:{literal(0, dt)})", dt, 1, "o+l"))
         edge_vec = False
     lsz = _local_for(nt, 8)
@@ -1325,3 +1338,17 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
         **_common(lk))
     return RenderedKernel(name, src, (gx, prod(batch) if batch else 1), (lsz, 1), 0,
                           2 * prod(root.shape) * dt.itemsize)
+
+
+# every kind of kernel the scheduler makes -> the function that renders it (last in the module:
+# it names functions defined anywhere above; tests check that no kind is missing)
+RENDERERS: dict[KernelKind, Callable[[LoweredKernel], RenderedKernel]] = {
+    KernelKind.ELEMENTWISE: _render_copy_or_elementwise,
+    KernelKind.REDUCE: render_reduce,
+    KernelKind.ROWWISE: render_reduce,
+    KernelKind.ROWTOTAL: render_rowtotal,
+    KernelKind.MATMUL: render_matmul,
+    KernelKind.CONV: _render_conv,
+    KernelKind.SORT: _render_sort,
+    KernelKind.GATHER: _render_gather,
+}

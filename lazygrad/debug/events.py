@@ -32,7 +32,7 @@ from lazygrad.config import settings
 from lazygrad.counters import counters
 from lazygrad.ir.graph import Node
 from lazygrad.ir.ops import Op
-from lazygrad.scheduling.scheduler import Kernel
+from lazygrad.engine.scheduled import ScheduledKernel
 
 PREFIX = "[lazygrad]"
 
@@ -124,10 +124,10 @@ class Observer:
 
     timing: bool = True
 
-    def kernel_built(self, kernel: Kernel, rendered: Any, program: str) -> None:
+    def kernel_built(self, kernel: ScheduledKernel, rendered: Any, program: str) -> None:
         """`rendered` is the codegen.RenderedKernel; program is compiled|disk cache|memory cache."""
 
-    def kernel_launched(self, kernel: Kernel | None, rendered: Any, event: Any) -> None:
+    def kernel_launched(self, kernel: ScheduledKernel | None, rendered: Any, event: Any) -> None:
         """`event` is the OpenCL event; it is finished by the time `realize_done` is called
         when timing was requested."""
 
@@ -153,7 +153,7 @@ def wants_timing() -> bool:
 
 
 # --- what the engine calls ------------------------------------------------------------------
-def kernel_built(kernel: Kernel, rendered: Any, mark: tuple[int, int] | str) -> None:
+def kernel_built(kernel: ScheduledKernel, rendered: Any, mark: tuple[int, int] | str) -> None:
     status = _program_status(mark)
     level = debug_level()
     if level >= 3:
@@ -201,7 +201,7 @@ def _flush_launches() -> None:
     _launches.pending.clear()
 
 
-def kernel_launched(kernel: Kernel | None, rendered: Any, event: Any) -> None:
+def kernel_launched(kernel: ScheduledKernel | None, rendered: Any, event: Any) -> None:
     if debug_level() >= 2:
         event.wait()
         seconds = event_seconds(event)
@@ -256,9 +256,10 @@ def labelled_node_str(n: Node) -> str:
     return f"{n.label} {node_str(n)}" if n.label and n.op is not Op.BUFFER and n.label != n.op.value else node_str(n)
 
 
-def fusion_lines(kernel: Kernel, program: str = "") -> list[str]:
+def fusion_lines(kernel: ScheduledKernel, program: str = "") -> list[str]:
     """Why `kernel` ends where it does: its stored output and each unfused input."""
-    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind}{', ' + program if program else ''}): {kernel.user_summary()}"
+    status = f", {program}" if program else ""
+    head = f"{PREFIX} kernel {kernel.name} ({kernel.kind.value}{status}): {kernel.user_summary()}"
     rows = [[f"{PREFIX}", "  stores", labelled_node_str(kernel.output), f"because {kernel.reason}"]]
     for i, n in enumerate(kernel.inputs, 1):
         rows.append([f"{PREFIX}", f"  input {i}", labelled_node_str(n),
@@ -269,7 +270,7 @@ def fusion_lines(kernel: Kernel, program: str = "") -> list[str]:
 
 # --- lg.schedule() in a REPL ----------------------------------------------------------------
 class ScheduleTable(list):
-    """The kernels of a schedule (a plain list of `Kernel`s) that prints as a table."""
+    """The kernels of a schedule (a plain list of `ScheduledKernel`s) that prints as a table."""
 
     def __getitem__(self, i: Any) -> Any:
         got = super().__getitem__(i)
@@ -279,7 +280,7 @@ class ScheduleTable(list):
         rows = [["#", "kernel", "kind", "output", "inputs", "ops", "stored because"]]
         for i, k in enumerate(self):
             ins = " ".join(shape_str(n.shape) for n in k.inputs) or "-"
-            rows.append([str(i), k.name or "?", k.kind, f"{shape_str(k.output.shape)} {k.output.dtype.name}",
+            rows.append([str(i), k.name or "?", k.kind.value, f"{shape_str(k.output.shape)} {k.output.dtype.name}",
                          ins, str(len(k.op_names)), k.reason])
         return rows
 

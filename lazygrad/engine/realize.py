@@ -25,6 +25,7 @@ from lazygrad.runtime.lru import LRUCache
 from lazygrad.codegen.lower import LoweredKernel, RowFusionError, lower
 from lazygrad.ir.ops import Op
 from lazygrad.runtime.device import (Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize)
+from lazygrad.engine.scheduled import NarrowerBuild, ScheduledKernel
 from lazygrad.scheduling.scheduler import Kernel, schedule
 from lazygrad.target import vector_bits_of_source
 from lazygrad.ir.view import prod
@@ -129,11 +130,11 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
     for k, lk, rk in rendered:
         seeds = [pos[n.uid] for n in k.ops if n.op is Op.RAND]
         mark = debug.program_mark()
-        rk, clk = _built_kernel(k, lk, rk, count_hit=rk.source not in loaded)
-        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
-        debug.kernel_built(k, rk, loaded.get(rk.source, mark))
+        rk, clk, notes = _built_kernel(lk, rk, count_hit=rk.source not in loaded)
+        sk = ScheduledKernel(k, rk, notes)
+        debug.kernel_built(sk, rk, loaded.get(rk.source, mark))
         n_out = len(k.outputs)
-        steps.append(Step(rk.name, k.reason, list(k.origins), rk, clk, [at(o) for o in k.outputs],
+        steps.append(Step(rk.name, sk.reason, list(k.origins), rk, clk, [at(o) for o in k.outputs],
                           [at(i) for i in lk.buffers[n_out:]], seeds, list(k.op_names)))
     # zero-size outputs and intermediates get empty buffers without kernels (the scheduler
     # makes no kernel for them): the outputs, and every stored one a kernel reads
@@ -158,14 +159,17 @@ def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> 
                 [pos[o.uid] for o in outputs])
 
 
-def _built_kernel(k: Kernel, lk: LoweredKernel, rk: RenderedKernel, count_hit: bool) -> tuple[RenderedKernel, object]:
-    """The rendered kernel and its built OpenCL kernel. A kernel whose build fails or that is
-    missing from its program is rendered again one vector width narrower, down to scalar
-    code; the kernel's reason records the fallback (LAZYGRAD_DEBUG=1 and the dump show it)."""
+def _built_kernel(lk: LoweredKernel, rk: RenderedKernel, count_hit: bool
+                  ) -> tuple[RenderedKernel, object, tuple[NarrowerBuild, ...]]:
+    """The rendered kernel, its built OpenCL kernel and the fallbacks it took. A kernel whose
+    build fails or that is missing from its program is rendered again one vector width
+    narrower, down to scalar code; each fallback is a note the kernel's reason ends with
+    (LAZYGRAD_DEBUG=1 and the dump show it)."""
     first_error = None
+    notes: tuple[NarrowerBuild, ...] = ()
     while True:
         try:
-            return rk, get_kernel(rk.name, rk.source, count_hit=count_hit)
+            return rk, get_kernel(rk.name, rk.source, count_hit=count_hit), notes
         except BuildError as e:
             used = vector_bits_of_source(rk.source)
             if used <= 32:
@@ -177,11 +181,10 @@ def _built_kernel(k: Kernel, lk: LoweredKernel, rk: RenderedKernel, count_hit: b
                 narrow = render(lk)
             if vector_bits_of_source(narrow.source) >= used:
                 raise
-            note = (f"built with vectors of at most {used // 2} bits: the {used}-bit build failed "
-                    f"({str(e).splitlines()[-1][:160]})")
-            k.reason = f"{k.reason}; {note}" if k.reason else note
+            note = NarrowerBuild(used // 2, used, str(e).splitlines()[-1][:160])
+            notes += (note,)
             counters.width_fallbacks += 1
-            debug.width_fallback(rk.name, narrow.name, note)
+            debug.width_fallback(rk.name, narrow.name, str(note))
             rk = narrow
 
 
@@ -307,14 +310,9 @@ def _check_finite(step: Step, out: Node | Slot, ob: Buffer, inputs: list[Buffer]
 
 
 def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
-    """The kernels realizing `outputs` would launch, rendered but not run (a list that
-    prints as a table)."""
+    """The kernels realizing `outputs` would launch, rendered but not run (a list of
+    ScheduledKernel that prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
     _fill_host_buffers(toposort(outputs))
     outputs = [o for o in outputs if o.realized is None]
-    lowered = _lowered(passes.run(outputs, current_target()))
-    kernels = [k for k, _ in lowered]
-    for k, lk in lowered:
-        rk = render(lk)
-        k.name, k.source, k.global_size, k.local_size = rk.name, rk.source, rk.global_size, rk.local_size
-    return debug.ScheduleTable(kernels)
+    return debug.ScheduleTable(ScheduledKernel(k, render(lk)) for k, lk in _lowered(passes.run(outputs, current_target())))

@@ -14,7 +14,12 @@ Rules (in `decide_boundaries`, the realize rules in one place):
   arguments", "kernel too large");
 - LAZYGRAD_FUSE=0 stores every primitive ("fusion disabled").
 
-Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base.
+Kernels are frozen records: what the engine learns rendering and building one (its name,
+source, launch sizes, a narrower vector width) goes into a record of its own
+(engine.scheduled.ScheduledKernel), never back into the schedule.
+
+Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base (and, from their
+own modules, KernelKind and Cut / CutReason).
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
+from lazygrad.scheduling.cuts import Cut, CutReason
+from lazygrad.scheduling.kinds import KernelKind
 
 MAX_OPS_PER_KERNEL = 400
 MAX_BUFFERS_PER_KERNEL = 48
@@ -35,33 +42,30 @@ def fusion_enabled() -> bool:
     return settings().fuse
 
 
-@dataclass
+@dataclass(frozen=True)
 class Kernel:
-    """One kernel launch: the nodes it computes (`ops`), what it reads and writes, and why
-    its output is stored instead of fused into its consumer (`reason`)."""
+    """One kernel launch as scheduled: the nodes it computes (`ops`), what it reads and
+    writes, and why its output is stored instead of fused into its consumer (`reason`).
+    Frozen: no stage after the scheduler writes into it (the lists are never mutated either)."""
 
     output: Node
-    kind: str                      # "elementwise" | "reduce" | "rowwise" | "rowtotal" | "matmul" | "conv" | "sort" | "gather"
+    kind: KernelKind
     inputs: list[Node]             # nodes read from buffers (realized or earlier kernels)
     ops: list[Node]                # the nodes fused into this kernel, in dependency order
-    reason: str                    # why `output` is a kernel boundary
+    reason: Cut                    # why `output` is a kernel boundary
     core: Node | None = None       # the reduction / matmul node, when there is one
     reduces: list[Node] = field(default_factory=list)  # every reduction fused here (row-wise: several)
     extra_outputs: list[Node] = field(default_factory=list)  # multi-output kernels
-    extra_reasons: list[str] = field(default_factory=list)
-    name: str = ""
-    source: str = ""
-    global_size: tuple[int, ...] = ()
-    local_size: tuple[int, ...] | None = None
+    extra_reasons: list[Cut] = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
-    edge_reasons: dict[int, str] = field(default_factory=dict)  # input uid -> why not fused
+    edge_reasons: dict[int, Cut] = field(default_factory=dict)  # input uid -> why not fused
 
     @property
     def outputs(self) -> list[Node]:
         return [self.output, *self.extra_outputs]
 
     @property
-    def reasons(self) -> list[str]:
+    def reasons(self) -> list[Cut]:
         return [self.reason, *self.extra_reasons]
 
     @property
@@ -98,12 +102,17 @@ class Kernel:
         return list(groups.items())
 
     def __repr__(self) -> str:
-        names = self.op_names
-        ops = "+".join(names[:8]) + (f"+...({len(names)} ops)" if len(names) > 8 else "") or "copy"
-        ins = ", ".join(_shape_str(i.shape) for i in self.inputs)
-        out = self.output
-        return (f"Kernel({self.name or self.kind}: {ops} -> {_shape_str(out.shape)} {out.dtype.name} "
-                f"from [{ins}]; {self.reason})")
+        return kernel_repr(self, self.kind, str(self.reason))
+
+
+def kernel_repr(k: Kernel, title: str, reason: str) -> str:
+    """`Kernel(<title>: ops -> output from [inputs]; reason)`: a scheduled kernel's title is
+    its kind, a rendered one's its name (engine.scheduled)."""
+    names = k.op_names
+    ops = "+".join(names[:8]) + (f"+...({len(names)} ops)" if len(names) > 8 else "") or "copy"
+    ins = ", ".join(_shape_str(i.shape) for i in k.inputs)
+    out = k.output
+    return f"Kernel({title}: {ops} -> {_shape_str(out.shape)} {out.dtype.name} from [{ins}]; {reason})"
 
 
 def _shape_str(shape: tuple[int, ...]) -> str:
@@ -126,31 +135,31 @@ def _is_flat_reshape(n: Node) -> bool:
     return n.op is Op.RESHAPE or n.op is Op.DETACH
 
 
-def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
-    """uid → reason, for every node whose value is stored in a buffer by some kernel."""
+def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
+    """uid → cut, for every node whose value is stored in a buffer by some kernel."""
     fuse = fusion_enabled()
     out_uids = {o.uid for o in outputs}
-    stored: dict[int, str] = {}
+    stored: dict[int, Cut] = {}
     for o in outputs:
         if o.realized is None:
-            stored[o.uid] = "user realize"
+            stored[o.uid] = Cut(CutReason.USER_REALIZE)
     cons = _consumers(nodes)
     if not fuse:
         _store_conv_operands(nodes, stored)
         _store_sort_inputs(nodes, stored)
         for n in nodes:
             if n.realized is None and n.op not in (Op.BUFFER, Op.CONST) and n.op not in MOVEMENT:
-                stored.setdefault(n.uid, "fusion disabled (LAZYGRAD_FUSE=0)")
+                stored.setdefault(n.uid, Cut(CutReason.FUSION_DISABLED))
         # views still fuse into their reader: a copy per view would only add kernels
         return stored
     claimed: set[int] = set()  # nodes already part of some reduction's epilogue
     for n in nodes:
         if n.realized is not None:
             continue
-        if n.op is Op.CONTIGUOUS:
-            stored.setdefault(n.uid, n.arg or "explicit contiguous()")  # arg: why a library copy
+        if n.op is Op.CONTIGUOUS:  # arg: why the library copies (none: the user asked)
+            stored.setdefault(n.uid, Cut(CutReason.LIBRARY_COPY, (n.arg,)) if n.arg else Cut(CutReason.CONTIGUOUS))
         if n.op in OWN_KERNEL:
-            stored.setdefault(n.uid, SORT_REASON if n.op in SORTS else GATHER_REASON)
+            stored.setdefault(n.uid, Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER))
         if n.op not in REDUCE and n.op not in CORES:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
@@ -162,27 +171,28 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, str]:
             if len({u.uid for u in users}) != 1:
                 region = _reconverging_epilogue(cur, cons, out_uids, claimed) if users else None
                 if region is None:
-                    stored.setdefault(cur.uid, f"{len(users)} consumers of a reduction result" if users else "unused")
+                    stored.setdefault(cur.uid, Cut(CutReason.SEVERAL_CONSUMERS, (len(users),)) if users
+                                      else Cut(CutReason.UNUSED))
                     break
                 members, cur = region
                 claimed.update(members)
                 continue
             nxt = users[0]
             if nxt.uid in claimed:
-                stored.setdefault(cur.uid, "consumer already fused with another reduction")
+                stored.setdefault(cur.uid, Cut(CutReason.CONSUMER_CLAIMED))
                 break
             if nxt.op in ELEMENTWISE or _is_flat_reshape(nxt):
                 claimed.add(nxt.uid)
                 cur = nxt
                 continue
             if nxt.op is Op.EXPAND:
-                why = "reduce feeding a broadcast"
+                why = Cut(CutReason.REDUCE_FEEDS_BROADCAST)
             elif nxt.op in REDUCE or nxt.op in CORES:
-                why = f"reduction feeding another {nxt.op.value}"
+                why = Cut(CutReason.REDUCE_FEEDS_REDUCE, (nxt.op.value,))
             elif nxt.op in MOVEMENT:
-                why = f"{nxt.op.value} view of a reduction result"
+                why = Cut(CutReason.VIEW_OF_REDUCTION, (nxt.op.value,))
             else:
-                why = f"feeds {nxt.op.value}"
+                why = Cut(CutReason.FEEDS_OP, (nxt.op.value,))
             stored.setdefault(cur.uid, why)
             break
     _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
@@ -220,11 +230,7 @@ def flat_base(x: Node, stop: Callable[[Node], bool] = lambda n: False) -> Node:
     return x
 
 
-SORT_REASON = "sort: a rank-counting kernel of its own (one work-item per element, O(n) over its row)"
-GATHER_REASON = "gather: a kernel of its own (one index read per output element)"
-
-
-def _store_sort_inputs(nodes: list[Node], stored: dict[int, str]) -> None:
+def _store_sort_inputs(nodes: list[Node], stored: dict[int, Cut]) -> None:
     """The sort and gather kernels read their inputs from plain buffers, like the direct conv
     its operands (an input that is not one, through reshapes, is stored first)."""
     for n in nodes:
@@ -234,7 +240,7 @@ def _store_sort_inputs(nodes: list[Node], stored: dict[int, str]) -> None:
         _store_plain(n, [f"{what} input"] * len(n.srcs), f"the {what} kernel", stored)
 
 
-def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
+def _store_conv_operands(nodes: list[Node], stored: dict[int, Cut]) -> None:
     """The direct conv kernel indexes its operands as plain (N, C, H, W) / (O, C/g, kh, kw)
     arrays: an operand computed by a fused expression or seen through a view other than a
     reshape is stored first. (Stores already decided elsewhere are read in place.)"""
@@ -243,7 +249,7 @@ def _store_conv_operands(nodes: list[Node], stored: dict[int, str]) -> None:
             _store_plain(n, ["conv2d input", "conv2d weight"], "the direct kernel", stored)
 
 
-def _store_plain(n: Node, labels: list[str], kernel: str, stored: dict[int, str]) -> None:
+def _store_plain(n: Node, labels: list[str], kernel: str, stored: dict[int, Cut]) -> None:
     """Store each source of `n` that its kernel cannot read as a plain buffer: a view (other
     than reshapes) is copied, a computed value stored; `labels` name the sources in reasons."""
     for src, label in zip(n.srcs, labels):
@@ -251,9 +257,9 @@ def _store_plain(n: Node, labels: list[str], kernel: str, stored: dict[int, str]
         if base.realized is not None or base.op is Op.BUFFER or base.uid in stored:
             continue
         if base.op in MOVEMENT:
-            stored.setdefault(src.uid, f"{label} read through a {base.op.value} view: copied to a plain buffer")
+            stored.setdefault(src.uid, Cut(CutReason.OPERAND_VIEW, (label, base.op.value)))
         else:
-            stored.setdefault(base.uid, f"{label} is computed ({base.op.value}): stored for {kernel}")
+            stored.setdefault(base.uid, Cut(CutReason.OPERAND_COMPUTED, (label, base.op.value, kernel)))
 
 
 # An elementwise producer of a matmul operand is recomputed by every tile that reads it (A by
@@ -262,7 +268,7 @@ def _store_plain(n: Node, labels: list[str], kernel: str, stored: dict[int, str]
 MATMUL_PROLOGUE_FLOPS = 4
 
 
-def _store_costly_prologues(nodes: list[Node], stored: dict[int, str]) -> None:
+def _store_costly_prologues(nodes: list[Node], stored: dict[int, Cut]) -> None:
     for n in nodes:
         if n.op is not Op.MATMUL or n.realized is not None:
             continue
@@ -274,11 +280,10 @@ def _store_costly_prologues(nodes: list[Node], stored: dict[int, str]) -> None:
                 continue
             cost = _fused_flops(base, stored)
             if cost > MATMUL_PROLOGUE_FLOPS:
-                stored[base.uid] = (f"matmul operand prologue ({base.op.value}, {cost} flops per element) "
-                                    "too costly to recompute in every tile")
+                stored[base.uid] = Cut(CutReason.COSTLY_PROLOGUE, (base.op.value, cost))
 
 
-def _fused_flops(root: Node, stored: dict[int, str]) -> int:
+def _fused_flops(root: Node, stored: dict[int, Cut]) -> int:
     """Flops per element of the ops a kernel would fuse under `root` (stops at buffers)."""
     total, seen, stack = 0, set(), [root]
     while stack:
@@ -298,7 +303,7 @@ def _fused_flops(root: Node, stored: dict[int, str]) -> int:
     return total
 
 
-def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
+def _split_large(nodes: list[Node], stored: dict[int, Cut]) -> None:
     """Store intermediates so that no kernel fuses more than MAX_OPS_PER_KERNEL ops or reads
     more than MAX_BUFFERS_PER_KERNEL buffers (a bound on generated source and arguments)."""
     size: dict[int, int] = {}
@@ -317,12 +322,12 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
                 b = b | bufs[src.uid]
         if n.uid not in stored:
             if s > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
-                stored[n.uid] = f"kernel too large (> {MAX_OPS_PER_KERNEL} fused ops)"
+                stored[n.uid] = Cut(CutReason.TOO_LARGE, (MAX_OPS_PER_KERNEL,))
             elif len(b) > MAX_BUFFERS_PER_KERNEL:
                 # store the sources that bring in the most buffers
                 for src in sorted(n.srcs, key=lambda x: -len(bufs.get(x.uid, ()))):
                     if src.uid not in stored and src.realized is None and src.op is not Op.CONST:
-                        stored[src.uid] = f"too many kernel arguments (> {MAX_BUFFERS_PER_KERNEL} buffers)"
+                        stored[src.uid] = Cut(CutReason.TOO_MANY_ARGUMENTS, (MAX_BUFFERS_PER_KERNEL,))
                         b = frozenset(x for x in b if x not in bufs[src.uid]) | {src.uid}
                     if len(b) <= MAX_BUFFERS_PER_KERNEL:
                         break
@@ -332,7 +337,7 @@ def _split_large(nodes: list[Node], stored: dict[int, str]) -> None:
             size[n.uid], bufs[n.uid] = s, b
 
 
-def _tree(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
+def _tree(roots: list[Node], stored: dict[int, Cut], through: frozenset[int] | set[int] = frozenset()
           ) -> tuple[list[Node], dict[int, Node]]:
     """The fused nodes under `roots` (dependency order) and the stored/realized inputs they read.
     Stored nodes in `through` are recomputed here instead of read (row reductions)."""
@@ -358,7 +363,7 @@ def _tree(roots: list[Node], stored: dict[int, str], through: frozenset[int] | s
     return ops, inputs
 
 
-def _kernel_for(roots: list[Node], stored: dict[int, str], through: frozenset[int] | set[int] = frozenset()
+def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[int] | set[int] = frozenset()
                 ) -> Kernel:
     """The kernel computing `roots` (one, or several sharing a domain), stopping at stored or
     realized nodes (except those in `through`, which it recomputes)."""
@@ -369,30 +374,34 @@ def _kernel_for(roots: list[Node], stored: dict[int, str], through: frozenset[in
     sorts = [n for n in ops if n.op in SORTS]
     gathers = [n for n in ops if n.op in GATHERS]
     root = roots[0]
+    kind: KernelKind
     if sorts:
-        kind, core = "sort", sorts[0]
+        kind, core = KernelKind.SORT, sorts[0]
     elif gathers:
-        kind, core = "gather", gathers[0]
+        kind, core = KernelKind.GATHER, gathers[0]
     elif convs:
-        kind, core = "conv", convs[0]
+        kind, core = KernelKind.CONV, convs[0]
     elif matmuls:
-        kind, core = "matmul", matmuls[0]
+        kind, core = KernelKind.MATMUL, matmuls[0]
     elif len(reduces) > 1 and _domain(reduces[-1]) != _domain(reduces[0]):
-        kind, core = "rowtotal", reduces[-1]
+        kind, core = KernelKind.ROWTOTAL, reduces[-1]
     elif len(reduces) > 1 or (reduces and _row_output(root, reduces)):
-        kind, core = "rowwise", reduces[-1]
+        kind, core = KernelKind.ROWWISE, reduces[-1]
     elif reduces:
-        kind, core = "reduce", reduces[0]
+        kind, core = KernelKind.REDUCE, reduces[0]
     else:
-        kind, core = "elementwise", None
+        kind, core = KernelKind.ELEMENTWISE, None
     origins: list[str] = []
     for n in ops:
         if n.origin not in origins and n.op not in (Op.BUFFER,):
             origins.append(n.origin)
-    edge = {uid: stored.get(uid, "realized earlier") for uid in inputs}
+    edge = {uid: stored.get(uid, _REALIZED_EARLIER) for uid in inputs}
     return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, reduces=reduces,
                   extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
                   origins=origins, edge_reasons=edge)
+
+
+_REALIZED_EARLIER = Cut(CutReason.REALIZED_EARLIER)  # an input no kernel of this schedule stores
 
 
 def _row_output(root: Node, reduces: list[Node]) -> bool:
@@ -428,7 +437,7 @@ def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bo
     return True
 
 
-def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
+def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
               deny: frozenset[int] = frozenset()) -> dict[int, set[int]]:
     """Row-wise fusion: a consumer kernel recomputes the reductions it only broadcasts back
     over their own rows (one row per work-item), instead of reading them from a kernel of
@@ -458,7 +467,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 if not r_reds or any(n.op in CORES for n in r_ops):
                     continue
                 if any(x.uid in deny for x in r_reds):
-                    _note(stored, uid, "read through a view other than a row broadcast")
+                    _note(stored, uid, Cut(CutReason.ROW_VIEW))
                     continue
                 dom = _domain(r_reds[-1])
                 if any(_domain(x) != dom for x in r_reds):
@@ -469,13 +478,13 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
                 if domain is not None and dom != domain:
                     total = _is_row_total(reds, domain, dom, ops, r)
                     if not total:
-                        _note(stored, uid, "rows of a different shape or axes than the consumer's")
+                        _note(stored, uid, Cut(CutReason.ROW_SHAPE))
                         continue
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
-                    _note(stored, uid, f"row longer than {ROW_MAX_ELEMENTS} elements: not fused row-wise")
+                    _note(stored, uid, Cut(CutReason.ROW_TOO_LONG, (ROW_MAX_ELEMENTS,)))
                     continue
                 if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
-                    _note(stored, uid, "read through a view other than a row broadcast")
+                    _note(stored, uid, Cut(CutReason.ROW_VIEW))
                     continue
                 # k recomputes r (and whatever r's own kernel recomputes)
                 through[k.uid] |= {uid} | through[uid]
@@ -494,9 +503,8 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, str],
     return {u: t for u, t in through.items() if u in stored}
 
 
-def _note(stored: dict[int, str], uid: int, why: str) -> None:
-    if why not in stored[uid]:
-        stored[uid] += f" ({why})"
+def _note(stored: dict[int, Cut], uid: int, why: Cut) -> None:
+    stored[uid] = stored[uid].noted(why)
 
 
 TOTAL_MAX_ROWS = 1 << 14
@@ -520,7 +528,7 @@ def _is_row_total(reds: list[Node], domain: tuple, row_dom: tuple, ops: list[Nod
     return True
 
 
-def merge_outputs(kernels: list[Kernel], stored: dict[int, str],
+def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
                   through: dict[int, set[int]] | None = None) -> list[Kernel]:
     """Multi-output kernels: elementwise kernels over the same shape become one kernel when
     none depends on another through anything but a same-position read (shared inputs are read
@@ -528,19 +536,19 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, str],
     optimizer step that writes a parameter and its moments)."""
     produced_at: dict[int, int] = {}
     merged: list[list[Node]] = []
-    kinds: list[str] = []
+    kinds: list[KernelKind] = []
     group_inputs: list[set[int]] = []
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
         target = None
-        if k.kind == "elementwise":
+        if k.kind is KernelKind.ELEMENTWISE:
             for gi in range(len(merged) - 1, -1, -1):
                 members = {m.uid for m in merged[gi]}
                 outside = [produced_at[d] for d in deps - members if d in produced_at]
                 if outside and max(outside) >= gi:
                     break  # k needs a kernel launched at or after this group: no earlier group either
                 n_args = len(group_inputs[gi] | {i.uid for i in k.inputs}) + len(merged[gi]) + 1
-                if kinds[gi] == "elementwise" and merged[gi][0].shape == k.output.shape and \
+                if kinds[gi] is KernelKind.ELEMENTWISE and merged[gi][0].shape == k.output.shape and \
                         n_args <= MAX_BUFFERS_PER_KERNEL and _reads_elementwise(k, deps & members):
                     target = gi
                     break
