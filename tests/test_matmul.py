@@ -263,8 +263,8 @@ def test_tuner_survives_a_corrupt_cache(tmp_path, monkeypatch):
 def test_tuning_end_to_end_writes_cache_and_stays_correct(rng, tmp_path, monkeypatch):
     monkeypatch.setenv("LAZYGRAD_TUNE", "1")
     monkeypatch.setenv("LAZYGRAD_CACHE_DIR", str(tmp_path))
-    from lazygrad.codegen import render as codegen
-    monkeypatch.setattr(codegen, "TUNE_MIN_PRODUCT", 64 ** 3)  # tune this small product too
+    from lazygrad.engine import tuning
+    monkeypatch.setattr(tuning, "TUNE_MIN_PRODUCT", 64 ** 3)  # tune this small product too
     tune.clear_memory()
     before = lg.counters.kernels_launched
     a, b = _rand(rng, 64, 64), _rand(rng, 64, 70)

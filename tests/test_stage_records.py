@@ -11,7 +11,7 @@ import pytest
 
 import lazygrad as lg
 from lazygrad import Tensor
-from lazygrad.codegen import render as codegen
+from lazygrad.codegen import dispatch as codegen
 from lazygrad.codegen.lower import InstrKind, LoweredKernel, Panels, Region, RowTotal, lower
 from lazygrad.debug import events as debug
 from lazygrad.engine import realize as engine

@@ -6,7 +6,8 @@ builtins on vector types well and scalar code poorly), and the reduction strateg
 output per work-item with vector loads when there are enough outputs to fill the device,
 a work-group tree reduction otherwise).
 
-Public names: render, RENDERERS, RenderedKernel, op_expr, render_matmul, matmul_candidates, MatmulGeometry.
+Public names: RenderedKernel, op_expr, render_elementwise, render_reduce, render_rowtotal, render_matmul,
+render_pack, matmul_candidates, MatmulGeometry (codegen.dispatch: render, RENDERERS).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from lazygrad.codegen.lower import TOTAL, Instr, InstrKind, LoweredKernel, Regio
 from lazygrad.ir.panels import PANEL_B, pack_source
 from lazygrad.ir.ops import CL_CONSTANTS, PRIMITIVES, Op, cl_constant, reduce_identity
 from lazygrad.runtime.device import current_target, get_device
-from lazygrad.templating import template
+from lazygrad import templating  # templating.template: the Oclgrind run spies on which get used
 from lazygrad.runtime.tune import MatmulConfig
 from lazygrad.ir.view import ShapeTracker, View, prod, s_div, s_mod
 from lazygrad.scheduling.kinds import KernelKind
@@ -546,7 +547,7 @@ def render_elementwise(lk: LoweredKernel) -> RenderedKernel:
             lines.append(store_expr(em.var[res], out.dtype, 1, "t" if mode == "vector_tail" else "gid", b))
     lsz = _local_for(nitems)
     gsz = (nitems + lsz - 1) // lsz * lsz
-    src = template("elementwise.cl.j2").render(
+    src = templating.template("elementwise.cl.j2").render(
         name=_kernel_name(lk, "E"), mode=mode, w=w, n=n, nitems=nitems, ity=ity,
         guard=gsz != nitems, vec_lines=vec_lines, tail_lines=tail_lines, tail_start=(n // w) * w,
         **_common(lk))
@@ -766,7 +767,7 @@ def render_reduce(lk: LoweredKernel) -> RenderedKernel:
         gsz = n_out * lsz
         local = (lsz,)
     name = _kernel_name(lk, "W" if kernel.kind is KernelKind.ROWWISE else "R")
-    src = template("reduce.cl.j2").render(
+    src = templating.template("reduce.cl.j2").render(
         name=name, ity=ity, w=w, lsz=lsz, n_out=n_out, n_chunks=n_red // w, guard=(lsz == 1 and gsz != n_out),
         stages=stages, pre_lines=pre_lines, row_lines=row_lines, row_pre=row_pre, epi_lines=epi_lines,
         row_output=lk.row_output, **_common(lk))
@@ -805,7 +806,7 @@ def render_rowtotal(lk: LoweredKernel) -> RenderedKernel:
     for b, (res, out) in enumerate(zip(lk.results, kernel.outputs)):
         fin_lines.append(store_expr(em2.var[res], out.dtype, 1, "0", b))
     name = _kernel_name(lk, "T")
-    src = template("rowtotal.cl.j2").render(
+    src = templating.template("rowtotal.cl.j2").render(
         name=name, ity=rl.ity, w=rl.w, lsz=lsz, n_rows=rl.n_out, n_chunks=rl.n_red // rl.w, stages=stages,
         pre_lines=pre_lines, row_lines=row_lines, fin_lines=fin_lines, total_type=tdt.cl,
         total_identity=literal(reduce_identity(total.op, tdt), tdt), total_combine=comb, **_common(lk))
@@ -828,43 +829,6 @@ def _flops(lk: LoweredKernel, n: int) -> int:
 def _bytes(lk: LoweredKernel) -> int:
     """Bytes a kernel moves: every output written once, every input read once."""
     return sum(prod(b.shape) * b.dtype.itemsize for b in lk.buffers)
-
-
-def render(lk: LoweredKernel) -> RenderedKernel:
-    """OpenCL C for a lowered kernel. Its name ends with a hash of its code, so kernels of
-    different code never share a name and a plan's kernels can be built as one program."""
-    return _unique_name(_render(lk))
-
-
-def _render(lk: LoweredKernel) -> RenderedKernel:
-    return RENDERERS[lk.kernel.kind](lk)
-
-
-def _render_conv(lk: LoweredKernel) -> RenderedKernel:
-    from lazygrad.codegen.conv import render_conv  # imports this module
-    return render_conv(lk)
-
-
-def _render_sort(lk: LoweredKernel) -> RenderedKernel:
-    from lazygrad.codegen.sort import render_sort  # imports this module
-    return render_sort(lk)
-
-
-def _render_gather(lk: LoweredKernel) -> RenderedKernel:
-    from lazygrad.codegen.gather import render_gather  # imports this module
-    return render_gather(lk)
-
-
-def _render_copy_or_elementwise(lk: LoweredKernel) -> RenderedKernel:
-    return render_pack(lk) or render_elementwise(lk)
-
-
-def _unique_name(rk: RenderedKernel) -> RenderedKernel:
-    from lazygrad.runtime.device import code_hash
-    new = f"{rk.name}_{code_hash(rk.source)[:6]}"
-    rk.source = re.sub(rf"\b{re.escape(rk.name)}\b", new, rk.source)
-    rk.name = new
-    return rk
 
 
 # --- matmul ---------------------------------------------------------------------------------------
@@ -1085,55 +1049,9 @@ def render_matmul(lk: LoweredKernel, cfg: MatmulConfig | None = None) -> Rendere
     accumulators, streams A (broadcast scalars) and B (vectors along N) through the K loop, and
     runs the fused epilogue on its block before storing it."""
     geo = MatmulGeometry.of(lk)
-    if cfg is None:
-        cfg = _tuned_matmul_config(lk, geo)
+    if cfg is None:  # the engine tunes (lazygrad/engine/tuning.py); codegen never launches a kernel
+        cfg = matmul_candidates(geo)[0]
     return _render_matmul(lk, geo, cfg)
-
-
-# Below this many multiply-adds the heuristic tile is within noise of the tuned one (measured:
-# the 784-512-512-10 MLP step at batch 256 runs 8.2 ms heuristic vs 8.3 ms tuned), while tuning
-# costs a build and a first launch per candidate: ~10 s of a first training step.
-TUNE_MIN_PRODUCT = 512 ** 3
-
-
-def _tuned_matmul_config(lk: LoweredKernel, geo: MatmulGeometry) -> MatmulConfig:
-    from lazygrad.runtime import tune
-    heur, cands = matmul_candidates(geo)
-    if geo.m * geo.n * geo.k * geo.batch_size < TUNE_MIN_PRODUCT:
-        return heur  # too small for the choice to matter
-    shape_class = geo.shape_class(lk.kernel.output.dtype)
-    if tune.tuning_enabled() and tune.cached("matmul", shape_class, cands) is None:
-        # build every candidate as one program first (one build instead of one per candidate)
-        rendered = {c.key(): _unique_name(_render_matmul(lk, geo, c)) for c in cands}
-        get_device().programs.prefetch([(rk.name, rk.source) for rk in rendered.values()])
-        return tune.choose("matmul", shape_class, cands, heur, lambda c: time_rendered(lk, rendered[c.key()]))
-    return tune.choose("matmul", shape_class, cands, heur,
-                       lambda c: time_rendered(lk, _render_matmul(lk, geo, c)))
-
-
-def time_rendered(lk: LoweredKernel, rk: RenderedKernel, reps: int = 3) -> float:
-    """Seconds of one launch of a rendered kernel on scratch buffers (min of `reps`)."""
-    import numpy as np
-
-    from lazygrad.runtime.device import Buffer, get_kernel
-    dev = get_device()
-    clk = get_kernel(rk.name, rk.source)
-    bufs = [Buffer(max(1, prod(n.shape)), n.dtype).copyin(np.zeros(max(1, prod(n.shape)), n.dtype.np))
-            for n in lk.buffers]
-    clk.set_args(*[b.cl_buf for b in bufs])
-    was_timing = dev.timing
-    dev.set_timing(True)  # the profiling queue
-    best = float("inf")
-    try:
-        for _ in range(reps + 1):  # the first launch also builds the work-group function: not timed
-            # enqueued directly: tuning launches are not the user's kernels (lg.counters)
-            ev = dev.cl.enqueue_nd_range_kernel(dev.queue, clk, rk.global_size, rk.local_size)
-            ev.wait()
-            if _:
-                best = min(best, (ev.profile.end - ev.profile.start) * 1e-9)
-    finally:
-        dev.set_timing(was_timing)
-    return best
 
 
 def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) -> RenderedKernel:
@@ -1223,7 +1141,7 @@ def _render_matmul(lk: LoweredKernel, geo: MatmulGeometry, cfg: MatmulConfig) ->
     vec_attr = min_vector_width_attr(w * acc_dt.itemsize * 8)
     vec_types = sorted({(d.cl, ww) for d, ww in [(acc_dt, w)] + [(i.dtype, w) for i in lk.instrs]
                         if ww > 1 and d is not bool_})
-    src = template("matmul.cl.j2").render(
+    src = templating.template("matmul.cl.j2").render(
         name=name, ity=ity, mr=mr, nr=nr, nv=nv, w=w, M=M, N=N, K=K, n_mt=mt, n_nt=nt, lx=lx, ly=ly,
         guard=(gx != mt or gy != nt), acc_t=vtype(acc_dt, w), acc_scalar=acc_dt.cl,
         zero=vliteral(0, acc_dt, w), vec_types=vec_types, pre_lines=pre, full_loop=full_loop,
@@ -1331,7 +1249,7 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
     gx = -(-nt // lsz) * lsz
     name = _kernel_name(lk, "P")
     vec_types = sorted({(d.cl, w) for d in {dt} | {i.dtype for i in lx.instrs} if w > 1 and d is not bool_})
-    src = template("matmul_pack.cl.j2").render(
+    src = templating.template("matmul_pack.cl.j2").render(
         name=name, ity=ity, tile=tile, nt=nt, L=L, K=K, guard=gx != nt, pre_lines=pre, full_lines=full,
         edge_lines=edge, edge_vec=edge_vec, partial=L % tile != 0, vec_types=vec_types,
         what="B" if along_last else "A",
@@ -1342,13 +1260,3 @@ def render_pack(lk: LoweredKernel) -> RenderedKernel | None:
 
 # every kind of kernel the scheduler makes -> the function that renders it (last in the module:
 # it names functions defined anywhere above; tests check that no kind is missing)
-RENDERERS: dict[KernelKind, Callable[[LoweredKernel], RenderedKernel]] = {
-    KernelKind.ELEMENTWISE: _render_copy_or_elementwise,
-    KernelKind.REDUCE: render_reduce,
-    KernelKind.ROWWISE: render_reduce,
-    KernelKind.ROWTOTAL: render_rowtotal,
-    KernelKind.MATMUL: render_matmul,
-    KernelKind.CONV: _render_conv,
-    KernelKind.SORT: _render_sort,
-    KernelKind.GATHER: _render_gather,
-}

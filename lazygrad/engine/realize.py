@@ -15,7 +15,9 @@ import numpy as np
 
 from lazygrad.config import settings
 from lazygrad.debug import events as debug
-from lazygrad.codegen.render import RenderedKernel, render
+from lazygrad.codegen.dispatch import render as _render_with
+from lazygrad.codegen.render import RenderedKernel
+from lazygrad.engine.tuning import matmul_config
 from lazygrad.runtime.progress import building_plan
 from lazygrad.counters import counters
 from lazygrad.dtypes import DType
@@ -93,6 +95,11 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
     # every setting that changes generated code, and the target the code is for
     key = (tuple(parts), tuple(pos[o.uid] for o in outputs), settings().codegen_key(), current_target().key())
     return key, pos
+
+
+def render(lk: LoweredKernel) -> RenderedKernel:
+    """Codegen's render, with the matmul tile tuned here (tuning launches kernels)."""
+    return _render_with(lk, matmul_config(lk))
 
 
 def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:

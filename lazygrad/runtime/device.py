@@ -29,16 +29,10 @@ from lazygrad.dtypes import DType
 from lazygrad.runtime.lru import LRUCache
 from lazygrad.runtime.faults import check_faults, missing_kernels, refusal
 from lazygrad.runtime.probe import ProbeReport, probe_items, run_probe
+from lazygrad.codehash import code_hash
 from lazygrad.target import DeviceInfo, Target, describe, planned_bits
 
 _MAGIC = b"LGBIN2\n"  # cache entry format; a new one makes old entries unreadable (rebuilt)
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-
-
-def code_hash(source: str) -> str:
-    """Hash of a kernel's code without its comments (user source lines do not change the
-    binary: the same code from another line of Python reuses the compiled program)."""
-    return hashlib.sha256(_COMMENTS.sub("", source).encode()).hexdigest()
 
 
 def _program_key(source: str, options: str, caps: DeviceCaps) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 from lazygrad.version import __version__
 from lazygrad.runtime.faults import corrupts_probe, missing_kernels, refusal
 from lazygrad.target import VECTOR_SIZES, DeviceInfo
-from lazygrad.templating import template
+from lazygrad import templating  # templating.template: the Oclgrind run spies on which get used
 
 GROUPS = 8                     # work-items per probe kernel
 CHILD_TIMEOUT_S = 300.0        # a child that hangs this long counts as a crash of its item
@@ -109,7 +109,7 @@ def probe_items(bits: int, fp64: bool) -> list[ProbeItem]:
 def render_probe(it: ProbeItem, fp64: bool) -> str:
     f = it.fam
     partner = f.partner if (fp64 or f.partner != "double") else "float"
-    return template("probe.cl.j2").render(name=it.name, t=f.cl, w=it.lanes, m=f.mask, p=partner,
+    return templating.template("probe.cl.j2").render(name=it.name, t=f.cl, w=it.lanes, m=f.mask, p=partner,
                                           is_float=f.is_float, fp64=fp64)
 
 

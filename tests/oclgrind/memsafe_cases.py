@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import lazygrad as lg  # noqa: E402
 from lazygrad import Tensor  # noqa: E402
-from lazygrad.codegen import render as codegen  # noqa: E402
 from lazygrad.ir.random import rand_reference  # noqa: E402
 
 Case = Callable[[], "tuple[Tensor | list[Tensor], np.ndarray | list[np.ndarray]]"]
@@ -830,15 +829,14 @@ def probe_kernels() -> tuple[Tensor, np.ndarray]:
 
 def _render_spy() -> None:
     """Record which template files get rendered (tests check every template is exercised)."""
-    from lazygrad.runtime import probe
-    real = codegen.template
+    from lazygrad import templating
+    real = templating.template
 
     def spy(name: str):
         _rendered.append(name)
         return real(name)
 
-    codegen.template = spy  # type: ignore[assignment]
-    probe.template = spy  # type: ignore[assignment]
+    templating.template = spy  # type: ignore[assignment]
 
 
 def run(names: list[str]) -> int:

@@ -25,8 +25,7 @@ class _Recorder:
         self.kernels: list[dict] = []
 
     def kernel_built(self, kernel, rendered, program) -> None:
-        from lazygrad.runtime.device import code_hash  # noqa: F401  (same comment rule as the program cache)
-        from lazygrad.runtime.device import _COMMENTS
+        from lazygrad.codehash import _COMMENTS  # the program cache's comment rule
         code = "\n".join(ln.rstrip() for ln in _COMMENTS.sub("", rendered.source).splitlines() if ln.strip())
         self.kernels.append({"name": rendered.name, "kind": str(kernel.kind), "reasons": [str(r) for r in kernel.reasons],
                              "source": code})
