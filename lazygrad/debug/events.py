@@ -26,13 +26,16 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lazygrad.config import settings
 from lazygrad.counters import counters
 from lazygrad.ir.graph import Node
 from lazygrad.ir.ops import Op
-from lazygrad.engine.scheduled import ScheduledKernel
+
+if TYPE_CHECKING:  # annotations only: the engine, above, makes ScheduledKernels and calls these hooks
+    from lazygrad.engine.scheduled import ScheduledKernel
+
 
 PREFIX = "[lazygrad]"
 

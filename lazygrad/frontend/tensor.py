@@ -214,7 +214,6 @@ class Tensor:
         shape = _check_shape(_shape_arg((shape,) if isinstance(shape, int) else tuple(shape)), "full")
         d = dt.as_dtype(dtype) if dtype is not None else (
             dt.bool_ if isinstance(value, bool) else dt.default_int if isinstance(value, int) else dt.default_float)
-        _check_device_dtype(d, "full")
         t = Tensor(g.const(_py(value, d), d, shape))
         t.requires_grad = requires_grad
         return t.contiguous_if_grad()
@@ -471,7 +470,6 @@ class Tensor:
         d = dt.as_dtype(dtype)
         if d == self.dtype:
             return self
-        _check_device_dtype(d, "cast")
         return Tensor._from(g.elementwise(Op.CAST, self.node, dtype=d), self) if d.is_float else \
             Tensor(g.elementwise(Op.CAST, self.node, dtype=d))
 
@@ -1203,7 +1201,6 @@ class Tensor:
         if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
             raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
                             "non-bool dtypes of the same size)")
-        _check_device_dtype(d, "view")
         return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
 
     def permute(self, *order: Any) -> Tensor:
