@@ -22,7 +22,9 @@ from lazygrad.debug.events import debug_level  # noqa: F401  (re-exported: engin
 from lazygrad.ir.graph import IndexCheck, Node, _arg_key, index_checks, toposort
 from lazygrad.runtime.lru import LRUCache
 from lazygrad.codegen.lower import LoweredKernel, RowFusionError, lower
+from lazygrad.codegen.lowered_check import verify_lowered
 from lazygrad.ir.ops import Op
+from lazygrad.ir.verify import verify_graph
 from lazygrad.runtime.device import (Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize)
 from lazygrad.scheduling.scheduler import Kernel, schedule
 from lazygrad.target import vector_bits_of_source
@@ -77,11 +79,16 @@ def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
     while True:
         kernels = schedule(outputs, frozenset(deny))
         try:
-            return [(k, lower(k)) for k in kernels]
+            lowered = [(k, lower(k)) for k in kernels]
         except RowFusionError as e:
             if e.node.uid in deny:
                 raise
             deny.add(e.node.uid)
+            continue
+        if settings().verify:
+            for _, lk in lowered:
+                verify_lowered(lk)
+        return lowered
 
 
 def _build_plan(nodes: list[Node], outputs: list[Node], pos: dict[int, int]) -> Plan:
@@ -152,6 +159,8 @@ def realize(outputs: list[Node]) -> None:
     if not outputs:
         return
     nodes = toposort(outputs)
+    if settings().verify:  # every realize: a cached plan's graph may still bind a bad buffer
+        verify_graph(nodes)
     if settings().check_index:
         checks = index_checks(nodes)
         if checks:
@@ -254,6 +263,8 @@ def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
     """The kernels realizing `outputs` would launch, rendered but not run (a list that
     prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
+    if settings().verify:
+        verify_graph(toposort(outputs))
     lowered = _lowered(outputs)
     kernels = [k for k, _ in lowered]
     for k, lk in lowered:
