@@ -60,46 +60,55 @@ def _is_int_tuple(x: Any) -> bool:
 
 
 # --- common to every op ------------------------------------------------------------------------
-def _arity(n: Node) -> str | None:
-    want = PRIMITIVES[n.op].arity
-    if not isinstance(n.srcs, tuple) or len(n.srcs) != want:
-        return f"{n.op.value} takes {want} sources, has {len(n.srcs)}"
-    bad = [s for s in n.srcs if not isinstance(s, Node)]
-    return f"source {bad[0]!r} is not a Node" if bad else None
+# These run on every node of every realize under LAZYGRAD_VERIFY, so they are one function with
+# the common case first. A dtype must be one of the module's DType objects, not an equal copy:
+# the renderers test `dt is bool_`; so the later checks compare dtypes by identity too (the
+# dataclass's == is slow).
+_ARITY = {op: p.arity for op, p in PRIMITIVES.items()}
 
 
-def _shape_ok(n: Node) -> str | None:
-    if not _is_int_tuple(n.shape) or any(s < 0 for s in n.shape):
+def _differ(a: DType, b: DType) -> bool:
+    return a is not b
+
+
+def _sizes_ok(shape: Any) -> bool:
+    if type(shape) is tuple:
+        for s in shape:
+            if type(s) is not int or s < 0:
+                break
+        else:
+            return True
+    return _is_int_tuple(shape) and all(s >= 0 for s in shape)  # numpy ints, or a bad shape
+
+
+def _common(n: Node) -> str | None:
+    srcs = n.srcs
+    want = _ARITY[n.op]
+    if type(srcs) is not tuple or len(srcs) != want:
+        return f"{n.op.value} takes {want} sources, has {len(srcs)}"
+    for s in srcs:
+        if not isinstance(s, Node):
+            return f"source {s!r} is not a Node"
+        # make() numbers nodes as it creates them, after their sources: a source with a later
+        # uid was swapped in afterwards, and is how a cycle could form
+        if s.uid >= n.uid:
+            return f"source #{s.uid} was created after the node (uids must increase)"
+    if not _sizes_ok(n.shape):
         return f"shape {n.shape!r} is not a tuple of sizes >= 0"
-    return None
-
-
-def _dtype_ok(n: Node) -> str | None:
-    if not isinstance(n.dtype, DType) or DTYPES.get(n.dtype.name) != n.dtype:
-        return f"dtype {n.dtype!r} is not a lazygrad dtype"
-    return None
-
-
-def _created_after_srcs(n: Node) -> str | None:
-    # make() numbers nodes as it creates them, after their sources: a source with a later uid
-    # was swapped in afterwards, and is how a cycle could form
-    late = [s for s in n.srcs if s.uid >= n.uid]
-    return f"source #{late[0].uid} was created after the node (uids must increase)" if late else None
-
-
-def _realized_ok(n: Node) -> str | None:
+    d = n.dtype
+    if DTYPES.get(getattr(d, "name", None)) is not d:
+        return f"dtype {d!r} is not a lazygrad dtype (one of lazygrad.dtypes' objects)"
     buf = n.realized
-    if buf is None:
-        return None
-    size, dtype = getattr(buf, "size", None), getattr(buf, "dtype", None)
-    if size != n.numel:
-        return f"realized buffer holds {size} elements, the node {n.numel}"
-    if dtype != n.dtype:
-        return f"realized buffer is {getattr(dtype, 'name', dtype)}, the node {n.dtype.name}"
+    if buf is not None:
+        size, bdt = getattr(buf, "size", None), getattr(buf, "dtype", None)
+        if size != n.numel:
+            return f"realized buffer holds {size} elements, the node {n.numel}"
+        if bdt is not d:
+            return f"realized buffer is {getattr(bdt, 'name', bdt)}, the node {d.name}"
     return None
 
 
-_COMMON: tuple[Check, ...] = (_arity, _shape_ok, _dtype_ok, _created_after_srcs, _realized_ok)
+_COMMON: tuple[Check, ...] = (_common,)
 
 
 # --- by category ------------------------------------------------------------------------------
@@ -111,25 +120,25 @@ def _same_shape(n: Node) -> str | None:
 
 def _same_dtype(n: Node) -> str | None:
     """Arithmetic: every source and the output share one dtype (the Tensor layer casts)."""
-    if any(s.dtype != n.dtype for s in n.srcs):
+    if any(_differ(s.dtype, n.dtype) for s in n.srcs):
         return f"sources of dtypes {_dtypes(n)} differ from the output dtype {n.dtype.name}"
     return None
 
 
 def _bool_of_equal(n: Node) -> str | None:
     """Comparisons and NOT: sources of one dtype, a bool result."""
-    if n.dtype != bool_:
+    if n.dtype is not bool_:
         return f"{n.op.value} gives bool, not {n.dtype.name}"
-    if any(s.dtype != n.srcs[0].dtype for s in n.srcs):
+    if any(_differ(s.dtype, n.srcs[0].dtype) for s in n.srcs):
         return f"{n.op.value} compares sources of different dtypes {_dtypes(n)}"
     return None
 
 
 def _where(n: Node) -> str | None:
     c, a, b = n.srcs
-    if c.dtype != bool_:
+    if c.dtype is not bool_:
         return f"where's condition is {c.dtype.name}, not bool"
-    if a.dtype != n.dtype or b.dtype != n.dtype:
+    if _differ(a.dtype, n.dtype) or _differ(b.dtype, n.dtype):
         return f"where's branches are {a.dtype.name}, {b.dtype.name}; the output {n.dtype.name}"
     return None
 
@@ -153,13 +162,13 @@ def _reduce(n: Node) -> str | None:
     want = tuple(1 if i in axes else s for i, s in enumerate(src.shape))
     if n.shape != want:
         return f"reducing {tuple(src.shape)} over {axes} gives {want}, not {n.shape}"
-    if n.dtype != src.dtype:
+    if _differ(n.dtype, src.dtype):
         return f"reduction changes the dtype {src.dtype.name} to {n.dtype.name}"
     return None
 
 
 def _keeps_dtype(n: Node) -> str | None:
-    return None if n.dtype == n.srcs[0].dtype else f"view changes the dtype {n.srcs[0].dtype.name} to {n.dtype.name}"
+    return None if not _differ(n.dtype, n.srcs[0].dtype) else f"view changes the dtype {n.srcs[0].dtype.name} to {n.dtype.name}"
 
 
 # --- movement: the arg agrees with both shapes ----------------------------------------------------
@@ -292,7 +301,7 @@ def _sort(n: Node) -> str | None:
     src = n.srcs[0]
     if n.arg.indices and not n.dtype.is_int:
         return f"argsort gives integer indices, not {n.dtype.name}"
-    if not n.arg.indices and n.dtype != src.dtype:
+    if not n.arg.indices and n.dtype is not src.dtype:
         return f"sorted values are {src.dtype.name}, not {n.dtype.name}"
     return _same_shape(n)
 
@@ -314,7 +323,7 @@ def _gather(n: Node) -> str | None:
         return f"gather reads {tuple(x.shape)} beyond its size for output {full}"
     if not idx.dtype.is_int:
         return f"gather indices are {idx.dtype.name}, not integers"
-    return None if n.dtype == x.dtype else f"gather of {x.dtype.name} gives {n.dtype.name}"
+    return None if n.dtype is x.dtype else f"gather of {x.dtype.name} gives {n.dtype.name}"
 
 
 _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
