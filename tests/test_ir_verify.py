@@ -363,3 +363,14 @@ def test_realize_verifies_every_lowered_kernel(monkeypatch):
         lg.schedule(x.exp())  # unchecked, the corrupt kernel goes to the renderer
     with override(verify=True), pytest.raises(LoweredIRError, match="not one of the input buffers"):
         (x * 3).numpy()
+
+
+def test_a_copied_dtype_is_the_module_object_so_nothing_compares_it_wrong():
+    # found by the identity rule: a pickled lg.bool_ was an equal copy, the renderers' `is bool_`
+    # missed it, and the cast it made (hash-consed with the real one) gave 0.5 -> False
+    import pickle
+    for d in dt.DTYPES.values():
+        assert pickle.loads(pickle.dumps(d)) is d and copy.deepcopy(d) is d
+    assert dt.as_dtype(dataclasses.replace(dt.bool_)) is dt.bool_
+    x = Tensor(np.array([0.5, 0.0, 2.0, -1.0] * 16, np.float32))
+    assert x.cast(pickle.loads(pickle.dumps(dt.bool_))).numpy()[:4].tolist() == [True, False, True, True]
