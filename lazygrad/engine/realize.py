@@ -75,6 +75,8 @@ def _structure_key(nodes: list[Node], outputs: list[Node]) -> tuple[tuple, dict[
 def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
     """Schedule and lower; a row-wise fusion that lowering cannot express is undone and the
     graph rescheduled without it."""
+    if settings().verify:  # the graph as scheduled (realize checked it too; a plan build is rare)
+        verify_graph(toposort(outputs))
     deny: set[int] = set()
     while True:
         kernels = schedule(outputs, frozenset(deny))
@@ -263,8 +265,6 @@ def schedule_kernels(outputs: list[Node]) -> debug.ScheduleTable:
     """The kernels realizing `outputs` would launch, rendered but not run (a list that
     prints as a table)."""
     outputs = [o for o in dict.fromkeys(outputs) if o.realized is None]
-    if settings().verify:
-        verify_graph(toposort(outputs))
     lowered = _lowered(outputs)
     kernels = [k for k, _ in lowered]
     for k, lk in lowered:
