@@ -68,6 +68,7 @@ class Settings:
     cache_dir: str = ""          # LAZYGRAD_CACHE_DIR: default $XDG_CACHE_HOME/lazygrad
     check_nan: bool = False      # LAZYGRAD_CHECK_NAN: stop at the first kernel that makes NaN/Inf
     check_index: bool = False    # LAZYGRAD_CHECK_INDEX: a lazy tensor index out of range raises at realize
+    verify: bool = False         # LAZYGRAD_VERIFY: check the graph and lowered IR at realize (IRError)
     exact_buffers: bool = False  # LAZYGRAD_EXACT_BUFFERS: buffers of exactly the needed size
     pool_bytes: int = -1         # LAZYGRAD_POOL_BYTES: buffer pool budget (-1: a quarter of memory)
     probe: bool = True           # LAZYGRAD_PROBE: self-test vector widths at first use (0: trust)
@@ -103,6 +104,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_CACHE_DIR": ("cache_dir", lambda v: v or ""),
     "LAZYGRAD_CHECK_NAN": ("check_nan", lambda v: _flag(v, False)),
     "LAZYGRAD_CHECK_INDEX": ("check_index", lambda v: _flag(v, False)),
+    "LAZYGRAD_VERIFY": ("verify", lambda v: _flag(v, False)),
     "LAZYGRAD_EXACT_BUFFERS": ("exact_buffers", lambda v: _flag(v, False)),
     "LAZYGRAD_POOL_BYTES": ("pool_bytes", lambda v: _int("LAZYGRAD_POOL_BYTES", v, -1)),
     "LAZYGRAD_PROBE": ("probe", lambda v: _flag(v, True)),
@@ -147,6 +149,10 @@ HELP: dict[str, tuple[str, str]] = {
     "LAZYGRAD_CHECK_INDEX": ("`0` (default), `1`", "check lazy (computed) tensor indices at realize: an "
                              "out-of-range one raises IndexError naming the op, the index and the size "
                              "(without it an out-of-range lazy index selects 0); the tests run with it on"),
+    "LAZYGRAD_VERIFY": ("`0` (default), `1`", "check the invariants of the graph IR on every realize and of every "
+                        "lowered kernel (arity, shapes, dtypes, view args, operands defined before use, ...): the "
+                        "first violation raises `IRError` naming the node or instruction; for lazygrad's own "
+                        "bugs, the tests run with it on"),
     "LAZYGRAD_EXACT_BUFFERS": ("`0` (default), `1`", "buffers of exactly the needed size, never reused (for "
                                "memory checkers; memory grows)"),
     "LAZYGRAD_POOL_BYTES": ("bytes, `-1` (default)", "budget of the pool of freed device buffers kept for reuse "

@@ -31,6 +31,12 @@ class DType:
         # fresh hash of all eight fields (equal dtypes have equal names)
         return hash(self.name)
 
+    def __reduce__(self) -> tuple:
+        # copy, deepcopy and pickle give back the module's object: stages compare dtypes by
+        # identity (`dt is bool_`), and an equal copy hash-conses with the real one, so a cast
+        # to a pickled bool rendered as an int cast (0.5 -> False) for every user of that node
+        return (as_dtype, (self.name,))
+
     @property
     def numpy(self) -> np.dtype:
         """The numpy dtype of this element type (host arrays)."""
@@ -61,7 +67,7 @@ _NP_TO_DTYPE: dict[np.dtype, DType] = {
 def as_dtype(d: object) -> DType:
     """Accept a DType, its name, a numpy dtype or a Python type and return the DType."""
     if isinstance(d, DType):
-        return d
+        return DTYPES.get(d.name, d)  # the module's object, not an equal copy (see __reduce__)
     if isinstance(d, str) and d in DTYPES:
         return DTYPES[d]
     if d is bool:

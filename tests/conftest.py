@@ -1,11 +1,13 @@
 """Shared test helpers: random inputs and comparison against numpy. The test session runs with
-LAZYGRAD_CHECK_INDEX=1 (a lazy tensor index out of range raises at realize) unless the
+LAZYGRAD_CHECK_INDEX=1 (a lazy tensor index out of range raises at realize) and
+LAZYGRAD_VERIFY=1 (the graph and lowered IR are checked on every realize) unless the
 environment says otherwise."""
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("LAZYGRAD_CHECK_INDEX", "1")
+os.environ.setdefault("LAZYGRAD_VERIFY", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

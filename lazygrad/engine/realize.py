@@ -25,7 +25,9 @@ from lazygrad.debug.events import debug_level  # noqa: F401  (re-exported: engin
 from lazygrad.ir.graph import IndexCheck, Iota, Node, _arg_key, index_checks, toposort
 from lazygrad.runtime.lru import LRUCache
 from lazygrad.codegen.lower import LoweredKernel, RowFusionError, lower
+from lazygrad.codegen.lowered_check import verify_lowered
 from lazygrad.ir.ops import Op
+from lazygrad.ir.verify import verify_graph
 from lazygrad.runtime.device import (Buffer, BuildError, current_target, get_device, get_kernel, launch, narrower, synchronize)
 from lazygrad.engine.scheduled import NarrowerBuild, ScheduledKernel
 from lazygrad.scheduling.scheduler import Kernel, schedule
@@ -105,15 +107,22 @@ def render(lk: LoweredKernel) -> RenderedKernel:
 def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
     """Schedule and lower `outputs` (already through the graph passes); a row-wise fusion
     that lowering cannot express is undone and the graph rescheduled without it."""
+    if settings().verify:  # the graph as scheduled, after the passes (realize checked the user's)
+        verify_graph(toposort(outputs))
     deny: set[int] = set()
     while True:
         kernels = schedule(outputs, frozenset(deny))
         try:
-            return [(k, lower(k)) for k in kernels]
+            lowered = [(k, lower(k)) for k in kernels]
         except RowFusionError as e:
             if e.node.uid in deny:
                 raise
             deny.add(e.node.uid)
+            continue
+        if settings().verify:
+            for _, lk in lowered:
+                verify_lowered(lk)
+        return lowered
 
 
 def _check_dtypes(nodes: list[Node]) -> None:
@@ -229,6 +238,8 @@ def realize(outputs: list[Node]) -> None:
     outputs = [o for o in outputs if o.realized is None]
     if not outputs:
         return
+    if settings().verify:  # every realize: a cached plan's graph may still bind a bad buffer
+        verify_graph(nodes)
     if settings().check_index:
         checks = index_checks(nodes)
         if checks:
