@@ -26,6 +26,7 @@ class Counters:
     buffers_allocated: int = 0
     buffers_reused: int = 0
     width_fallbacks: int = 0     # kernels rebuilt narrower after a failed build (target.py)
+    row_fusion_retries: int = 0  # schedules redone because lowering refused a row fusion: a scheduler bug
     plan_evictions: int = 0      # plans dropped by the plan cache's LRU budget
     program_evictions: int = 0   # built programs dropped from the in-memory program cache
     timing: bool = field(default=False, repr=False)

@@ -38,7 +38,7 @@ from lazygrad.ir.graph import Node
 from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from lazygrad.scheduling.kinds import KernelKind
 from lazygrad.scheduling.scheduler import Kernel, flat_base
-from lazygrad.ir.movement import fold_views, movement_chain, movement_st as _movement_st
+from lazygrad.ir.movement import fold_views, movement_chain, movement_st as _movement_st, same_index
 from lazygrad.ir.panels import PANEL_A, PANEL_B, panel_source
 from lazygrad.ir.view import ShapeTracker, prod
 
@@ -156,15 +156,6 @@ def _cite(node: Node) -> str:
 
 
 
-def _same_index(a: ShapeTracker, b: ShapeTracker) -> bool:
-    if a == b:
-        return True
-    if a.shape != b.shape:
-        return False
-    # a size-1 dim's index is always 0: its stride does not matter (a reduction over a
-    # length-1 axis is read the same whether or not the view broadcasts it)
-    names = ["0" if s == 1 else f"i{d}" for d, s in enumerate(a.shape)]
-    return a.expr(names) == b.expr(names)
 
 
 def lower(kernel: Kernel) -> LoweredKernel:
@@ -323,7 +314,7 @@ def _check_row_read(r: Node, st: ShapeTracker, region: Region, full: tuple[int, 
             raise RowFusionError(r, f"{r.op.value}{r.shape} is read with a different number of elements")
     else:
         want = ShapeTracker.from_shape(r.shape).expand(full).permute(tuple(keep) + tuple(axes))
-    if not _same_index(st, want):
+    if not same_index(st, want):
         raise RowFusionError(r, f"{r.op.value}{r.shape} is read through a view that is not a row broadcast")
 
 

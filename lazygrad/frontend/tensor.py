@@ -119,16 +119,6 @@ def _to_numpy(data: Any, op: str = "Tensor") -> np.ndarray:
     return arr
 
 
-@lru_cache(maxsize=64)
-def _arange_node(n: int, dtype: DType) -> Node:
-    nbytes = n * dtype.itemsize
-    max_alloc = get_device().caps.max_alloc
-    if nbytes > max_alloc:  # before the host array is made: np.arange(2**33) alone takes 64 GiB
-        raise MemoryError(f"arange: {n} elements of {dtype.name} ({nbytes} bytes) are more than the device "
-                          f"{get_device().caps.name!r} can allocate in one buffer ({max_alloc} bytes)")
-    return g.buffer_node(Buffer.from_numpy(np.arange(n, dtype=dtype.np), dtype), (n,), dtype)
-
-
 def _int_range(d: DType) -> tuple[int, int]:
     info = np.iinfo(d.np)
     return int(info.min), int(info.max)
@@ -278,14 +268,13 @@ class Tensor:
             if n and not (lo <= math.floor(min(start, last)) and math.ceil(max(start, last)) <= hi):
                 raise ValueError(f"arange: values {start}..{last} ({n} elements) do not fit {d.name} "
                                  f"(range {lo}..{hi})")
-        _check_device_dtype(d, "arange")
         # the indices 0..n-1 the values are made from: int32 while they and the values fit it,
         # int64 beyond; for floats the dtype itself (float32 indices are not exact past 2**24)
         if d.is_float:
             base_dt = d if d.itemsize >= 4 else dt.float32
         else:
             base_dt = dt.int32 if fits32 and n - 1 <= hi32 and d is not dt.int64 else dt.int64
-        base = Tensor(_arange_node(n, base_dt))
+        base = Tensor(g.iota(n, base_dt))  # filled at realize: building a graph never asks the device
         out = base * step + start if (step != 1 or start != 0) else base
         return out.cast(d)
 

@@ -5,7 +5,7 @@ way to index its source. Lowering, the matmul packing pass and the scheduler all
 same answer to "through which view is this node read?", so the composition lives here, with
 the graph, and not in one of the stages that ask.
 
-Public names: movement_st, movement_chain, fold_views, operand_view.
+Public names: movement_st, movement_chain, fold_views, operand_view, same_index, row_broadcast_read.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from lazygrad.ir.graph import Node
-from lazygrad.ir.ops import MOVEMENT, Op
+from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from lazygrad.ir.view import ShapeTracker, View, prod
 
 
@@ -156,3 +156,39 @@ def _fold_carry_free(below: View, top: View) -> View | None:
     strides = tuple(sum(a * g for a, g in zip(below.strides, dg)) for dg in digs)
     offset = below.offset + sum(a * g for a, g in zip(below.strides, off))
     return View.create(top.shape, strides, offset, tuple(mask))
+
+
+def same_index(a: ShapeTracker, b: ShapeTracker) -> bool:
+    """Do the two views read the same element at every index?"""
+    if a == b:
+        return True
+    if a.shape != b.shape:
+        return False
+    # a size-1 dim's index is always 0: its stride does not matter (a reduction over a
+    # length-1 axis is read the same whether or not the view broadcasts it)
+    names = ["0" if s == 1 else f"i{d}" for d, s in enumerate(a.shape)]
+    return a.expr(names) == b.expr(names)
+
+
+def row_broadcast_read(read: Node, red: Node, within: set[int]) -> bool:
+    """Is every way the broadcast `read` (an EXPAND to the row domain) reaches the reduction
+    `red` — down movement nodes (their views composed, as lowering composes them) and
+    elementwise nodes (which keep the index) inside `within` — red broadcast over its own
+    rows, element (.., i, .., j, ..) reading red's value of row i? The scheduler fuses a
+    reduction row-wise only then, so lowering never meets a read it cannot express."""
+    want = ShapeTracker.from_shape(red.shape).expand(read.shape)
+    stack = [(read, ShapeTracker.from_shape(read.shape))]
+    seen: set[tuple[int, ShapeTracker]] = set()
+    while stack:
+        n, st = stack.pop()
+        if (n.uid, st) in seen:
+            continue
+        seen.add((n.uid, st))
+        if n is red:
+            if not same_index(st, want):
+                return False
+        elif n.uid in within and n.realized is None and n.op in MOVEMENT:
+            stack.append((n.srcs[0], fold_views(movement_st(n).compose(st))))
+        elif n.uid in within and n.realized is None and n.op in ELEMENTWISE:
+            stack.extend((s, st) for s in n.srcs)
+    return True

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
+from lazygrad.ir.movement import row_broadcast_read
 from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -419,7 +420,7 @@ def _domain(n: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return n.srcs[0].shape, n.arg
 
 
-def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bool:
+def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...], reds: list[Node]) -> bool:
     """Inside a kernel, `r` (one value per row) is read only as a broadcast over its rows
     (EXPAND to the full shape, through size-1 reshapes) or elementwise at its own shape."""
     ok_nodes = {r.uid}
@@ -427,6 +428,9 @@ def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...]) -> bo
         if not any(s.uid in ok_nodes for s in n.srcs):
             continue
         if n.op is Op.EXPAND and n.shape == full and n.srcs[0].shape == r.shape:
+            within = {m.uid for m in ops}
+            if not all(row_broadcast_read(n, red, within) for red in reds):
+                return False  # a reduction reaches the broadcast transposed (a reshape that moves its dims)
             continue  # the broadcast itself (reduced dims back to full size): lowering reads racc here
         if n.op in (Op.RESHAPE, Op.DETACH) and [d for d in n.shape if d != 1] == [d for d in n.srcs[0].shape if d != 1]:
             ok_nodes.add(n.uid)
@@ -483,7 +487,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
                     _note(stored, uid, Cut(CutReason.ROW_TOO_LONG, (ROW_MAX_ELEMENTS,)))
                     continue
-                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0]):
+                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0], r_reds):
                     _note(stored, uid, Cut(CutReason.ROW_VIEW))
                     continue
                 # k recomputes r (and whatever r's own kernel recomputes)

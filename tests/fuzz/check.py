@@ -43,7 +43,7 @@ _LG_ENV = {"lg": lg, "Tensor": Tensor, "np": np, "nan": float("nan"), "inf": flo
 
 @dataclass
 class Failure:
-    kind: str          # forward | unfused | grad | unfused-grad | raised | no-error | error-type | reference
+    kind: str          # forward | unfused | grad | unfused-grad | raised | no-error | error-type | reference | law
     value: str         # the value (or leaf, for gradients) that differs
     message: str
     category: str = "" # dtype | shape | nan | inf | value (what differs), or the exception type
@@ -290,6 +290,7 @@ def _run_batch(items: list[_Prepared], fuse: bool, kind: str) -> list[tuple[list
                 it.out.failure = _raised(kind, e)
                 built.append(None)
         live = [b for b in built if b is not None]
+        retries = lg.counters.row_fusion_retries
         try:
             lg.realize(*[t for outs, gs in live for t in (*outs, *gs)])
         except Exception:  # noqa: BLE001 - realize each program alone to find which one raises
@@ -300,6 +301,12 @@ def _run_batch(items: list[_Prepared], fuse: bool, kind: str) -> list[tuple[list
                     lg.realize(*b[0], *b[1])
                 except Exception as e:  # noqa: BLE001
                     it.out.failure = _raised(kind, e)
+        if lg.counters.row_fusion_retries != retries:
+            # the law "the scheduler never needs lowering to say yes" (docs/design.md)
+            for it in items:
+                if it.out.failure is None:
+                    it.out.failure = Failure("law", "", "lowering refused a row fusion the scheduler made "
+                                                        "(engine retried without it: counters.row_fusion_retries)")
         result: list[tuple[list, list] | None] = []
         for it, b in zip(items, built):
             if b is None or it.out.failure is not None:
