@@ -21,7 +21,7 @@ from lazygrad.dtypes import DType, bool_
 from lazygrad.dtypes import float32 as _FLOAT32
 from lazygrad.codegen.lower import TOTAL, Instr, InstrKind, LoweredKernel, Region, lower_operand
 from lazygrad.ir.panels import PANEL_B, pack_source
-from lazygrad.ir.ops import CL_CONSTANTS, PRIMITIVES, Op, cl_constant, reduce_identity
+from lazygrad.ir.ops import MOVEMENT, CL_CONSTANTS, PRIMITIVES, Op, cl_constant, reduce_identity
 from lazygrad.runtime.device import current_target, get_device
 from lazygrad import templating  # templating.template: the Oclgrind run spies on which get used
 from lazygrad.runtime.tune import MatmulConfig
@@ -434,8 +434,7 @@ def _widths(widest: int) -> list[int]:
     return [v for v in (16, 8, 4, 2) if v <= widest]
 
 
-_VIEW_OPS = frozenset({Op.BUFFER, Op.CONST, Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK,
-                       Op.FLIP, Op.DETACH})
+_VIEW_OPS = MOVEMENT | {Op.BUFFER, Op.CONST}
 
 
 def _kernel_name(lk: LoweredKernel, prefix: str) -> str:

@@ -7,33 +7,11 @@ Public names: evaluate.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from lazygrad.ir.graph import Node, toposort
-from lazygrad.ir.ops import BINARY, PRIMITIVES, UNARY, Op
+from lazygrad.ir.ops import BINARY, MOVEMENT, PRIMITIVES, REDUCE, UNARY, Op
 from lazygrad.ir.random import rand_reference
-
-
-def _movement(n: Node, x: np.ndarray) -> np.ndarray:
-    op, arg = n.op, n.arg
-    if op is Op.RESHAPE:
-        return x.reshape(arg)
-    if op is Op.PERMUTE:
-        return x.transpose(arg)
-    if op is Op.EXPAND:
-        return np.broadcast_to(x, arg)
-    if op is Op.PAD:
-        widths, value = arg
-        return np.pad(x, widths, constant_values=value)
-    if op is Op.SHRINK:
-        return x[tuple(slice(lo, hi) for lo, hi in arg)]
-    if op is Op.FLIP:
-        return np.flip(x, arg)
-    if op is Op.DETACH:
-        return x
-    raise AssertionError(op)
 
 
 def _conv2d(x: np.ndarray, w: np.ndarray, arg) -> np.ndarray:
@@ -50,13 +28,6 @@ def _conv2d(x: np.ndarray, w: np.ndarray, arg) -> np.ndarray:
             patch = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
             out += np.einsum("ngchw,goc->ngohw", patch.reshape(n, groups, cg, oh, ow), wg[..., i, j])
     return out.reshape(n, o, oh, ow)
-
-
-_REDUCE: dict[Op, Callable[..., np.ndarray]] = {
-    Op.SUM: lambda x, axes: np.sum(x, axis=axes, keepdims=True),
-    Op.RMAX: lambda x, axes: np.max(x, axis=axes, keepdims=True),
-    Op.RPROD: lambda x, axes: np.prod(x, axis=axes, keepdims=True),
-}
 
 
 def _sort(x: np.ndarray, arg) -> np.ndarray:
@@ -108,8 +79,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = src[0]
             elif n.op is Op.BITCAST:
                 v = np.ascontiguousarray(src[0]).view(d)
-            elif n.op in _REDUCE:
-                v = _REDUCE[n.op](src[0], n.arg)
+            elif n.op in REDUCE or n.op in MOVEMENT:  # the op table's numpy reference (x, arg)
+                v = PRIMITIVES[n.op].np(src[0], n.arg)
             elif n.op is Op.MATMUL:
                 v = np.matmul(src[0], src[1])
             elif n.op is Op.CONV2D:
@@ -121,6 +92,6 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
             elif n.op is Op.GATHER:
                 v = _gather(src[0], src[1], n.arg.axis, n.arg.full_shape(n.shape))
             else:
-                v = _movement(n, src[0])
+                raise AssertionError(f"no numpy reference for {n.op}")
             vals[n.uid] = np.asarray(v).astype(d, copy=False).reshape(n.shape)
     return [vals[r.uid] for r in roots]

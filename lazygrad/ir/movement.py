@@ -13,30 +13,14 @@ from functools import lru_cache
 from typing import Any
 
 from lazygrad.ir.graph import Node
-from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, Op
+from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, PRIMITIVES, Op
 from lazygrad.ir.view import ShapeTracker, View, prod
 
 
 def movement_st(node: Node) -> ShapeTracker:
-    """The view that reads `node` (a movement op) out of its source's contiguous layout."""
-    src = node.srcs[0]
-    st = ShapeTracker.from_shape(src.shape)
-    op, arg = node.op, node.arg
-    if op is Op.RESHAPE:
-        return st.reshape(arg)
-    if op is Op.PERMUTE:
-        return st.permute(arg)
-    if op is Op.EXPAND:
-        return st.expand(arg)
-    if op is Op.PAD:
-        return st.pad(arg[0])
-    if op is Op.SHRINK:
-        return st.shrink(arg)
-    if op is Op.FLIP:
-        return st.flip(arg)
-    if op is Op.DETACH:
-        return st
-    raise AssertionError(op)
+    """The view that reads `node` (a movement op) out of its source's contiguous layout (the
+    op table's view of the op)."""
+    return PRIMITIVES[node.op].view(ShapeTracker.from_shape(node.srcs[0].shape), node.arg)
 
 
 def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
@@ -55,11 +39,8 @@ def operand_view(x: Node) -> tuple[ShapeTracker, Node]:
 
 
 # --- composing views ------------------------------------------------------------------------
-_APPLY = {
-    Op.RESHAPE: lambda st, a: st.reshape(a), Op.PERMUTE: lambda st, a: st.permute(a),
-    Op.EXPAND: lambda st, a: st.expand(a), Op.SHRINK: lambda st, a: st.shrink(a),
-    Op.FLIP: lambda st, a: st.flip(a), Op.DETACH: lambda st, a: st,
-}
+# a pad is a guard with a fill value, not part of a chain of plain views
+_APPLY = {op: PRIMITIVES[op].view for op in MOVEMENT if op is not Op.PAD}
 
 
 def movement_chain(node: Node, stop) -> tuple[Node, ShapeTracker]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from enum import Enum
 
@@ -71,6 +72,7 @@ class Primitive:
     flops: int = 1
     cl_bool: str | None = None
     wraps: bool = False
+    view: Callable[[Any, Any], Any] | None = None  # movement: (ShapeTracker of the source, arg) -> its view
 
 
 def _np_idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -169,17 +171,22 @@ _ROWS = [
     Primitive(Op.WHERE, "ternary", 3, np=np.where),
     Primitive(Op.CAST, "cast", 1),
     Primitive(Op.BITCAST, "cast", 1),
-    Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=np.sum, wraps=True),
+    # reductions: np(x, axes) keeps the reduced dims (the node's shape)
+    Primitive(Op.SUM, "reduce", 1, "({0}+{1})", np=lambda x, a: np.sum(x, axis=a, keepdims=True), wraps=True),
     Primitive(Op.RMAX, "reduce", 1, "(((({0})>({1}))|(({0})!=({0})))?({0}):({1}))", "max({0},{1})",
-              np=np.max),
-    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=np.prod, wraps=True),
-    Primitive(Op.RESHAPE, "movement", 1),
-    Primitive(Op.PERMUTE, "movement", 1),
-    Primitive(Op.EXPAND, "movement", 1),
-    Primitive(Op.PAD, "movement", 1),
-    Primitive(Op.SHRINK, "movement", 1),
-    Primitive(Op.FLIP, "movement", 1),
-    Primitive(Op.DETACH, "movement", 1),
+              np=lambda x, a: np.max(x, axis=a, keepdims=True)),
+    Primitive(Op.RPROD, "reduce", 1, "({0}*{1})", np=lambda x, a: np.prod(x, axis=a, keepdims=True), wraps=True),
+    # movement: np(x, arg) is the numpy reference, view(st, arg) the view it makes of its source
+    # (what lowering composes; a pad's view also carries the mask its fill value guards)
+    Primitive(Op.RESHAPE, "movement", 1, np=lambda x, a: x.reshape(a), view=lambda st, a: st.reshape(a)),
+    Primitive(Op.PERMUTE, "movement", 1, np=lambda x, a: x.transpose(a), view=lambda st, a: st.permute(a)),
+    Primitive(Op.EXPAND, "movement", 1, np=lambda x, a: np.broadcast_to(x, a), view=lambda st, a: st.expand(a)),
+    Primitive(Op.PAD, "movement", 1, np=lambda x, a: np.pad(x, a[0], constant_values=a[1]),
+              view=lambda st, a: st.pad(a[0])),
+    Primitive(Op.SHRINK, "movement", 1, np=lambda x, a: x[tuple(slice(lo, hi) for lo, hi in a)],
+              view=lambda st, a: st.shrink(a)),
+    Primitive(Op.FLIP, "movement", 1, np=lambda x, a: np.flip(x, a), view=lambda st, a: st.flip(a)),
+    Primitive(Op.DETACH, "movement", 1, np=lambda x, a: x, view=lambda st, a: st),
     Primitive(Op.MATMUL, "matmul", 2, flops=2),
     Primitive(Op.CONV2D, "conv", 2, flops=2),
     Primitive(Op.CONTIGUOUS, "copy", 1),
@@ -188,6 +195,10 @@ _ROWS = [
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
 assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
+assert all(p.np is not None and p.view is not None for p in _ROWS if p.category == "movement"), \
+    "a movement op needs its numpy reference and its view"
+assert all(p.np is not None and p.cl is not None for p in _ROWS if p.category == "reduce"), \
+    "a reduction needs its numpy reference and its combine"
 
 
 def ops_in(category: str) -> frozenset[Op]:
