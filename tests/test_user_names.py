@@ -94,3 +94,12 @@ def test_kernel_names_are_c_identifiers_whatever_the_labels():
     for t in (x[1:3], x.T.contiguous(), x.sum(), x.max(), x > 0, x.clamp(-1, 1) ** 2):
         for name in _names(t):
             assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name), name
+
+
+def test_family_methods_installed_on_tensor_name_their_kernels():
+    # x.round() and x.pow(2) are methods an op family installs (frontend/mathops.py
+    # TENSOR_METHODS, functions named _method_round/_method_pow): their kernels keep the op's name
+    x = lg.Tensor(np.linspace(-2, 2, 16, dtype=np.float32).reshape(4, 4))
+    for name, t in (("round", x.round()), ("pow", x.pow(2)), ("cumsum", x.cumsum(1)), ("sort", x.sort(1)[0])):
+        assert t.node.label == name
+        assert name in lg.schedule(t)[-1].name

@@ -103,6 +103,8 @@ def _frame_label(code: Any) -> str:
     if _below_api(code.co_filename):
         return _NONE
     name = code.co_name
+    if name.startswith("_method_"):  # a Tensor method an op family installs (frontend/__init__)
+        name = name[len("_method_"):]
     if name == "forward":
         return _STOP
     if name == "step":
