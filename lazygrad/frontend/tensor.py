@@ -757,597 +757,74 @@ class Tensor:
         """`self` is the condition: elementwise a if self else b (also Tensor.where(c, a, b))."""
         return _where(self, a, b)
 
-    # --- unary math -------------------------------------------------------------------------------
-    def exp(self) -> Tensor:
-        """Elementwise e ** x (integers are computed in float32)."""
-        return self._unary(Op.EXP)
-    def log(self) -> Tensor:
-        """Elementwise natural logarithm (-inf at 0, NaN below)."""
-        return self._unary(Op.LOG)
-    def sqrt(self) -> Tensor:
-        """Elementwise square root (NaN below 0)."""
-        return self._unary(Op.SQRT)
-    def sin(self) -> Tensor:
-        """Elementwise sine (radians)."""
-        return self._unary(Op.SIN)
-    def cos(self) -> Tensor:
-        """Elementwise cosine (radians)."""
-        return self._unary(Op.COS)
-    def tanh(self) -> Tensor:
-        """Elementwise hyperbolic tangent."""
-        return self._unary(Op.TANH)
-    def reciprocal(self) -> Tensor:
-        """Elementwise 1 / x."""
-        return self._unary(Op.RECIP)
-    def rsqrt(self) -> Tensor:
-        """Elementwise 1 / sqrt(x)."""
-        return self.sqrt().reciprocal()
-    def tan(self) -> Tensor:
-        """Elementwise tangent, sin(x) / cos(x)."""
-        return self.sin() / self.cos()
-    def exp2(self) -> Tensor:
-        """Elementwise 2 ** x."""
-        return (self * math.log(2)).exp()
-    def log2(self) -> Tensor:
-        """Elementwise base-2 logarithm."""
-        return self.log() * (1 / math.log(2))
-    def square(self) -> Tensor:
-        """Elementwise x * x."""
-        return self * self
-
-    def abs(self) -> Tensor:
-        """Elementwise absolute value |x| (bools are returned unchanged)."""
-        if self.dtype is dt.bool_:
-            return self
-        m = self.maximum(-self)
-        # max(0.0, -0.0) may be either zero: + 0.0 makes it +0.0 (like torch; 1 / abs(0) was
-        # -inf) and leaves every other value as it is
-        return m + 0.0 if self.dtype.is_float else m
-
-    def sign(self) -> Tensor:
-        """Elementwise -1, 0 or 1 by the sign of x, in x's dtype (0 for NaN, like torch);
-        differentiable with a zero gradient like torch's."""
-        if self.dtype is dt.bool_:
-            return self
-        s = (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
-        return self._zero_gradient(s) if self.dtype.is_float else s
-
-    def _zero_gradient(self, value: Tensor) -> Tensor:
-        """`value` (computed from self without a gradient path: comparisons, casts to int) as a
-        result that is differentiable with the gradient 0, like torch's sign, floor, round: a
-        where that never takes self (without it backward finds no path and raises)."""
-        never = g.const(False, dt.bool_, self.shape)
-        return Tensor._from(g.elementwise(Op.WHERE, never, self.node, value.node, dtype=self.dtype), self)
-
-    def relu(self) -> Tensor:
-        """Elementwise max(x, 0); like torch, no gradient at exactly 0 and NaN stays NaN."""
-        # not maximum(x, 0): at x == 0 torch's relu passes no gradient, maximum splits it;
-        # NaN stays NaN like torch (`x > 0` alone would turn it into 0)
-        if not self.dtype.is_float:
-            return ((self > 0) | (self != self)).where(self, 0)
-        # the same nodes as the line above builds, made directly: the generic broadcasting
-        # path costs several times more Python than the nodes themselves (small layers feel it)
-        x, b = self.node, dt.bool_
-        zero = g.const(0.0, self.dtype, self.shape)
-        pos = g.elementwise(Op.CMPLT, zero, x, dtype=b)
-        nan = g.elementwise(Op.NOT, g.elementwise(Op.CMPEQ, x, x, dtype=b), dtype=b)
-        keep = g.elementwise(Op.OR, pos, nan, dtype=b)
-        return Tensor._from(g.elementwise(Op.WHERE, keep, x, zero, dtype=self.dtype), self)
-
-    def sigmoid(self) -> Tensor:
-        """Elementwise logistic function 1 / (1 + exp(-x)), computed without overflow for large |x|
-        (and so without NaN gradients)."""
-        # each branch only exponentiates a non-positive number: 1/(1+exp(-x)) alone overflows
-        # exp for x < -88 and its gradient becomes 0 * inf = NaN
-        pos = self >= 0
-        e = pos.where(-self, self).exp()
-        return pos.where(1, e) / (1 + e)
-
-    def silu(self) -> Tensor:
-        """Elementwise x * sigmoid(x) (SiLU, also `swish`)."""
-        return self * self.sigmoid()
-
-    swish = silu
-
-    def erf(self) -> Tensor:
-        """Elementwise error function (OpenCL's erf, a primitive)."""
-        return self._unary(Op.ERF)
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
-        """Elementwise x where x > 0, else negative_slope * x (torch's default slope 0.01)."""
-        return (self > 0).where(self, self * negative_slope)
-
-    def elu(self, alpha: float = 1.0) -> Tensor:
-        """Elementwise x where x > 0, else alpha * (exp(x) - 1)."""
-        # the negative side exponentiates min(x, 0) only: exp(x) of a large x is inf, and the
-        # gradient the where gives that unused branch (0) times it was NaN
-        pos = self > 0
-        return pos.where(self, alpha * pos.where(0.0, self).expm1())
-
-    def expm1(self) -> Tensor:
-        """exp(x) - 1, accurate near 0 (where exp(x) rounds near 1): (u - 1) of u = exp(x),
-        corrected for |x| < 1/2 by (u - 1) (x / log(u) - 1), the error of u's rounding (Kahan;
-        0 in exact arithmetic, so it is detached: the gradient is u = exp(x)); x itself where u
-        rounds to 1. Farther from 0, u - 1 is as accurate as u."""
-        x = self.cast(dt.least_upper_float(self.dtype))
-        u = x.exp()
-        d = u - 1
-        lu = u.log()
-        near = (x.abs() < 0.5) & (lu != 0)  # false for NaN
-        fix = near.where(d * (x / lu - 1), 0.0).detach()
-        return (u == 1).where(x, d + fix)
-
-    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-        """log(1 + exp(beta x)) / beta, linear above `threshold` like torch. Each side of 0 is a
-        smooth formula that only exponentiates a non-positive number, and x = 0 takes the side
-        whose formula is smooth through it: the gradient is sigmoid(beta x) everywhere (0.5 at
-        0; |x| and relu there would each give their kink's 0)."""
-        bx = self * beta
-        pos = bx > 0
-        soft = (pos.where(-bx, bx).exp().log1p() + pos.where(bx, 0.0)) * (1 / beta)
-        return (bx > threshold).where(self, soft)
-
-    def neg_exp_log1p(self) -> Tensor:
-        """Elementwise log(1 + exp(-x)), accurate for x >= 0 (a building block of softplus)."""
-        # log(1 + exp(-x)) for x >= 0, stable
-        return (-self).exp().log1p()
-
-    def log1p(self) -> Tensor:
-        """log(1 + x), accurate where 1 + x rounds (tiny x): log(u) of u = 1 + x, corrected by
-        log(u) (x / (u - 1) - 1), the error of u's rounding (Goldberg; 0 in exact arithmetic, so
-        it is detached: the gradient is 1 / u); x itself where u rounds to 1."""
-        x = self.cast(dt.least_upper_float(self.dtype))
-        u = 1 + x
-        d = u - 1
-        lu = u.log()
-        rounded = (d != 0) & (d.abs() < float("inf")) & (lu.abs() < float("inf"))  # false for NaN
-        fix = rounded.where(lu * (x / d - 1), 0.0).detach()
-        return (d == 0).where(x, lu + fix)
-
-    def clip(self, min_: Any = None, max_: Any = None) -> Tensor:
-        """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound
-        keep their gradient and max_ wins when min_ > max_. Also `clamp`."""
-        if min_ is None and max_ is None:
-            raise ValueError("clip: at least one of min and max must be given")
-        # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
-        # max_ wins when min_ > max_ (min(max(x, lo), hi)); a NaN bound gives NaN (torch), the
-        # comparison alone would be false and keep x
-        x = self
-        if min_ is not None:
-            x = _or_nan(x < min_, min_).where(min_, x)
-        if max_ is not None:
-            x = _or_nan(x > max_, max_).where(max_, x)
-        if self.dtype.is_float and self.requires_grad:
-            # torch passes the gradient where lo <= x <= hi: a NaN x gets none (it stays NaN);
-            # only a tensor that takes gradients pays the extra select
-            x = self.isnan().where(self.detach(), x)
-        return x
-
-    clamp = clip
-
-    def floor(self) -> Tensor:
-        """Elementwise largest integer <= x, in x's dtype (integers unchanged; NaN and ±inf kept)."""
-        if not self.dtype.is_float:
-            return self
-        x = self.detach()
-        t = x.cast(dt.int64 if x.dtype.itemsize == 8 else dt.int32).cast(x.dtype)
-        # from 2**mantissa_bits up every float is an integer (and may not fit the int): keep it,
-        # as also NaN and ±inf (the comparison is false for them)
-        small = x.abs() < float(2 ** {2: 10, 4: 23, 8: 52}[x.dtype.itemsize])
-        return self._zero_gradient(_signed_zero(small.where((t > x).where(t - 1, t), x), x))
-
-    def ceil(self) -> Tensor:
-        """Elementwise smallest integer >= x, in x's dtype."""
-        return -((-self).floor())
-
-
-    def isnan(self) -> Tensor:
-        """Elementwise True where x is NaN."""
-        return self != self
-
-    def isinf(self) -> Tensor:
-        """Elementwise True where x is +inf or -inf."""
-        return self.abs() == float("inf")
-
-    # --- reductions -------------------------------------------------------------------------------
-    def _axes(self, axis: Any, op: str) -> tuple[int, ...]:
-        if axis is None:
-            return tuple(range(self.ndim))
-        if isinstance(axis, (list, tuple)):
-            axes = tuple(_norm_axis(a, self.ndim, op) for a in axis)
-            if len(set(axes)) != len(axes):
-                raise ValueError(f"{op}: repeated axis in {axis}")
-            return axes if self.ndim else ()
-        return (_norm_axis(axis, self.ndim, op),) if self.ndim else ()
-
-    def _reduce(self, op: Op, axis: Any, keepdim: bool, name: str, empty: Scalar | None = None) -> Tensor:
-        """`op` over `axis`. Over a zero-size axis a sum gives 0; a max has no identity and
-        raises IndexError like torch's, unless `empty` gives the value (any: False)."""
-        axes = self._axes(axis, name)
-        x = self
-        if op is Op.RMAX and any(x.shape[a] == 0 for a in axes):
-            if empty is None:
-                self._require_nonempty(axis, name)
-            out_shape = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
-            out = Tensor.full(out_shape, empty, dtype=self.dtype)
-            return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
-        if x.dtype is dt.bool_:
-            x = x.cast(dt.default_int)  # prod counts (torch), max is cast back below
-        if all(x.shape[a] == 1 for a in axes):
-            # over length-1 axes a reduction is the identity (no kernel, fuses as elementwise);
-            # a float sum starts from +0.0 like torch's, so a lone -0.0 sums to +0.0
-            out = x + 0.0 if op is Op.SUM and x.dtype.is_float else x
-        else:  # a long reduction may be split in two at realize (passes.split_reduce)
-            out = Tensor._from(g.reduce(op, x.node, axes), x)
-        if self.dtype is dt.bool_ and op is Op.RMAX:
-            out = out.cast(dt.bool_)
-        if keepdim:
-            return out
-        return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
-
-    def _require_nonempty(self, axis: Any, name: str) -> None:
-        """IndexError (torch's) for a reduction without identity over a zero-size dim."""
-        for a in self._axes(axis, name) if self.ndim else ((0,) if self.numel() == 0 else ()):
-            if self.shape[a] == 0:
-                raise IndexError(f"{name}: cannot reduce over dim {a} of size 0 in shape {self.shape} "
-                                 f"(a {name} of no elements has no value; torch raises too)")
-
-    def sum(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
-        """Sum over `axis`/`dim` (an int, a tuple, or None for all), keeping reduced dims as size 1
-        with `keepdim=True`. Bools and int32 are summed into int64 like torch; `dtype=` chooses."""
-        x = self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))
-        return x._reduce(Op.SUM, axis if dim is None else dim, keepdim, "sum")
-
-    def max(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
-        """Like torch: without a dim, the largest value (a 0-d tensor; NaN if any value is NaN);
-        `x.max(dim)` gives the named tuple `(values, indices)` of the maxima along `dim` and
-        their first indices (`argmax`), the gradient going to that index only, like torch's;
-        `x.max(other_tensor)` is `maximum`. `amax` gives the values over one or several dims."""
-        if isinstance(axis, Tensor):
-            return self.maximum(axis)
-        ax = axis if dim is None else dim
-        if ax is None:
-            return self.amax(None, keepdim)
-        return _values_indices(self, ax, keepdim, "max")
-
-    def min(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Any:
-        """Like torch: without a dim, the smallest value (a 0-d tensor); `x.min(dim)` gives the
-        named tuple `(values, indices)` (`argmin`); `x.min(other_tensor)` is `minimum`. `amin`
-        gives the values over one or several dims."""
-        if isinstance(axis, Tensor):
-            return self.minimum(axis)
-        ax = axis if dim is None else dim
-        if ax is None:
-            return self.amin(None, keepdim)
-        r = _values_indices(self._order_reversed(), ax, keepdim, "min")
-        return ValuesIndices(r.values._order_reversed(), r.indices)
-
-    def amax(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
-        """torch.amax: the largest values over `dim` (an int, a tuple, or None for all dims), NaN
-        if any value is NaN; the gradient is split evenly between tied maxima, like torch's."""
-        return self._reduce(Op.RMAX, dim if axis is None else axis, keepdim, "max")
-
-    def amin(self, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Tensor:
-        """torch.amin: the smallest values over `dim` (an int, a tuple, or None for all dims)."""
-        dim = dim if axis is None else axis
-        self._require_nonempty(dim, "min")
-        return self._order_reversed().amax(dim, keepdim)._order_reversed()
-
-    def mean(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Mean over `axis`/`dim` (None: all elements), in float (integers are averaged in float32);
-        NaN over zero elements, like torch."""
-        axis = axis if dim is None else dim
-        x = self.cast(dt.least_upper_float(self.dtype))
-        n = prod(tuple(self.shape[a] for a in self._axes(axis, "mean")))
-        s = x.sum(axis, keepdim)
-        return s * (1.0 / n) if n else s * float("nan")
-
-    def var(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
-            unbiased: bool | None = None) -> Tensor:
-        """Variance, unbiased by default like torch (`correction=0` or `unbiased=False` for the
-        population variance). With correction >= N, torch's value and gradient exactly: the sum
-        of squares over max(0, N - correction), i.e. inf (NaN for a zero sum)."""
-        axis = axis if dim is None else dim
-        if unbiased is not None:
-            correction = 1 if unbiased else 0
-        x = self.cast(dt.least_upper_float(self.dtype))
-        n = prod(tuple(self.shape[a] for a in self._axes(axis, "var")))
-        d = x - x.mean(axis, keepdim=True)
-        ss = (d * d).sum(axis, keepdim)
-        dof = n - correction
-        if dof > 0:
-            return ss * (1.0 / dof)
-        value = (ss * float("inf")).detach()  # ss / 0: inf, or NaN for ss == 0
-        # torch's gradient here (FunctionsManual var_backward) is not the derivative of that
-        # value: with dims, 2 / (N - correction) * (x - mean), finite for correction > N; over
-        # the whole tensor, inf (NaN where x == mean)
-        dd = d.detach()
-        if axis is not None and dof < 0:
-            slope = ss * (1.0 / dof)
-            return value + (slope - slope.detach())
-        weight = dd if axis is not None else (dd != 0).cast(dd.dtype)
-        return value + _infinite_slope(x, weight).sum(axis, keepdim)
-
-    def std(self, axis: Any = None, keepdim: bool = False, dim: Any = None, correction: float = 1,
-            unbiased: bool | None = None) -> Tensor:
-        """Standard deviation over `axis`/`dim`: the square root of `var` with the same arguments
-        (unbiased by default, like torch); no gradient where it is 0."""
-        v = self.var(axis, keepdim, dim, correction, unbiased)
-        # like torch, no gradient where the deviation is 0 (sqrt's would be 0 * inf = NaN): the
-        # square root of a stand-in 1 there, not selected
-        zero = v == 0
-        return zero.where(0.0, zero.where(1.0, v).sqrt())
-
-    def prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None, dtype: Any = None) -> Tensor:
-        """Product of elements (a multiplying reduction: exact for integers, wrapping on
-        overflow); bools and int32 multiply in int64 like torch, `dtype=` chooses."""
-        return self.cast(dtype if dtype is not None else dt.sum_dtype(self.dtype))._reduce(Op.RPROD, axis if dim is None else dim, keepdim, "prod")
-
-    def any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty
-        axis (torch)."""
-        return (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
-
-    def all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """True if every element over `axis`/`dim` is nonzero (a bool tensor); True over an empty
-        axis (torch)."""
-        return (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
-
-    def argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Index of the first maximum (flattened when axis is None, every dim kept as size 1
-        under keepdim, like torch), int32."""
-        axis = axis if dim is None else dim
-        if axis is None:
-            flat = self.flatten().argmax(0)
-            return flat.reshape((1,) * self.ndim) if keepdim else flat
-        ax = _norm_axis(axis, self.ndim, "argmax")
-        if self.ndim == 0:
-            return Tensor.full((), 0, dtype=dt.default_int)
-        n = self.shape[ax]
-        self._require_nonempty(ax, "argmax")
-        m = self == self.amax(ax, keepdim=True)
-        if self.dtype.is_float:
-            m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
-        rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
-        idx = (m.cast(dt.default_int) * rev).amax(ax, keepdim)
-        return n - idx
-
-    def argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """Index of the first minimum over `axis`/`dim` (flattened when None), int32."""
-        self._require_nonempty(axis if dim is None else dim, "argmin")
-        return self._order_reversed().argmax(axis, keepdim, dim)
-
-    def _shift(self, axis: Any, op: str) -> Tensor:
-        """The (detached) row maximum that keeps exp() of a row from overflowing, or 0 where
-        there is none: a row of zero length (whose sum of exps is then 0) or of infinities."""
-        if any(self.shape[a] == 0 for a in self._axes(axis, op)):
-            return Tensor.full(tuple(1 if i in self._axes(axis, op) else s for i, s in enumerate(self.shape)), 0.0,
-                               dtype=self.dtype)
-        return self.amax(axis, keepdim=True).detach()
-
-    def logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-        """log(sum(exp(x))) over `axis`/`dim`, computed stably (the max is subtracted first);
-        -inf over an empty axis (torch)."""
-        axis = axis if dim is None else dim
-        m = self._shift(axis, "logsumexp")
-        m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
-        s = (self - m).exp().sum(axis, keepdim=True).log() + m
-        return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
-
-    def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
-        """exp(x) / sum(exp(x)) along `axis`/`dim` (default the last), computed stably; one kernel
-        per row-wise op."""
-        axis = axis if dim is None else dim
-        x = self.cast(dt.least_upper_float(self.dtype))
-        e = (x - x._shift(axis, "softmax")).exp()
-        return e / e.sum(axis, keepdim=True)
-
-    def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
-        """x - logsumexp(x) along `axis`/`dim` (default the last), computed stably."""
-        axis = axis if dim is None else dim
-        x = self.cast(dt.least_upper_float(self.dtype))
-        d = x - x._shift(axis, "log_softmax")
-        return d - d.exp().sum(axis, keepdim=True).log()
-
-
-
-
-
-
-
-
-
-    # --- movement ---------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        """The same elements in a new shape (one size may be -1); a view when the layout allows,
-        like torch. Also `view`."""
-        shape = _shape_arg(shape)
-        if shape.count(-1) > 1:
-            raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
-        if -1 in shape:
-            known = prod(tuple(s for s in shape if s != -1))
-            if known == 0 or self.numel() % known:
-                raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
-            shape = tuple(self.numel() // known if s == -1 else s for s in shape)
-        if any(s < 0 for s in shape):
-            raise ValueError(f"reshape: negative size in {shape}")
-        if prod(shape) != self.numel():
-            raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {shape}")
-        return Tensor._from(g.reshape(self.node, shape), self)
-
-    def view(self, *shape: Any) -> Tensor:
-        """`reshape` (a view when the layout allows); `view(dtype)` reinterprets the bits as
-        another dtype of the same size, like torch (a bitcast: `x.view(lg.int32)` of float32)."""
-        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
-            return self.bitcast(shape[0])
-        return self.reshape(*shape)
-
-    def bitcast(self, dtype: Any) -> Tensor:
-        """The same bits read as `dtype` (of the same size, not bool); no gradient."""
-        d = dt.as_dtype(dtype)
-        if d == self.dtype:
-            return self
-        if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
-            raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
-                            "non-bool dtypes of the same size)")
-        return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
-
-    def permute(self, *order: Any) -> Tensor:
-        """The dims reordered as `order` (a view): `x.permute(1, 0)` swaps two dims."""
-        order = _shape_arg(order)
-        if len(order) != self.ndim:
-            raise ValueError(f"permute: order {order} does not match {self.ndim} dims of shape {self.shape}")
-        norm = tuple(_norm_axis(o, self.ndim, "permute") for o in order)
-        if sorted(norm) != list(range(self.ndim)):
-            raise ValueError(f"permute: {order} is not a permutation of the dims of shape {self.shape}")
-        return Tensor._from(g.permute(self.node, norm), self)
-
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
-        """Swap dims `dim0` and `dim1` (default the last two; a 0-d or 1-d tensor is returned as
-        is)."""
-        if self.ndim < 2 and dim0 in (-2, -1) and dim1 in (-2, -1):
-            return self
-        a, b = _norm_axis(dim0, self.ndim, "transpose"), _norm_axis(dim1, self.ndim, "transpose")
-        order = list(range(self.ndim))
-        order[a], order[b] = order[b], order[a]
-        return self.permute(*order)
-
-    @property
-    def T(self) -> Tensor:
-        """The tensor with all its dims reversed (a view, no copy): the transpose of a matrix."""
-        return self.permute(*reversed(range(self.ndim)))
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Merge dims `start_dim`..`end_dim` into one (a 0-d tensor becomes shape (1,))."""
-        if self.ndim == 0:
-            return self.reshape(1)
-        s, e = _norm_axis(start_dim, self.ndim, "flatten"), _norm_axis(end_dim, self.ndim, "flatten")
-        if s > e:
-            raise ValueError(f"flatten: start_dim {start_dim} is after end_dim {end_dim}")
-        return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
-
-    def squeeze(self, dim: Any = None) -> Tensor:
-        """Remove dims of size 1 (all of them, or only those in `dim`)."""
-        if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
-        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        axes = {_norm_axis(d, self.ndim, "squeeze") for d in dims}
-        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        """Insert a dim of size 1 at position `dim` (negative counts from the end, like torch)."""
-        if not -self.ndim - 1 <= dim <= self.ndim:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dims")
-        d = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
-
-    def expand(self, *shape: Any) -> Tensor:
-        """Broadcast size-1 dims to `shape` without copying (-1 keeps a size); new leading dims may
-        be added."""
-        shape = _shape_arg(shape)
-        if len(shape) < self.ndim:
-            raise ValueError(f"expand: target {shape} has fewer dims than shape {self.shape}")
-        if any(t < -1 for t in shape):
-            raise ValueError(f"expand: invalid size in {shape} for shape {self.shape} (sizes are >= 0, or -1 to keep one)")
-        if any(t == -1 for t in shape[:len(shape) - self.ndim]):
-            raise ValueError(f"expand: -1 is not allowed for the new leading dims of {shape} (shape {self.shape})")
-        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
-        new = tuple(s if t == -1 else t for s, t in zip(x.shape, shape))
-        for s, t in zip(x.shape, new):
-            if s != t and s != 1:
-                raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
-        return Tensor._from(g.expand(x.node, new), x)
-
-    def expand_as(self, other: Tensor) -> Tensor:
-        """`expand` to the shape of `other`."""
-        return self.expand(other.shape)
-
-    def broadcast_to(self, shape: Any) -> Tensor:
-        """Broadcast to `shape` by numpy/torch broadcasting rules (a view)."""
-        return self._expand_to(broadcast_shapes(self.shape, tuple(shape), op="broadcast_to")) if tuple(shape) != self.shape else self
-
-    def flip(self, dims: Any = None, *more: int) -> Tensor:
-        """Reverse the order of elements along `dims` (all dims when None)."""
-        if dims is None:
-            dims = tuple(range(self.ndim))
-        elif isinstance(dims, int):
-            dims = (dims,) + more
-        axes = tuple(_norm_axis(d, self.ndim, "flip") for d in dims)
-        if len(set(axes)) != len(axes):
-            raise ValueError(f"flip: dims {tuple(dims)} name the same dim twice (shape {self.shape})")
-        return Tensor._from(g.flip(self.node, axes), self)
-
-    def pad(self, widths: Any, value: float = 0.0, mode: str = "constant") -> Tensor:
-        """numpy-style widths ((before0, after0), ...) per dim (an int or one pair broadcasts);
-        negative widths crop."""
-        if mode != "constant":
-            raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
-        if isinstance(widths, int):
-            widths = ((widths, widths),) * self.ndim
-        widths = tuple(tuple(w) if isinstance(w, (tuple, list)) else (w, w) for w in widths)
-        if len(widths) == 1 and self.ndim > 1:
-            widths = widths * self.ndim
-        if len(widths) != self.ndim or any(len(w) != 2 for w in widths):
-            raise ValueError(f"pad: widths {widths} do not give (before, after) for each of {self.ndim} dims of {self.shape}")
-        crop = tuple((max(0, -b), s - max(0, -a)) for (b, a), s in zip(widths, self.shape))
-        if any(lo > hi for lo, hi in crop):
-            raise ValueError(f"pad: negative widths {widths} crop more than shape {self.shape}")
-        x = Tensor._from(g.shrink(self.node, crop), self) if any(b < 0 or a < 0 for b, a in widths) else self
-        pos = tuple((max(0, b), max(0, a)) for b, a in widths)
-        return Tensor._from(g.pad(x.node, pos, _py(value, x.dtype)), x)
-
-    def shrink(self, bounds: Sequence[tuple[int, int]]) -> Tensor:
-        """Keep the elements in [start, stop) along each dim, given one (start, stop) pair per dim
-        (a view)."""
-        return Tensor._from(g.shrink(self.node, tuple(tuple(b) for b in bounds)), self)
-
-    def repeat(self, *sizes: Any) -> Tensor:
-        """Tile the tensor `sizes[i]` times along each dim, like torch's `repeat` (numpy's `tile`)."""
-        sizes = _shape_arg(sizes)
-        if len(sizes) < self.ndim:
-            raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor with {self.ndim} dims")
-        x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
-        inter = []
-        for s in x.shape:
-            inter += [1, s]
-        expanded = []
-        for r, s in zip(sizes, x.shape):
-            expanded += [r, s]
-        return x.reshape(inter).expand(expanded).reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
-
-    def split(self, size: int | Sequence[int], dim: int = 0) -> list[Tensor]:
-        """Split along `dim` into pieces of `size` elements (the last may be shorter) or of the
-        listed sizes; a list of views."""
-        ax = _norm_axis(dim, self.ndim, "split")
-        n = self.shape[ax]
-        if isinstance(size, int) and (size < 0 or (size == 0 and n)):
-            raise ValueError(f"split: split size {size} for dim {dim} of size {n} (shape {self.shape}); "
-                             "it must be positive (0 only for an empty dim)")
-        if isinstance(size, int) and (size == 0 or n == 0):
-            return [self]  # an empty dim splits into one empty piece (torch)
-        if not isinstance(size, int) and any(s < 0 for s in size):
-            raise ValueError(f"split: negative size in {list(size)} (shape {self.shape})")
-        sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
-        if sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim} of {self.shape}")
-        out, start = [], 0
-        for s in sizes:
-            bounds = [(0, d) for d in self.shape]
-            bounds[ax] = (start, start + s)
-            out.append(self.shrink(bounds))
-            start += s
-        return out
-
-    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
-        """Split along `dim` into `chunks` pieces of equal size (the last may be smaller), like
-        torch."""
-        n = self.shape[_norm_axis(dim, self.ndim, "chunk")]
-        if chunks <= 0:
-            raise ValueError(f"chunk: chunks must be positive, got {chunks} (shape {self.shape})")
-        return self.split(max(1, math.ceil(n / chunks)), dim)
-
-    def __getitem__(self, idx: Any) -> Tensor:
-        return _getitem(self, idx)
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
     # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
