@@ -1,4 +1,4 @@
-"""The progress line of a long plan build (lazygrad/compile_progress.py): shown when a build
+"""The progress line of a long plan build (lazygrad/runtime/progress.py): shown when a build
 outlasts NOTICE_S and progress is on, silent for short builds, cached plans and LAZYGRAD_PROGRESS=0,
 and its thread never outlives the build (not even one that raises)."""
 from __future__ import annotations

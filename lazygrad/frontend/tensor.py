@@ -827,7 +827,7 @@ class Tensor:
 
 
 
-    # --- gather / scatter / select (lazygrad/indexing.py) ---------------------------------------------
+    # --- gather / scatter / select (lazygrad/frontend/indexing.py) ---------------------------------------------
 
 
 
