@@ -102,7 +102,7 @@ FINAL: Loop = (Region.FINAL, 0)
 @dataclass(frozen=True)
 class Panels:
     """A matmul's operands as its kernel reads them: the stored panel buffer each one is a
-    view of (lower.pack_panels), or None where it is read through its own view."""
+    view of (ir.panels.pack_panels), or None where it is read through its own view."""
 
     a: Node | None = None
     b: Node | None = None
@@ -169,7 +169,7 @@ def lower(kernel: Kernel) -> LoweredKernel:
     root = roots[0]
     lk = LoweredKernel(kernel, instrs, buffers, root.shape)
     if kernel.kind in _TEMPLATE_INDEXED:
-        return lk  # the template indexes its input buffers itself (codegen_sort, codegen_gather)
+        return lk  # the template indexes its input buffers itself (codegen/sort.py, codegen/gather.py)
 
     reduces = kernel.reduces if kernel.kind in _ROW_KINDS else []
     total: Node | None = None

@@ -1,7 +1,7 @@
 """The primitive operations: the one table that says what every op is.
 
 Each primitive has its arity, category, OpenCL C expression and numpy reference in one row.
-Gradient rules live in autodiff.py (`vjp_rules`), keyed by the same `Op`.
+Gradient rules live in autodiff/rules.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
