@@ -421,23 +421,31 @@ def _domain(n: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...], reds: list[Node]) -> bool:
-    """Inside a kernel, `r` (one value per row) is read only as a broadcast over its rows
-    (EXPAND to the full shape, through size-1 reshapes) or elementwise at its own shape."""
-    ok_nodes = {r.uid}
+    """Inside a kernel, `r` (one value per row) is read only as a broadcast over its rows or
+    elementwise at its own shape. Per-row values (r, its reshapes, elementwise ops of them)
+    are followed; wherever one is moved to the row domain's full shape, the view lowering will
+    compose from there down to each reduction must be a row broadcast (the fuzzer found a
+    per-row value padded into the row domain, fused by the shape rules and refused by lowering)."""
+    ok_nodes = {r.uid}       # r and its size-1 reshapes
+    per_row = {r.uid}        # ... and everything computed from them below the full shape
+    within = {m.uid for m in ops}
     for n in ops:  # dependency order: a node's sources come before it
-        if not any(s.uid in ok_nodes for s in n.srcs):
+        if not any(s.uid in per_row for s in n.srcs):
             continue
-        if n.op is Op.EXPAND and n.shape == full and n.srcs[0].shape == r.shape:
-            within = {m.uid for m in ops}
+        if n.op in MOVEMENT and n.shape == full:
             if not all(row_broadcast_read(n, red, within) for red in reds):
-                return False  # a reduction reaches the broadcast transposed (a reshape that moves its dims)
+                return False  # padded, shrunk or transposed into the rows: not a row broadcast
             continue  # the broadcast itself (reduced dims back to full size): lowering reads racc here
-        if n.op in (Op.RESHAPE, Op.DETACH) and [d for d in n.shape if d != 1] == [d for d in n.srcs[0].shape if d != 1]:
+        if (n.op in (Op.RESHAPE, Op.DETACH) and n.srcs[0].uid in ok_nodes
+                and [d for d in n.shape if d != 1] == [d for d in n.srcs[0].shape if d != 1]):
             ok_nodes.add(n.uid)
+            per_row.add(n.uid)
             continue
-        if n.op in ELEMENTWISE:
-            continue  # elementwise at r's own shape: a per-row epilogue
-        return False
+        if n.op in ELEMENTWISE or (n.op in MOVEMENT and not any(s.uid in ok_nodes for s in n.srcs)):
+            per_row.add(n.uid)
+            continue  # a per-row epilogue, or a per-row value on its way to the full shape
+        if any(s.uid in ok_nodes for s in n.srcs):
+            return False
     return True
 
 
