@@ -117,6 +117,10 @@ def _abort_on_exception(comm: Any) -> None:
             previous(kind, value, tb)
         sys.stderr.flush()
         sys.stdout.flush()
+        # the launcher forwards each rank's output through its own proxy, and Abort kills the
+        # proxies too: without a moment to forward it, the message above was lost under load
+        # (a CI run saw only the line printed before it); half a second is short against a job
+        time.sleep(0.5)
         comm.Abort(1)
 
     sys.excepthook = hook
