@@ -14,6 +14,7 @@ Public names: Leaf, Instr, Program, generate, evaluate, Noise, code_for, ENV_NP,
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -109,9 +110,17 @@ def _apply(ins: Instr, srcs: list, in_dtypes: list[str], lib: str):
     conv = TR.conv if lib == "torch" else R.conv
     ops = [conv(s, d, t) for s, d, t in zip(srcs, in_dtypes, targets)]
     out_d = row.out(targets, ins.params)
+    params = ins.params
+    c = params.get("c")
+    if lib == "np" and isinstance(c, float) and math.isfinite(c) and targets:
+        # torch computes with the Python scalar converted to the tensor's float dtype: x % 1e30
+        # on float32 uses float32(1e30) (fuzz seed 772436415 compared with the exact 1e30)
+        cd = targets[0] if is_float(targets[0]) else out_d if is_float(out_d) else None
+        if cd is not None:
+            params = {**params, "c": float(R.rnd(np.float64(c), cd))}
     with np.errstate(all="ignore"):
         v = run_template(row.torch if lib == "torch" else row.np, ENV_TORCH if lib == "torch" else ENV_NP, ops,
-                         ins.params)
+                         params)
     v = TR.rnd(v, out_d) if lib == "torch" else R.rnd(v, out_d)
     return v, out_d, ops
 

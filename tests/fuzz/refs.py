@@ -590,7 +590,9 @@ class TR:
 
     @staticmethod
     def logsumexp(x, axis, keepdim):
-        return torch.logsumexp(x, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x
+        # a 0-d input too: torch's logsumexp of it is exp/log again (NaN gradient at NaN), not
+        # the identity (fuzz seed 772435530 compared lazygrad, which matches torch, with the identity)
+        return torch.logsumexp(x, dim=TR.dims(x, axis) if x.ndim else 0, keepdim=keepdim)
 
     @staticmethod
     def var(x, axis, keepdim, correction):
