@@ -97,6 +97,8 @@ ROWWISE = {
     "transposed_read": lambda x: x[:, :8] * x[:, :8].sum(1, keepdim=True).reshape(1, 8).expand(8, 8),
     # a per-row value padded into the row domain (fuzz seed 22100013): fused by the shape rules, refused by lowering
     "padded_per_row": lambda x: x[:4] + x[:4].amax(0, keepdim=True).floor().tanh().pad(((3, 0), (0, 0))),
+    # a row-wise kernel whose output is a flip: row i is written from the reduction of row n-1-i (seed 863406059)
+    "flipped_output": lambda x: x.softmax(0).flip((1, 0)),
     "3d": lambda x: x.reshape(2, 4, 16).softmax(1).reshape(8, 16), "rms": lambda x: x / (x * x).mean(-1, keepdim=True).sqrt(),
 }
 

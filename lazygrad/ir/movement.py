@@ -5,7 +5,8 @@ way to index its source. Lowering, the matmul packing pass and the scheduler all
 same answer to "through which view is this node read?", so the composition lives here, with
 the graph, and not in one of the stages that ask.
 
-Public names: movement_st, movement_chain, fold_views, operand_view, same_index, row_broadcast_read.
+Public names: movement_st, movement_chain, fold_views, operand_view, same_index, row_broadcast_read,
+row_reads_from.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from lazygrad.ir.graph import Node
-from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, PRIMITIVES, Op
+from lazygrad.ir.ops import ELEMENTWISE, MOVEMENT, PRIMITIVES, REDUCE, Op
 from lazygrad.ir.view import ShapeTracker, View, prod
 
 
@@ -172,4 +173,33 @@ def row_broadcast_read(read: Node, red: Node, within: set[int]) -> bool:
             stack.append((n.srcs[0], fold_views(movement_st(n).compose(st))))
         elif n.uid in within and n.realized is None and n.op in ELEMENTWISE:
             stack.extend((s, st) for s in n.srcs)
+    return True
+
+
+def row_reads_from(root: Node, red: Node, within: set[int], full: tuple[int, ...]) -> bool:
+    """Does a kernel of root `root` (row domain `full`) read the reduction `red` the way a
+    row-wise kernel can: as a row broadcast wherever it is read over full rows (a row output,
+    or inside another reduction's loop over the row), and element for element where it is
+    read per row (a per-row output)? The walk composes views from the root down as lowering
+    does, through movement and elementwise nodes, and into the loop of every other reduction
+    of the kernel (which runs over the full domain)."""
+    want = ShapeTracker.from_shape(red.shape).expand(full)
+    stack = [(root, ShapeTracker.from_shape(root.shape), root.shape == full)]
+    seen: set[tuple[int, ShapeTracker, bool]] = set()
+    while stack:
+        n, st, rows = stack.pop()
+        if (n.uid, st, rows) in seen:
+            continue
+        seen.add((n.uid, st, rows))
+        if n is red:
+            if not (same_index(st, want) if rows else prod(st.shape) == prod(red.shape)):
+                return False
+        elif n.uid not in within or n.realized is not None:
+            continue
+        elif n.op in MOVEMENT:
+            stack.append((n.srcs[0], fold_views(movement_st(n).compose(st)), rows))
+        elif n.op in ELEMENTWISE:
+            stack.extend((s, st, rows) for s in n.srcs)
+        elif n.op in REDUCE and n.srcs[0].shape == full:
+            stack.append((n.srcs[0], ShapeTracker.from_shape(full), True))
     return True

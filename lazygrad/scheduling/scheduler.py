@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
-from lazygrad.ir.movement import row_broadcast_read
+from lazygrad.ir.movement import row_broadcast_read, row_reads_from
 from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -449,6 +449,15 @@ def _plain_broadcast_uses(ops: list[Node], r: Node, full: tuple[int, ...], reds:
     return True
 
 
+def _root_reads_rows(root: Node, ops: list[Node], full: tuple[int, ...], reds: list[Node]) -> bool:
+    """Every read of the fused reductions, with the view lowering composes from the kernel's
+    root down (ir.movement.row_reads_from): softmax(0) written flipped, or a second reduction
+    over the flipped softmax, reads row i from the reduction of row n-1-i (fused by the local
+    read checks, refused by lowering: fuzz seed 863406059)."""
+    within = {m.uid for m in ops}
+    return all(row_reads_from(root, red, within, full) for red in reds)
+
+
 def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
               deny: frozenset[int] = frozenset()) -> dict[int, set[int]]:
     """Row-wise fusion: a consumer kernel recomputes the reductions it only broadcasts back
@@ -495,7 +504,8 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
                 if prod(tuple(dom[0][a] for a in dom[1])) > ROW_MAX_ELEMENTS:
                     _note(stored, uid, Cut(CutReason.ROW_TOO_LONG, (ROW_MAX_ELEMENTS,)))
                     continue
-                if not total and not _plain_broadcast_uses(ops + r_ops, r, dom[0], r_reds):
+                if not total and not (_plain_broadcast_uses(ops + r_ops, r, dom[0], r_reds)
+                                      and _root_reads_rows(k, ops + r_ops, dom[0], r_reds)):
                     _note(stored, uid, Cut(CutReason.ROW_VIEW))
                     continue
                 # k recomputes r (and whatever r's own kernel recomputes)

@@ -422,6 +422,12 @@ def check_batch(ps: list[Program], unfused: list[bool] | None = None, check_refs
                     it.out.failure.kind = "batch-" + it.out.failure.kind
                 else:
                     it.out.failure = alone.failure
+    if any(it.out.failure is not None and it.out.failure.kind == "law" for it in items):
+        # the retry counter is one per realize: once the program that needs it is found alone,
+        # the others of its batch only shared its realize
+        for it in items:
+            if it.out.failure is not None and it.out.failure.kind == "batch-law":
+                it.out.failure = None
     return [it.out for it in items]
 
 
