@@ -8,7 +8,6 @@ ProgramCache, BuildError, memory_stats.
 from __future__ import annotations
 
 import hashlib
-import re
 import os
 import tempfile
 import time
