@@ -624,3 +624,84 @@ def test_float32_log_softmax_of_a_dominant_row_rounds_like_torch_float32():
     assert x.log_softmax(-1).numpy()[0, 4] == torch.log_softmax(t, -1).numpy()[0, 4] == 0.0
     out = (2.938735877055719e-39 / x.log_softmax(-1)).numpy()
     assert np.isinf(out[0, 4]) and np.isinf((2.938735877055719e-39 / torch.log_softmax(t, -1)).numpy()[0, 4])
+
+
+# --- signed zeros through a select against -0.0 (an LLVM 14 fold) --------------------------------------
+_ZEROS = np.tile(np.array([0.0, -0.0, 1.0, -1.0, nan, 0.0, -0.0, 2.0], np.float32), 8)
+
+
+@pytest.mark.parametrize("n", [3, 64])
+@pytest.mark.parametrize("name, lgf, tf", [
+    ("clip min -0.0", lambda a: (a * 1.0).clip(-0.0, None), lambda t: (t * 1.0).clip(-0.0, None)),
+    ("clip max -0.0", lambda a: a.clip(None, -0.0), lambda t: t.clip(None, -0.0)),
+    ("where x<0 -0.0", lambda a: (a < 0).where(-0.0, a), lambda t: torch.where(t < 0, -0.0, t)),
+    ("where x<-0.0 0.0", lambda a: (a < -0.0).where(0.0, a), lambda t: torch.where(t < -0.0, 0.0, t)),
+    ("where x>-0.0 x", lambda a: (a > -0.0).where(a, -0.0), lambda t: torch.where(t > -0.0, t, -0.0)),
+])
+def test_a_select_against_negative_zero_keeps_the_sign_of_zero_like_torch(name, lgf, tf, n):
+    # fuzz seed 772435783: PoCL's LLVM 14 turned `x < -0.0 ? -0.0 : x` (clip's select) into a
+    # maxnum that gives -0.0 for +0.0, in scalar code too (its work-item vectorizer); 1 / clip(x)
+    # was -inf where torch's is +inf
+    x = _ZEROS[:n]
+    got, want = lgf(Tensor(x)).numpy(), tf(torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want), err_msg=name)
+    close(got, want)
+
+
+def test_clamp_takes_torchs_keywords():
+    # a newcomer's x.clamp(min=0.0) raised TypeError: the keywords were min_ and max_
+    x = np.array([-2.0, -0.5, 0.5, 2.0, nan], np.float32)
+    t = torch.tensor(x)
+    close(Tensor(x).clamp(min=0.0), t.clamp(min=0.0).numpy())
+    close(Tensor(x).clamp(max=0.25), t.clamp(max=0.25).numpy())
+    close(Tensor(x).clip(min=-1.0, max=1.0), t.clip(min=-1.0, max=1.0).numpy())
+    close(Tensor(x).clamp_min(0.0), t.clamp_min(0.0).numpy())
+    close(Tensor(x).clamp_max(0.0), t.clamp_max(0.0).numpy())
+    close(lg.clamp(Tensor(x), min=0.5), torch.clamp(t, min=0.5).numpy())
+
+
+def test_maximum_of_tied_zeros_is_the_second_operand_like_numpy_and_torchs_vector_path():
+    # torch is not consistent here: below 16 elements its scalar loop keeps the first operand,
+    # from 16 on its vector loop the second (docs/semantics.md); lazygrad is the second always
+    a, b = np.zeros(64, np.float32), np.full(64, -0.0, np.float32)
+    np.testing.assert_array_equal(np.signbit(Tensor(a).maximum(Tensor(b)).numpy()),
+                                  np.signbit(torch.maximum(torch.tensor(a), torch.tensor(b)).numpy()))
+    np.testing.assert_array_equal(np.signbit(Tensor(b).minimum(Tensor(a)).numpy()),
+                                  np.signbit(torch.minimum(torch.tensor(b), torch.tensor(a)).numpy()))
+    np.testing.assert_array_equal(np.signbit(Tensor(a[:3]).maximum(Tensor(b[:3])).numpy()), [True] * 3)
+
+
+# --- logsumexp's gradient at +inf ---------------------------------------------------------------------
+@pytest.mark.parametrize("row", [[-inf, inf, 1.7e38, -inf, inf], [inf, 1.0, -inf], [1.0, 2.0, 3.0],
+                                 [-inf, -inf], [inf, inf], [nan, 1.0], [3e38, -1.0]])
+def test_logsumexp_gradient_with_infinities_is_torchs(row):
+    # fuzz seed 772437428: with a +inf entry the shift was 0, so a finite entry's exp overflowed
+    # and its gradient was inf / inf = NaN; torch's exp(x - logsumexp) is 0 there
+    x = np.array(row, np.float32)
+    # (against float64 torch; at [3e38, 3e38] torch's exp(x - logsumexp) is 1 per entry, as
+    # 3e38 + log 2 rounds to 3e38 even in float64; lazygrad's exp(x - max) / sum gives 0.5)
+    lx, tx = Tensor(x, requires_grad=True), _t(x, torch.float64, grad=True)
+    y, ty = lx.logsumexp(0), torch.logsumexp(tx, 0)
+    ty.backward()
+    close(y, torch.logsumexp(_t(x), 0).numpy())
+    close(lg.grad(y, [lx])[0], tx.grad.numpy())
+
+
+# --- prod's gradient with NaN, infinities and zeros ----------------------------------------------------
+_PROD_ROWS = [[1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 3.0, 4.0], [0.0, 0.0, 3.0, 4.0], [nan, 0.0, 0.0, 0.0],
+              [nan, 1.0, 2.0, 3.0], [inf, 2.0, 0.0, 1.0], [-inf, 2.0, -inf, 1.0], [inf, 1.0, 2.0, -3.0],
+              [0.0, 0.0, 0.0, 0.0], [-2.0, 0.5, nan, inf]]
+
+
+@pytest.mark.parametrize("rows", [(0, 1), (3, 4), (2, 5), (6, 7), (8, 9), (4, 7), (0, 4), (1, 6)])
+@pytest.mark.parametrize("dim", [None, 0, 1])
+def test_prod_gradient_is_torchs_with_nan_inf_and_zeros(rows, dim):
+    # fuzz seed 772438524: a row with a NaN and zeros had gradient 0 where torch's exclusive
+    # products give NaN; torch's rule depends on whether the input has a zero anywhere
+    x = np.array([_PROD_ROWS[r] for r in rows], np.float32)
+    lx, tx = Tensor(x, requires_grad=True), _t(x, torch.float64, grad=True)
+    y, ty = (lx.prod(), tx.prod()) if dim is None else (lx.prod(dim), tx.prod(dim))
+    w = np.linspace(0.5, 1.5, ty.numel()).reshape(ty.shape)
+    ty.backward(torch.tensor(w))
+    got = lg.grad(y, [lx], grad_output=Tensor(w.astype(np.float32)))[0].numpy()
+    np.testing.assert_allclose(got, tx.grad.numpy(), rtol=1e-5, equal_nan=True)

@@ -89,25 +89,60 @@ def _rmax_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 
 def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
-    """torch's prod backward, the product of the row's other elements: out / x without zeros
-    in the row; with one zero z, the product p of the non-zeros at z and z * p / x elsewhere
-    (0, but with z's derivative for a second order); with two or more, 0 like torch. (out / x
-    alone is 0 / 0 = NaN at a zero.)"""
+    """torch's prod backward. Without a zero anywhere in the input, out / x (NaN at a NaN or an
+    infinity, as torch's division gives). With zeros, torch takes the product of the row's other
+    elements (exclusive cumulative products) — except a full reduction with two or more zeros,
+    which is 0. The other elements' product is composed from row counts, so it is exact in
+    IEEE terms without a scan: NaN when another element is NaN or the others hold both a zero
+    and an infinity, 0 when they hold a zero, ±inf when they hold an infinity, otherwise the
+    product of the finite non-zeros divided by x (fuzz seed 772438524: a row with a NaN and
+    zeros had gradient 0, torch's NaN)."""
     (x,) = n.srcs
     axes, shape = n.arg, n.srcs[0].shape
-    is0 = gr.elementwise(Op.CMPEQ, x, _c(0.0, x), dtype=dt.bool_)
-    zeros = gr.expand(gr.reduce(Op.SUM, _as(is0, dt.default_int), axes), shape)
-    nonzero = _where(is0, _c(1.0, x), x)  # also the divisor: where's unused branch must stay finite
-    others = gr.expand(gr.reduce(Op.RPROD, nonzero, axes), shape)  # product of the non-zeros
-    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)  # the zero (its value is 0)
-    by_x = div(others, nonzero)
-    # z * (product of the others but x) is 0; others / x gives that product for finite x only
-    finite = gr.elementwise(Op.CMPEQ, mul(x, _c(0.0, x)), _c(0.0, x), dtype=dt.bool_)
-    one0 = _where(is0, others, _where(finite, mul(z, by_x), _c(0.0, x)))
+    b, i = dt.bool_, dt.default_int
 
-    def count_is(k: int) -> Node:
-        return gr.elementwise(Op.CMPEQ, zeros, gr.const(k, dt.default_int, shape), dtype=dt.bool_)
-    d = _where(count_is(0), by_x, _where(count_is(1), one0, _c(0.0, x)))
+    def test(op: Op, a: Node, c: Node) -> Node:
+        return gr.elementwise(op, a, c, dtype=b)
+
+    def count(mask: Node, over: tuple[int, ...] = axes) -> Node:
+        return gr.expand(gr.reduce(Op.SUM, _as(mask, i), over), shape)
+
+    def some(k: Node) -> Node:
+        return test(Op.CMPLT, gr.const(0, i, shape), k)
+
+    def minus(k: Node, mask: Node) -> Node:  # a row count without this element
+        return gr.elementwise(Op.SUB, k, _as(mask, i))
+
+    is0 = test(Op.CMPEQ, x, _c(0.0, x))
+    isnan = gr.elementwise(Op.NOT, test(Op.CMPEQ, x, x), dtype=b)
+    isinf = gr.elementwise(Op.OR, test(Op.CMPEQ, x, _c(math.inf, x)), test(Op.CMPEQ, x, _c(-math.inf, x)), dtype=b)
+    neginf = test(Op.CMPEQ, x, _c(-math.inf, x))
+    irregular = gr.elementwise(Op.OR, gr.elementwise(Op.OR, is0, isnan, dtype=b), isinf, dtype=b)
+    zeros = count(is0)
+    # out / x without zeros (the divisor is 1 at a zero so where's unused branch stays finite)
+    nonzero = _where(is0, _c(1.0, x), x)
+    by_x = div(gr.expand(gr.reduce(Op.RPROD, nonzero, axes), shape), nonzero)
+    # the product of the other elements
+    finite = _where(irregular, _c(1.0, x), x)
+    f_others = div(gr.expand(gr.reduce(Op.RPROD, finite, axes), shape), finite)
+    zeros_o, nans_o, infs_o = minus(zeros, is0), minus(count(isnan), isnan), minus(count(isinf), isinf)
+    odd_neginf = test(Op.CMPEQ, gr.elementwise(Op.AND, minus(count(neginf), neginf), gr.const(1, i, shape)),
+                      gr.const(1, i, shape))
+    signed = _where(odd_neginf, neg(f_others), f_others)
+    # one zero elsewhere: z * (the rest) is 0 but keeps z's derivative for a second order
+    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)
+    one_zero = test(Op.CMPEQ, zeros_o, gr.const(1, i, shape))
+    with_zero = _where(gr.elementwise(Op.AND, one_zero, gr.elementwise(Op.NOT, is0, dtype=b), dtype=b),
+                       mul(z, signed), _c(0.0, x))
+    nan_others = gr.elementwise(Op.OR, some(nans_o), gr.elementwise(Op.AND, some(infs_o), some(zeros_o), dtype=b),
+                                dtype=b)
+    others = _where(nan_others, _c(math.nan, x),
+                    _where(some(zeros_o), with_zero, _where(some(infs_o), mul(signed, _c(math.inf, x)), signed)))
+    every = tuple(range(len(shape)))
+    total = count(is0, every) if set(axes) != set(every) else zeros
+    d = _where(some(total), others, by_x)
+    if set(axes) == set(every):  # torch's prod() without a dim: 0 with two or more zeros
+        d = _where(test(Op.CMPLT, gr.const(1, i, shape), total), _c(0.0, x), d)
     return (mul(gr.expand(g, shape), d),)
 
 

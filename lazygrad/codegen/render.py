@@ -96,6 +96,13 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
     if op is Op.WHERE:
         c, a, b = args
         if w == 1:
+            if out_dt.is_float and literal(-0.0, out_dt) in (a, b):
+                # LLVM 14 (PoCL 3.0) reads `x < 0 ? -0.0 : x` as maxnum(x, -0.0), which may give
+                # -0.0 for x = +0.0 (it takes the constant -0.0 for a non-zero), and its work-item
+                # vectorizer does so even in scalar code (clip(x, -0.0) turned +0.0 into -0.0: fuzz
+                # seed 772435783); the select() builtin is not pattern-matched. It is ~7x slower
+                # than ?: in scalar code (no implicit vectorization), so only here.
+                return f"select({b},{a},({_MASK_INT[out_dt.itemsize]})({c}))"
             return f"({c}?{a}:{b})"
         mask = _MASK_INT[out_dt.itemsize if out_dt is not bool_ else 4]
         return f"select({b},{a},convert_{mask}{w}({c}))"
@@ -107,6 +114,10 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
     assert fmt is not None, op
     if p.wraps and in_dt.is_int:
         return wrapping(fmt, in_dt, w).format(*args)
+    if op in (Op.CMPLT, Op.CMPEQ) and in_dt.is_float:
+        # -0.0 and +0.0 compare equal, so a comparison with +0.0 is the same test; with the
+        # constant -0.0 LLVM 14 folds the select reading it into a wrong maxnum (see WHERE)
+        args = [vliteral(0.0, in_dt, w) if a == vliteral(-0.0, in_dt, w) else a for a in args]
     named = {k: vliteral(cl_constant(k, in_dt.name), in_dt, w) for k in CL_CONSTANTS if "{" + k + "}" in fmt}
     expr = fmt.format(*args, one=vliteral(1, in_dt, w), zero=vliteral(0, in_dt, w), **named)
     if op in (Op.CMPLT, Op.CMPEQ) and w > 1 and in_dt.itemsize != 4:

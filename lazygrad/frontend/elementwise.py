@@ -196,9 +196,10 @@ def _method_log1p(self) -> Tensor:
     return (d == 0).where(x, lu + fix)
 
 
-def _method_clip(self, min_: Any = None, max_: Any = None) -> Tensor:
-    """Elementwise clamp to [min_, max_] (either may be None). Like torch, values on a bound
-    keep their gradient and max_ wins when min_ > max_. Also `clamp`."""
+def _method_clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
+    """Elementwise clamp to [min, max] (either may be None, each a number or a tensor). Like
+    torch, values on a bound keep their gradient and max wins when min > max. Also `clamp`."""
+    min_, max_ = min, max
     if min_ is None and max_ is None:
         raise ValueError("clip: at least one of min and max must be given")
     # where, not maximum/minimum: like torch, x keeps its gradient on the bounds, and
@@ -215,6 +216,15 @@ def _method_clip(self, min_: Any = None, max_: Any = None) -> Tensor:
         x = self.isnan().where(self.detach(), x)
     return x
 
+
+def _method_clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+    """clamp(min=min), torch's spelling."""
+    return _method_clip(self, min=min)
+
+
+def _method_clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+    """clamp(max=max), torch's spelling."""
+    return _method_clip(self, max=max)
 
 def _method_floor(self) -> Tensor:
     """Elementwise largest integer <= x, in x's dtype (integers unchanged; NaN and ±inf kept)."""
@@ -276,4 +286,6 @@ TENSOR_METHODS = {
     "isinf": _method_isinf,
     "swish": _method_silu,
     "clamp": _method_clip,
+    "clamp_min": _method_clamp_min,
+    "clamp_max": _method_clamp_max,
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.ir.ops import Op
@@ -214,7 +216,13 @@ def _method_logsumexp(self, axis: Any = None, keepdim: bool = False, dim: Any = 
     -inf over an empty axis (torch)."""
     axis = axis if dim is None else dim
     m = self._shift(axis, "logsumexp")
-    m = (m.abs() == float("inf")).where(0.0, m)  # all -inf rows: avoid inf - inf
+    m = (m == float("-inf")).where(0.0, m)  # all -inf rows: avoid -inf - -inf
+    if self.dtype.is_float:
+        # a row with +inf shifts by the largest finite value, not by 0 like torch's forward:
+        # the value is the same (inf), and the gradient exp(x - m) / sum is then 0 at the
+        # finite entries like torch's exp(x - logsumexp); shifted by 0, exp overflows there
+        # and gives inf / inf = NaN (fuzz seed 772437428)
+        m = (m == float("inf")).where(float(np.finfo(self.dtype.np).max), m)
     s = (self - m).exp().sum(axis, keepdim=True).log() + m
     return s if keepdim else s.reshape(tuple(x for i, x in enumerate(self.shape) if i not in self._axes(axis, "logsumexp")))
 
