@@ -99,6 +99,9 @@ ROWWISE = {
     "padded_per_row": lambda x: x[:4] + x[:4].amax(0, keepdim=True).floor().tanh().pad(((3, 0), (0, 0))),
     # a row-wise kernel whose output is a flip: row i is written from the reduction of row n-1-i (seed 863406059)
     "flipped_output": lambda x: x.softmax(0).flip((1, 0)),
+    # a reduction padded, then read back through the pad's gradient (a shrink): the pad's view reached
+    # the reduction unfolded in lowering's check (seed 863407544)
+    "pad_then_gradient": lambda x: x.amax(0, keepdim=True).pad(((1, 2), (2, 1)), value=2.0).abs(),
     "3d": lambda x: x.reshape(2, 4, 16).softmax(1).reshape(8, 16), "rms": lambda x: x / (x * x).mean(-1, keepdim=True).sqrt(),
 }
 

@@ -306,6 +306,11 @@ def _check_row_read(r: Node, st: ShapeTracker, region: Region, full: tuple[int, 
     shape) or broadcast over the row (INNER stages, ROW), nothing else."""
     axes = r.arg
     keep = [i for i in range(len(full)) if i not in axes]
+    # a PAD's child view is composed unfolded (its PAD instruction masks the read), so a pad
+    # that a shrink undoes reaches r as two views; folded, as the scheduler's
+    # ir.movement.row_reads_from sees it, it is the plain broadcast it is (fuzz seed 863407544:
+    # amax, padded, then abs's gradient through the pad)
+    st = fold_views(st)
     if region is Region.OUTER:
         # the epilogue loops over the output's shape; reaching r through flat reshapes only,
         # the loop index is r's flat index
