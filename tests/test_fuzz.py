@@ -38,3 +38,40 @@ def test_fuzz_programs_match_numpy_and_torch(capsys: pytest.CaptureFixture[str])
     assert stats.forward == count, stats.summary()
     assert stats.unfused >= count // 4, stats.summary()
     assert stats.grad >= count // 4, stats.summary()
+
+
+def test_a_harness_error_fails_its_program_and_the_run_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a soak run died on a RuntimeError of the torch gradient reference (conv2d of a zero-width
+    # input, which torch refuses): the run now checks the batch's programs alone, fails the one
+    # that raises as "harness" with its traceback, and goes on
+    import fuzz
+    from fuzz import check
+
+    real = fuzz.check_program
+
+    def batch(*args, **kwargs):
+        raise RuntimeError("a batch's reference raised")
+
+    def alone(p, unfused=True, check_refs=False):
+        if p is programs[1]:
+            raise RuntimeError("Only zero batch or zero channel inputs are supported")
+        return real(p, unfused, check_refs)
+
+    programs: list = []
+    generate = fuzz.generate
+
+    def generated(seed: int):
+        programs.append(generate(seed))
+        return programs[-1]
+
+    monkeypatch.setattr(fuzz, "generate", generated)
+    monkeypatch.setattr(fuzz, "check_batch", batch)
+    monkeypatch.setattr(fuzz, "check_program", alone)
+    lines: list[str] = []
+    stats = run(0, 3, stop_after=None, shrink_failures=False, log=lines.append)
+    assert stats.programs == 3 and stats.forward == 2
+    assert [(s, f.kind) for s, f, _ in stats.failures] == [(1, "harness")]
+    assert any("zero channel" in line for line in lines)
+    # and torch refusing a program's gradient means no gradient reference, not a crash
+    monkeypatch.setattr(check, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("refused")))
+    assert check.torch_grads(programs[0], None) is None

@@ -17,10 +17,11 @@ Public names: run, Stats, generate, check_program, shrink, reproducer.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .check import Failure, check_batch, check_program
+from .check import Failure, Outcome, check_batch, check_program
 from .program import Program, generate
 from .shrink import reproducer, shrink
 
@@ -46,6 +47,27 @@ class Stats:
                 f"{self.elements} values compared, {len(self.failures)} failures")
 
 
+def _checked(ps: list[Program], seeds: list[int], unfused: bool, check_refs: bool) -> list:
+    """check_batch, and where the checking itself raises (a reference torch refuses in a way
+    the harness did not expect), each program alone, the one that raises failing as
+    "harness" with its traceback, so a soak run reports it and goes on instead of dying."""
+    marks = [unfused and s % UNFUSED_EVERY == 0 for s in seeds]
+    try:
+        return check_batch(ps, marks, check_refs)
+    except Exception:  # noqa: BLE001 - any exception of the harness is a finding
+        outs = []
+        for p, u in zip(ps, marks):
+            try:
+                outs.append(check_program(p, u, check_refs))
+            except Exception as e:  # noqa: BLE001
+                out = Outcome()
+                out.failure = Failure("harness", "", f"the fuzzer raised {type(e).__name__}: {e}".splitlines()[0][:300],
+                                      type(e).__name__)
+                out.failure.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+                outs.append(out)
+        return outs
+
+
 def run(seed: int = 0, count: int | None = None, minutes: float | None = None, unfused: bool = True,
         shrink_failures: bool = True, stop_after: int | None = 1, log: Callable[[str], None] = print,
         check_refs: bool = False) -> Stats:
@@ -63,7 +85,7 @@ def run(seed: int = 0, count: int | None = None, minutes: float | None = None, u
         ps = [generate(s) for s in seeds]
         # every program fused; a third of them unfused as well (LAZYGRAD_FUSE=0 runs one kernel
         # per primitive: many kernels, each costing PoCL a compile at its first launch)
-        outs = check_batch(ps, [unfused and s % UNFUSED_EVERY == 0 for s in seeds], check_refs)
+        outs = _checked(ps, seeds, unfused, check_refs)
         for s, p, out in zip(seeds, ps, outs):
             stats.programs += 1
             stats.forward += out.forward
@@ -75,9 +97,10 @@ def run(seed: int = 0, count: int | None = None, minutes: float | None = None, u
                 continue
             f = out.failure
             log(f"fuzz: seed {s} FAILED ({f.kind}): {f.message}")
-            if getattr(f, "traceback", None) and f.kind.endswith("raised"):
+            if getattr(f, "traceback", None) and (f.kind.endswith("raised") or f.kind == "harness"):
                 log(f.traceback)  # type: ignore[attr-defined]
-            small = shrink(p, f, log=log) if shrink_failures and not f.kind.startswith("batch") else p
+            small = (shrink(p, f, log=log) if shrink_failures and not f.kind.startswith("batch") and f.kind != "harness"
+                     else p)
             repro = reproducer(small, f.kind, f.message)
             log(f"--- reproducer (seed {s}, {len(small.instrs)} ops) ---\n{repro}\n---")
             stats.failures.append((s, f, repro))

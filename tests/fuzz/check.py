@@ -43,7 +43,7 @@ _LG_ENV = {"lg": lg, "Tensor": Tensor, "np": np, "nan": float("nan"), "inf": flo
 
 @dataclass
 class Failure:
-    kind: str          # forward | unfused | grad | unfused-grad | raised | no-error | error-type | reference | law
+    kind: str          # forward | unfused | grad | unfused-grad | raised | no-error | error-type | reference | law | harness
     value: str         # the value (or leaf, for gradients) that differs
     message: str
     category: str = "" # dtype | shape | nan | inf | value (what differs), or the exception type
@@ -208,9 +208,15 @@ def _dtype_of(ins, dtypes) -> str:
 
 def torch_grads(p: Program, noise: Noise | None, native: bool = False) -> dict[str, np.ndarray] | None:
     """torch autograd of the program (float64 with values rounded to their dtype after every
-    op; `native`: in the program's own dtypes, torch's float32 rounding included)."""
-    with TR.native() if native else nullcontext():
-        env, leaves = evaluate(p, "torch", noise=noise, grad=True)
+    op; `native`: in the program's own dtypes, torch's float32 rounding included). None where
+    torch has no gradient to compare with — nothing requires grad, or torch refuses the
+    program: its conv2d raises on an input of zero width, which lazygrad computes (an empty
+    result); that RuntimeError ended a soak run (seed 212241830's batch)."""
+    try:
+        with TR.native() if native else nullcontext():
+            env, leaves = evaluate(p, "torch", noise=noise, grad=True)
+    except RuntimeError:
+        return None
     y = env[p.grad_output]
     wrt = [leaves[leaf.name] for leaf in p.leaves if leaf.grad]
     if not y.requires_grad or not wrt:
