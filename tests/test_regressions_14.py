@@ -705,3 +705,26 @@ def test_prod_gradient_is_torchs_with_nan_inf_and_zeros(rows, dim):
     ty.backward(torch.tensor(w))
     got = lg.grad(y, [lx], grad_output=Tensor(w.astype(np.float32)))[0].numpy()
     np.testing.assert_allclose(got, tx.grad.numpy(), rtol=1e-5, equal_nan=True)
+
+
+# --- a sum read by a max: computed once ---------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(9, 7), (5, 1000), (2, 3, 7), (16, 33)])
+@pytest.mark.parametrize("name, lgf, tf", [
+    ("sum.amax", lambda x: x.sum(-1).amax(), lambda t: t.sum(-1).amax()),
+    ("mean.amax", lambda x: x.mean(-1).amax(), lambda t: t.mean(-1).amax()),
+    ("logsumexp.amin", lambda x: x.logsumexp(-1).amin(), lambda t: torch.logsumexp(t, -1).amin()),
+    ("sum == its max", lambda x: (x.sum(-1) == x.sum(-1).amax()).float().sum() + x.sum(-1).amax(),
+     lambda t: (t.sum(-1) == t.sum(-1).amax()).float().sum() + t.sum(-1).amax()),
+])
+def test_a_max_of_sums_has_torchs_gradient(name, lgf, tf, shape, rng):
+    # fuzz soak seed 895538741: the row-total kernel of the max added each row in one work-item,
+    # the gradient's row-wise kernel recomputed the sums with 4 lanes and a tree, so no sum
+    # equalled the max and the gradient was 0 (scheduler: a sum a max reads is computed once)
+    d = rng.standard_normal(shape).astype(np.float32)
+    x, t = Tensor(d, requires_grad=True), _t(d, grad=True)
+    y, ty = lgf(x), tf(t)
+    ty.backward()
+    close(y, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    close(lg.grad(y, [x])[0], t.grad.numpy(), rtol=1e-4, atol=1e-5)
+    reasons = [str(k.reason) for k in lg.schedule(lg.grad(y, [x])[0])]
+    assert any("max/min reads" in r for r in reasons) or name == "sum == its max", reasons

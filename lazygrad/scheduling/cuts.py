@@ -42,6 +42,8 @@ class CutReason(Enum):
     ROW_VIEW = "read through a view other than a row broadcast"
     ROW_SHAPE = "rows of a different shape or axes than the consumer's"
     ROW_TOO_LONG = "row longer than {0} elements: not fused row-wise"       # (limit)
+    ROW_EXACT = ("a sum whose value a max/min reads: computed once, so its readers compare the same bits "
+                 "(recomputed, another kernel's summation order rounds differently)")
 
 
 @dataclass(frozen=True)

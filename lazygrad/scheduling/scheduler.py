@@ -458,6 +458,21 @@ def _root_reads_rows(root: Node, ops: list[Node], full: tuple[int, ...], reds: l
     return all(row_reads_from(root, red, within, full) for red in reds)
 
 
+def _read_by_an_extreme(nodes: list[Node], stored: dict[int, Cut]) -> set[int]:
+    """Stored values that flow into a max/min reduction. Those computed by a float sum or
+    product are not recomputed row-wise: a max's gradient (and `s == s.amax()`) compares the value with
+    the max of it, which holds only if both read the same bits, and a kernel recomputing a sum
+    adds in its own order (a row-total kernel's loop of one work-item per row against a
+    row-wise kernel's 4 lanes and a tree: `x.sum(-1).amax()` had gradient 0 at shape (9, 7),
+    fuzz soak seed 895538741)."""
+    cons = _consumers(nodes)
+    reaches: set[int] = set()
+    for n in reversed(nodes):  # consumers before their sources
+        if any(c.op is Op.RMAX or c.uid in reaches for c in cons.get(n.uid, [])):
+            reaches.add(n.uid)
+    return {n.uid for n in nodes if n.uid in stored and n.uid in reaches}
+
+
 def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
               deny: frozenset[int] = frozenset()) -> dict[int, set[int]]:
     """Row-wise fusion: a consumer kernel recomputes the reductions it only broadcasts back
@@ -470,6 +485,7 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
     out_uids = {o.uid for o in outputs}
     roots = [n for n in nodes if n.uid in stored and n.realized is None and prod(n.shape) > 0]
     through: dict[int, set[int]] = {r.uid: set() for r in roots}
+    exact = _read_by_an_extreme(nodes, stored)
     trees = {r.uid: _tree([r], stored) for r in roots}
     for k in roots:
         ops, ins = trees[k.uid]
@@ -489,6 +505,9 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
                     continue
                 if any(x.uid in deny for x in r_reds):
                     _note(stored, uid, Cut(CutReason.ROW_VIEW))
+                    continue
+                if uid in exact and any(x.op in (Op.SUM, Op.RPROD) and x.dtype.is_float for x in r_reds):
+                    _note(stored, uid, Cut(CutReason.ROW_EXACT))
                     continue
                 dom = _domain(r_reds[-1])
                 if any(_domain(x) != dom for x in r_reds):
