@@ -16,7 +16,9 @@ from lazygrad.codegen.lower import InstrKind, LoweredKernel, Panels, Region, Row
 from lazygrad.debug import events as debug
 from lazygrad.engine import realize as engine
 from lazygrad.engine.scheduled import NarrowerBuild, ScheduledKernel
-from lazygrad.runtime.device import BuildError
+from lazygrad import passes
+from lazygrad.ir.graph import toposort
+from lazygrad.runtime.device import BuildError, current_target
 from lazygrad.scheduling.cuts import Cut, CutReason
 from lazygrad.scheduling.kinds import KernelKind
 from lazygrad.scheduling.scheduler import Kernel, schedule
@@ -51,6 +53,8 @@ TEXTS: dict[CutReason, tuple[tuple, str]] = {
     R.ROW_VIEW: ((), "read through a view other than a row broadcast"),
     R.ROW_SHAPE: ((), "rows of a different shape or axes than the consumer's"),
     R.ROW_TOO_LONG: ((4194304,), "row longer than 4194304 elements: not fused row-wise"),
+    R.ROW_EXACT: ((), "a sum whose value a max/min reads: computed once, so its readers compare the same bits "
+                      "(recomputed, another kernel's summation order rounds differently)"),
 }
 
 
@@ -163,7 +167,12 @@ def test_width_fallback_is_a_note_on_the_built_kernel(monkeypatch):
 
 
 def _lowered(*ts: Tensor) -> list[LoweredKernel]:
-    return [lower(k) for k in schedule([t.node for t in ts])]
+    # the engine's own path, graph passes first: a matmul is lowered from its packed panels
+    # and the lazy aranges uploaded (without either, this test raised KeyError when run alone;
+    # in the full suite an earlier test had realized the shared arange)
+    nodes = [t.node for t in ts]
+    engine._fill_host_buffers(toposort(nodes))  # cross_entropy's lazy arange
+    return [lk for _, lk in engine._lowered(passes.run(nodes, current_target()))]
 
 
 def test_lowered_instructions_are_typed():
