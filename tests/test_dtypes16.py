@@ -171,7 +171,8 @@ def _compare(got: Tensor, want: torch.Tensor, what: str) -> None:
         np.testing.assert_array_equal(g, w, err_msg=what)
 
 
-SHAPES = {"plain": (6, 7), "size0": (0, 3), "size1": (1, 1), "rows1": (3, 1)}
+# "wide": long rows and enough elements for the vector paths and their scalar tails
+SHAPES = {"plain": (6, 7), "wide": (3, 131), "size0": (0, 3), "size1": (1, 1), "rows1": (3, 1)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
