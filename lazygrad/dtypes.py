@@ -35,10 +35,12 @@ class DType:
 
     @property
     def kind(self) -> Kind:
+        """Bool, integer or float: the category promotion compares first."""
         return Kind.FLOAT if self.is_float else Kind.INT if self.is_int else Kind.BOOL
 
     @property
     def bits(self) -> int:
+        """The width in bits (8 for bool, which is stored as a byte)."""
         return 8 * self.itemsize
 
     def __repr__(self) -> str:

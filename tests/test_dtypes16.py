@@ -348,3 +348,13 @@ def test_numpy_uint16_and_float64_inputs() -> None:
     assert Tensor(np.array([65535], np.uint16)).tolist() == [65535]  # no uint16: int32 holds it
     if FP64:
         assert Tensor(np.array([1.5])).dtype is lg.float64
+
+
+def test_small_integer_index_tensors_are_indices_like_numpy() -> None:
+    # torch reads a uint8 index as a (deprecated) mask and refuses int8/int16; numpy's integer
+    # indices, which these are here, are what torch's deprecation message asks for (bool masks)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    for name in NEW:
+        idx = np.array([3, 0, 3], dtype=name)
+        np.testing.assert_array_equal(Tensor(x)[Tensor(idx)].numpy(), x[idx])
+        np.testing.assert_array_equal(Tensor(x).gather(1, Tensor(np.zeros((4, 2), name))).numpy(), x[:, [0, 0]])
