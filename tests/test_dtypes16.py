@@ -113,6 +113,7 @@ CASES = [
     C("square", lambda a: a * a),
     C("pow_int", lambda a, b: a ** b.abs(), lambda a, b: a ** b.abs(), arity=2, small=(True, True)),
     C("pow_scalar", lambda a: a ** 3),
+    C("pow_any_exponent", lambda a, b: a ** b, arity=2, dtypes=("uint8", "uint32")),  # the exponent's top bit too
     C("pow_float", lambda a: a ** 0.5),
     C("sum", lambda a: a.sum()),
     C("sum_dim", lambda a: a.sum(-1)),
