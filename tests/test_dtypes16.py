@@ -118,6 +118,8 @@ CASES = [
     C("sum", lambda a: a.sum()),
     C("sum_dim", lambda a: a.sum(-1)),
     C("prod", lambda a: a.prod(-1), small=(True,)),
+    C("any", lambda a: a.any(-1)),  # uint8: uint8, like torch
+    C("all", lambda a: a.all()),
     C("max", lambda a: a.max()),
     C("min", lambda a: a.min()),
     C("amax_dim", lambda a: a.amax(-1)),
