@@ -7,6 +7,8 @@
   its docstring.
 - `torch_ops_table()`: the PyTorch names of TORCH_SURFACE, each with lazygrad's name and
   whether lazygrad has it.
+- `dtypes_table()`: every dtype with its OpenCL C types and size, and the promotion table
+  `lazygrad.dtypes.PROMOTION` of every pair.
 
 docs/gen_readme.py writes the settings table into README.md; docs/hooks.py puts all three into
 the site's pages at build time, where a page says `<!-- generated: NAME -->`.
@@ -90,13 +92,13 @@ TORCH_SURFACE: dict[str, tuple[str, ...]] = {
     "torch.Tensor": (
         "abs", "acos", "acosh", "add", "all", "allclose", "amax", "amin", "any", "argmax", "argmin", "argsort", "asin",
         "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or",
-        "bitwise_right_shift", "bitwise_xor", "ceil", "chunk", "clamp", "clip", "clone", "copysign", "cos", "cosh",
+        "bitwise_right_shift", "bitwise_xor", "byte", "ceil", "char", "chunk", "clamp", "clip", "clone", "copysign", "cos", "cosh",
         "cummax", "cummin", "cumprod", "cumsum", "diag", "diagonal", "div", "erf", "erfc", "exp", "exp2", "expand",
         "expm1", "flatten", "flip", "float", "floor", "fmod", "frac", "gather", "hypot", "index_select", "isclose",
         "isfinite", "isinf", "isnan", "isneginf", "isposinf", "lerp", "log", "log10", "log1p", "log2", "logaddexp",
         "logaddexp2", "logcumsumexp", "logsumexp", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean",
         "min", "minimum", "mul", "neg", "nonzero", "permute", "pow", "prod", "reciprocal", "remainder", "repeat",
-        "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_reduce", "sigmoid", "sign",
+        "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_reduce", "short", "sigmoid", "sign",
         "sin", "sinh", "softmax", "sort", "split", "sqrt", "squeeze", "std", "sub", "sum", "tan", "tanh", "to", "topk",
         "transpose", "tril", "triu", "trunc", "unflatten", "unfold", "unsqueeze", "var", "view",
     ),
@@ -143,6 +145,19 @@ def torch_ops_table() -> str:
     return f"{have} of {total} names supported.\n\n" + "\n".join(rows) + "\n"
 
 
+def dtypes_table() -> str:
+    """The dtypes (register and buffer C types, bytes) and the result dtype of a binary op on
+    every pair of them, from lazygrad.dtypes."""
+    from lazygrad.dtypes import DTYPES, PROMOTION
+
+    rows = ["| dtype | OpenCL C (registers) | OpenCL C (buffers) | bytes |", "|---|---|---|---|"]
+    rows += [f"| `lg.{d.name}` | `{d.cl}` | `{d.cl_store}` | {d.itemsize} |" for d in DTYPES.values()]
+    names = list(DTYPES.values())
+    grid = ["| a \\ b | " + " | ".join(d.name for d in names) + " |", "|---" * (len(names) + 1) + "|"]
+    grid += [f"| **{a.name}** | " + " | ".join(PROMOTION[(a, b)].name for b in names) + " |" for a in names]
+    return "\n".join(rows) + "\n\nPromotion of tensor operands (`a op b`):\n\n" + "\n".join(grid) + "\n"
+
+
 def benchmarks_page() -> str:
     """bench/README.md (what each benchmark measures, how, and the latest ratios), with its own
     title dropped and links outside the site turned into plain paths."""
@@ -155,4 +170,4 @@ def benchmarks_page() -> str:
 
 
 TABLES = {"benchmarks": benchmarks_page, "settings": settings_table, "primitives": primitives_table, "tensor-methods": tensor_methods_table,
-          "torch-ops": torch_ops_table}
+          "torch-ops": torch_ops_table, "dtypes": dtypes_table}

@@ -10,7 +10,7 @@ from lazygrad.version import __version__  # noqa: F401
 
 from lazygrad import config  # noqa: F401  (lg.config.override(fuse=False): settings for a block)
 from lazygrad.counters import counters
-from lazygrad.dtypes import DType, bool_, float16, float32, float64, int32, int64
+from lazygrad.dtypes import DType, bool_, float16, float32, float64, int8, int16, int32, int64, uint8, uint32
 from lazygrad.ir.random import manual_seed
 from lazygrad.frontend.tensor import Tensor, cat, is_grad_enabled, no_grad, realize, stack
 
@@ -63,7 +63,8 @@ def device():
     return get_device()
 
 
-__all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64", "int32", "int64", "counters",
+__all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16", "float32", "float64",
+           "uint8", "int8", "int16", "uint32", "int32", "int64", "counters",
            "manual_seed", "cat", "stack", "no_grad", "is_grad_enabled", "realize", "grad", "grad_graph", "schedule",
            "synchronize", "device", "std_mean", "var_mean", "einsum", "tensor", "zeros", "ones", "full", "empty",
            "arange", "eye", "rand", "randn", "linspace", "logspace", "randint", "normal", "zeros_like", "ones_like",
@@ -71,3 +72,4 @@ __all__ = ["config", "data", "nn", "optim", "Tensor", "DType", "bool_", "float16
 
 # torch's dtype aliases (lg.float, lg.long, ...), last: they hide the builtins in this module
 float, double, half, int, long = float32, float64, float16, int32, int64  # noqa: A001  (torch's aliases)
+short = int16

@@ -1,34 +1,54 @@
 """Data types: what a tensor element is on the host (numpy) and on the device (OpenCL C).
 
-Public names: DType, bool_, int32, int64, float16, float32, float64, DTYPES, as_dtype,
-promote, default_float, default_int, sum_dtype, least_upper_float.
+Public names: DType, Kind, bool_, uint8, int8, int16, uint32, int32, int64, float16, float32,
+float64, DTYPES, as_dtype, promote, PROMOTION, default_float, default_int, sum_dtype,
+least_upper_float, unsigned_cl.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 
+class Kind(Enum):
+    """The category of a dtype, in promotion order: a binary op's result has the higher kind."""
+
+    BOOL = 0
+    INT = 1  # signed and unsigned integers
+    FLOAT = 2
+
+
 @dataclass(frozen=True, eq=True)
 class DType:
-    """An element type. `priority` orders the promotion lattice bool < ints < floats."""
+    """An element type; binary ops promote through PROMOTION (the lattice's join)."""
 
     name: str
     np: type
     cl: str  # OpenCL C scalar type used in registers
     cl_store: str  # OpenCL C type used in buffers (bool is stored as uchar)
     itemsize: int
-    priority: int
     is_float: bool
     is_int: bool
+    is_unsigned: bool = False
+
+    @property
+    def kind(self) -> Kind:
+        """Bool, integer or float: the category promotion compares first."""
+        return Kind.FLOAT if self.is_float else Kind.INT if self.is_int else Kind.BOOL
+
+    @property
+    def bits(self) -> int:
+        """The width in bits (8 for bool, which is stored as a byte)."""
+        return 8 * self.itemsize
 
     def __repr__(self) -> str:
         return f"lg.{self.name}"
 
     def __hash__(self) -> int:
         # every graph node's intern key holds a dtype: the name's cached hash instead of a
-        # fresh hash of all eight fields (equal dtypes have equal names)
+        # fresh hash of all the fields (equal dtypes have equal names)
         return hash(self.name)
 
     def __reduce__(self) -> tuple:
@@ -43,25 +63,40 @@ class DType:
         return np.dtype(self.np)
 
 
-bool_ = DType("bool", np.bool_, "int", "uchar", 1, 0, False, False)
-int32 = DType("int32", np.int32, "int", "int", 4, 2, False, True)
-int64 = DType("int64", np.int64, "long", "long", 8, 3, False, True)
-float16 = DType("float16", np.float16, "half", "half", 2, 5, True, False)
-float32 = DType("float32", np.float32, "float", "float", 4, 6, True, False)
-float64 = DType("float64", np.float64, "double", "double", 8, 7, True, False)
+bool_ = DType("bool", np.bool_, "int", "uchar", 1, False, False)
+uint8 = DType("uint8", np.uint8, "uchar", "uchar", 1, False, True, True)
+int8 = DType("int8", np.int8, "char", "char", 1, False, True)
+int16 = DType("int16", np.int16, "short", "short", 2, False, True)
+uint32 = DType("uint32", np.uint32, "uint", "uint", 4, False, True, True)
+int32 = DType("int32", np.int32, "int", "int", 4, False, True)
+int64 = DType("int64", np.int64, "long", "long", 8, False, True)
+float16 = DType("float16", np.float16, "half", "half", 2, True, False)
+float32 = DType("float32", np.float32, "float", "float", 4, True, False)
+float64 = DType("float64", np.float64, "double", "double", 8, True, False)
 
-DTYPES: dict[str, DType] = {d.name: d for d in (bool_, int32, int64, float16, float32, float64)}
+DTYPES: dict[str, DType] = {d.name: d for d in (bool_, uint8, int8, int16, uint32, int32, int64,
+                                                float16, float32, float64)}
 default_float = float32
 default_int = int32
 
 # numpy dtypes that have no direct lazygrad type map to the nearest one that holds them
+# (int64 to lazygrad's default int32 unless asked: see from_numpy_array_dtype)
 _NP_TO_DTYPE: dict[np.dtype, DType] = {
     np.dtype(np.bool_): bool_,
-    np.dtype(np.int8): int32, np.dtype(np.int16): int32, np.dtype(np.int32): int32,
-    np.dtype(np.uint8): int32, np.dtype(np.uint16): int32,
-    np.dtype(np.int64): int32, np.dtype(np.uint32): int64, np.dtype(np.uint64): int64,
+    np.dtype(np.int8): int8, np.dtype(np.int16): int16, np.dtype(np.int32): int32,
+    np.dtype(np.uint8): uint8, np.dtype(np.uint16): int32,
+    np.dtype(np.int64): int32, np.dtype(np.uint32): uint32, np.dtype(np.uint64): int64,
     np.dtype(np.float16): float16, np.dtype(np.float32): float32, np.dtype(np.float64): float32,
 }
+
+
+def unsigned_cl(d: DType) -> str:
+    """The OpenCL C unsigned type of `d`'s width (integer arithmetic that must wrap is computed
+    on it: signed overflow is undefined in OpenCL C)."""
+    return _UNSIGNED_CL[d.itemsize]
+
+
+_UNSIGNED_CL = {1: "uchar", 2: "ushort", 4: "uint", 8: "ulong"}
 
 
 def as_dtype(d: object) -> DType:
@@ -104,13 +139,47 @@ def _native(npd: np.dtype) -> np.dtype:
     return npd.newbyteorder("=") if npd.byteorder not in ("=", "|") else npd
 
 
+def _int_range(d: DType) -> tuple[int, int]:
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
+
+
+# Integers by width, the order a join looks for the smallest that holds both operands' ranges:
+# uint8 with int8 is int16, uint32 with any signed int below int64 is int64 (torch's rule for
+# uint8, numpy's for uint32, which torch does not promote).
+_INT_JOIN_ORDER = (uint8, int8, int16, uint32, int32, int64)
+_FLOAT_ORDER = (float16, float32, float64)
+
+
+def _join(a: DType, b: DType) -> DType:
+    """The least upper bound of two dtypes in the promotion lattice: bool below every integer,
+    every integer below every float (torch: int64 with float16 is float16), and within a kind
+    the smallest dtype that holds both (int64 when no integer holds both ranges)."""
+    if a.kind is not b.kind:
+        return a if a.kind.value > b.kind.value else b
+    if a.kind is Kind.FLOAT:
+        return max(a, b, key=_FLOAT_ORDER.index)
+    if a.kind is Kind.BOOL:
+        return a
+    (alo, ahi), (blo, bhi) = _int_range(a), _int_range(b)
+    lo, hi = min(alo, blo), max(ahi, bhi)
+    return next((d for d in _INT_JOIN_ORDER if _int_range(d)[0] <= lo and hi <= _int_range(d)[1]), int64)
+
+
+# The promotion table of every pair of dtypes, built once from the lattice's join (the tests
+# compare all of it with torch.result_type, and with numpy for uint32).
+PROMOTION: dict[tuple[DType, DType], DType] = {
+    (a, b): _join(a, b) for a in DTYPES.values() for b in DTYPES.values()}
+
+
 def promote(a: DType, b: DType) -> DType:
-    """Result dtype of a binary op on two tensors (PyTorch's lattice)."""
-    return a if a.priority >= b.priority else b
+    """Result dtype of a binary op on two tensors (PyTorch's lattice; numpy's for uint32)."""
+    return PROMOTION[(a, b)]
 
 
-# a sum (and cumsum) of bools or int32 counts in int64, like torch: int32 overflows at 2**31
-_SUM_DTYPE: dict[str, DType] = {"bool": int64, "int32": int64}
+# a sum (and cumsum, prod) of bools or integers counts in int64, like torch: int32 overflows
+# at 2**31 (uint32 too: torch's sum of uint32 is int64)
+_SUM_DTYPE: dict[str, DType] = {d.name: int64 for d in (bool_, uint8, int8, int16, uint32, int32)}
 
 
 def sum_dtype(d: DType) -> DType:

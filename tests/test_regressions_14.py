@@ -125,7 +125,7 @@ def test_integer_tensor_index_of_an_int_tensor_keeps_its_dtype():
 
 
 # --- numpy input of any byte order ------------------------------------------------------------------------
-@pytest.mark.parametrize("npdtype, want", [(">i4", lg.int32), (">i2", lg.int32), (">u2", lg.int32), (">f4", lg.float32),
+@pytest.mark.parametrize("npdtype, want", [(">i4", lg.int32), (">i2", lg.int16), (">u2", lg.int32), (">f4", lg.float32),
                                            ("<i4", lg.int32), (">i8", lg.int32)])
 def test_big_endian_numpy_arrays_keep_their_kind(npdtype, want):
     a = np.arange(5, dtype=npdtype)

@@ -17,7 +17,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lazygrad.dtypes import DType, bool_
+from lazygrad.dtypes import DType, bool_, unsigned_cl
 from lazygrad.dtypes import float32 as _FLOAT32
 from lazygrad.codegen.lower import TOTAL, Instr, InstrKind, LoweredKernel, Region, lower_operand
 from lazygrad.ir.panels import PANEL_B, pack_source
@@ -51,14 +51,21 @@ def literal(value: float | int | bool, dt: DType) -> str:
     if dt is bool_:
         return "1" if value else "0"
     if dt.is_int:
-        bits = 8 * dt.itemsize
+        bits = dt.bits
         # a Python int out of the dtype's range wraps into it, like torch's scalars (x - 2**31
         # on int32 subtracts INT_MIN); a wider literal would also change the expression's type
+        if dt.is_unsigned:
+            v = int(value) % 2 ** bits
+            return f"{v}u" if bits == 32 else f"(({dt.cl}){v})"
         v = (int(value) + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
         if v == -(2 ** (bits - 1)):  # "-2147483648" is minus a literal too big for int
-            return f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
-        s = f"{v}L" if dt.name == "int64" else str(v)
-        return f"({s})" if v < 0 else s
+            s = f"({v + 1}L-1)" if dt.name == "int64" else f"({v + 1}-1)"
+        else:
+            s = f"{v}L" if dt.name == "int64" else str(v)
+            s = f"({s})" if v < 0 else s
+        # char and short literals are typed: an int literal would make a builtin's overload
+        # ambiguous (max(char, int))
+        return f"(({dt.cl}){s})" if bits < 32 else s
     v = float(value)
     if math.isnan(v):
         s = "NAN"
@@ -128,12 +135,22 @@ def op_expr(op: Op, args: list[str], in_dt: DType, out_dt: DType, w: int) -> str
 
 
 def wrapping(fmt: str, d: DType, w: int) -> str:
-    """`fmt` (operands {0}, {1} or {a}, {b}) computed on the bits of signed integer type `d`
-    as unsigned, where overflow wraps (signed overflow is undefined in OpenCL C); the result
-    is reinterpreted back, so it is two's complement wrapping like torch's."""
-    s = vtype(d, w)
+    """`fmt` (operands {0}, {1} or {a}, {b}) computed on the bits of integer type `d` as
+    unsigned, where overflow wraps (signed overflow is undefined in OpenCL C); the result
+    is reinterpreted back, so it is two's complement wrapping like torch's. Scalar char and
+    short operands are promoted to int by C before the operator (and ushort * ushort can
+    overflow that int), so they are computed as uint and truncated to their width; vector
+    operators work in the element type itself."""
     names = re.findall(r"\{(\w*)\}", fmt)
-    return f"as_{s}" + fmt.replace("{", "as_u" + s + "({").replace("}", "})") if names else fmt
+    if not names:
+        return fmt
+    s, u = vtype(d, w), unsigned_cl(d) + (str(w) if w > 1 else "")
+    if w == 1 and d.itemsize < 4:
+        body = fmt.replace("{", "((uint)({").replace("}", "}))")
+        return f"(({u})({body}))" if d.is_unsigned else f"as_{s}(({u})({body}))"
+    if d.is_unsigned:  # uint, uchar vectors: the operators wrap already
+        return fmt
+    return f"as_{s}" + fmt.replace("{", f"as_{u}(" + "{").replace("}", "})")
 
 
 def combine(op: Op, d: DType, w: int) -> str:
@@ -157,6 +174,11 @@ def cast_expr(x: str, src: DType, dst: DType, w: int) -> str:
             return f"(isnan({x})?0:convert_{dst.cl}_sat({x}))"
         return (f"select(convert_{dst.cl}{w}_sat({x}),({dst.cl}{w})(0),"
                 f"convert_{_MASK_INT[dst.itemsize]}{w}(isnan({x})))")
+    if _wraps_into_signed(src, dst):
+        # an integer out of a signed type's range converts implementation-defined in C99 (which
+        # OpenCL's conversions follow); into the unsigned type of its width it wraps, defined
+        u = unsigned_cl(dst) + (str(w) if w > 1 else "")
+        return f"as_{vtype(dst, w)}(({u})({x}))" if w == 1 else f"as_{vtype(dst, w)}(convert_{u}({x}))"
     if w == 1:
         if dst is bool_:
             return f"({x}!={literal(0, src)})"
@@ -167,6 +189,13 @@ def cast_expr(x: str, src: DType, dst: DType, w: int) -> str:
     if src is bool_:
         return f"convert_{dst.cl}{w}(-({x}))"
     return f"convert_{dst.cl}{w}({x})"
+
+
+def _wraps_into_signed(src: DType, dst: DType) -> bool:
+    """An integer cast whose values may fall outside the signed destination's range: from a
+    wider integer, or from the unsigned one of the same width (torch wraps them)."""
+    return (src.is_int and dst.is_int and not dst.is_unsigned and
+            (src.itemsize > dst.itemsize or (src.itemsize == dst.itemsize and src.is_unsigned)))
 
 
 # --- loop-dimension merging ---------------------------------------------------------------------
@@ -435,8 +464,12 @@ def vector_width(dt_bytes: int) -> int:
 
 
 def reg_bytes(dtypes) -> int:
-    """Widest element of the vectors a kernel holds in registers (a bool is an int there)."""
-    return max((4 if d is bool_ else d.itemsize for d in dtypes), default=4)
+    """Widest element of the vectors a kernel holds in registers (a bool is an int there).
+    char and short count as 4 bytes too: the probe verifies int and float vectors only, so a
+    char kernel takes the lanes of a verified int vector (char16 at most on AVX-512), not the
+    64 lanes of a 512-bit register nothing has checked."""
+    return max((4 if d is bool_ else max(d.itemsize, 4) if d.is_int else d.itemsize for d in dtypes),
+               default=4)
 
 
 def _widths(widest: int) -> list[int]:

@@ -77,9 +77,10 @@ def _method_square(self) -> Tensor:
 
 
 def _method_abs(self) -> Tensor:
-    """Elementwise absolute value |x| (bools are returned unchanged)."""
-    if self.dtype is dt.bool_:
-        return self
+    """Elementwise absolute value |x| (bools and unsigned integers are returned unchanged;
+    abs of a signed type's minimum is itself, like torch)."""
+    if self.dtype is dt.bool_ or self.dtype.is_unsigned:
+        return self  # max(x, -x) of unsigned x would be the wrapped -x
     m = self.maximum(-self)
     # max(0.0, -0.0) may be either zero: + 0.0 makes it +0.0 (like torch; 1 / abs(0) was
     # -inf) and leaves every other value as it is

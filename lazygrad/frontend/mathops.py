@@ -372,7 +372,8 @@ def int_pow(a: Tensor, b: Any, reverse: bool = False) -> Tensor:
     one = Tensor(g.const(1, x.dtype))
     zero = Tensor(g.const(0, x.dtype))
     out, sq = one._expand_to(x.shape), x
-    for bit in range(8 * x.dtype.itemsize - 1):  # the sign bit is handled below
+    # every bit of an unsigned exponent; a signed one's sign bit is handled below
+    for bit in range(x.dtype.bits if x.dtype.is_unsigned else x.dtype.bits - 1):
         out = ((e & (1 << bit)) != 0).where(out * sq, out)
         sq = sq * sq
     odd = (e & 1) != 0

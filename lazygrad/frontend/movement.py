@@ -16,6 +16,7 @@ from lazygrad import dtypes as dt
 from lazygrad.ir import graph as g
 from lazygrad.ir.ops import Op
 from lazygrad.ir.view import prod
+from lazygrad.frontend.bitcast import bitcast
 from lazygrad.frontend.tensor import Tensor, _getitem, _norm_axis, _py, _shape_arg, broadcast_shapes
 
 
@@ -39,21 +40,17 @@ def _method_reshape(self, *shape: Any) -> Tensor:
 
 def _method_view(self, *shape: Any) -> Tensor:
     """`reshape` (a view when the layout allows); `view(dtype)` reinterprets the bits as
-    another dtype of the same size, like torch (a bitcast: `x.view(lg.int32)` of float32)."""
+    another dtype, like torch (a bitcast: `x.view(lg.int32)` of float32; `x.view(lg.uint8)`
+    of int32 has a last dim four times as long)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
         return self.bitcast(shape[0])
     return self.reshape(*shape)
 
 
 def _method_bitcast(self, dtype: Any) -> Tensor:
-    """The same bits read as `dtype` (of the same size, not bool); no gradient."""
-    d = dt.as_dtype(dtype)
-    if d == self.dtype:
-        return self
-    if d.itemsize != self.dtype.itemsize or dt.bool_ in (d, self.dtype):
-        raise TypeError(f"view: cannot reinterpret {self.dtype.name} as {d.name} (lazygrad bitcasts between "
-                        "non-bool dtypes of the same size)")
-    return Tensor(g.elementwise(Op.BITCAST, self.node, dtype=d))
+    """The same bits read as `dtype` (not bool), like torch's view(dtype): between sizes the
+    last dim scales by their ratio; no gradient."""
+    return bitcast(self, dtype)
 
 
 def _method_permute(self, *order: Any) -> Tensor:

@@ -165,15 +165,22 @@ def _method_prod(self, axis: Any = None, keepdim: bool = False, dim: Any = None,
 
 
 def _method_any(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-    """True if any element over `axis`/`dim` is nonzero (a bool tensor); False over an empty
-    axis (torch)."""
-    return (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
+    """True if any element over `axis`/`dim` is nonzero (a bool tensor; uint8 for a uint8
+    tensor, like torch); False over an empty axis (torch)."""
+    r = (self != 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "any", empty=False)
+    return _truth_dtype(r, self.dtype)
+
+
+def _truth_dtype(r: Tensor, d: dt.DType) -> Tensor:
+    # torch's any and all of a uint8 tensor are uint8 0/1 (its byte-mask legacy), bool otherwise
+    return r.cast(dt.uint8) if d is dt.uint8 else r
 
 
 def _method_all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-    """True if every element over `axis`/`dim` is nonzero (a bool tensor); True over an empty
-    axis (torch)."""
-    return (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
+    """True if every element over `axis`/`dim` is nonzero (a bool tensor; uint8 for a uint8
+    tensor, like torch); True over an empty axis (torch)."""
+    r = (self == 0)._reduce(Op.RMAX, axis if dim is None else dim, keepdim, "all", empty=False).logical_not()
+    return _truth_dtype(r, self.dtype)
 
 
 def _method_argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from lazygrad import dtypes as dt
 from lazygrad.frontend.indexing import _pick
+from lazygrad.ir.ops import Op, reduce_identity
 from lazygrad.frontend.tensor import Tensor, _norm_axis
 from typing import Any
 
@@ -60,7 +61,7 @@ def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
     if x.numel() == 0:
         return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.default_int))
     v = xt if largest else xt._order_reversed()
-    low = float("-inf") if x.dtype.is_float else (False if x.dtype is dt.bool_ else -(2 ** (8 * x.dtype.itemsize - 1)))
+    low = reduce_identity(Op.RMAX, x.dtype)  # the dtype's lowest value (0 for unsigned)
     best = tri.where(v, low).amax(-1, keepdim=True).detach()          # (..., n, 1) over prefixes
     # torch's index: the last element equal to the running extreme, or the last NaN so far
     hit = tri & ((v == best) | (v != v)) if x.dtype.is_float else tri & (v == best)

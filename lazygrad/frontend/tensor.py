@@ -516,6 +516,18 @@ class Tensor:
         """Cast to bool (nonzero is True)."""
         return self.cast(dt.bool_)
 
+    def byte(self) -> Tensor:
+        """Cast to uint8 (integers wrap into 0..255 like torch; floats see docs/semantics.md)."""
+        return self.cast(dt.uint8)
+
+    def char(self) -> Tensor:
+        """Cast to int8 (integers wrap into -128..127 like torch)."""
+        return self.cast(dt.int8)
+
+    def short(self) -> Tensor:
+        """Cast to int16 (integers wrap like torch)."""
+        return self.cast(dt.int16)
+
     # --- elementwise building blocks ---------------------------------------------------------------
     def _unary(self, op: Op, float_only: bool = True) -> Tensor:
         x = self.cast(dt.least_upper_float(self.dtype)) if float_only else self

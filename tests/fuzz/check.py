@@ -152,7 +152,7 @@ def array_literal(a: np.ndarray, d: str) -> str:
     def item(v):
         if d == "bool":
             return repr(bool(v))
-        if d.startswith("int"):
+        if d.startswith(("int", "uint")):
             return repr(int(v))
         v = float(v)
         return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))

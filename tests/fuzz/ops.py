@@ -24,8 +24,8 @@ import numpy as np
 from .refs import acc_dtype, float_of, promote, scalar_dtype
 from .values import FLOATS, INTS, random_shape, special_scalar
 
-ALL = ("float32", "float64", "int32", "int64", "bool")
-NUM = ("float32", "float64", "int32", "int64")
+ALL = FLOATS + INTS + ("bool",)
+NUM = FLOATS + INTS
 
 
 class Raw(str):
@@ -605,9 +605,12 @@ ROWS: list[Row] = [
     _row("pow", "{x} ** {y}", "R.pow({x}, {y})", "torch.pow({x}, {y})", pow_make, conv=to_common_float, x=FLOATS,
          weight=0.4),
     _cmp("lt", "<"), _cmp("le", "<="), _cmp("gt", ">"), _cmp("ge", ">="), _cmp("eq", "=="), _cmp("ne", "!="),
-    _row("and", "{x} & {y}", "{x} & {y}", "{x} & {y}", other(("bool",)), x=("bool",), exact=True, weight=0.5),
-    _row("or", "{x} | {y}", "{x} | {y}", "{x} | {y}", other(("bool",)), x=("bool",), exact=True, weight=0.5),
-    _row("xor", "{x} ^ {y}", "{x} ^ {y}", "{x} ^ {y}", other(("bool",)), x=("bool",), exact=True, weight=0.3),
+    _row("and", "{x} & {y}", "{x} & {y}", "{x} & {y}", other(("bool",) + INTS), conv=to_common,
+         x=("bool",) + INTS, exact=True, weight=0.5),
+    _row("or", "{x} | {y}", "{x} | {y}", "{x} | {y}", other(("bool",) + INTS), conv=to_common,
+         x=("bool",) + INTS, exact=True, weight=0.5),
+    _row("xor", "{x} ^ {y}", "{x} ^ {y}", "{x} ^ {y}", other(("bool",) + INTS), conv=to_common,
+         x=("bool",) + INTS, exact=True, weight=0.3),
     _row("where", "{x}.where({y}, {z})", "np.where({x}, {y}, {z})", "torch.where({x}, {y}, {z})", where_make,
          out=WHERE, conv=to_where, exact=True, weight=1.2),
     # binary with a Python scalar (NaN, +-inf, +-0, denormals, INT_MIN/INT_MAX)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .ops import ROWS, TABLE, lit
 from .refs import TR, R, RefError, is_float
-from .values import FLOATS, np_dtype, random_array, random_shape, special_scalar
+from .values import DTYPES, FLOATS, np_dtype, random_array, random_shape, special_scalar
 
 _NOFULL = object()
 
@@ -176,7 +176,8 @@ class Value:
 
 
 _WEIGHTS = np.array([r.weight for r in ROWS])
-_LEAF_DTYPES = (("float32", 0.55), ("float64", 0.1), ("int32", 0.15), ("int64", 0.07), ("bool", 0.13))
+_LEAF_DTYPES = (("float32", 0.45), ("float64", 0.1), ("int32", 0.1), ("int64", 0.05), ("bool", 0.1),
+                ("uint8", 0.06), ("int8", 0.05), ("int16", 0.04), ("uint32", 0.05))
 
 
 class GenContext:
@@ -255,7 +256,7 @@ def generate(seed: int, errors: bool = True) -> Program:
     p = Program(seed, [], [], [])
     ctx = GenContext(rng, p, grad, errors)
     for _ in range(int(rng.integers(1, 3))):
-        d = ctx.dtype(("float32", "float64", "int32", "int64", "bool")) if not grad else "float32"
+        d = ctx.dtype(DTYPES) if not grad else "float32"
         ctx.leaf(random_shape(rng, allow_zero=rng.random() < 0.12), d)
     p.leaves.extend(ctx.new_leaves)
     ctx.new_leaves.clear()

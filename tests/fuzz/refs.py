@@ -20,10 +20,14 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-DTYPE_ORDER = ("bool", "int32", "int64", "float32", "float64")
-_NP = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+DTYPE_ORDER = ("bool", "uint8", "int8", "int16", "uint32", "int32", "int64", "float32", "float64")
+_SMALL_INTS = ("uint8", "int8", "int16", "uint32")
+_NP = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64,
+       **{d: np.dtype(d).type for d in _SMALL_INTS}}
 _TORCH = {"bool": torch.bool, "int32": torch.int32, "int64": torch.int64, "float32": torch.float64,
-          "float64": torch.float64}  # floats are computed in float64 (rounded to the nominal width)
+          "float64": torch.float64,  # floats are computed in float64 (rounded to the nominal width)
+          # torch has few uint32 ops: computed in int64, wrapped into uint32 after every op
+          **{d: getattr(torch, d) for d in _SMALL_INTS}, "uint32": torch.int64}
 _TORCH_NATIVE = {**_TORCH, "float32": torch.float32}  # TR.native(): each dtype computed as itself
 _native = [False]
 
@@ -37,12 +41,17 @@ def is_float(d: str) -> bool:
 
 
 def is_int(d: str) -> bool:
-    return d.startswith("int")
+    return d.startswith(("int", "uint"))
 
 
 def promote(*ds: str) -> str:
-    """torch's (and lazygrad's) lattice for tensor operands: bool < int32 < int64 < float32 < float64."""
-    return max(ds, key=DTYPE_ORDER.index)
+    """torch's lattice for tensor operands: bool < integers < float32 < float64; among
+    integers numpy's result_type, which is torch's (uint8 with int8 is int16) and, for uint32
+    that torch does not promote, numpy's own (uint32 with int32 is int64)."""
+    if any(is_float(d) for d in ds):
+        return max(ds, key=DTYPE_ORDER.index)
+    ints = [d for d in ds if is_int(d)]
+    return str(np.result_type(*[np.dtype(d) for d in ints])) if ints else "bool"
 
 
 def float_of(d: str) -> str:
@@ -414,7 +423,8 @@ def _isnan(v) -> bool:
 
 def _wrap(obj: np.ndarray, d: np.dtype) -> np.ndarray:
     bits = np.dtype(d).itemsize * 8
-    f = np.vectorize(lambda v: ((int(v) + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1)), otypes=[object])
+    half = 0 if np.dtype(d).kind == "u" else 1 << (bits - 1)  # unsigned: v mod 2**bits
+    f = np.vectorize(lambda v: ((int(v) + half) % (1 << bits)) - half, otypes=[object])
     return f(obj).astype(d) if obj.size else obj.astype(d)
 
 
@@ -453,6 +463,8 @@ class TR:
 
     @staticmethod
     def rnd(t: torch.Tensor, d: str) -> torch.Tensor:
+        if d == "uint32":
+            return t.to(torch.int64) % 2 ** 32
         if _native[-1]:
             return t.to(TR._dt(d))
         if d == "float32":
@@ -464,9 +476,9 @@ class TR:
     @staticmethod
     def cast(t: torch.Tensor, src: str, dst: str) -> torch.Tensor:
         if is_float(src) and is_int(dst):
-            info = torch.iinfo(_TORCH[dst])
+            info = np.iinfo(_NP[dst])
             z = torch.nan_to_num(t.detach(), nan=0.0).trunc()
-            return torch.where(z >= 2.0 ** (info.bits - 1), info.max,
+            return torch.where(z >= float(info.max) + 1, int(info.max),
                                torch.where(z <= float(info.min), info.min, z.clamp(info.min, info.max).to(torch.int64))
                                ).to(_TORCH[dst])
         if dst == "bool":

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DTYPES = ("float32", "float64", "int32", "int64", "bool")
+DTYPES = ("float32", "float64", "int32", "int64", "uint8", "int8", "int16", "uint32", "bool")
 FLOATS = ("float32", "float64")
-INTS = ("int32", "int64")
+INTS = ("int32", "int64", "uint8", "int8", "int16", "uint32")
 
 # dims: odd and size-1 on purpose; size-0 on its own (rare: it empties the whole program)
 _DIMS = (1, 1, 2, 3, 3, 4, 5, 7)
@@ -39,7 +39,8 @@ def _float_specials(d: str) -> list[float]:
 
 def _int_specials(d: str) -> list[int]:
     i = np.iinfo(np_dtype(d))
-    return [int(i.min), int(i.max), 0, -1, 1, 2, int(i.max) // 2 + 1, int(i.min) + 1, 7, -7]
+    v = [int(i.min), int(i.max), 0, -1, 1, 2, int(i.max) // 2 + 1, int(i.min) + 1, 7, -7]
+    return [x % (1 << i.bits) if i.min == 0 else x for x in v]  # unsigned: -1 is the max, wrapped
 
 
 def special_scalar(rng: np.random.Generator, d: str, finite: bool = False) -> float | int | bool:
