@@ -6,10 +6,11 @@
   windows + matmul formulation (ir.windows.conv2d_im2col) where the direct kernel does not
   apply; its gradient rule (autodiff) differentiates that formulation too.
 - windows: every sliding window as two new axes, with views only (ir.windows).
-- max_pool2d / avg_pool2d = a max / sum over the two kernel axes of the windows (one reduce
-  kernel; padding is -inf / 0 as torch does).
+- max_pool2d = each window's first maximum (first_max: argmax and a pick, one row-wise kernel;
+  the gradient goes to that element as torch's), avg_pool2d = a sum over the two kernel axes of
+  the windows (one reduce kernel); padding is -inf / 0 as torch does.
 
-Public names: conv2d, max_pool2d, avg_pool2d, windows, conv_output_size, output_size.
+Public names: conv2d, max_pool2d, avg_pool2d, first_max, windows, conv_output_size, output_size.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lazygrad.ir import graph as gr
 from lazygrad.ir.graph import conv_output_size
 from lazygrad.ir.windows import windows as ir_windows
 from lazygrad.ir.ops import Op, reduce_identity
+from lazygrad.frontend.indexing import _pick
 from lazygrad.frontend.tensor import Tensor
 
 Pair = tuple[int, int]
@@ -109,10 +111,22 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation:
     return k, s, p, d
 
 
+def first_max(flat: Tensor, axis: int) -> tuple[Tensor, Tensor]:
+    """(values, positions) of each window's first maximum along `axis` (NaN first, as argmax):
+    the value is picked at that position, not taken as a max, so its gradient goes to that one
+    element like torch's max pools (a max's gradient splits between tied elements). One
+    row-wise kernel forward, as the max alone was (its argmax and the pick fuse row-wise)."""
+    first = flat.argmax(axis)
+    return _pick(flat, axis, first), first
+
+
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf."""
+    """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf; the gradient goes to
+    each window's first maximum in scan order (row-major over the window), as torch's."""
     k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, "max_pool2d")
-    return windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d").amax((2, 3))
+    win = windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d")
+    n, c, kh, kw, oh, ow = win.shape
+    return first_max(win.reshape(n, c, kh * kw, oh, ow), 2)[0]
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lazygrad.frontend.conv import windows
+from lazygrad.frontend.conv import first_max, windows
 from lazygrad.frontend.convnd import tuple_arg
 from lazygrad.frontend.indexing import _pick
 from lazygrad.ir.ops import Op, reduce_identity
@@ -64,11 +64,7 @@ def _max2d(x: Tensor, k, s, p, d, extra, return_indices: bool):
     win = _windows2d(x, k, s, p, d, extra, low)                    # (N, C, kh, kw, OH, OW)
     n, c, kh, kw, oh, ow = win.shape
     h, w = x.shape[2:]
-    flat = win.reshape(n, c, kh * kw, oh, ow)
-    first = flat.argmax(2)                                          # the first maximum, NaN first
-    # picked at the first maximum, not a max: its gradient goes to that element alone (torch;
-    # a max would split it between tied elements)
-    values = _pick(flat, 2, first)
+    values, first = first_max(win.reshape(n, c, kh * kw, oh, ow), 2)
     if not return_indices:
         return values
     pos = Tensor.arange(h * w).reshape(1, 1, h, w)
