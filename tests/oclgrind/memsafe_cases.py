@@ -737,7 +737,7 @@ def ew_compound_chain_one_kernel() -> tuple[Tensor, np.ndarray]:
     a = arr(5, 13)
     t = Tensor(a)
     y = (t.hypot(t * 2) + t.logaddexp(-t)).round(decimals=1) * 0.5
-    assert len(lg.schedule(y)) == 1
+    assert len(lg.schedule(y)) == 1 or not lg.config.settings().fuse
     want = np.round(np.hypot(a, a * 2) + np.logaddexp(a, -a), 1) * 0.5
     return y, want.astype(np.float32)
 
