@@ -109,7 +109,8 @@ TORCH_SURFACE: dict[str, tuple[str, ...]] = {
         "tril", "triu", "var_mean", "where", "zeros", "zeros_like",
     ),
     "torch.nn.functional": (
-        "avg_pool1d", "avg_pool2d", "avg_pool3d", "batch_norm", "binary_cross_entropy",
+        "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+        "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "batch_norm", "binary_cross_entropy",
         "binary_cross_entropy_with_logits", "celu", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "cross_entropy",
         "dropout", "elu", "embedding", "gelu", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "l1_loss",
         "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "max_pool1d", "max_pool2d", "max_pool3d",
@@ -117,7 +118,7 @@ TORCH_SURFACE: dict[str, tuple[str, ...]] = {
         "sigmoid", "silu", "softmax", "softmin", "softplus", "softsign", "tanh",
     ),
     "torch.nn": (
-        "CELU", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "ELU", "GELU", "Hardsigmoid", "Hardswish",
+        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d", "CELU", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "ELU", "GELU", "Hardsigmoid", "Hardswish",
         "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid",
         "Softmax", "Softmin", "Softplus", "Softsign", "Tanh",
     ),

@@ -116,9 +116,13 @@ def test_pools_forward_backward_match_torch(rng, kind, kw):
     close(tx.grad, px.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_pool_is_one_reduce_kernel(rng):
+def test_pool_is_one_kernel(rng):
+    # max_pool2d picks each window's first maximum (argmax, then a one-hot pick: torch's tie
+    # gradient), fused row-wise into one kernel; avg_pool2d is one reduce
     y = Tensor(_rand(rng, 2, 3, 8, 8)).max_pool2d(3, 2, 1)
     ks = lg.schedule(y)
+    assert len(ks) == 1 and ks[0].kind == "rowwise"
+    ks = lg.schedule(Tensor(_rand(rng, 2, 3, 8, 8)).avg_pool2d(3, 2, 1))
     assert len(ks) == 1 and ks[0].kind == "reduce"
 
 
@@ -134,8 +138,10 @@ def test_conv_argument_errors():
         x.conv2d(Tensor.ones(2, 4, 7, 7))
     with pytest.raises(ValueError, match="stride"):
         x.conv2d(w, stride=0)
+    with pytest.raises(ValueError, match="invalid padding"):   # 'same' and 'valid' are torch's
+        x.conv2d(w, padding="full")
     with pytest.raises(TypeError, match="padding"):
-        x.conv2d(w, padding="same")
+        x.conv2d(w, padding=1.5)
     with pytest.raises(ValueError, match="max_pool2d.*half"):
         x.max_pool2d(2, padding=2)
     with pytest.raises(TypeError, match="conv2d.*floating"):

@@ -221,13 +221,10 @@ def test_interpolate_linear_trilinear_and_errors():
         F.interpolate(x)
     with pytest.raises(ValueError, match="4-D input"):
         F.interpolate(Tensor(_data((1, 1, 4))), size=3, mode="bilinear")
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.interpolate(x, size=3, mode="bicubic")
+    with pytest.raises(NotImplementedError, match="nearest-exact"):   # bicubic and area: test_ops16_resample_padding
+        F.interpolate(x, size=3, mode="nearest-exact")
 
 
-@pytest.mark.xfail(strict=True, reason="bug outside issue 16B: conv.max_pool2d (the floor-mode path without "
-                   "return_indices) splits the gradient between tied maxima of a window; torch gives all of it to "
-                   "the first one (lazygrad.frontend.pooling's paths do)")
 def test_max_pool2d_tie_gradient_goes_to_the_first_maximum():
     x = np.zeros((1, 1, 2, 2), np.float32)
     x[0, 0, 0] = 1.0
@@ -236,3 +233,47 @@ def test_max_pool2d_tie_gradient_goes_to_the_first_maximum():
     t = torch.tensor(x, requires_grad=True)
     TF.max_pool2d(t, 2).sum().backward()
     close(a.grad, t.grad.numpy())
+
+
+def _ties(shape, seed=0):
+    """Inputs with many tied maxima: small integers (every window has ties) and one all-equal
+    plane (every window of it is all ties)."""
+    x = np.random.default_rng(seed).integers(0, 3, shape).astype(np.float32)
+    x[(0,) * (len(shape) - 2)] = 1.0
+    return x
+
+
+# (lazygrad fn, torch fn, input shape): all-equal windows, overlapping windows (stride < kernel),
+# padding, dilation and ceil_mode, in 1-D, 2-D (both the floor-mode and the ceil / indices paths)
+# and 3-D
+TIE_POOLS = [
+    ("2d", lambda f: lambda a: f.max_pool2d(a, 2), (2, 2, 4, 6)),
+    ("2d_overlap", lambda f: lambda a: f.max_pool2d(a, 3, 1), (2, 2, 5, 6)),
+    ("2d_pad_dil", lambda f: lambda a: f.max_pool2d(a, 3, 2, 1, 2), (1, 2, 7, 7)),
+    ("2d_ceil", lambda f: lambda a: f.max_pool2d(a, 3, 2, ceil_mode=True), (2, 2, 6, 7)),
+    ("2d_indices", lambda f: lambda a: f.max_pool2d(a, 2, 1, return_indices=True)[0], (2, 2, 4, 5)),
+    ("1d", lambda f: lambda a: f.max_pool1d(a, 3, 1), (2, 3, 9)),
+    ("1d_ceil", lambda f: lambda a: f.max_pool1d(a, 2, 2, ceil_mode=True), (2, 3, 7)),
+    ("3d", lambda f: lambda a: f.max_pool3d(a, 2), (1, 2, 4, 4, 4)),
+    ("3d_overlap", lambda f: lambda a: f.max_pool3d(a, (2, 3, 2), 1, (1, 1, 0)), (1, 2, 3, 5, 4)),
+    ("3d_ceil", lambda f: lambda a: f.max_pool3d(a, 2, 2, ceil_mode=True), (1, 1, 5, 5, 3)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", TIE_POOLS, ids=[p[0] for p in TIE_POOLS])
+def test_max_pool_tied_maxima_give_the_gradient_to_the_first_like_torch(name, make, shape):
+    check(make(F), make(TF), _ties(shape), atol=1e-6, rtol=1e-6)
+
+
+def test_max_pool2d_ties_module_and_method_and_noncontiguous():
+    """nn.MaxPool2d and Tensor.max_pool2d take the floor-mode path; a transposed view as input."""
+    x = _ties((2, 3, 6, 6), 1)
+    check(lambda a: nn.MaxPool2d(2, 1)(a), lambda a: torch.nn.MaxPool2d(2, 1)(a), x, atol=1e-6, rtol=1e-6,
+          noncontig=True)
+    check(lambda a: a.max_pool2d((2, 3), (1, 2)), lambda a: TF.max_pool2d(a, (2, 3), (1, 2)), x, atol=1e-6, rtol=1e-6)
+
+
+def test_max_pool2d_floor_mode_stays_one_kernel():
+    x = Tensor(_data((2, 3, 8, 8)))
+    assert len(lg.schedule(x.max_pool2d(2))) == 1
+    assert len(lg.schedule((x.max_pool2d(2) * 2 + 1).relu())) == 1

@@ -6,10 +6,12 @@
   windows + matmul formulation (ir.windows.conv2d_im2col) where the direct kernel does not
   apply; its gradient rule (autodiff) differentiates that formulation too.
 - windows: every sliding window as two new axes, with views only (ir.windows).
-- max_pool2d / avg_pool2d = a max / sum over the two kernel axes of the windows (one reduce
-  kernel; padding is -inf / 0 as torch does).
+- max_pool2d = each window's first maximum (first_max: argmax and a pick, one row-wise kernel;
+  the gradient goes to that element as torch's), avg_pool2d = a sum over the two kernel axes of
+  the windows (one reduce kernel); padding is -inf / 0 as torch does.
 
-Public names: conv2d, max_pool2d, avg_pool2d, windows, conv_output_size, output_size.
+Public names: conv2d, max_pool2d, avg_pool2d, first_max, string_padding, PADDING_MODES, windows,
+conv_output_size, output_size.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from lazygrad.ir import graph as gr
 from lazygrad.ir.graph import conv_output_size
 from lazygrad.ir.windows import windows as ir_windows
 from lazygrad.ir.ops import Op, reduce_identity
+from lazygrad.frontend.indexing import _pick
 from lazygrad.frontend.tensor import Tensor
 
 Pair = tuple[int, int]
@@ -57,9 +60,33 @@ def windows(x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
     return Tensor._from(ir_windows(x.node, kernel, stride, padding, dilation, value), x)
 
 
+PADDING_MODES = ("same", "valid")
+
+
+def string_padding(x: Tensor, padding: str, kernel: tuple[int, ...], stride: tuple[int, ...],
+                   dilation: tuple[int, ...], op: str) -> tuple[Tensor, tuple[int, ...]]:
+    """torch's padding='valid' (none) and 'same' (the output as long as the input; stride 1
+    only, as torch): a total of dilation * (k - 1) per spatial dim, half on each side and the
+    odd one on the right (torch pads the input by it first). Returns the input, padded on the
+    right where the total is odd, and the symmetric padding left to the convolution."""
+    if padding not in PADDING_MODES:
+        raise ValueError(f"{op}: invalid padding string {padding!r}, should be one of {PADDING_MODES}")
+    nd = len(kernel)
+    if padding == "valid":
+        return x, (0,) * nd
+    if any(s != 1 for s in stride):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    odd = tuple(t % 2 for t in total)
+    if any(odd):
+        x = x.pad(((0, 0), (0, 0)) + tuple((0, o) for o in odd))
+    return x, tuple(t // 2 for t in total)
+
+
 def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
-    """torch.nn.functional.conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), bias (O,)."""
+    """torch.nn.functional.conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), bias (O,);
+    padding an int, a pair, 'valid' or 'same'."""
     op = "conv2d"
     if not isinstance(w, Tensor):
         raise TypeError(f"{op}: weight must be a Tensor, got {type(w).__name__}")
@@ -69,9 +96,12 @@ def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, pa
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     s, d = _pair(stride, "stride", op, 1), _pair(dilation, "dilation", op, 1)
-    p = _pair(padding, "padding", op, 0)
     n, c, _, _ = x.shape
     o, cg, kh, kw = w.shape
+    if isinstance(padding, str):
+        x, p = string_padding(x, padding, (kh, kw), s, d, op)
+    else:
+        p = _pair(padding, "padding", op, 0)
     if c % groups or o % groups or cg * groups != c:
         raise ValueError(f"{op}: input {x.shape} with {c} channels and weight {w.shape} do not match "
                          f"groups={groups} (weight dim 1 must be C/groups = {c / groups:g}, O divisible by groups)")
@@ -109,10 +139,22 @@ def _pool_args(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation:
     return k, s, p, d
 
 
+def first_max(flat: Tensor, axis: int) -> tuple[Tensor, Tensor]:
+    """(values, positions) of each window's first maximum along `axis` (NaN first, as argmax):
+    the value is picked at that position, not taken as a max, so its gradient goes to that one
+    element like torch's max pools (a max's gradient splits between tied elements). One
+    row-wise kernel forward, as the max alone was (its argmax and the pick fuse row-wise)."""
+    first = flat.argmax(axis)
+    return _pick(flat, axis, first), first
+
+
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf."""
+    """torch.nn.functional.max_pool2d (floor mode); padding counts as -inf; the gradient goes to
+    each window's first maximum in scan order (row-major over the window), as torch's."""
     k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, "max_pool2d")
-    return windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d").amax((2, 3))
+    win = windows(x, k, s, p, d, reduce_identity(Op.RMAX, x.dtype), "max_pool2d")
+    n, c, kh, kw, oh, ow = win.shape
+    return first_max(win.reshape(n, c, kh * kw, oh, ow), 2)[0]
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lazygrad.frontend.conv import conv2d
+from lazygrad.frontend.conv import PADDING_MODES, conv2d, string_padding
 from lazygrad.frontend.tensor import Tensor
 
 
@@ -44,21 +44,29 @@ def _check(x: Tensor, w: Tensor, nd: int, op: str) -> None:
 
 def conv1d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
-    """torch.nn.functional.conv1d: x (N, C, L), w (O, C/groups, k), bias (O,)."""
+    """torch.nn.functional.conv1d: x (N, C, L), w (O, C/groups, k), bias (O,); padding an int,
+    'valid' or 'same'."""
     _check(x, w, 1, "conv1d")
-    s, p, d = (tuple_arg(v, 1, nm, "conv1d", m)[0] for v, nm, m in
-               ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
+    s, d = (tuple_arg(v, 1, nm, "conv1d", 1)[0] for v, nm in ((stride, "stride"), (dilation, "dilation")))
+    if isinstance(padding, str):
+        x, (p,) = string_padding(x, padding, w.shape[2:], (s,), (d,), "conv1d")
+    else:
+        p = tuple_arg(padding, 1, "padding", "conv1d", 0)[0]
     out = conv2d(x.unsqueeze(2), w.unsqueeze(2), bias, (1, s), (0, p), (1, d), groups)
     return out.squeeze(2)
 
 
 def conv3d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
-    """torch.nn.functional.conv3d: x (N, C, D, H, W), w (O, C/groups, kd, kh, kw), bias (O,)."""
+    """torch.nn.functional.conv3d: x (N, C, D, H, W), w (O, C/groups, kd, kh, kw), bias (O,);
+    padding an int, a triple, 'valid' or 'same'."""
     op = "conv3d"
     _check(x, w, 3, op)
-    s, p, d = (tuple_arg(v, 3, nm, op, m) for v, nm, m in
-               ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
+    s, d = (tuple_arg(v, 3, nm, op, 1) for v, nm in ((stride, "stride"), (dilation, "dilation")))
+    if isinstance(padding, str):
+        x, p = string_padding(x, padding, w.shape[2:], s, d, op)
+    else:
+        p = tuple_arg(padding, 3, "padding", op, 0)
     n, c, depth, h, wd = x.shape
     o, _, kd, _, _ = w.shape
     od = (depth + 2 * p[0] - d[0] * (kd - 1) - 1) // s[0] + 1

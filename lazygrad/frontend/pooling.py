@@ -11,8 +11,12 @@ return_indices and max_unpool2d, all on conv.py's sliding-window views.
 - max pools take each window's first maximum (argmax, then a one-hot select), so the gradient
   goes to that one element like torch's; return_indices picks its flat index h * W + w out of
   the same windows of a tensor of positions.
+- adaptive pools: torch's windows [floor(i * n / o), ceil((i + 1) * n / o)) per dim; an average
+  is a matmul with a host-built averaging matrix per dim, a max the first maximum of the
+  windows' elements stacked on a new axis (row-major first, as torch's gradient and indices).
 
-Public names: max_pool1d, max_pool2d, max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, max_unpool2d.
+Public names: max_pool1d, max_pool2d, max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, max_unpool2d,
+adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d.
 """
 from __future__ import annotations
 
@@ -20,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from lazygrad.frontend.conv import windows
+from lazygrad.frontend.conv import first_max, windows
 from lazygrad.frontend.convnd import tuple_arg
-from lazygrad.frontend.indexing import _pick
+from lazygrad.frontend.indexing import _pick, index_select
+from lazygrad.frontend.resample import adaptive_avg_dim, adaptive_bounds
 from lazygrad.ir.ops import Op, reduce_identity
-from lazygrad.frontend.tensor import Tensor
+from lazygrad.frontend.tensor import Tensor, stack
 from lazygrad.frontend import conv as _conv
 
 
@@ -64,11 +69,7 @@ def _max2d(x: Tensor, k, s, p, d, extra, return_indices: bool):
     win = _windows2d(x, k, s, p, d, extra, low)                    # (N, C, kh, kw, OH, OW)
     n, c, kh, kw, oh, ow = win.shape
     h, w = x.shape[2:]
-    flat = win.reshape(n, c, kh * kw, oh, ow)
-    first = flat.argmax(2)                                          # the first maximum, NaN first
-    # picked at the first maximum, not a max: its gradient goes to that element alone (torch;
-    # a max would split it between tied elements)
-    values = _pick(flat, 2, first)
+    values, first = first_max(win.reshape(n, c, kh * kw, oh, ow), 2)
     if not return_indices:
         return values
     pos = Tensor.arange(h * w).reshape(1, 1, h, w)
@@ -106,14 +107,25 @@ def _depth_back(z: Tensor, n: int, c: int, h: int, w: int) -> Tensor:
 
 
 def max_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
-    """torch.nn.functional.max_pool3d over (N, C, D, H, W): (H, W) per plane, then depth."""
+               ceil_mode: bool = False, return_indices: bool = False):
+    """torch.nn.functional.max_pool3d over (N, C, D, H, W): (H, W) per plane, then depth (the
+    first maximum of the first plane holding the window's maximum: torch's d, h, w scan order);
+    with return_indices, (values, flat d * H * W + h * W + w indices)."""
     k, s, p, d, _, extra = _geometry(x, 3, kernel_size, stride, padding, dilation, ceil_mode, "max_pool3d")
     n, c, depth, h, w = x.shape
-    y = _max2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], d[1:], extra[1:], False)
-    oh, ow = y.shape[2:]
-    z = _max2d(_depth_last(y, n, c, depth), (1, k[0]), (1, s[0]), (0, p[0]), (1, d[0]), (0, extra[0]), False)
-    return _depth_back(z, n, c, oh, ow)
+    y = _max2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], d[1:], extra[1:], return_indices)
+    plane = y[0] if return_indices else y
+    oh, ow = plane.shape[2:]
+    dk, ds, dp, dd, de = (1, k[0]), (1, s[0]), (0, p[0]), (1, d[0]), (0, extra[0])
+    z = _max2d(_depth_last(plane, n, c, depth), dk, ds, dp, dd, de, return_indices)
+    if not return_indices:
+        return _depth_back(z, n, c, oh, ow)
+    values, at = z                                    # at: the depth of the picked plane
+    m, od = c * oh * ow, values.shape[-1]
+    # the (h, w) index of that plane's maximum, taken at depth `at`
+    hw = _depth_last(y[1], n, c, depth).reshape(n, m, 1, depth).expand(n, m, od, depth)
+    idx = at.reshape(n, m, od) * (h * w) + _pick(hw, 3, at.reshape(n, m, od))
+    return _depth_back(values, n, c, oh, ow), _depth_back(idx.reshape(n, m, 1, od), n, c, oh, ow)
 
 
 def _divisor(size: int, k: int, s: int, p: int, o: int, include_pad: bool) -> np.ndarray:
@@ -184,6 +196,86 @@ def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: Any, stride: Any = Non
     out = Tensor.zeros(n, c, size[0] * size[1], dtype=x.dtype)
     flat = out.scatter(2, indices.reshape(n, c, h * w), x.reshape(n, c, h * w))
     return flat.reshape(n, c, *size)
+
+
+def _adaptive_sizes(x: Tensor, output_size: Any, nd: int, op: str) -> tuple[int, ...]:
+    """torch's output_size: an int or nd entries, None keeping the input's size."""
+    if x.ndim != nd + 2 and x.ndim != nd + 1:
+        raise ValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape {x.shape}")
+    sizes = (output_size,) * nd if isinstance(output_size, (int, np.integer)) or output_size is None else tuple(output_size)
+    if len(sizes) != nd:
+        raise ValueError(f"{op}: output_size {output_size!r} must give {nd} sizes")
+    spatial = x.shape[-nd:]
+    out = tuple(int(spatial[k]) if v is None else int(v) for k, v in enumerate(sizes))
+    if min(out) < 0 or any(o == 0 and i > 0 for o, i in zip(out, spatial)) or any(i == 0 for i in spatial):
+        raise ValueError(f"{op}: output_size {output_size!r} and input {x.shape} must be non-empty")
+    return out
+
+
+def _adaptive_avg(x: Tensor, output_size: Any, nd: int, op: str) -> Tensor:
+    sizes = _adaptive_sizes(x, output_size, nd, op)
+    if not x.dtype.is_float:
+        raise TypeError(f"{op}: expected a floating point input, got {x.dtype.name}")
+    for k, o in enumerate(sizes):
+        x = adaptive_avg_dim(x, x.ndim - nd + k, o)
+    return x
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
+    """torch.nn.functional.adaptive_avg_pool1d over (N, C, L) or (C, L)."""
+    return _adaptive_avg(x, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """torch.nn.functional.adaptive_avg_pool2d over (N, C, H, W) or (C, H, W): per dim, the
+    mean of windows [floor(i * n / o), ceil((i + 1) * n / o)) (a matmul with an averaging matrix)."""
+    return _adaptive_avg(x, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(x: Tensor, output_size: Any) -> Tensor:
+    """torch.nn.functional.adaptive_avg_pool3d over (N, C, D, H, W) or (C, D, H, W)."""
+    return _adaptive_avg(x, output_size, 3, "adaptive_avg_pool3d")
+
+
+def _adaptive_max_dim(x: Tensor, dim: int, n_out: int, carry: Tensor | None = None):
+    """Each adaptive window's first maximum along `dim`: (values, source positions along dim,
+    `carry` taken at the same elements). The windows, of lengths up to L, are L index_selects
+    stacked on a last axis (positions past a window's end read the max's identity)."""
+    n_in = x.shape[dim]
+    start, end = adaptive_bounds(n_in, n_out)
+    span = int((end - start).max())
+    shape = [1] * x.ndim
+    shape[dim] = n_out
+    low = reduce_identity(Op.RMAX, x.dtype)
+    vals, carried = [], []
+    for j in range(span):
+        pos = np.minimum(start + j, n_in - 1).astype(np.int32)
+        inside = Tensor((start + j < end).reshape(shape))
+        vals.append(inside.where(index_select(x, dim, pos), low))
+        if carry is not None:
+            carried.append(index_select(carry, dim, pos))
+    last = x.ndim
+    values, first = first_max(stack(vals, last), last)
+    where = first + Tensor(start.reshape(shape).astype(np.int32))
+    return values, where, (_pick(stack(carried, last), last, first) if carry is not None else None)
+
+
+def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = False):
+    """torch.nn.functional.adaptive_max_pool1d over (N, C, L) or (C, L)."""
+    (o,) = _adaptive_sizes(x, output_size, 1, "adaptive_max_pool1d")
+    values, pos, _ = _adaptive_max_dim(x, x.ndim - 1, o)
+    return (values, pos) if return_indices else values
+
+
+def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = False):
+    """torch.nn.functional.adaptive_max_pool2d over (N, C, H, W) or (C, H, W); the gradient goes
+    to each window's first maximum in row-major order, as torch's (the first row holding the
+    window's maximum, then its first column); return_indices gives flat h * W + w indices."""
+    oh, ow = _adaptive_sizes(x, output_size, 2, "adaptive_max_pool2d")
+    w = x.shape[-1]
+    rows, cols, _ = _adaptive_max_dim(x, x.ndim - 1, ow)
+    values, r, c = _adaptive_max_dim(rows, x.ndim - 2, oh, carry=cols)
+    return (values, r * w + c) if return_indices else values
 
 
 # --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,

@@ -1,5 +1,5 @@
-"""Resampling and padding modes: interpolate (nearest, linear / bilinear / trilinear, with
-align_corners both ways, size or scale_factor) and pad with torch's F.pad widths (last dim
+"""Resampling and padding modes: interpolate (nearest, linear / bilinear / trilinear, bicubic
+(torch's A = -0.75), with align_corners both ways, area; size or scale_factor) and pad with torch's F.pad widths (last dim
 first) in the modes constant, reflect, replicate and circular, asymmetric and negative.
 
 Both are views and lookups known from the geometry alone: a pad mode is a concatenation of
@@ -7,7 +7,7 @@ flipped, expanded or wrapped slices (one fused kernel with what follows); an int
 is, per resized dim, an index_select of the source rows it reads (host-computed indices)
 mixed with host-computed weights, so its gradient is the scatter of those weights.
 
-Public names: pad, interpolate, PadMode.
+Public names: pad, interpolate, PadMode, CUBIC_A, adaptive_bounds, adaptive_avg_dim.
 """
 from __future__ import annotations
 
@@ -110,20 +110,79 @@ def _src_scale(n_in: int, n_out: int, scale: float | None) -> float:
     return 1.0 / scale if scale is not None else n_in / n_out
 
 
+CUBIC_A = -0.75  # torch's bicubic: the cubic convolution kernel's A (Keys)
+
+
+def _cubic_weights(t: np.ndarray) -> np.ndarray:
+    """torch's get_cubic_upsample_coefficients: the 4 tap weights at fraction t, (len(t), 4)."""
+    a = CUBIC_A
+
+    def near(x):   # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):    # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+
+
+def _source(dst: np.ndarray, n_in: int, n_out: int, scale: float | None, align_corners: bool | None,
+            clamp: bool) -> np.ndarray:
+    """torch's area_pixel_compute_source_index (cubic: not clamped at 0)."""
+    if align_corners:
+        return dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else dst * 0
+    src = (dst + 0.5) * _src_scale(n_in, n_out, scale) - 0.5
+    return np.maximum(src, 0.0) if clamp else src
+
+
+def _mix(out: Tensor, dim: int, taps: list[np.ndarray], weights: np.ndarray) -> Tensor:
+    """sum_k weights[:, k] * out.index_select(dim, taps[k]): host-computed rows and weights."""
+    shape = [1] * out.ndim
+    shape[dim] = weights.shape[0]
+    total: Tensor | None = None
+    for k, idx in enumerate(taps):
+        term = index_select(out, dim, idx.astype(np.int32)) * Tensor(weights[:, k].reshape(shape), dtype=out.dtype)
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+def adaptive_bounds(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """torch's adaptive pooling windows along one dim: [floor(i * n_in / n_out),
+    ceil((i + 1) * n_in / n_out)) for each output i."""
+    i = np.arange(n_out)
+    return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+
+
+def adaptive_avg_dim(x: Tensor, dim: int, n_out: int) -> Tensor:
+    """The mean of each adaptive window along `dim`: a product with a host-built (n_in, n_out)
+    averaging matrix (windows of any length, one matmul; its gradient is the transpose)."""
+    n_in = x.shape[dim]
+    start, end = adaptive_bounds(n_in, n_out)
+    m = np.zeros((n_in, n_out), np.float64)
+    for o, (a, b) in enumerate(zip(start, end)):
+        m[a:b, o] = 1.0 / (b - a)
+    last = x.transpose(dim, -1) if dim != x.ndim - 1 else x
+    y = last @ Tensor(m.astype(x.dtype.np), dtype=x.dtype)
+    return y.transpose(dim, -1) if dim != x.ndim - 1 else y
+
+
 def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None) -> Tensor:
     """torch.nn.functional.interpolate over (N, C, ...) for modes 'nearest', 'linear' (3-D),
-    'bilinear' (4-D) and 'trilinear' (5-D), with align_corners both ways."""
+    'bilinear' (4-D), 'trilinear' (5-D) and 'bicubic' (4-D), with align_corners both ways, and
+    'area' (adaptive average pooling to the output size)."""
     if x.ndim < 3:
         raise ValueError(f"interpolate: expected an (N, C, ...) input of 3 to 5 dims, got shape {x.shape}")
-    if mode == "nearest":
+    if mode in ("nearest", "area"):
         if align_corners is not None:
-            raise ValueError("interpolate: align_corners only applies to the linear modes")
-    elif mode in _LINEAR:
-        if _LINEAR[mode] != x.ndim - 2:
-            raise ValueError(f"interpolate: mode {mode!r} needs a {_LINEAR[mode] + 2}-D input, got shape {x.shape}")
+            raise ValueError("interpolate: align_corners only applies to the linear and bicubic modes")
+    elif mode in _LINEAR or mode == "bicubic":
+        want = _LINEAR.get(mode, 2)
+        if want != x.ndim - 2:
+            raise ValueError(f"interpolate: mode {mode!r} needs a {want + 2}-D input, got shape {x.shape}")
     else:
-        raise NotImplementedError(f"interpolate: mode {mode!r} (supported: nearest, linear, bilinear, trilinear)")
+        raise NotImplementedError(f"interpolate: mode {mode!r} (supported: nearest, linear, bilinear, "
+                                  "trilinear, bicubic, area)")
     if not x.dtype.is_float:
         raise TypeError(f"interpolate: expected a floating point input, got {x.dtype.name}")
     sizes, scales = _sizes(x, size, scale_factor, recompute_scale_factor)
@@ -132,14 +191,20 @@ def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str
         dim = 2 + k
         n_in = x.shape[dim]
         dst = np.arange(n_out, dtype=np.float64)
+        if mode == "area":
+            out = adaptive_avg_dim(out, dim, n_out)
+            continue
         if mode == "nearest":
             src = np.minimum(np.floor(dst * _src_scale(n_in, n_out, scale)).astype(np.int64), n_in - 1)
             out = index_select(out, dim, src.astype(np.int32))
             continue
-        if align_corners:
-            src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else dst * 0
-        else:
-            src = np.maximum((dst + 0.5) * _src_scale(n_in, n_out, scale) - 0.5, 0.0)
+        if mode == "bicubic":
+            src = _source(dst, n_in, n_out, scale, align_corners, clamp=False)
+            base = np.floor(src).astype(np.int64)
+            taps = [np.clip(base - 1 + j, 0, n_in - 1) for j in range(4)]
+            out = _mix(out, dim, taps, _cubic_weights(src - base).astype(x.dtype.np))
+            continue
+        src = _source(dst, n_in, n_out, scale, align_corners, clamp=True)
         i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
         i1 = np.minimum(i0 + 1, n_in - 1)
         w1 = (src - i0).astype(x.dtype.np)

@@ -12,6 +12,7 @@ from lazygrad.nn import functional, init, state, utils
 from lazygrad.nn.activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
 from lazygrad.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear, MaxPool2d)
 from lazygrad.nn.conv_layers import (AvgPool1d, AvgPool3d, Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, MaxUnpool2d)
+from lazygrad.nn.conv_layers import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool2d
 from lazygrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from lazygrad.nn.module import Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from lazygrad.nn.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, generate_square_subsequent_mask)
@@ -27,6 +28,6 @@ __all__ = ["functional", "init", "state", "utils", "Module", "Sequential", "Modu
            "TransformerDecoder", "generate_square_subsequent_mask", "RNN", "LSTM", "GRU",
            "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint",
            "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
-           "MaxUnpool2d"]
+           "MaxUnpool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d"]
 
 install(Tensor, (functional,))  # x.cross_entropy(y), x.dropout(p), ...: nn.functional as Tensor methods

@@ -1,9 +1,9 @@
 """Convolution and pooling modules beyond Conv2d / MaxPool2d / AvgPool2d, in torch's shape:
 Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d,
-MaxUnpool2d (the functions live in lazygrad.frontend.convnd and lazygrad.frontend.pooling).
+MaxUnpool2d, the adaptive pools (the functions live in lazygrad.frontend.convnd and lazygrad.frontend.pooling).
 
 Public names: Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool3d, AvgPool1d,
-AvgPool3d, MaxUnpool2d.
+AvgPool3d, MaxUnpool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool2d.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from lazygrad.frontend import convnd, pooling
 from lazygrad.frontend.tensor import Tensor
 from lazygrad.nn import init
-from lazygrad.nn.layers import _param, _positive
+from lazygrad.nn.layers import _param, _positive, module_padding
 from lazygrad.nn.module import Module
 
 
@@ -35,8 +35,8 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = convnd.tuple_arg(kernel_size, self.nd, "kernel_size", name, 1)
         self.stride = convnd.tuple_arg(stride, self.nd, "stride", name, 1)
-        self.padding = convnd.tuple_arg(padding, self.nd, "padding", name, 0)
         self.dilation = convnd.tuple_arg(dilation, self.nd, "dilation", name, 1)
+        self.padding = module_padding(padding, self.stride, self.nd, name, self.transposed)
         self.output_padding = convnd.tuple_arg(output_padding, self.nd, "output_padding", name, 0)
         shape = ((in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups))
         self.weight = _param(*shape, *self.kernel_size)
@@ -143,3 +143,44 @@ class MaxUnpool2d(_Pool):
     def forward(self, x: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
         """max_unpool2d of `x` at `indices`."""
         return pooling.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class _AdaptivePool(Module):
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def extra_repr(self) -> str:
+        """The constructor arguments."""
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """torch.nn.AdaptiveAvgPool1d over (N, C, L)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """adaptive_avg_pool1d of `x`."""
+        return pooling.adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """torch.nn.AdaptiveAvgPool2d over (N, C, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """adaptive_avg_pool2d of `x`."""
+        return pooling.adaptive_avg_pool2d(x, self.output_size)
+
+
+class AdaptiveAvgPool3d(_AdaptivePool):
+    """torch.nn.AdaptiveAvgPool3d over (N, C, D, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """adaptive_avg_pool3d of `x`."""
+        return pooling.adaptive_avg_pool3d(x, self.output_size)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """torch.nn.AdaptiveMaxPool2d over (N, C, H, W) (return_indices as torch's)."""
+
+    def forward(self, x: Tensor) -> Any:
+        """adaptive_max_pool2d of `x`."""
+        return pooling.adaptive_max_pool2d(x, self.output_size, self.return_indices)

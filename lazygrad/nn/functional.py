@@ -366,6 +366,8 @@ from lazygrad.nn.functional_names import (avg_pool2d, batch_norm, celu, conv2d, 
 from lazygrad.frontend.convnd import conv1d, conv3d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
 from lazygrad.frontend.indexing import one_hot  # noqa: E402,F401
 from lazygrad.frontend.pooling import avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool2d  # noqa: E402,F401
+from lazygrad.frontend.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,  # noqa: E402,F401
+                                       adaptive_max_pool1d, adaptive_max_pool2d)
 from lazygrad.frontend.resample import interpolate, pad  # noqa: E402,F401,F811  (every padding mode: replaces the constant-only one)
 
 

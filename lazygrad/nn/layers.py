@@ -3,16 +3,18 @@ Dropout, Flatten, pooling. Shapes, argument names and default initialisations fo
 model's state_dict can be exchanged with torch's.
 
 Public names: Linear, Embedding, Conv2d, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout, Flatten,
-MaxPool2d, AvgPool2d.
+MaxPool2d, AvgPool2d, module_padding.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
 from lazygrad.dtypes import int64 as lg_int64
+from lazygrad.frontend.conv import PADDING_MODES
+from lazygrad.frontend.convnd import tuple_arg
 from lazygrad.frontend.tensor import Tensor
 from lazygrad.nn import functional as F
 from lazygrad.nn import init
@@ -102,6 +104,19 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
+def module_padding(padding: Any, stride: tuple[int, ...], nd: int, name: str, transposed: bool = False) -> Any:
+    """A conv module's padding: nd ints, or torch's 'valid' / 'same' kept as the string (checked
+    when the module is built, as torch does: 'same' needs stride 1)."""
+    if not isinstance(padding, str):
+        return tuple_arg(padding, nd, "padding", name, 0)
+    if transposed or padding not in PADDING_MODES:
+        raise ValueError(f"{name}: invalid padding string {padding!r}, should be one of "
+                         f"{() if transposed else PADDING_MODES}")
+    if padding == "same" and any(s != 1 for s in stride):
+        raise ValueError(f"{name}: padding='same' is not supported for strided convolutions (stride {stride})")
+    return padding
+
+
 class Conv2d(Module):
     """2-D convolution over (N, C_in, H, W); weight (C_out, C_in / groups, kH, kW)."""
 
@@ -116,8 +131,8 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = _pair(stride, "stride", "Conv2d")
-        self.padding = _pair(padding, "padding", "Conv2d")
         self.dilation = _pair(dilation, "dilation", "Conv2d")
+        self.padding = module_padding(padding, self.stride, 2, "Conv2d")
         self.weight = _param(out_channels, in_channels // groups, *self.kernel_size)
         self.bias = _param(out_channels) if bias else None
         init.default_linear_init_(self.weight, self.bias)

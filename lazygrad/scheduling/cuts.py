@@ -35,7 +35,8 @@ class CutReason(Enum):
     OPERAND_COMPUTED = "{0} is computed ({1}): stored for {2}"              # (operand, op, kernel)
     COSTLY_PROLOGUE = ("matmul operand prologue ({0}, {1} flops per element) "
                        "too costly to recompute in every tile")             # (op, flops)
-    TOO_LARGE = "kernel too large (> {0} fused ops)"                        # (limit)
+    TOO_LARGE = "kernel too large (build cost > {0} statements)"            # (limit)
+    COSTLY_SHARED = "read by {0} kernels, too costly ({1} statements) to recompute in each"  # (count, cost)
     TOO_MANY_ARGUMENTS = "too many kernel arguments (> {0} buffers)"        # (limit)
     REALIZED_EARLIER = "realized earlier"   # an input with a buffer before this schedule
     # why a row-wise fusion of a stored reduction was declined (notes on its cut)

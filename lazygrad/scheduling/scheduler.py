@@ -10,8 +10,8 @@ Rules (in `decide_boundaries`, the realize rules in one place):
   recomputed inside every kernel that reads them (views become index expressions);
 - a conv2d reads its operands straight from buffers: an operand that is not one (through
   reshapes) is stored first ("conv2d operand ...");
-- a kernel with too many buffer arguments or too many ops is split ("too many kernel
-  arguments", "kernel too large");
+- a kernel with too many buffer arguments or too costly to build is split ("too many kernel
+  arguments", "kernel too large": scheduling/cost.py);
 - LAZYGRAD_FUSE=0 stores every primitive ("fusion disabled").
 
 Kernels are frozen records: what the engine learns rendering and building one (its name,
@@ -32,10 +32,10 @@ from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
 from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
+from lazygrad.scheduling.cost import MAX_KERNEL_COST, SHARED_VALUE_COST, ConeCounter, statement_cost
 from lazygrad.scheduling.cuts import Cut, CutReason
 from lazygrad.scheduling.kinds import KernelKind
 
-MAX_OPS_PER_KERNEL = 400
 MAX_BUFFERS_PER_KERNEL = 48
 
 
@@ -200,6 +200,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
     _store_sort_inputs(nodes, stored)
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
+    _store_shared(nodes, stored)
     return stored
 
 
@@ -305,37 +306,84 @@ def _fused_flops(root: Node, stored: dict[int, Cut]) -> int:
 
 
 def _split_large(nodes: list[Node], stored: dict[int, Cut]) -> None:
-    """Store intermediates so that no kernel fuses more than MAX_OPS_PER_KERNEL ops or reads
-    more than MAX_BUFFERS_PER_KERNEL buffers (a bound on generated source and arguments)."""
-    size: dict[int, int] = {}
+    """Store intermediates so that no kernel costs more than MAX_KERNEL_COST to build (see
+    scheduling/cost.py: each fused node counted once per view, weighted by its statement) or
+    reads more than MAX_BUFFERS_PER_KERNEL buffers (a bound on kernel arguments)."""
+    # bound[n] >= the fused cost under n: its statement plus its sources' bounds. A sum over
+    # sources counts a shared node once per read, so it is exact on trees and grows
+    # exponentially on DAGs (hypot(x, 2x) reads x twice); only where it passes a budget is
+    # the cost counted exactly (ConeCounter), and the exact value is kept as the bound
+    bound: dict[int, int] = {}
     bufs: dict[int, frozenset[int]] = {}
+
+    def is_input(m: Node) -> bool:
+        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
+
+    cones = ConeCounter(is_input)
     for n in nodes:
         if n.realized is not None or n.op is Op.BUFFER:
-            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
+            bound[n.uid], bufs[n.uid] = 1, frozenset((n.uid,))
             continue
-        s = 1
+        s = statement_cost(n)
         b: frozenset[int] = frozenset()
         for src in n.srcs:
             if src.uid in stored and src.realized is None:
+                s += 1
                 b = b | {src.uid}
             else:
-                s += size[src.uid]
+                s += bound[src.uid]
                 b = b | bufs[src.uid]
+        if n.uid not in stored and n.op not in MOVEMENT and s > MAX_KERNEL_COST:
+            s = cones.cost(n)
         if n.uid not in stored:
-            if s > MAX_OPS_PER_KERNEL and n.op not in MOVEMENT:
-                stored[n.uid] = Cut(CutReason.TOO_LARGE, (MAX_OPS_PER_KERNEL,))
+            if s > MAX_KERNEL_COST and n.op not in MOVEMENT:
+                stored[n.uid] = Cut(CutReason.TOO_LARGE, (MAX_KERNEL_COST,))
             elif len(b) > MAX_BUFFERS_PER_KERNEL:
                 # store the sources that bring in the most buffers
                 for src in sorted(n.srcs, key=lambda x: -len(bufs.get(x.uid, ()))):
                     if src.uid not in stored and src.realized is None and src.op is not Op.CONST:
                         stored[src.uid] = Cut(CutReason.TOO_MANY_ARGUMENTS, (MAX_BUFFERS_PER_KERNEL,))
+                        cones.forget()
                         b = frozenset(x for x in b if x not in bufs[src.uid]) | {src.uid}
                     if len(b) <= MAX_BUFFERS_PER_KERNEL:
                         break
         if n.uid in stored:
-            size[n.uid], bufs[n.uid] = 0, frozenset((n.uid,))
+            bound[n.uid], bufs[n.uid] = 1, frozenset((n.uid,))
         else:
-            size[n.uid], bufs[n.uid] = s, b
+            bound[n.uid], bufs[n.uid] = s, b
+
+
+def _store_shared(nodes: list[Node], stored: dict[int, Cut]) -> None:
+    """Store the values that several kernels would each recompute, where recomputing costs
+    more than SHARED_VALUE_COST (scheduling/cost.py). An elementwise value is fused into
+    every kernel that reads it: a forward activation read by the next layer and by its
+    gradient is computed twice, with everything under it down to the last stored value. Which
+    kernels hold a node is taken from the cuts made so far (not updated as values are stored
+    here: a node counted in two kernels may end up in one, stored on the safe side)."""
+    holders: dict[int, set[int]] = defaultdict(set)  # node -> the kernels (stored roots) computing it
+    for r in nodes:
+        if r.uid not in stored or r.realized is not None or r.op is Op.BUFFER:
+            continue
+        seen, stack = {r.uid}, list(r.srcs)
+        while stack:
+            n = stack.pop()
+            if n.uid in seen or n.realized is not None or n.op is Op.BUFFER or n.uid in stored:
+                continue
+            seen.add(n.uid)
+            holders[n.uid].add(r.uid)
+            stack.extend(n.srcs)
+
+    def is_input(m: Node) -> bool:
+        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
+
+    cones = ConeCounter(is_input)
+    for n in nodes:
+        if n.op not in ELEMENTWISE or len(holders.get(n.uid, ())) < 2 or n.uid in stored:
+            continue
+        cost = cones.cost(n)
+        if cost > SHARED_VALUE_COST:
+            stored[n.uid] = Cut(CutReason.COSTLY_SHARED, (len(holders[n.uid]), cost))
+            cones.forget()
 
 
 def _tree(roots: list[Node], stored: dict[int, Cut], through: frozenset[int] | set[int] = frozenset()
@@ -574,15 +622,26 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
     """Multi-output kernels: elementwise kernels over the same shape become one kernel when
     none depends on another through anything but a same-position read (shared inputs are read
     once; an output another one reads elementwise is reused from registers, as in an
-    optimizer step that writes a parameter and its moments)."""
+    optimizer step that writes a parameter and its moments), as long as the merged kernel stays
+    within the build budget (scheduling/cost.py: the cuts that split a large kernel must not be
+    merged back into one)."""
     produced_at: dict[int, int] = {}
     merged: list[list[Node]] = []
     kinds: list[KernelKind] = []
     group_inputs: list[set[int]] = []
+    group_cones: list[frozenset[tuple[int, int]]] = []  # what each group computes (ConeCounter.cone)
+
+    def is_input(m: Node) -> bool:
+        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
+
+    cones = ConeCounter(is_input)
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
         target = None
+        cone: frozenset[tuple[int, int]] = frozenset()
         if k.kind is KernelKind.ELEMENTWISE:
+            cones.cost(k.output)
+            cone = cones.cone(k.output)
             for gi in range(len(merged) - 1, -1, -1):
                 members = {m.uid for m in merged[gi]}
                 outside = [produced_at[d] for d in deps - members if d in produced_at]
@@ -590,17 +649,20 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
                     break  # k needs a kernel launched at or after this group: no earlier group either
                 n_args = len(group_inputs[gi] | {i.uid for i in k.inputs}) + len(merged[gi]) + 1
                 if kinds[gi] is KernelKind.ELEMENTWISE and merged[gi][0].shape == k.output.shape and \
-                        n_args <= MAX_BUFFERS_PER_KERNEL and _reads_elementwise(k, deps & members):
+                        n_args <= MAX_BUFFERS_PER_KERNEL and cones.total(group_cones[gi] | cone) <= MAX_KERNEL_COST and \
+                        _reads_elementwise(k, deps & members):
                     target = gi
                     break
         if target is None:
             merged.append([k.output])
             kinds.append(k.kind)
             group_inputs.append(set())
+            group_cones.append(frozenset())
             target = len(merged) - 1
         else:
             merged[target].append(k.output)
         group_inputs[target] |= {i.uid for i in k.inputs}
+        group_cones[target] |= cone
         produced_at[k.output.uid] = target
     through = through or {}
     return [_kernel_for(roots, stored, set().union(*(through.get(r.uid, set()) for r in roots)))

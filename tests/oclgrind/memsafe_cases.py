@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import lazygrad as lg  # noqa: E402
+import lazygrad.nn.functional as F  # noqa: E402
 from lazygrad import Tensor  # noqa: E402
 from lazygrad.ir.random import rand_reference  # noqa: E402
 
@@ -727,6 +728,35 @@ def gather_along_dim_and_select() -> tuple[list[Tensor], list[np.ndarray]]:
     m = arr(3, 6, 4) > 0
     return ([Tensor(a).gather(1, Tensor(idx)), Tensor(a).index_select(2, [3, 0]), Tensor(m)[:, [5, 1]]],
             [np.take_along_axis(a, idx, 1), a[:, :, [3, 0]], m[:, [5, 1]]])
+
+
+# --- issue 16 surface: compound ops fused into one chain kernel, first-maximum pools --------------
+@case
+def ew_compound_chain_one_kernel() -> tuple[Tensor, np.ndarray]:
+    # hypot, logaddexp and round(decimals) read their input several times: one kernel now
+    a = arr(5, 13)
+    t = Tensor(a)
+    y = (t.hypot(t * 2) + t.logaddexp(-t)).round(decimals=1) * 0.5
+    assert len(lg.schedule(y)) == 1 or not lg.config.settings().fuse
+    want = np.round(np.hypot(a, a * 2) + np.logaddexp(a, -a), 1) * 0.5
+    return y, want.astype(np.float32)
+
+
+@case
+def rowwise_first_max_pool_ties() -> tuple[list[Tensor], list[np.ndarray]]:
+    # max_pool2d (floor mode) as argmax + pick, on tied windows, overlapping (stride < kernel)
+    a = np.random.default_rng(5).integers(0, 3, (2, 3, 5, 7)).astype(np.float32)
+    t = Tensor(a)
+    win = np.lib.stride_tricks.sliding_window_view(a, (2, 2), axis=(2, 3))   # stride 1
+    out = t.max_pool2d(2, 1)
+    ad = F.adaptive_max_pool2d(t, (2, 3))
+    ref_ad = np.zeros((2, 3, 2, 3), np.float32)
+    for i in range(2):
+        for j in range(3):
+            h0, h1 = (i * 5) // 2, -((-(i + 1) * 5) // 2)
+            w0, w1 = (j * 7) // 3, -((-(j + 1) * 7) // 3)
+            ref_ad[:, :, i, j] = a[:, :, h0:h1, w0:w1].max(axis=(2, 3))
+    return [out, ad], [win.max(axis=(-1, -2)), ref_ad]
 
 
 # --- whole graphs ---------------------------------------------------------------------------------
