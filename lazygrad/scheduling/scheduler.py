@@ -18,19 +18,21 @@ Kernels are frozen records: what the engine learns rendering and building one (i
 source, launch sizes, a narrower vector width) goes into a record of its own
 (engine.scheduled.ScheduledKernel), never back into the schedule.
 
-Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base (and, from their
+Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base, attention_core (and, from their
 own modules, KernelKind and Cut / CutReason).
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
-from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
+from lazygrad.ir.attention import KERNEL_OF, Decline, strided_view
+from lazygrad.ir.attention import match as attention_match
+from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cuts import Cut, CutReason
 from lazygrad.scheduling.kinds import KernelKind
@@ -160,7 +162,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
         if n.op is Op.CONTIGUOUS:  # arg: why the library copies (none: the user asked)
             stored.setdefault(n.uid, Cut(CutReason.LIBRARY_COPY, (n.arg,)) if n.arg else Cut(CutReason.CONTIGUOUS))
         if n.op in OWN_KERNEL:
-            stored.setdefault(n.uid, Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER))
+            stored.setdefault(n.uid, _own_kernel_cut(n))
         if n.op not in REDUCE and n.op not in CORES:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
@@ -196,11 +198,43 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
                 why = Cut(CutReason.FEEDS_OP, (nxt.op.value,))
             stored.setdefault(cur.uid, why)
             break
+    _alias_attention_outputs(outputs, stored, cons)
     _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
     _store_sort_inputs(nodes, stored)
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     return stored
+
+
+def attention_core(n: Node) -> Node | None:
+    """The ATTENTION node n is, or is a flat reshape or detach of (a `.grad` is a detach of
+    its gradient): the attention kernel writes it in n's buffer directly."""
+    b = n
+    while _is_flat_reshape(b) and b.realized is None:
+        b = b.srcs[0]
+    return b if b.op in ATTENTIONS and b.realized is None else None
+
+
+def _alias_attention_outputs(outputs: list[Node], stored: dict[int, Cut], cons: dict[int, list[Node]]) -> None:
+    """An output that is a flat view of an attention result nothing else reads is written by
+    the attention kernel itself (no copy of dQ into `.grad`)."""
+    out_uids = {o.uid for o in outputs}
+    for o in outputs:
+        a = attention_core(o)
+        if a is None or a is o or a.uid in out_uids:
+            continue
+        chain, b = [], o
+        while b is not a:
+            chain.append(b)
+            b = b.srcs[0]
+        if all(len(cons.get(x.uid, [])) == 1 for x in [a] + chain[1:]) and not any(x.uid in stored for x in chain[1:]):
+            stored.pop(a.uid, None)
+
+
+def _own_kernel_cut(n: Node) -> Cut:
+    if n.op in ATTENTIONS:
+        return Cut(CutReason.ATTENTION, (n.arg.part.value,))
+    return Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER)
 
 
 def _reconverging_epilogue(start: Node, cons: dict[int, list[Node]], out_uids: set[int],
@@ -238,7 +272,24 @@ def _store_sort_inputs(nodes: list[Node], stored: dict[int, Cut]) -> None:
         if n.op not in OWN_KERNEL or n.realized is not None:
             continue
         what = n.op.value
+        if n.op in ATTENTIONS:
+            _store_strided(n, stored)
+            continue
         _store_plain(n, [f"{what} input"] * len(n.srcs), f"the {what} kernel", stored)
+
+
+def _store_strided(n: Node, stored: dict[int, Cut]) -> None:
+    """The attention kernel reads each source through one strided view (permuted, broadcast,
+    sliced) of a buffer or a constant: a source seen through anything else (a pad, a reshape
+    of a transpose) is copied, a computed one stored."""
+    label, kernel = "attention operand", "the attention kernel"
+    for src in n.srcs:
+        base, view = strided_view(src, lambda m: m.realized is not None or m.uid in stored)
+        if view is None or (base.op in MOVEMENT and base.realized is None and base.uid not in stored):
+            if src.uid not in stored:
+                stored[src.uid] = Cut(CutReason.OPERAND_VIEW, (label, (base if view is None else base).op.value))
+        elif base.realized is None and base.op not in (Op.BUFFER, Op.CONST) and base.uid not in stored:
+            stored[base.uid] = Cut(CutReason.OPERAND_COMPUTED, (label, base.op.value, kernel))
 
 
 def _store_conv_operands(nodes: list[Node], stored: dict[int, Cut]) -> None:
@@ -374,9 +425,12 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
     convs = [n for n in ops if n.op is Op.CONV2D]
     sorts = [n for n in ops if n.op in SORTS]
     gathers = [n for n in ops if n.op in GATHERS]
+    attentions = [a for a in (attention_core(r) for r in roots) if a is not None]
     root = roots[0]
     kind: KernelKind
-    if sorts:
+    if attentions:
+        kind, core = KernelKind.ATTENTION, attentions[0]
+    elif sorts:
         kind, core = KernelKind.SORT, sorts[0]
     elif gathers:
         kind, core = KernelKind.GATHER, gathers[0]
@@ -575,7 +629,7 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
                     target = gi
                     break
         if target is None:
-            merged.append([k.output])
+            merged.append(list(k.outputs))
             kinds.append(k.kind)
             group_inputs.append(set())
             target = len(merged) - 1
@@ -586,6 +640,29 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
     through = through or {}
     return [_kernel_for(roots, stored, set().union(*(through.get(r.uid, set()) for r in roots)))
             for roots in merged]
+
+
+def _attention_families(nodes: list[Node], stored: dict[int, Cut]) -> dict[int, list[Node]]:
+    """The ATTENTION nodes one kernel computes together: the parts of one attention with the
+    same sources (O with its logsumexp, dK with dV), by uid, each mapped to the whole family."""
+    groups: dict[tuple, list[Node]] = {}
+    for n in nodes:
+        a = attention_core(n) if n.uid in stored and n.realized is None else None
+        if a is not None and (a is n or a.uid not in stored):
+            key = (tuple(s.uid for s in a.srcs), a.arg.family(), KERNEL_OF[a.arg.part])
+            groups.setdefault(key, []).append(n)
+    return {m.uid: g for g in groups.values() for m in g}
+
+
+
+def _note_declined(k: Kernel) -> Kernel:
+    """A matmul kernel that ends an attention pattern the fused kernel declined says why."""
+    if k.kind is not KernelKind.MATMUL or k.core is None:
+        return k
+    m = attention_match(k.core)
+    if not isinstance(m, Decline):
+        return k
+    return replace(k, reason=k.reason.noted(Cut(CutReason.ATTENTION_DECLINED, (m.why,))))
 
 
 def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
@@ -609,11 +686,15 @@ def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> li
     if fusion_enabled():
         through = fuse_rows(outputs, nodes, stored, deny_rows)
     kernels: list[Kernel] = []
+    families = _attention_families(nodes, stored)
     for n in nodes:
         if n.uid in stored and n.realized is None and n.op is not Op.BUFFER:
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
-            kernels.append(_kernel_for([n], stored, through.get(n.uid, set())))
+            roots = families.get(n.uid, [n])
+            if roots[0] is not n:
+                continue  # computed by its family's kernel
+            kernels.append(_note_declined(_kernel_for(roots, stored, through.get(n.uid, set()))))
     if fusion_enabled() and settings().multi_output:
         kernels = merge_outputs(kernels, stored, through)
     return kernels
