@@ -367,12 +367,14 @@ def _attention_rule(g: Node, n: Node, m: AttentionMatch, wanted: Callable[[Node]
     float mask's gradient (dS, an L×S value) is plain graph, built here and computed only if
     the mask needs it."""
     srcs = m.sources()
+    o = attention_node(m)
+    g, n = gr.reshape(g, o.shape), gr.reshape(n, o.shape)   # n may be the 2-D product of a folded batch
     lse = attention_node(m, Part.LSE)
     delta = gr.reduce(Op.SUM, mul(g, n), (len(n.shape) - 1,))
     bwd = srcs + (g, lse, delta)
     dq, dk, dv = (part_node(bwd, m.arg.of(p)) for p in (Part.DQ, Part.DK, Part.DV))
-    nd = len(n.shape)
-    swap = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    kd = len(m.kt.shape)
+    swap = tuple(range(kd - 2)) + (kd - 1, kd - 2)
     # kᵀ is usually k.transpose(-2, -1): dK goes to k itself, not through two permutes (a
     # permuted view of the kernel's output would cost a copy when dK is realized)
     kt = m.kt
@@ -384,6 +386,15 @@ def _attention_rule(g: Node, n: Node, m: AttentionMatch, wanted: Callable[[Node]
     return out
 
 
+def _to_shape(c: Node, shape: tuple[int, ...]) -> Node:
+    """A contribution at the attention's batch dims summed over those its operand broadcast
+    along (an operand may have fewer dims: a 2-D key shared by every batch entry)."""
+    if c.shape == shape:
+        return c
+    padded = (1,) * (len(c.shape) - len(shape)) + shape
+    return gr.reshape(_sum_to(c, padded), shape)
+
+
 def _attention_score_grad(m: AttentionMatch, srcs: tuple[Node, ...], g: Node, lse: Node, delta: Node) -> Node:
     """dS = P * (dO vᵀ - Δ), P = exp(S - lse) (0 where a safe row is fully masked): the
     gradient of the scores, and so of a float mask added to them."""
@@ -391,7 +402,7 @@ def _attention_score_grad(m: AttentionMatch, srcs: tuple[Node, ...], g: Node, ls
     nd = len(g.shape)
     swap = tuple(range(nd - 2)) + (nd - 1, nd - 2)
     full = g.shape[:-1] + (k.shape[-2],)
-    s = mul(gr.matmul(_bcast(q, full[:-2]), _bcast(m.kt, full[:-2])), _c(m.arg.scale, gr.const(0.0, q.dtype, full)))
+    s = mul(gr.matmul(q, gr.permute(k, swap)), gr.const(m.arg.scale, q.dtype, full))
     s = add(s, gr.expand(m.add, full)) if m.add.shape != full else add(s, m.add)
     keep = m.keep
     if m.arg.causal:
@@ -405,12 +416,8 @@ def _attention_score_grad(m: AttentionMatch, srcs: tuple[Node, ...], g: Node, ls
         p = _where(gr.expand(keep, full) if keep.shape != full else keep, p, zero)
     if m.arg.safe:
         p = _where(gr.elementwise(Op.CMPEQ, lse_f, ninf, dtype=dt.bool_), zero, p)
-    dp = gr.matmul(g, gr.permute(_bcast(v, full[:-2]), swap))
+    dp = gr.matmul(g, gr.permute(v, swap))
     return mul(p, sub(dp, gr.expand(delta, full)))
-
-
-def _bcast(x: Node, batch: tuple[int, ...]) -> Node:
-    return x if x.shape[:-2] == batch else gr.expand(x, batch + x.shape[-2:])
 
 
 def grad_walk(roots: list[Node], into_roots: bool = False, stop_uids: frozenset[int] = frozenset()) -> list[Node]:
@@ -453,8 +460,7 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool 
                 # of the whole pattern (the softmax still gets those of its other readers)
                 for s, c in _attention_rule(g, n, fused, lambda x: x.uid in relevant):
                     if s.uid in relevant:
-                        if c.shape != s.shape:
-                            c = gr.reshape(c, s.shape) if c.numel == s.numel else _sum_to(c, s.shape)
+                        c = _to_shape(c, s.shape)
                         prev = grads.get(s.uid)
                         grads[s.uid] = c if prev is None else add(prev, c)
                 continue

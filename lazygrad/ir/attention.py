@@ -97,7 +97,8 @@ class AttentionArg:
 
 class AttentionMatch(NamedTuple):
     """A recognised attention: the operands as the graph holds them (q (..., L, E), kᵀ
-    (..., E, S), v (..., S, Ev), the keep and add masks at (..., L, S) or None) and the arg."""
+    (..., E, S), v (..., S, Ev), the keep and add masks at (..., L, S) or None), the arg and
+    the batch dims of the output."""
 
     q: Node
     kt: Node
@@ -105,12 +106,16 @@ class AttentionMatch(NamedTuple):
     keep: Node | None
     add: Node | None
     arg: AttentionArg
+    batch: tuple[int, ...]   # the output's batch dims (q, kᵀ, v may have 1 where they broadcast)
 
     def sources(self) -> tuple[Node, ...]:
-        """The forward sources of the ATTENTION nodes: q, k (kᵀ transposed back), v, masks."""
-        nd = len(self.kt.shape)
-        k = gr.permute(self.kt, tuple(range(nd - 2)) + (nd - 1, nd - 2))
-        return (self.q, k, self.v) + tuple(m for m in (self.keep, self.add) if m is not None)
+        """The forward sources of the ATTENTION nodes, each at the output's batch dims: q, k
+        (kᵀ transposed back), v, masks."""
+        nd = len(self.batch) + 2
+        q, kt, v = (gr.expand(gr.reshape(x, (1,) * (nd - len(x.shape)) + x.shape), self.batch + x.shape[-2:])
+                    for x in (self.q, self.kt, self.v))
+        k = gr.permute(kt, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+        return (q, k, v) + tuple(m for m in (self.keep, self.add) if m is not None)
 
 
 class Decline(NamedTuple):
@@ -176,29 +181,53 @@ def _softmax_of(p: Node) -> tuple[Node, bool] | None:
 
 
 def _chain(top: Node, stops: set[int]) -> list[Node]:
-    """The nodes from `top` down to the `stops` (not below them): the pattern's own values."""
+    """The nodes from `top` down to the `stops` (neither them nor below): the pattern's own values."""
     out, stack, seen = [], [top], set()
     while stack:
         m = stack.pop()
         if m.uid in seen:
             continue
         seen.add(m.uid)
-        out.append(m)
         if m.uid not in stops:
+            out.append(m)
             stack.extend(m.srcs)
     return out
 
 
+def _product(x: Node) -> tuple[Node, Node] | None:
+    """(a, b) when x is a @ b over the batch dims: a batched MATMUL, or the 2-D one the front end
+    folds the batch into when b has no batch (RESHAPE(MATMUL(RESHAPE(a), RESHAPE(b))))."""
+    if x.op is Op.MATMUL:
+        return x.srcs[0], x.srcs[1]
+    if x.op is not Op.RESHAPE or x.srcs[0].op is not Op.MATMUL or len(x.srcs[0].shape) != 2:
+        return None
+    a2, b2 = x.srcs[0].srcs
+    if a2.op is not Op.RESHAPE:
+        return None
+    a, b = a2.srcs[0], _unfold(b2)
+    if b is None or len(a.shape) != len(x.shape) or a.shape[:-1] != x.shape[:-1]:
+        return None
+    return a, b
+
+
+def _unfold(b2: Node) -> Node:
+    """The node a 2-D operand of a folded product stands for: b (1.., K, N) below its reshape,
+    or the 2-D node itself (read with batch dims of 1)."""
+    if b2.op is Op.RESHAPE and b2.srcs[0].shape[-2:] == b2.shape and all(d == 1 for d in b2.srcs[0].shape[:-2]):
+        return b2.srcs[0]
+    return b2
+
+
 def _scores(z: Node) -> tuple[Node, float] | None:
-    """(q kᵀ MATMUL, scale) when z is that product times (or over) a constant, or itself."""
-    if z.op is Op.MATMUL:
+    """(the q kᵀ product, scale) when z is that product times (or over) a constant, or itself."""
+    if _product(z) is not None:
         return z, 1.0
     if z.op is Op.MUL:
         for a, b in (z.srcs, z.srcs[::-1]):
             c = _const_value(b)
-            if a.op is Op.MATMUL and c is not None:
+            if _product(a) is not None and c is not None:
                 return a, c
-    if z.op is Op.DIV and z.srcs[0].op is Op.MATMUL:
+    if z.op is Op.DIV and _product(z.srcs[0]) is not None:
         c = _const_value(z.srcs[1])
         if c is not None and c != 0.0:
             return z.srcs[0], 1.0 / c
@@ -238,10 +267,15 @@ def _is_causal(term: Node, L: int, S: int) -> bool:
 
 
 def match(n: Node) -> AttentionMatch | Decline | None:
-    """Is the MATMUL n the end of softmax(q kᵀ · scale [+ mask]) v over the last dim?"""
-    if n.op is not Op.MATMUL or n.realized is not None or n.srcs[0].op is not Op.DIV:
+    """Is the MATMUL n the end of softmax(q kᵀ · scale [+ mask]) v over the last dim (batched,
+    or the 2-D product the front end makes when v has no batch dims)?"""
+    if n.op is not Op.MATMUL or n.realized is not None:
         return None
     p, v = n.srcs
+    if p.op is Op.RESHAPE and len(p.shape) == 2 and p.srcs[0].op is Op.DIV:
+        p, v = p.srcs[0], _unfold(v)   # folded: (B*L, S) @ (S, Ev) of p (..., L, S), v (1.., S, Ev)
+    if p.op is not Op.DIV:
+        return None
     soft = _softmax_of(p)
     if soft is None:
         return None
@@ -262,7 +296,7 @@ def match(n: Node) -> AttentionMatch | Decline | None:
     stops = {mm.uid} | {t.uid for t in (keep, add) if t is not None}
     if any(m.realized is not None for m in _chain(p, stops)):
         return None  # a value of the chain is computed already (the weights, asked for): use it
-    q, kt = mm.srcs
+    q, kt = _product(mm)
     L, S = x.shape[-2], x.shape[-1]
     causal = False
     if keep is not None:
@@ -276,10 +310,12 @@ def match(n: Node) -> AttentionMatch | Decline | None:
             (True, True): MaskKind.BOTH}[(keep is not None, add is not None)]
     arg = AttentionArg(Part.OUT, scale, kind, causal, safe)
     why = _decline(q, kt, v, add, n)
-    return Decline(why) if why else AttentionMatch(q, kt, v, keep, add, arg)
+    return Decline(why) if why else AttentionMatch(q, kt, v, keep, add, arg, x.shape[:-2])
 
 
 def _decline(q: Node, kt: Node, v: Node, add: Node | None, n: Node) -> str:
+    if n.arg is not None:
+        return n.arg.why  # declined before (the pass marks the product it keeps)
     d = q.dtype
     if d.name not in _DTYPES:
         return f"{d.name} inputs (the fused kernel computes in float32 or float64)"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lazygrad.dtypes import DTYPES, DType, bool_
-from lazygrad.ir.attention import FORWARD_PARTS, AttentionArg
+from lazygrad.ir.attention import FORWARD_PARTS, AttentionArg, Decline
 from lazygrad.ir.graph import ConvArg, GatherArg, Iota, Node, SortArg
 from lazygrad.ir.ops import COMPARISONS, PRIMITIVES, Op
 from lazygrad.ir.view import prod
@@ -265,6 +265,11 @@ def _rand(n: Node) -> str | None:
 
 
 # --- special kernels ------------------------------------------------------------------------------
+def _matmul_arg(n: Node) -> str | None:
+    # None, or why the attention pattern it ends was not fused (passes/fuse_attention.py)
+    return None if n.arg is None or isinstance(n.arg, Decline) else f"matmul arg {n.arg!r} is neither None nor a Decline"
+
+
 def _matmul(n: Node) -> str | None:
     a, b = n.srcs
     if len(a.shape) < 2 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
@@ -354,7 +359,7 @@ _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "cast": (_same_shape,),
     "reduce": (_reduce,),
     "movement": (_keeps_dtype,),
-    "matmul": (_no_arg, _matmul),
+    "matmul": (_matmul_arg, _matmul),
     "conv": (_conv2d,),
     "copy": (_contiguous,),
     "sort": (_sort,),

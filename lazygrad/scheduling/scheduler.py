@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
 from lazygrad.ir.attention import KERNEL_OF, Decline, strided_view
-from lazygrad.ir.attention import match as attention_match
 from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -451,7 +450,11 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
         if n.origin not in origins and n.op not in (Op.BUFFER,):
             origins.append(n.origin)
     edge = {uid: stored.get(uid, _REALIZED_EARLIER) for uid in inputs}
-    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, reduces=reduces,
+    reason = stored[root.uid]
+    if kind is KernelKind.MATMUL and isinstance(core.arg, Decline):
+        # the end of an attention pattern the fused kernel declined (passes/fuse_attention.py)
+        reason = reason.noted(Cut(CutReason.ATTENTION_DECLINED, (core.arg.why,)))
+    return Kernel(root, kind, list(inputs.values()), ops, reason, core, reduces=reduces,
                   extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
                   origins=origins, edge_reasons=edge)
 
@@ -655,16 +658,6 @@ def _attention_families(nodes: list[Node], stored: dict[int, Cut]) -> dict[int, 
 
 
 
-def _note_declined(k: Kernel) -> Kernel:
-    """A matmul kernel that ends an attention pattern the fused kernel declined says why."""
-    if k.kind is not KernelKind.MATMUL or k.core is None:
-        return k
-    m = attention_match(k.core)
-    if not isinstance(m, Decline):
-        return k
-    return replace(k, reason=k.reason.noted(Cut(CutReason.ATTENTION_DECLINED, (m.why,))))
-
-
 def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
     """Kernel k reads the nodes `uids` only as direct sources of elementwise ops (the same
     element position it computes), never through a view."""
@@ -694,7 +687,7 @@ def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> li
             roots = families.get(n.uid, [n])
             if roots[0] is not n:
                 continue  # computed by its family's kernel
-            kernels.append(_note_declined(_kernel_for(roots, stored, through.get(n.uid, set()))))
+            kernels.append(_kernel_for(roots, stored, through.get(n.uid, set())))
     if fusion_enabled() and settings().multi_output:
         kernels = merge_outputs(kernels, stored, through)
     return kernels
