@@ -250,6 +250,8 @@ def test_mha_bad_input_raises():
 # --- the fused attention kernel (issue 18) ------------------------------------------------------
 # ir/attention.py recognises softmax(q kᵀ · scale + mask) v in the graph; the forward is one
 # ATTENTION kernel, the backward a row reduction and two ATTENTION kernels (dQ; dK and dV).
+import gc  # noqa: E402
+
 import lazygrad as lg  # noqa: E402
 from lazygrad import config  # noqa: E402
 from lazygrad.runtime import device as rt  # noqa: E402
@@ -428,13 +430,15 @@ def test_attention_setting_off_gives_the_plain_graph():
 def forward_peak_bytes(T, attention=True):
     """Device bytes a fresh pool holds after the SDPA forward at (B=2, H=4, T, D=32): every
     buffer it allocated, live or back in the pool (memory_stats)."""
+    gc.collect()                 # buffers of earlier tests still waiting for the collector
     rt.get_device().pool.clear()
+    before = rt.memory_stats()["live_bytes"]
     q, k, v = (Tensor(a) for a in arrays(*[(2, 4, T, 32)] * 3, seed=T))
     with config.override(attention=attention):
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True).realize()
     st = rt.memory_stats()
     del o
-    return st["live_bytes"] + st["pooled_bytes"]
+    return st["live_bytes"] + st["pooled_bytes"] - before
 
 
 def test_attention_forward_memory_grows_linearly_in_T():
