@@ -51,6 +51,9 @@ TEXTS: dict[CutReason, tuple[tuple, str]] = {
     R.ROW_VIEW: ((), "read through a view other than a row broadcast"),
     R.ROW_SHAPE: ((), "rows of a different shape or axes than the consumer's"),
     R.ROW_TOO_LONG: ((4194304,), "row longer than 4194304 elements: not fused row-wise"),
+    R.ATTENTION: (("dq",), "attention dq: a kernel of its own (one row per work-item over the other side's "
+                           "rows: the L×S scores are never stored)"),
+    R.ATTENTION_DECLINED: (("float16 inputs",), "attention not fused: float16 inputs"),
 }
 
 
