@@ -3,7 +3,7 @@
 
 One work-item per row: a query row for the forward (O and its logsumexp) and for dQ, a key
 row for dK and dV. Its row of q (or k, v) and its accumulators live in private arrays of the
-head dim (the forward on a CPU: ROW_BLOCK query rows per work-item); it walks the other side's rows in tiles of TILE, keeping a running max, a running
+head dim (on a CPU ROW_BLOCK rows per work-item); it walks the other side's rows in tiles of TILE, keeping a running max, a running
 sum and the accumulator rescaled once per tile (the online softmax), so the L×S scores exist
 only TILE at a time. Operands are read through one strided view each (a permute, a batch
 broadcast, a slice: no copy), a constant operand (a gradient seed) as a literal. Scalar code:
@@ -61,12 +61,13 @@ def render_attention(lk: LoweredKernel) -> RenderedKernel:
     nb = len(node.shape) - 2
     batch = node.shape[:nb]
     L, E, S, Ev = q.shape[-2], q.shape[-1], k.shape[-2], v.shape[-1]
-    # query rows per work-item of the forward: the rows share every K and V load and give the
+    # rows per work-item (queries; keys for dK, dV): the rows share every K and V load and give the
     # core independent dot products: 1.04 s (1 row) -> 0.74 s (4) -> 0.63 s (8) at
     # (8, 8, 512, 64) causal on the PoCL CPU device (machine shared); a GPU has the
     # work-items for that
-    rb = ROW_BLOCK if mode == "fwd" and current_target().is_cpu and L >= ROW_BLOCK else 1
-    rows = (L + rb - 1) // rb if mode != "dkv" else S
+    own = L if mode != "dkv" else S   # the rows a work-item computes (queries, or keys)
+    rb = ROW_BLOCK if current_target().is_cpu and own >= ROW_BLOCK else 1
+    rows = (own + rb - 1) // rb
     total = prod(batch) * rows
     big = max([total * max(E, Ev, S)] + [prod(b.shape) for b in lk.buffers]) >= 2**31 - 64
     ity = "long" if big else "int"

@@ -748,10 +748,11 @@ def _sdpa_reference(q, k, v, keep=None, add=None, causal=False):
 @case
 def attention_forward_masks_tiles() -> tuple[list[Tensor], list[np.ndarray]]:
     from lazygrad.nn import functional as F
-    q, k, v = arr(2, 3, 5, 4), arr(1, 3, 37, 4, seed=1), arr(2, 3, 37, 3, seed=2)
-    keep = arr(2, 1, 5, 37, seed=3) > -1.0
+    # 11 query rows: a CPU's blocks of 8 rows per work-item end in a partial block
+    q, k, v = arr(2, 3, 11, 4), arr(1, 3, 37, 4, seed=1), arr(2, 3, 37, 3, seed=2)
+    keep = arr(2, 1, 11, 37, seed=3) > -1.0
     keep[0, 0, 2] = False                      # a fully masked row: zeros
-    add = arr(5, 37, seed=4)
+    add = arr(11, 37, seed=4)
     tq, tk, tv = Tensor(q), Tensor(k), Tensor(v)
     outs = [F.scaled_dot_product_attention(tq, tk, tv, attn_mask=Tensor(keep)),
             F.scaled_dot_product_attention(tq, tk, tv, attn_mask=Tensor(add), is_causal=True),
