@@ -1,16 +1,17 @@
 """Codegen of the attention kernels (templates/attention.cl.j2): a family of ATTENTION nodes
 (ir/attention.py) → OpenCL C and launch sizes.
 
-One work-item per row: a query row for the forward (O and its logsumexp) and for dQ, a key
-row for dK and dV. Its row of q (or k, v) and its accumulators live in private arrays of the
-head dim (on a CPU ROW_BLOCK rows per work-item); it walks the other side's rows in tiles of TILE, keeping a running max, a running
-sum and the accumulator rescaled once per tile (the online softmax), so the L×S scores exist
-only TILE at a time. Operands are read through one strided view each (a permute, a batch
-broadcast, a slice: no copy), a constant operand (a gradient seed) as a literal. Scalar code:
-it is the same under every target (the work-group loop is what PoCL vectorises), and no
-vector width needs the probe's word.
+One work-item per row, or on a CPU per ROW_BLOCK rows: query rows for the forward (O and its
+logsumexp) and for dQ, key rows for dK and dV. Its rows of q (or k, v) and its accumulators
+live in private arrays of vectors along the head dim; it walks the other side's rows (the
+forward in tiles of TILE keys, keeping a running max, a running sum and the accumulator
+rescaled once per tile: the online softmax), so the L×S scores never exist. Operands are read
+through one strided view each (a permute, a batch broadcast, a slice: no copy), a constant
+operand (a gradient seed) as a literal. The vector width is the target's `loop_lanes` (widths
+the probe verified), down to one dividing the head dims, and 1 where a row is not contiguous;
+a build failure is retried narrower by the engine like any kernel.
 
-Public names: TILE, render_attention.
+Public names: TILE, ROW_BLOCK, render_attention.
 """
 from __future__ import annotations
 

@@ -10,6 +10,10 @@ Rules (in `decide_boundaries`, the realize rules in one place):
   recomputed inside every kernel that reads them (views become index expressions);
 - a conv2d reads its operands straight from buffers: an operand that is not one (through
   reshapes) is stored first ("conv2d operand ...");
+- an ATTENTION node (passes/fuse_attention.py, the attention gradient) is a kernel of its own
+  with the other parts of its family (O with its logsumexp, dK with dV), reading each source
+  through one strided view of a buffer or a constant (anything else is stored first), and
+  writing an output that is a flat view of it (a `.grad` detach) directly;
 - a kernel with too many buffer arguments or too many ops is split ("too many kernel
   arguments", "kernel too large");
 - LAZYGRAD_FUSE=0 stores every primitive ("fusion disabled").
