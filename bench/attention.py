@@ -7,8 +7,9 @@ LSTM training step, lazygrad next to torch eager.
     python bench/attention.py --json out.json --reps 5
 
 Contenders: torch eager (`F.scaled_dot_product_attention`, `torch.nn.LSTM`), lazygrad as it
-fuses today (`lazygrad`), and lazygrad with fusion off (`lazygrad-unfused`, LAZYGRAD_FUSE=0
-through `config.override`, one kernel per primitive). A rep rebuilds the lazy graph from fresh
+fuses today (`lazygrad`: the attention kernels), for SDPA the plain matmul → softmax → matmul
+graph (`lazygrad-plain`, LAZYGRAD_ATTENTION=0), and lazygrad with fusion off
+(`lazygrad-unfused`, LAZYGRAD_FUSE=0, one kernel per primitive), both through `config.override`. A rep rebuilds the lazy graph from fresh
 buffer nodes and realizes it (Python overhead included), then waits for the device. Figures
 are medians of --reps after one warm-up rep (which also compiles); the kernel counts come from
 `lg.schedule`. On a shared machine compare figures from one run only.
@@ -135,19 +136,22 @@ def lstm_kernels(x, hidden: int) -> dict[str, int]:
     return {"forward": len(lg.schedule(out)), "forward+backward": len(lg.schedule(loss, *lg.grad(loss, m.parameters())))}
 
 
-def contenders(make_torch, make_lazy, unfused_too: bool = True) -> dict[str, Callable[[], object]]:
+def contenders(make_torch, make_lazy, unfused_too: bool = True, plain_too: bool = False
+               ) -> dict[str, Callable[[], object]]:
     from lazygrad import config
 
-    def unfused() -> Callable[[], object]:
+    def overridden(**changes) -> Callable[[], object]:
         run = make_lazy()
 
         def wrapped() -> object:
-            with config.override(fuse=False):
+            with config.override(**changes):
                 return run()
         return wrapped
     fns = {"torch": make_torch(), "lazygrad": make_lazy()}
+    if plain_too:  # the matmul / softmax / matmul graph without the attention kernels
+        fns["lazygrad-plain"] = overridden(attention=False)
     if unfused_too:
-        fns["lazygrad-unfused"] = unfused()
+        fns["lazygrad-unfused"] = overridden(fuse=False)
     return fns
 
 
@@ -171,9 +175,11 @@ def main(argv: list[str] | None = None) -> dict:
     y = rng.standard_normal((n, L, hid)).astype(np.float32)
     rows = {
         "sdpa_fwd": (f"causal SDPA forward {sizes['sdpa']}", lambda: contenders(
-            lambda: torch_sdpa(q, k, v, False), lambda: lazygrad_sdpa(q, k, v, False), not args.no_unfused), lambda: sdpa_kernels((B, H, T, D))),
+            lambda: torch_sdpa(q, k, v, False), lambda: lazygrad_sdpa(q, k, v, False), not args.no_unfused, True),
+            lambda: sdpa_kernels((B, H, T, D))),
         "sdpa_fwdbwd": (f"causal SDPA forward+backward {sizes['sdpa']}", lambda: contenders(
-            lambda: torch_sdpa(q, k, v, True), lambda: lazygrad_sdpa(q, k, v, True), not args.no_unfused), None),
+            lambda: torch_sdpa(q, k, v, True), lambda: lazygrad_sdpa(q, k, v, True), not args.no_unfused, True),
+            None),
         "lstm_step": (f"LSTM Adam step (batch, seq, hidden) = {sizes['lstm']}", lambda: contenders(
             lambda: torch_lstm(x, y, hid), lambda: lazygrad_lstm(x, y, hid), not args.no_unfused), lambda: lstm_kernels(x, hid)),
     }

@@ -60,6 +60,7 @@ class Settings:
     multi_output: bool = True    # LAZYGRAD_MULTI_OUTPUT (code): kernels with several outputs
     target: str = "auto"         # LAZYGRAD_TARGET (code): auto | 128 | 256 | 512 (vector bits) | gpu
     conv: str = "auto"           # LAZYGRAD_CONV (code): auto | direct | im2col
+    attention: bool = True       # LAZYGRAD_ATTENTION (code): the fused attention kernels (0: the plain graph)
     conv_cfg: str = ""           # LAZYGRAD_CONV_CFG (code): "lanes,channels,local" for measurements
     matmul_pack: str = "auto"    # LAZYGRAD_MATMUL_PACK (code): auto | 1 | 0
     tune: bool = True            # LAZYGRAD_TUNE (code): time matmul candidates (0: the heuristic)
@@ -80,7 +81,7 @@ class Settings:
     dist_timeout: float = 300.0  # LAZYGRAD_DIST_TIMEOUT: seconds a lazygrad.distributed wait may take
 
     def codegen_key(self) -> tuple:
-        return (self.fuse, self.multi_output, self.target, self.conv, self.conv_cfg,
+        return (self.fuse, self.multi_output, self.target, self.conv, self.attention, self.conv_cfg,
                 self.matmul_pack, self.tune, self.probe, tuple(sorted(self.fault)))
 
     @property
@@ -96,6 +97,7 @@ ENV: dict[str, tuple[str, object]] = {
     "LAZYGRAD_MULTI_OUTPUT": ("multi_output", lambda v: _flag(v, True)),
     "LAZYGRAD_TARGET": ("target", lambda v: (v or "auto").strip().lower() or "auto"),
     "LAZYGRAD_CONV": ("conv", lambda v: (v or "auto").strip() or "auto"),
+    "LAZYGRAD_ATTENTION": ("attention", lambda v: _flag(v, True)),
     "LAZYGRAD_CONV_CFG": ("conv_cfg", lambda v: (v or "").strip()),
     "LAZYGRAD_MATMUL_PACK": ("matmul_pack", lambda v: (v or "auto").strip() or "auto"),
     "LAZYGRAD_TUNE": ("tune", lambda v: _flag(v, True)),
@@ -133,6 +135,8 @@ HELP: dict[str, tuple[str, str]] = {
                         "or the GPU code paths (narrow vectors, work-group reductions); the probe still checks the "
                         "widths"),
     "LAZYGRAD_CONV": ("`auto` (default), `direct`, `im2col`", "the conv2d code path"),
+    "LAZYGRAD_ATTENTION": ("`1` (default), `0`", "softmax(q kᵀ scale + mask) v as one fused kernel forward and "
+                           "three backward (0: the plain matmul/softmax graph, for comparisons)"),
     "LAZYGRAD_CONV_CFG": ("`lanes,channels,local`", "a fixed direct-convolution configuration, for measurements "
                           "(default: chosen from the target)"),
     "LAZYGRAD_MATMUL_PACK": ("`auto` (default), `1`, `0`", "pack matmul's second operand into panels: by size "

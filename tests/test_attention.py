@@ -245,3 +245,207 @@ def test_mha_bad_input_raises():
         lm(x, x, x, is_causal=True)
     with pytest.raises(ValueError, match="feature sizes"):
         lm(Tensor(np.zeros((5, 3, 4), np.float32)), x, x)
+
+
+# --- the fused attention kernel (issue 18) ------------------------------------------------------
+# ir/attention.py recognises softmax(q kᵀ · scale + mask) v in the graph; the forward is one
+# ATTENTION kernel, the backward a row reduction and two ATTENTION kernels (dQ; dK and dV).
+import gc  # noqa: E402
+
+import lazygrad as lg  # noqa: E402
+from lazygrad import config  # noqa: E402
+from lazygrad.runtime import device as rt  # noqa: E402
+
+
+def kinds(*ts):
+    return [k.kind for k in lg.schedule(*ts)]
+
+
+def sdpa_both(q, k, v, mask=None, mask_grad=False, dtype=np.float32, **kw):
+    """lazygrad's and torch's SDPA of the same arrays, values and every gradient (q, k, v and
+    a float mask when mask_grad), the gradient of sum(out * g) for a fixed random g."""
+    q, k, v = (a.astype(dtype) for a in (q, k, v))
+    lt = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    tt = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    if mask is not None:
+        grad = mask_grad and mask.dtype != np.bool_
+        mask = mask.astype(dtype) if mask.dtype != np.bool_ else mask
+        lt.append(Tensor(mask, requires_grad=grad))
+        tt.append(torch.tensor(mask, requires_grad=grad))
+    lo = F.scaled_dot_product_attention(*lt[:3], attn_mask=lt[3] if mask is not None else None, **kw)
+    to = TF.scaled_dot_product_attention(*tt[:3], attn_mask=tt[3] if mask is not None else None, **kw)
+    g = np.random.default_rng(99).standard_normal(lo.shape).astype(dtype)
+    wrt = [t for t in lt if t.requires_grad]
+    lgr = lg.grad(lo, wrt, Tensor(g))
+    (to * torch.tensor(g)).sum().backward()
+    return lo, lgr, to, [t.grad for t in tt if t.requires_grad]
+
+
+FUSED_CASES = {
+    "plain": (((2, 3, 9, 8), (2, 3, 9, 8), (2, 3, 9, 8)), {}),
+    "L!=S, Ev!=E": (((2, 2, 7, 8), (2, 2, 40, 8), (2, 2, 40, 5)), {}),
+    "causal": (((1, 2, 37, 4), (1, 2, 37, 4), (1, 2, 37, 4)), dict(is_causal=True)),
+    "causal L>S": (((1, 2, 9, 4), (1, 2, 5, 4), (1, 2, 5, 6)), dict(is_causal=True)),
+    "broadcast batch": (((3, 2, 6, 4), (1, 2, 33, 4), (3, 1, 33, 4)), dict(scale=0.37)),
+    "3-d": (((3, 5, 4), (3, 6, 4), (3, 6, 2)), {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CASES))
+def test_fused_attention_values_and_gradients_match_torch(case):
+    shapes, kw = FUSED_CASES[case]
+    lo, lgr, to, tgr = sdpa_both(*arrays(*shapes, seed=len(case)), **kw)
+    assert kinds(lo) == ["attention"]
+    np.testing.assert_allclose(lo.numpy(), to.detach().numpy(), **TOL)
+    for name, a, b in zip("qkv", lgr, tgr):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), err_msg=f"grad of {name}", **TOL)
+
+
+MASKS = {
+    "bool (L, S)": lambda r: r.random((9, 40)) > 0.4,
+    "bool per batch (B, 1, L, S)": lambda r: r.random((2, 1, 9, 40)) > 0.4,
+    "bool key padding (B, 1, 1, S)": lambda r: r.random((2, 1, 1, 40)) > 0.3,
+    "float (L, S)": lambda r: r.standard_normal((9, 40)),
+    "float with -inf": lambda r: np.where(r.random((2, 3, 9, 40)) > 0.5, 0.0, -np.inf),
+}
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask", sorted(MASKS))
+def test_fused_attention_with_masks_matches_torch(mask, causal):
+    r = np.random.default_rng(31)
+    m = MASKS[mask](r)
+    m[..., 0] = True if m.dtype == np.bool_ else 0.0  # no fully masked row (torch's causal + mask differs there)
+    q, k, v = arrays((2, 3, 9, 8), (2, 3, 40, 8), (2, 3, 40, 6), seed=32)
+    lo, lgr, _, _ = sdpa_both(q, k, v, m, is_causal=causal) if not causal else (None, None, None, None)
+    if causal:
+        # torch refuses is_causal with a mask when an input requires grad: its reference is the
+        # mask and-ed with the triangle by hand, lazygrad's the two arguments
+        tri = np.tril(np.ones((9, 40), bool))
+        _, _, to, tgr = sdpa_both(q, k, v, (m & tri) if m.dtype == np.bool_ else np.where(tri, m, -np.inf))
+        leaves = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+        lo = F.scaled_dot_product_attention(*leaves, attn_mask=Tensor(m if m.dtype == np.bool_ else m.astype(np.float32)),
+                                            is_causal=True)
+        lgr = lg.grad(lo, leaves, Tensor(np.random.default_rng(99).standard_normal(lo.shape).astype(np.float32)))
+    else:
+        _, _, to, tgr = sdpa_both(q, k, v, m)
+    assert "matmul" not in kinds(lo) and kinds(lo)[-1] == "attention"
+    np.testing.assert_allclose(lo.numpy(), to.detach().numpy(), **TOL)
+    for name, a, b in zip("qkv", lgr, tgr):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), err_msg=f"grad of {name}", **TOL)
+
+
+def test_fused_attention_float_mask_gradient_matches_torch():
+    r = np.random.default_rng(41)
+    q, k, v = arrays((2, 2, 9, 8), (2, 2, 11, 8), (2, 2, 11, 8), seed=42)
+    lo, lgr, to, tgr = sdpa_both(q, k, v, r.standard_normal((2, 1, 9, 11)), mask_grad=True)
+    for name, a, b in zip(("q", "k", "v", "mask"), lgr, tgr):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), err_msg=f"grad of {name}", **TOL)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_fused_attention_fully_masked_rows_give_zeros_and_zero_gradients(kind):
+    q, k, v = arrays((2, 2, 6, 4), (2, 2, 35, 4), (2, 2, 35, 4), seed=43)
+    m = np.random.default_rng(44).random((2, 2, 6, 35)) > 0.5
+    m[..., 0] = True
+    m[0, 1, 2] = False
+    m[1, 0, 5] = False
+    if kind == "float":
+        m = np.where(m, 0.0, -np.inf).astype(np.float32)
+    lo, lgr, to, tgr = sdpa_both(q, k, v, m)
+    assert kinds(lo)[-1] == "attention"
+    out = lo.numpy()
+    np.testing.assert_array_equal(out[0, 1, 2], 0.0)
+    np.testing.assert_array_equal(lgr[0].numpy()[0, 1, 2], 0.0)
+    np.testing.assert_allclose(out, to.detach().numpy(), **TOL)
+    for name, a, b in zip("qkv", lgr, tgr):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), err_msg=f"grad of {name}", **TOL)
+
+
+def test_fused_attention_float64():
+    if not lg.device().supports(lg.float64):
+        pytest.skip("the device has no fp64")
+    q, k, v = arrays((2, 2, 9, 8), (2, 2, 40, 8), (2, 2, 40, 6), seed=45)
+    m = np.random.default_rng(46).random((9, 40)) > 0.3
+    lo, lgr, to, tgr = sdpa_both(q, k, v, m, dtype=np.float64, is_causal=False)
+    assert lo.dtype is lg.float64 and kinds(lo) == ["attention"]
+    np.testing.assert_allclose(lo.numpy(), to.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for name, a, b in zip("qkv", lgr, tgr):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-11, atol=1e-11, err_msg=f"grad of {name}")
+
+
+def user_attention(q, k, v):
+    """The pattern written by hand, not through scaled_dot_product_attention."""
+    return (q @ k.transpose(-2, -1) * (1 / np.sqrt(q.shape[-1]))).softmax(-1) @ v
+
+
+@pytest.mark.parametrize("T", [128, 1024])
+@pytest.mark.parametrize("how", ["sdpa", "user", "user causal"])
+def test_attention_kernel_counts(T, how):
+    """SDPA and the user's own pattern: forward 1 kernel, backward 3 (Δ = rowsum(dO·O), dQ,
+    dK with dV) at (B=2, H=4, T, D=32); scheduled, not run."""
+    leaves = [Tensor(a, requires_grad=True) for a in arrays(*[(2, 4, T, 32)] * 3, seed=T)]
+    if how == "sdpa":
+        o = F.scaled_dot_product_attention(*leaves)
+    elif how == "user":
+        o = user_attention(*leaves)
+    else:
+        q, k, v = leaves
+        keep = nn.attention.causal_mask(T)
+        o = keep.where(q @ k.transpose(-2, -1) * 0.125, float("-inf")).softmax(-1) @ v
+    assert kinds(o) == ["attention"]
+    dO = Tensor(arrays((2, 4, T, 32), seed=1)[0])
+    grads = lg.grad(o, leaves, dO)
+    ks = lg.schedule(o, *grads)
+    parts = [k.kernel.core.arg.part.value if k.kind == "attention" else k.kind for k in ks]
+    assert len(ks) == 4, parts                           # forward 1 + backward 3
+    assert sorted(parts) == ["dk", "dq", "out", "reduce"], parts
+    # through .backward() too (the .grad detaches are written by the kernels themselves)
+    o.sum().backward()
+    assert len(lg.schedule(o, *(t.grad for t in leaves))) == 4
+
+
+def test_attention_declined_shapes_keep_the_plain_graph_and_say_why():
+    q, k, v = (Tensor(a) for a in arrays((1, 1, 4, 300), (1, 1, 5, 300), (1, 1, 5, 3)))
+    o = F.scaled_dot_product_attention(q, k, v)
+    ks = lg.schedule(o)
+    assert "attention" not in [k.kind for k in ks]
+    assert any("attention not fused: head dim 300 > 256" in k.reason for k in ks), [k.reason for k in ks]
+    ref = TF.scaled_dot_product_attention(*(torch.tensor(t.numpy()) for t in (q, k, v)))
+    np.testing.assert_allclose(o.numpy(), ref.numpy(), **TOL)
+    # dropout puts a random mask between the softmax and the matmul: not the pattern
+    d = F.scaled_dot_product_attention(q, k, Tensor(arrays((1, 1, 5, 3))[0]), dropout_p=0.5)
+    assert "attention" not in kinds(d)
+
+
+def test_attention_setting_off_gives_the_plain_graph():
+    q, k, v = (Tensor(a) for a in arrays((2, 2, 9, 8), (2, 2, 9, 8), (2, 2, 9, 8)))
+    fused = F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy()
+    with config.override(attention=False):
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert "attention" not in kinds(o) and "matmul" in kinds(o)
+        np.testing.assert_allclose(o.numpy(), fused, **TOL)
+
+
+def forward_peak_bytes(T, attention=True):
+    """Device bytes a fresh pool holds after the SDPA forward at (B=2, H=4, T, D=32): every
+    buffer it allocated, live or back in the pool (memory_stats)."""
+    gc.collect()                 # buffers of earlier tests still waiting for the collector
+    rt.get_device().pool.clear()
+    before = rt.memory_stats()["live_bytes"]
+    q, k, v = (Tensor(a) for a in arrays(*[(2, 4, T, 32)] * 3, seed=T))
+    with config.override(attention=attention):
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True).realize()
+    st = rt.memory_stats()
+    del o
+    return st["live_bytes"] + st["pooled_bytes"] - before
+
+
+def test_attention_forward_memory_grows_linearly_in_T():
+    Ts = [256, 512, 1024, 2048]
+    peaks = [forward_peak_bytes(T) for T in Ts]
+    io = [4 * 2 * 4 * T * 32 * 4 for T in Ts]    # q, k, v and the output, float32
+    for T, p, b in zip(Ts, peaks, io):
+        assert p <= 1.2 * b, (T, p, b)             # nothing of size T² (that would be 2 MiB at T=256)
+    for a, b in zip(peaks, peaks[1:]):
+        assert b <= 2.2 * a, peaks                 # doubling T doubles the bytes, not x4

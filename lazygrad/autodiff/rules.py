@@ -20,6 +20,8 @@ from collections.abc import Callable
 from lazygrad import dtypes as dt
 from lazygrad.ir import graph as gr
 from lazygrad.config import settings
+from lazygrad.ir.attention import AttentionMatch, Part, attention_node, causal_keep, part_node
+from lazygrad.ir.attention import match as attention_match
 from lazygrad.ir.graph import Node, toposort, with_origin
 from lazygrad.ir.ops import REDUCE, Op
 from lazygrad.ir.windows import conv2d_im2col
@@ -383,11 +385,74 @@ vjp_rules: dict[Op, Rule] = {
     Op.SORT: _sort_rule,
     Op.GATHER: _gather_rule,
 }
-# ops through which no gradient flows: comparisons, logic, integer math, sources, detach
+# ops through which no gradient flows: comparisons, logic, integer math, sources, detach; and
+# ATTENTION, which only the fuse_attention pass and the attention rule below build, after
+# autodiff (a gradient of a gradient goes through the plain graph the user built)
 NO_GRAD_OPS = {Op.CMPLT, Op.CMPEQ, Op.NOT, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.IDIV, Op.BITCAST, Op.BUFFER, Op.CONST,
-               Op.RAND, Op.DETACH}
+               Op.RAND, Op.DETACH, Op.ATTENTION}
 assert not (NO_GRAD_OPS & set(vjp_rules)) and NO_GRAD_OPS | set(vjp_rules) == set(Op), \
     "every op needs a gradient rule or an entry in NO_GRAD_OPS"
+
+
+def _attention_rule(g: Node, n: Node, m: AttentionMatch, wanted: Callable[[Node], bool]) -> list[tuple[Node, Node]]:
+    """The gradient of a recognised attention (ir.attention.match) as FlashAttention-2's
+    backward: Δ = rowsum(dO * O) (a plain row reduction), then dQ in one kernel and dK, dV in
+    another, both recomputing the scores from the forward's per-row logsumexp (an LSE part the
+    forward kernel writes next to O). (operand, contribution) pairs for m's operands; the
+    float mask's gradient (dS, an L×S value) is plain graph, built here and computed only if
+    the mask needs it."""
+    srcs = m.sources()
+    o = attention_node(m)
+    g, n = gr.reshape(g, o.shape), gr.reshape(n, o.shape)   # n may be the 2-D product of a folded batch
+    lse = attention_node(m, Part.LSE)
+    delta = gr.reduce(Op.SUM, mul(g, n), (len(n.shape) - 1,))
+    bwd = srcs + (g, lse, delta)
+    dq, dk, dv = (part_node(bwd, m.arg.of(p)) for p in (Part.DQ, Part.DK, Part.DV))
+    kd = len(m.kt.shape)
+    swap = tuple(range(kd - 2)) + (kd - 1, kd - 2)
+    # kᵀ is usually k.transpose(-2, -1): dK goes to k itself, not through two permutes (a
+    # permuted view of the kernel's output would cost a copy when dK is realized)
+    kt = m.kt
+    direct = kt.op is Op.PERMUTE and kt.arg == swap and wanted(kt.srcs[0])
+    k_side = (kt.srcs[0], dk) if direct else (kt, gr.permute(dk, swap))
+    out = [(m.q, dq), k_side, (m.v, dv)]
+    if m.add is not None:
+        out.append((m.add, _attention_score_grad(m, srcs, g, lse, delta)))
+    return out
+
+
+def _to_shape(c: Node, shape: tuple[int, ...]) -> Node:
+    """A contribution at the attention's batch dims summed over those its operand broadcast
+    along (an operand may have fewer dims: a 2-D key shared by every batch entry)."""
+    if c.shape == shape:
+        return c
+    padded = (1,) * (len(c.shape) - len(shape)) + shape
+    return gr.reshape(_sum_to(c, padded), shape)
+
+
+def _attention_score_grad(m: AttentionMatch, srcs: tuple[Node, ...], g: Node, lse: Node, delta: Node) -> Node:
+    """dS = P * (dO vᵀ - Δ), P = exp(S - lse) (0 where a safe row is fully masked): the
+    gradient of the scores, and so of a float mask added to them."""
+    q, k, v = srcs[:3]
+    nd = len(g.shape)
+    swap = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    full = g.shape[:-1] + (k.shape[-2],)
+    s = mul(gr.matmul(q, gr.permute(k, swap)), gr.const(m.arg.scale, q.dtype, full))
+    s = add(s, gr.expand(m.add, full)) if m.add.shape != full else add(s, m.add)
+    keep = m.keep
+    if m.arg.causal:
+        tri = gr.expand(gr.reshape(causal_keep(full[-2], full[-1]), (1,) * (nd - 2) + full[-2:]), full)
+        keep = tri if keep is None else gr.elementwise(Op.AND, gr.expand(keep, full), tri, dtype=dt.bool_)
+    lse_f = gr.expand(lse, full)
+    p = gr.elementwise(Op.EXP, sub(s, lse_f))
+    ninf = gr.const(float("-inf"), q.dtype, full)
+    zero = gr.const(0.0, q.dtype, full)
+    if keep is not None:
+        p = _where(gr.expand(keep, full) if keep.shape != full else keep, p, zero)
+    if m.arg.safe:
+        p = _where(gr.elementwise(Op.CMPEQ, lse_f, ninf, dtype=dt.bool_), zero, p)
+    dp = gr.matmul(g, gr.permute(v, swap))
+    return mul(p, sub(dp, gr.expand(delta, full)))
 
 
 def grad_walk(roots: list[Node], into_roots: bool = False, stop_uids: frozenset[int] = frozenset()) -> list[Node]:
@@ -424,6 +489,16 @@ def grad(root: Node, wrt: list[Node], seed: Node | None = None, below_wrt: bool 
         if g is None or n.uid not in relevant or n.op in NO_GRAD_OPS:
             continue
         with with_origin(f"grad of {n.op.value} #{n.uid} @ {n.origin}", _grad_label(n)):
+            fused = attention_match(n) if n.op is Op.MATMUL and settings().attention and settings().fuse else None
+            if isinstance(fused, AttentionMatch):
+                # one attention node, not the T×T softmax: its contributions go to the operands
+                # of the whole pattern (the softmax still gets those of its other readers)
+                for s, c in _attention_rule(g, n, fused, lambda x: x.uid in relevant):
+                    if s.uid in relevant:
+                        c = _to_shape(c, s.shape)
+                        prev = grads.get(s.uid)
+                        grads[s.uid] = c if prev is None else add(prev, c)
+                continue
             selective = selective_rules.get(n.op)
             contribs = (selective(g, n, tuple(s.uid in relevant for s in n.srcs)) if selective is not None
                         else vjp_rules[n.op](g, n))

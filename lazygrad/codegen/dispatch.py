@@ -1,7 +1,7 @@
 """render(lowered kernel) -> OpenCL C: the table from kernel kind to its renderer.
 
 The renderers live by family (render.py: elementwise, reduce, row-total, matmul, pack;
-conv.py, sort.py, gather.py); this module only picks one and names the result, so the
+conv.py, sort.py, gather.py, attention.py); this module only picks one and names the result, so the
 family modules import the shared helpers of render.py and nothing imports back up.
 
 Public names: render, RENDERERS.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from lazygrad.codegen.attention import render_attention
 from lazygrad.codegen.conv import render_conv
 from lazygrad.codegen.gather import render_gather
 from lazygrad.codegen.lower import LoweredKernel
@@ -39,6 +40,7 @@ RENDERERS: dict[KernelKind, Callable[[LoweredKernel, MatmulConfig | None], Rende
     KernelKind.CONV: _plain(render_conv),
     KernelKind.SORT: _plain(render_sort),
     KernelKind.GATHER: _plain(render_gather),
+    KernelKind.ATTENTION: _plain(render_attention),
 }
 assert set(RENDERERS) == set(KernelKind), "every kernel kind needs a renderer"
 

@@ -146,7 +146,8 @@ class LoweredKernel:
 
 
 
-_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER})  # no instructions: see codegen
+# no instructions: the template indexes its buffers (codegen/sort.py, gather.py, attention.py)
+_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER, KernelKind.ATTENTION})
 _ROW_KINDS = frozenset({KernelKind.REDUCE, KernelKind.ROWWISE, KernelKind.ROWTOTAL})  # stages over rows
 
 
@@ -169,7 +170,10 @@ def lower(kernel: Kernel) -> LoweredKernel:
     root = roots[0]
     lk = LoweredKernel(kernel, instrs, buffers, root.shape)
     if kernel.kind in _TEMPLATE_INDEXED:
-        return lk  # the template indexes its input buffers itself (codegen/sort.py, codegen/gather.py)
+        # the template indexes its input buffers itself; its outputs are the first buffers
+        # (an attention kernel may write two: O and its logsumexp, dK and dV)
+        lk.results = [-1] * len(roots) if len(roots) > 1 else []
+        return lk
 
     reduces = kernel.reduces if kernel.kind in _ROW_KINDS else []
     total: Node | None = None

@@ -5,7 +5,7 @@ Gradient rules live in autodiff/rules.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
-GATHERS, OWN_KERNEL,
+GATHERS, ATTENTIONS, OWN_KERNEL,
 REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Op(Enum):
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
     GATHER = "gather"      # x read at integer positions idx along one axis, arg graph.GatherArg
     SORT = "sort"          # rows of the last axis sorted (values) or their argsort (indices), arg graph.SortArg
+    ATTENTION = "attention"  # softmax(q k^T scale + mask) v or a part of its gradient, arg attention.AttentionArg
 
     # members are singletons compared by identity: hash them by identity too (Enum's own
     # __hash__ is Python code, and every node's intern key hashes its op)
@@ -192,6 +193,7 @@ _ROWS = [
     Primitive(Op.CONTIGUOUS, "copy", 1),
     Primitive(Op.SORT, "sort", 1, flops=2),
     Primitive(Op.GATHER, "gather", 2),
+    Primitive(Op.ATTENTION, "attention", -1, flops=4),  # 3 to 8 sources (arity -1: ir/attention.py says)
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
 assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
@@ -216,7 +218,8 @@ CORES = ops_in("matmul") | ops_in("conv")
 # ops with a kernel of their own and no fused producers or consumers (templates/sort.cl.j2)
 SORTS = ops_in("sort")
 GATHERS = ops_in("gather")
-OWN_KERNEL = SORTS | GATHERS
+ATTENTIONS = ops_in("attention")
+OWN_KERNEL = SORTS | GATHERS | ATTENTIONS
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lazygrad.dtypes import DTYPES, DType, bool_
+from lazygrad.ir.attention import FORWARD_PARTS, AttentionArg, Decline
 from lazygrad.ir.graph import ConvArg, GatherArg, Iota, Node, SortArg
 from lazygrad.ir.ops import COMPARISONS, PRIMITIVES, Op
 from lazygrad.ir.view import prod
@@ -84,7 +85,7 @@ def _sizes_ok(shape: Any) -> bool:
 def _common(n: Node) -> str | None:
     srcs = n.srcs
     want = _ARITY[n.op]
-    if type(srcs) is not tuple or len(srcs) != want:
+    if type(srcs) is not tuple or (len(srcs) != want and want >= 0):
         return f"{n.op.value} takes {want} sources, has {len(srcs)}"
     for s in srcs:
         if not isinstance(s, Node):
@@ -264,6 +265,11 @@ def _rand(n: Node) -> str | None:
 
 
 # --- special kernels ------------------------------------------------------------------------------
+def _matmul_arg(n: Node) -> str | None:
+    # None, or why the attention pattern it ends was not fused (passes/fuse_attention.py)
+    return None if n.arg is None or isinstance(n.arg, Decline) else f"matmul arg {n.arg!r} is neither None nor a Decline"
+
+
 def _matmul(n: Node) -> str | None:
     a, b = n.srcs
     if len(a.shape) < 2 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
@@ -327,6 +333,24 @@ def _gather(n: Node) -> str | None:
     return None if n.dtype is x.dtype else f"gather of {x.dtype.name} gives {n.dtype.name}"
 
 
+def _attention(n: Node) -> str | None:
+    arg = n.arg
+    if not isinstance(arg, AttentionArg):
+        return f"attention arg {arg!r} is not an AttentionArg"
+    want = 3 + arg.n_masks + (0 if arg.part in FORWARD_PARTS else 3)
+    if len(n.srcs) != want:
+        return f"attention {arg.part.value} with mask {arg.mask.value} takes {want} sources, has {len(n.srcs)}"
+    q, k, v = n.srcs[:3]
+    nd = len(n.shape)
+    if any(len(s.shape) != nd for s in n.srcs):
+        return f"attention sources {_shapes(n)} are not all {nd}-d"
+    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
+        return f"attention q, k, v shapes {_shapes(n)} do not fit"
+    if any(s.dtype is not n.dtype for s in (q, k, v)):
+        return f"attention of {_dtypes(n)} gives {n.dtype.name}"
+    return None
+
+
 _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "source": (),
     "unary": (_same_shape, _same_dtype),
@@ -335,11 +359,12 @@ _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "cast": (_same_shape,),
     "reduce": (_reduce,),
     "movement": (_keeps_dtype,),
-    "matmul": (_no_arg, _matmul),
+    "matmul": (_matmul_arg, _matmul),
     "conv": (_conv2d,),
     "copy": (_contiguous,),
     "sort": (_sort,),
     "gather": (_gather,),
+    "attention": (_attention,),
 }
 # rules of single ops; `_REPLACES` names category checks an op's own rule supersedes
 _BY_OP: dict[Op, tuple[Check, ...]] = {

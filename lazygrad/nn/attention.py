@@ -9,8 +9,16 @@ where it is True; a float mask is added to the scores; `is_causal` keeps the low
 that when no input requires grad, and raises when one does; lazygrad always combines). A row every position of which is masked gives zeros (and
 zero gradients), as torch's safe softmax does, not NaN.
 
-The graph is the plain matmul → scale/mask → softmax → matmul chain, so the scheduler sees the
-same pattern whether it comes from this function or from user code.
+The graph is the plain matmul → scale/mask → softmax → matmul chain, so the pattern is the same
+whether it comes from this function or from user code: the fuse_attention pass makes it one
+kernel (an online softmax over the K/V rows, FlashAttention style: the L×S scores are never
+stored) and autodiff differentiates it as one attention (FlashAttention-2's backward: a row
+reduction Δ = rowsum(dO·O), then dQ in one kernel and dK, dV in another, recomputing the scores
+from the forward's per-row logsumexp). What the kernel declines (float16, a head dim over
+ir.attention.MAX_HEAD_DIM, an empty dim) stays the plain graph, and `lg.schedule` says why on
+the last matmul's kernel. `dropout_p > 0` in training puts a dropout between the softmax and
+the matmul: not the pattern, so the plain graph. A float mask gets its gradient (the L×S dS,
+plain graph) only when it requires grad; the causal mask is computed from the indices.
 
 Public names: scaled_dot_product_attention, attention_weights, causal_mask.
 """
@@ -21,15 +29,17 @@ import math
 import numpy as np
 
 from lazygrad import dtypes as dt
+from lazygrad.ir.attention import causal_keep
 from lazygrad.frontend.activations import dropout
 from lazygrad.frontend.tensor import Tensor
 
 
 def causal_mask(length: int, source_length: int | None = None) -> Tensor:
     """The bool mask (length, source_length) that keeps position j for query i when j <= i
-    (torch's `tril(ones(L, S))`, True = attend)."""
+    (torch's `tril(ones(L, S))`, True = attend): a graph of positions, not an uploaded array,
+    so the fused attention kernel knows it and computes it from the indices."""
     s = length if source_length is None else source_length
-    return Tensor(np.tril(np.ones((length, s), dtype=np.bool_)))
+    return Tensor(causal_keep(length, s))
 
 
 def _check(q: Tensor, k: Tensor, v: Tensor) -> None:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from lazygrad.ir.graph import Node
 from lazygrad.passes.choose_conv import CHOOSE_CONV
+from lazygrad.passes.fuse_attention import FUSE_ATTENTION
 from lazygrad.passes.pack_matmul import PACK_MATMUL
 from lazygrad.passes.rewrite import Pass, rewrite
 from lazygrad.passes.split_reduce import SPLIT_REDUCE
 from lazygrad.target import Target
 
-# choose_conv first: the matmul it may build is packed by pack_matmul like any other
-PIPELINE: tuple[Pass, ...] = (CHOOSE_CONV, SPLIT_REDUCE, PACK_MATMUL)
+# fuse_attention first: the matmuls and the softmax it replaces are never split or packed;
+# choose_conv next: the matmul it may build is packed by pack_matmul like any other
+PIPELINE: tuple[Pass, ...] = (FUSE_ATTENTION, CHOOSE_CONV, SPLIT_REDUCE, PACK_MATMUL)
 
 
 def run(outputs: list[Node], target: Target) -> list[Node]:

@@ -24,6 +24,10 @@ class CutReason(Enum):
     LIBRARY_COPY = "{0}"  # a copy the library makes on purpose; the CONTIGUOUS node's arg says why
     SORT = "sort: a rank-counting kernel of its own (one work-item per element, O(n) over its row)"
     GATHER = "gather: a kernel of its own (one index read per output element)"
+    ATTENTION = ("attention {0}: a kernel of its own (one row per work-item over the other side's rows: "
+                 "the L×S scores are never stored)")                          # (part)
+    # why a recognised attention pattern stays the plain graph (a note on its last matmul's cut)
+    ATTENTION_DECLINED = "attention not fused: {0}"                        # (why)
     SEVERAL_CONSUMERS = "{0} consumers of a reduction result"              # (count)
     UNUSED = "unused"
     CONSUMER_CLAIMED = "consumer already fused with another reduction"

@@ -10,6 +10,10 @@ Rules (in `decide_boundaries`, the realize rules in one place):
   recomputed inside every kernel that reads them (views become index expressions);
 - a conv2d reads its operands straight from buffers: an operand that is not one (through
   reshapes) is stored first ("conv2d operand ...");
+- an ATTENTION node (passes/fuse_attention.py, the attention gradient) is a kernel of its own
+  with the other parts of its family (O with its logsumexp, dK with dV), reading each source
+  through one strided view of a buffer or a constant (anything else is stored first), and
+  writing an output that is a flat view of it (a `.grad` detach) directly;
 - a kernel with too many buffer arguments or too costly to build is split ("too many kernel
   arguments", "kernel too large": scheduling/cost.py);
 - LAZYGRAD_FUSE=0 stores every primitive ("fusion disabled").
@@ -18,7 +22,7 @@ Kernels are frozen records: what the engine learns rendering and building one (i
 source, launch sizes, a narrower vector width) goes into a record of its own
 (engine.scheduled.ScheduledKernel), never back into the schedule.
 
-Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base (and, from their
+Public names: Kernel, schedule, decide_boundaries, fusion_enabled, flat_base, attention_core (and, from their
 own modules, KernelKind and Cut / CutReason).
 """
 from __future__ import annotations
@@ -30,7 +34,8 @@ from dataclasses import dataclass, field
 from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
-from lazygrad.ir.ops import CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
+from lazygrad.ir.attention import KERNEL_OF, Decline, strided_view
+from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cost import MAX_KERNEL_COST, SHARED_VALUE_COST, ConeCounter, statement_cost
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -160,7 +165,7 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
         if n.op is Op.CONTIGUOUS:  # arg: why the library copies (none: the user asked)
             stored.setdefault(n.uid, Cut(CutReason.LIBRARY_COPY, (n.arg,)) if n.arg else Cut(CutReason.CONTIGUOUS))
         if n.op in OWN_KERNEL:
-            stored.setdefault(n.uid, Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER))
+            stored.setdefault(n.uid, _own_kernel_cut(n))
         if n.op not in REDUCE and n.op not in CORES:
             continue
         # walk the single-consumer chain of elementwise ops after the reduction
@@ -196,12 +201,44 @@ def decide_boundaries(outputs: list[Node], nodes: list[Node]) -> dict[int, Cut]:
                 why = Cut(CutReason.FEEDS_OP, (nxt.op.value,))
             stored.setdefault(cur.uid, why)
             break
+    _alias_attention_outputs(outputs, stored, cons)
     _store_conv_operands(nodes, stored)  # after the epilogues: an operand may be stored already
     _store_sort_inputs(nodes, stored)
     _store_costly_prologues(nodes, stored)
     _split_large(nodes, stored)
     _store_shared(nodes, stored)
     return stored
+
+
+def attention_core(n: Node) -> Node | None:
+    """The ATTENTION node n is, or is a flat reshape or detach of (a `.grad` is a detach of
+    its gradient): the attention kernel writes it in n's buffer directly."""
+    b = n
+    while _is_flat_reshape(b) and b.realized is None:
+        b = b.srcs[0]
+    return b if b.op in ATTENTIONS and b.realized is None else None
+
+
+def _alias_attention_outputs(outputs: list[Node], stored: dict[int, Cut], cons: dict[int, list[Node]]) -> None:
+    """An output that is a flat view of an attention result nothing else reads is written by
+    the attention kernel itself (no copy of dQ into `.grad`)."""
+    out_uids = {o.uid for o in outputs}
+    for o in outputs:
+        a = attention_core(o)
+        if a is None or a is o or a.uid in out_uids:
+            continue
+        chain, b = [], o
+        while b is not a:
+            chain.append(b)
+            b = b.srcs[0]
+        if all(len(cons.get(x.uid, [])) == 1 for x in [a] + chain[1:]) and not any(x.uid in stored for x in chain[1:]):
+            stored.pop(a.uid, None)
+
+
+def _own_kernel_cut(n: Node) -> Cut:
+    if n.op in ATTENTIONS:
+        return Cut(CutReason.ATTENTION, (n.arg.part.value,))
+    return Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER)
 
 
 def _reconverging_epilogue(start: Node, cons: dict[int, list[Node]], out_uids: set[int],
@@ -239,7 +276,24 @@ def _store_sort_inputs(nodes: list[Node], stored: dict[int, Cut]) -> None:
         if n.op not in OWN_KERNEL or n.realized is not None:
             continue
         what = n.op.value
+        if n.op in ATTENTIONS:
+            _store_strided(n, stored)
+            continue
         _store_plain(n, [f"{what} input"] * len(n.srcs), f"the {what} kernel", stored)
+
+
+def _store_strided(n: Node, stored: dict[int, Cut]) -> None:
+    """The attention kernel reads each source through one strided view (permuted, broadcast,
+    sliced) of a buffer or a constant: a source seen through anything else (a pad, a reshape
+    of a transpose) is copied, a computed one stored."""
+    label, kernel = "attention operand", "the attention kernel"
+    for src in n.srcs:
+        base, view = strided_view(src, lambda m: m.realized is not None or m.uid in stored)
+        if view is None or (base.op in MOVEMENT and base.realized is None and base.uid not in stored):
+            if src.uid not in stored:
+                stored[src.uid] = Cut(CutReason.OPERAND_VIEW, (label, (base if view is None else base).op.value))
+        elif base.realized is None and base.op not in (Op.BUFFER, Op.CONST) and base.uid not in stored:
+            stored[base.uid] = Cut(CutReason.OPERAND_COMPUTED, (label, base.op.value, kernel))
 
 
 def _store_conv_operands(nodes: list[Node], stored: dict[int, Cut]) -> None:
@@ -422,9 +476,12 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
     convs = [n for n in ops if n.op is Op.CONV2D]
     sorts = [n for n in ops if n.op in SORTS]
     gathers = [n for n in ops if n.op in GATHERS]
+    attentions = [a for a in (attention_core(r) for r in roots) if a is not None]
     root = roots[0]
     kind: KernelKind
-    if sorts:
+    if attentions:
+        kind, core = KernelKind.ATTENTION, attentions[0]
+    elif sorts:
         kind, core = KernelKind.SORT, sorts[0]
     elif gathers:
         kind, core = KernelKind.GATHER, gathers[0]
@@ -445,7 +502,11 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
         if n.origin not in origins and n.op not in (Op.BUFFER,):
             origins.append(n.origin)
     edge = {uid: stored.get(uid, _REALIZED_EARLIER) for uid in inputs}
-    return Kernel(root, kind, list(inputs.values()), ops, stored[root.uid], core, reduces=reduces,
+    reason = stored[root.uid]
+    if kind is KernelKind.MATMUL and isinstance(core.arg, Decline):
+        # the end of an attention pattern the fused kernel declined (passes/fuse_attention.py)
+        reason = reason.noted(Cut(CutReason.ATTENTION_DECLINED, (core.arg.why,)))
+    return Kernel(root, kind, list(inputs.values()), ops, reason, core, reduces=reduces,
                   extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
                   origins=origins, edge_reasons=edge)
 
@@ -654,7 +715,7 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
                     target = gi
                     break
         if target is None:
-            merged.append([k.output])
+            merged.append(list(k.outputs))
             kinds.append(k.kind)
             group_inputs.append(set())
             group_cones.append(frozenset())
@@ -667,6 +728,19 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
     through = through or {}
     return [_kernel_for(roots, stored, set().union(*(through.get(r.uid, set()) for r in roots)))
             for roots in merged]
+
+
+def _attention_families(nodes: list[Node], stored: dict[int, Cut]) -> dict[int, list[Node]]:
+    """The ATTENTION nodes one kernel computes together: the parts of one attention with the
+    same sources (O with its logsumexp, dK with dV), by uid, each mapped to the whole family."""
+    groups: dict[tuple, list[Node]] = {}
+    for n in nodes:
+        a = attention_core(n) if n.uid in stored and n.realized is None else None
+        if a is not None and (a is n or a.uid not in stored):
+            key = (tuple(s.uid for s in a.srcs), a.arg.family(), KERNEL_OF[a.arg.part])
+            groups.setdefault(key, []).append(n)
+    return {m.uid: g for g in groups.values() for m in g}
+
 
 
 def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
@@ -690,11 +764,15 @@ def schedule(outputs: list[Node], deny_rows: frozenset[int] = frozenset()) -> li
     if fusion_enabled():
         through = fuse_rows(outputs, nodes, stored, deny_rows)
     kernels: list[Kernel] = []
+    families = _attention_families(nodes, stored)
     for n in nodes:
         if n.uid in stored and n.realized is None and n.op is not Op.BUFFER:
             if prod(n.shape) == 0:
                 continue  # nothing to compute; realize allocates an empty buffer
-            kernels.append(_kernel_for([n], stored, through.get(n.uid, set())))
+            roots = families.get(n.uid, [n])
+            if roots[0] is not n:
+                continue  # computed by its family's kernel
+            kernels.append(_kernel_for(roots, stored, through.get(n.uid, set())))
     if fusion_enabled() and settings().multi_output:
         kernels = merge_outputs(kernels, stored, through)
     return kernels

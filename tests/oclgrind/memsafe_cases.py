@@ -759,6 +759,53 @@ def rowwise_first_max_pool_ties() -> tuple[list[Tensor], list[np.ndarray]]:
     return [out, ad], [win.max(axis=(-1, -2)), ref_ad]
 
 
+# --- attention: keys not a multiple of the tile, causal, masks, a broadcast key, the backward -----
+def _sdpa_reference(q, k, v, keep=None, add=None, causal=False):
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if add is not None:
+        s = s + add
+    L, S = s.shape[-2:]
+    kept = np.ones(s.shape, bool) if keep is None else np.broadcast_to(keep, s.shape)
+    if causal:
+        kept = kept & np.tril(np.ones((L, S), bool))
+    s = np.where(kept, s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    e = np.exp(s - np.where(np.isinf(m), 0, m))
+    t = e.sum(-1, keepdims=True)
+    return (e / np.where(t == 0, 1, t)) @ v
+
+
+@case
+def attention_forward_masks_tiles() -> tuple[list[Tensor], list[np.ndarray]]:
+    from lazygrad.nn import functional as F
+    # 11 query rows: a CPU's blocks of 8 rows per work-item end in a partial block
+    q, k, v = arr(2, 3, 11, 4), arr(1, 3, 37, 4, seed=1), arr(2, 3, 37, 3, seed=2)
+    keep = arr(2, 1, 11, 37, seed=3) > -1.0
+    keep[0, 0, 2] = False                      # a fully masked row: zeros
+    add = arr(11, 37, seed=4)
+    tq, tk, tv = Tensor(q), Tensor(k), Tensor(v)
+    outs = [F.scaled_dot_product_attention(tq, tk, tv, attn_mask=Tensor(keep)),
+            F.scaled_dot_product_attention(tq, tk, tv, attn_mask=Tensor(add), is_causal=True),
+            (tq @ Tensor(k.transpose(0, 1, 3, 2)).transpose(-2, -1).transpose(-2, -1) * 0.5).softmax(-1) @ tv]
+    return outs, [_sdpa_reference(q, k, v, keep=keep), _sdpa_reference(q, k, v, add=add, causal=True),
+                  _sdpa_reference(q * np.float32(0.5 * 2), k, v)]
+
+
+@case
+def attention_backward_float_mask() -> tuple[list[Tensor], list[np.ndarray]]:
+    from lazygrad.nn import functional as F
+    q, k, v, add = arr(1, 2, 6, 4), arr(1, 2, 35, 4, seed=1), arr(1, 2, 35, 5, seed=2), arr(6, 35, seed=3)
+    leaves = [Tensor(a, requires_grad=True) for a in (q, k, v, add)]
+    o = F.scaled_dot_product_attention(*leaves[:3], attn_mask=leaves[3], is_causal=True)
+    dq, dk, dv, dm = lg.grad(o.sum(), leaves)
+    # the reference: the plain graph's own gradients (LAZYGRAD_ATTENTION=0)
+    with lg.config.override(attention=False):
+        plain = [Tensor(a, requires_grad=True) for a in (q, k, v, add)]
+        po = F.scaled_dot_product_attention(*plain[:3], attn_mask=plain[3], is_causal=True)
+        ref = [g.numpy() for g in lg.grad(po.sum(), plain)]
+    return [dq, dk, dv, dm], ref
+
+
 # --- whole graphs ---------------------------------------------------------------------------------
 @case
 def mlp_backward() -> tuple[Tensor, np.ndarray]:
@@ -817,6 +864,9 @@ def kernel_tags(source: str) -> list[str]:
         tags.append("gather")
     elif name.startswith("S_"):
         tags.append("sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
+    elif name.startswith("A_"):
+        tags += [tag for tag, marker in (("attention/fwd", "alpha"), ("attention/dq", "dq["), ("attention/dkv", "dk["))
+                 if marker in source]
     elif name.startswith("C_"):
         modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
                  "conv/masked": "// edge blocks: lanes masked", "conv/shifted": "// shifted last block"}
