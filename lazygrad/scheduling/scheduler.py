@@ -615,9 +615,6 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
                 if any(x.uid in deny for x in r_reds):
                     _note(stored, uid, Cut(CutReason.ROW_VIEW))
                     continue
-                if uid in exact and any(x.op in (Op.SUM, Op.RPROD) and x.dtype.is_float for x in r_reds):
-                    _note(stored, uid, Cut(CutReason.ROW_EXACT))
-                    continue
                 dom = _domain(r_reds[-1])
                 if any(_domain(x) != dom for x in r_reds):
                     continue
@@ -635,6 +632,9 @@ def fuse_rows(outputs: list[Node], nodes: list[Node], stored: dict[int, Cut],
                 if not total and not (_plain_broadcast_uses(ops + r_ops, r, dom[0], r_reds)
                                       and _root_reads_rows(k, ops + r_ops, dom[0], r_reds)):
                     _note(stored, uid, Cut(CutReason.ROW_VIEW))
+                    continue
+                if uid in exact and any(x.op in (Op.SUM, Op.RPROD) and x.dtype.is_float for x in r_reds):
+                    _note(stored, uid, Cut(CutReason.ROW_EXACT))
                     continue
                 # k recomputes r (and whatever r's own kernel recomputes)
                 through[k.uid] |= {uid} | through[uid]
