@@ -103,6 +103,7 @@ def to_where(ds: list[str], p: dict) -> list[str]:
 
 SAME = lambda ds, p: ds[0]  # noqa: E731
 BOOL = lambda ds, p: "bool"  # noqa: E731
+ANY_ALL = lambda ds, p: "uint8" if ds[0] == "uint8" else "bool"  # noqa: E731  (torch's uint8 rule)
 INT32 = lambda ds, p: "int32"  # noqa: E731  (argmax: lazygrad's default int; torch gives int64)
 ACC = lambda ds, p: acc_dtype(ds[0])  # noqa: E731
 PARAM = lambda ds, p: str(p["dtype"])  # noqa: E731
@@ -564,7 +565,7 @@ ROWS: list[Row] = [
     _unary_float("sigmoid", "{x}.sigmoid()", "R.sigmoid({x})", "torch.sigmoid({x})", x=FLOATS),
     _unary_float("softplus", "{x}.softplus()", "R.softplus({x})", "F.softplus({x})", x=FLOATS, weight=0.5),
     # gelu's 1 + tanh(..) cancels for negative x: its error is absolute, about eps |x|
-    _unary_float("gelu", "{x}.gelu('tanh')", "R.gelu({x})", "F.gelu({x}, approximate='tanh')", x=FLOATS, weight=0.3,
+    _unary_float("gelu", "{x}.gelu('tanh')", "R.gelu({x})", "TR.gelu_tanh({x})", x=FLOATS, weight=0.3,
                  mag="np.abs({x})"),
     _unary_float("silu", "{x}.silu()", "{x} * R.sigmoid({x})", "F.silu({x})", x=FLOATS, weight=0.3),
     # lazygrad's elu is exp(x) - 1 (torch: expm1): absolute error about eps near 0
@@ -650,9 +651,9 @@ ROWS: list[Row] = [
          "TR.argmax({x}, {axis}, {keepdim}, smallest=True)", argmax_make, out=INT32, exact=True,
          weight=0.4),
     _row("any", f"{{x}}.any({_RED})", "R.any({x}, {axis}, {keepdim})", "TR.any({x}, {axis}, {keepdim})",
-         reduce(), out=BOOL, exact=True, weight=0.4),
+         reduce(), out=ANY_ALL, exact=True, weight=0.4),
     _row("all", f"{{x}}.all({_RED})", "R.all({x}, {axis}, {keepdim})", "TR.all({x}, {axis}, {keepdim})",
-         reduce(), out=BOOL, exact=True, weight=0.4),
+         reduce(), out=ANY_ALL, exact=True, weight=0.4),
     _row("logsumexp", f"{{x}}.logsumexp({_RED})", "R.logsumexp({x}, {axis}, {keepdim})",
          "TR.logsumexp({x}, {axis}, {keepdim})", reduce(), conv=to_float, x=NUM,
          mag="R.lse_mag({x}, {axis}, {keepdim})", weight=0.6),

@@ -260,11 +260,14 @@ class R:
 
     @staticmethod
     def any(x, axis, keepdim):
-        return np.asarray(np.any(x != 0, axis=R.axes(x, axis), keepdims=keepdim))
+        # uint8 gives uint8 like torch's (a legacy rule torch keeps); every other dtype bool
+        r = np.asarray(np.any(x != 0, axis=R.axes(x, axis), keepdims=keepdim))
+        return r.astype(np.uint8) if x.dtype == np.uint8 else r
 
     @staticmethod
     def all(x, axis, keepdim):
-        return np.asarray(np.all(x != 0, axis=R.axes(x, axis), keepdims=keepdim))
+        r = np.asarray(np.all(x != 0, axis=R.axes(x, axis), keepdims=keepdim))
+        return r.astype(np.uint8) if x.dtype == np.uint8 else r
 
     @staticmethod
     def argmax(x, axis, keepdim, smallest=False):
@@ -587,11 +590,21 @@ class TR:
 
     @staticmethod
     def any(x, axis, keepdim):
-        return torch.any(x != 0, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x != 0
+        r = torch.any(x != 0, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x != 0
+        return r.to(torch.uint8) if x.dtype == torch.uint8 else r
 
     @staticmethod
     def all(x, axis, keepdim):
-        return torch.all(x != 0, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x != 0
+        r = torch.all(x != 0, dim=TR.dims(x, axis), keepdim=keepdim) if x.ndim else x != 0
+        return r.to(torch.uint8) if x.dtype == torch.uint8 else r
+
+    @staticmethod
+    def gelu_tanh(x):
+        """gelu('tanh') as x * sigmoid(2z), lazygrad's form: torch's 0.5 x (1 + tanh z) rounds
+        1 + tanh z to 0 for z < -19 in float64, so its gradient there is 0 where the true one is
+        about 1e-14 (fuzz soak seed 114691877); the same function, its tail kept."""
+        z = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+        return x * torch.sigmoid(2 * z)
 
     @staticmethod
     def argmax(x, axis, keepdim, smallest=False):
