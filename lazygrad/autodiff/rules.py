@@ -131,15 +131,18 @@ def _rprod_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     odd_neginf = test(Op.CMPEQ, gr.elementwise(Op.AND, minus(count(neginf), neginf), gr.const(1, i, shape)),
                       gr.const(1, i, shape))
     signed = _where(odd_neginf, neg(f_others), f_others)
-    # one zero elsewhere: z * (the rest) is 0 but keeps z's derivative for a second order
-    z = gr.expand(gr.reduce(Op.SUM, _where(is0, x, _c(0.0, x)), axes), shape)
+    # one zero elsewhere: z * (the rest) is 0 but keeps that zero's derivative for a second
+    # order (z: the sum of the row's zeros without this element's own)
+    at_zero = _where(is0, x, _c(0.0, x))
+    z = sub(gr.expand(gr.reduce(Op.SUM, at_zero, axes), shape), at_zero)
     one_zero = test(Op.CMPEQ, zeros_o, gr.const(1, i, shape))
-    with_zero = _where(gr.elementwise(Op.AND, one_zero, gr.elementwise(Op.NOT, is0, dtype=b), dtype=b),
-                       mul(z, signed), _c(0.0, x))
+    with_zero = _where(one_zero, mul(z, signed), _c(0.0, x))
     nan_others = gr.elementwise(Op.OR, some(nans_o), gr.elementwise(Op.AND, some(infs_o), some(zeros_o), dtype=b),
                                 dtype=b)
-    others = _where(nan_others, _c(math.nan, x),
-                    _where(some(zeros_o), with_zero, _where(some(infs_o), mul(signed, _c(math.inf, x)), signed)))
+    # ±inf as a select of constants, not signed * inf: a product with inf would send 0 * inf =
+    # NaN into the second order wherever the where does not take it
+    infinite = _where(test(Op.CMPLT, signed, _c(0.0, x)), _c(-math.inf, x), _c(math.inf, x))
+    others = _where(nan_others, _c(math.nan, x), _where(some(zeros_o), with_zero, _where(some(infs_o), infinite, signed)))
     every = tuple(range(len(shape)))
     total = count(is0, every) if set(axes) != set(every) else zeros
     d = _where(some(total), others, by_x)
