@@ -865,7 +865,7 @@ def kernel_tags(source: str) -> list[str]:
     elif name.startswith("S_"):
         tags.append("sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
     elif name.startswith("A_"):
-        tags += [tag for tag, marker in (("attention/fwd", "alpha"), ("attention/dq", "dq["), ("attention/dkv", "dk["))
+        tags += [tag for tag, marker in (("attention/fwd", "alpha"), ("attention/dq", "dq0["), ("attention/dkv", "dk0["))
                  if marker in source]
     elif name.startswith("C_"):
         modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
