@@ -291,7 +291,7 @@ def _store_strided(n: Node, stored: dict[int, Cut]) -> None:
         base, view = strided_view(src, lambda m: m.realized is not None or m.uid in stored)
         if view is None or (base.op in MOVEMENT and base.realized is None and base.uid not in stored):
             if src.uid not in stored:
-                stored[src.uid] = Cut(CutReason.OPERAND_VIEW, (label, (base if view is None else base).op.value))
+                stored[src.uid] = Cut(CutReason.OPERAND_VIEW, (label, base.op.value))
         elif base.realized is None and base.op not in (Op.BUFFER, Op.CONST) and base.uid not in stored:
             stored[base.uid] = Cut(CutReason.OPERAND_COMPUTED, (label, base.op.value, kernel))
 
@@ -359,6 +359,11 @@ def _fused_flops(root: Node, stored: dict[int, Cut]) -> int:
     return total
 
 
+def _in_buffer(stored: dict[int, Cut]) -> Callable[[Node], bool]:
+    """Whether a kernel reads a node from a buffer: realized, a host BUFFER, or stored."""
+    return lambda m: m.realized is not None or m.op is Op.BUFFER or m.uid in stored
+
+
 def _split_large(nodes: list[Node], stored: dict[int, Cut]) -> None:
     """Store intermediates so that no kernel costs more than MAX_KERNEL_COST to build (see
     scheduling/cost.py: each fused node counted once per view, weighted by its statement) or
@@ -370,10 +375,7 @@ def _split_large(nodes: list[Node], stored: dict[int, Cut]) -> None:
     bound: dict[int, int] = {}
     bufs: dict[int, frozenset[int]] = {}
 
-    def is_input(m: Node) -> bool:
-        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
-
-    cones = ConeCounter(is_input)
+    cones = ConeCounter(_in_buffer(stored))
     for n in nodes:
         if n.realized is not None or n.op is Op.BUFFER:
             bound[n.uid], bufs[n.uid] = 1, frozenset((n.uid,))
@@ -427,10 +429,7 @@ def _store_shared(nodes: list[Node], stored: dict[int, Cut]) -> None:
             holders[n.uid].add(r.uid)
             stack.extend(n.srcs)
 
-    def is_input(m: Node) -> bool:
-        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
-
-    cones = ConeCounter(is_input)
+    cones = ConeCounter(_in_buffer(stored))
     for n in nodes:
         if n.op not in ELEMENTWISE or len(holders.get(n.uid, ())) < 2 or n.uid in stored:
             continue
@@ -574,6 +573,8 @@ def _read_by_an_extreme(nodes: list[Node], stored: dict[int, Cut]) -> set[int]:
     adds in its own order (a row-total kernel's loop of one work-item per row against a
     row-wise kernel's 4 lanes and a tree: `x.sum(-1).amax()` had gradient 0 at shape (9, 7),
     fuzz soak seed 895538741)."""
+    if not any(n.op is Op.RMAX for n in nodes):
+        return set()
     cons = _consumers(nodes)
     reaches: set[int] = set()
     for n in reversed(nodes):  # consumers before their sources
@@ -692,10 +693,7 @@ def merge_outputs(kernels: list[Kernel], stored: dict[int, Cut],
     group_inputs: list[set[int]] = []
     group_cones: list[frozenset[tuple[int, int]]] = []  # what each group computes (ConeCounter.cone)
 
-    def is_input(m: Node) -> bool:
-        return m.realized is not None or m.op is Op.BUFFER or m.uid in stored
-
-    cones = ConeCounter(is_input)
+    cones = ConeCounter(_in_buffer(stored))
     for k in kernels:
         deps = {i.uid for i in k.inputs if i.realized is None}
         target = None
@@ -740,7 +738,6 @@ def _attention_families(nodes: list[Node], stored: dict[int, Cut]) -> dict[int, 
             key = (tuple(s.uid for s in a.srcs), a.arg.family(), KERNEL_OF[a.arg.part])
             groups.setdefault(key, []).append(n)
     return {m.uid: g for g in groups.values() for m in g}
-
 
 
 def _reads_elementwise(k: Kernel, uids: set[int]) -> bool:
