@@ -96,6 +96,82 @@ def test_each_scan_is_one_kernel(op):
         assert ks[0].reason == "user realize"
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocked scans at toy sizes: rows past 8 elements go in blocks of 4, so a row of 50 runs
+    three levels (50 -> 13 -> 4 -> direct) and every padding and carry path is exercised."""
+    from lazygrad.frontend import scan
+    monkeypatch.setattr(scan, "DIRECT_MAX", 8)
+    monkeypatch.setattr(scan, "BLOCK", 4)
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("shape,dim", [((3, 50), 1), ((50, 2), 0), ((2, 3, 17), -1), ((9,), 0)], ids=str)
+def test_blocked_scans_match_torch(small_blocks, op, shape, dim):
+    a = _data(shape, seed=3)
+    if op == "cumprod":
+        a = (0.2 * a + 1.0).astype(np.float32)   # a product of 50 factors stays in range
+        a.reshape(-1)[[i for i in (5, 11, 12) if i < a.size]] = 0.0   # zeros in the first and later blocks
+    _grad_check(lambda x: getattr(x, op)(dim), lambda x: getattr(x, op)(dim), a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["cummax", "cummin"])
+@pytest.mark.parametrize("shape,dim", [((3, 50), 1), ((50, 2), 0), ((2, 3, 17), -1)], ids=str)
+def test_blocked_cummax_cummin_match_torch(small_blocks, op, shape, dim):
+    a = np.round(_data(shape, seed=4) * 2) / 2   # ties across block edges on purpose
+    _grad_check(lambda x: getattr(x, op)(dim).values, lambda x: getattr(x, op)(dim).values, a)
+    close(getattr(Tensor(a), op)(dim).indices, getattr(torch.tensor(a), op)(dim).indices.numpy())
+
+
+def test_blocked_scans_special_values_and_ints(small_blocks):
+    a = _data((2, 30), seed=6)
+    a[0, [3, 17]] = np.nan                        # NaN in the first and a later block
+    a[1, 9:14] = np.inf
+    a[1, 20] = -np.inf
+    for op in ("cummax", "cummin"):
+        o, t = getattr(Tensor(a), op)(1), getattr(torch.tensor(a), op)(1)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+    for op in ("cumsum", "logcumsumexp"):
+        close(getattr(Tensor(a), op)(1), getattr(torch.tensor(a), op)(1).numpy())
+    b = np.full(20, -np.inf, np.float32)
+    b[13] = 0.5
+    close(Tensor(b).logcumsumexp(0), torch.tensor(b).logcumsumexp(0).numpy())
+    ints = np.random.default_rng(7).integers(-3, 4, (2, 27)).astype(np.int32)
+    for op in ("cumsum", "cumprod"):
+        o, t = getattr(Tensor(ints), op)(1), getattr(torch.tensor(ints), op)(1)
+        assert o.dtype.name == "int64"
+        close(o, t.numpy())
+    for op in ("cummax", "cummin"):
+        o, t = getattr(Tensor(ints), op)(1), getattr(torch.tensor(ints), op)(1)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+    u = np.random.default_rng(8).integers(0, 5, 23).astype(np.uint8)
+    o, t = Tensor(u).cummin(0), torch.tensor(u).cummin(0)
+    close(o.values, t.values.numpy())
+    close(o.indices, t.indices.numpy())
+
+
+def test_long_rows_are_blocked_not_quadratic():
+    """At real sizes: a row of 3,000 is scanned in blocks (a few kernels, each named by its
+    reason), with torch's values, indices and gradient; the masked square of a direct scan
+    would be 9M selects per row, the blocks are 3,000 x 128."""
+    from lazygrad.frontend import scan
+    n = 3000
+    assert n > scan.DIRECT_MAX
+    a = np.round(_data((2, n), seed=9) * 4) / 4
+    _grad_check(lambda x: x.cumsum(1), lambda x: x.cumsum(1), a, rtol=1e-4, atol=2e-4)
+    o, t = Tensor(a).cummax(1), torch.tensor(a).cummax(1)
+    close(o.values, t.values.numpy())
+    close(o.indices, t.indices.numpy())
+    ks = lg.schedule(Tensor(a).cumsum(1))
+    assert 2 <= len(ks) <= 4, ks
+    # no kernel reduces over the square: every reduction's rows are one block (or the totals)
+    # (the direct scan's one kernel: about 4 flops per element of the 2 x 3000 x 3000 square)
+    assert all(k.rendered.flops < 2 * n * n / 4 for k in ks), [(k.name, k.rendered.flops) for k in ks]
+    assert all(k.reason for k in ks)
+
+
 def test_scan_errors():
     x = Tensor(_data((3, 4)))
     for op in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"):

@@ -728,3 +728,17 @@ def test_a_max_of_sums_has_torchs_gradient(name, lgf, tf, shape, rng):
     close(lg.grad(y, [x])[0], t.grad.numpy(), rtol=1e-4, atol=1e-5)
     reasons = [str(k.reason) for k in lg.schedule(lg.grad(y, [x])[0])]
     assert any("max/min reads" in r for r in reasons) or name == "sum == its max", reasons
+
+
+def test_index_check_realize_that_computes_an_output_keeps_the_plan_whole(monkeypatch):
+    """LAZYGRAD_CHECK_INDEX=1 realizes a gather's lazy index first. When that index is itself an
+    output (and is read through another gather), that realize computed it, and the plan built
+    from the stale walk read nodes no kernel computed: an internal AssertionError (found by the
+    blocked cummax, whose block index goes through a gather)."""
+    monkeypatch.setenv("LAZYGRAD_CHECK_INDEX", "1")
+    idx = Tensor(np.array([2, 0, 1], np.int32)) + 0
+    perm = Tensor(np.array([1, 2, 0], np.int32)).gather(0, idx)
+    vals = Tensor(np.array([10.0, 20.0, 30.0], np.float32)).gather(0, perm)
+    lg.realize(perm, vals)
+    np.testing.assert_array_equal(perm.numpy(), [0, 1, 2])
+    np.testing.assert_array_equal(vals.numpy(), [10.0, 20.0, 30.0])

@@ -249,6 +249,13 @@ def realize(outputs: list[Node]) -> None:
         checks = index_checks(nodes)
         if checks:
             _verify_indices(checks)
+            # the check's own realize may have computed some of these nodes (an index that is
+            # itself an output, or read through another gather): walk the graph again from what
+            # is still lazy, or a plan would read nodes it no longer computes
+            outputs = [o for o in outputs if o.realized is None]
+            if not outputs:
+                return
+            nodes = toposort(outputs)
     mark = debug.RealizeMark.take()
     counters.realizes += 1
     key, pos = _structure_key(nodes, outputs)

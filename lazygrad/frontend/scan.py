@@ -2,9 +2,10 @@
 
 Each is a masked reduction over a (prefix, element) square: output i reduces the elements
 j <= i of its row, `where(j <= i, x_j, identity)`, an O(n^2) pass per row that the scheduler
-fuses into reduction kernels like any other (no scan primitive; for the row lengths of
-everyday models, up to a few thousand, that is one kernel and cheaper than a launch per
-step of a parallel scan). Selects, never products with the 0/1 mask: inf * 0 is NaN.
+fuses into reduction kernels like any other (no scan primitive; for rows up to DIRECT_MAX
+that is one kernel and cheaper than a launch per step of a parallel scan). Longer rows are
+scanned in blocks (the same masked reduction per block, a scan of the block totals, a
+combine): O(n·BLOCK) work in a few kernels per level. Selects, never products with the 0/1 mask: inf * 0 is NaN.
 Gradients are the autodiff of the same graph: cumprod's through the product rule, which
 is torch's at zeros; cummax/cummin take their values through a gather at their indices, so
 the gradient goes to the chosen element only, as in torch.
@@ -13,10 +14,12 @@ Public names: cumsum, cumprod, cummax, cummin, logcumsumexp, ValuesIndices.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from lazygrad import dtypes as dt
 from lazygrad.frontend.indexing import _pick
+from lazygrad.frontend.mathops import logaddexp
 from lazygrad.ir.ops import Op, reduce_identity
 from lazygrad.frontend.tensor import Tensor, _norm_axis
 from typing import Any
@@ -29,47 +32,128 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
-def _square(x: Tensor, dim: int, op: str) -> tuple[Tensor, Tensor, int]:
-    """x with `dim` moved last and a prefix axis before it (..., 1, n), the mask j <= i of shape
-    (n, n) (i: prefix, j: element), and the normalized dim."""
+# Rows up to DIRECT_MAX long are one masked O(n²) reduction kernel: at n = 1024 that is 1M
+# multiply-selects per row, cheaper than the extra launches of a blocked scan. Longer rows are
+# scanned in blocks of BLOCK: the same masked reduction inside each block (n·BLOCK work), a scan
+# of the block totals (recursively, so 1M elements are 3 levels: 1M -> 8192 -> 64), and the
+# exclusive prefix of the totals combined into every block's own scan. O(n·BLOCK) in all,
+# 2-3 kernels per level; a 1M-element cumsum was 10^12 selects (~20 min here) before this.
+DIRECT_MAX = 1024
+BLOCK = 128
+
+
+def _tri(n: int) -> Tensor:
+    """The mask j <= i of shape (n, n) (i: prefix, j: element)."""
+    return Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
+
+
+def _last(x: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
+    """x with `dim` moved last (a 0-d x as one element), and the normalized dim."""
     ax = _norm_axis(dim, max(1, x.ndim), op)
-    n = x.shape[ax] if x.ndim else 1
-    xt = (x.reshape(1) if x.ndim == 0 else x).transpose(ax, -1).unsqueeze(-2)
-    tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
-    return xt, tri, ax
+    return (x.reshape(1) if x.ndim == 0 else x).transpose(ax, -1), ax
 
 
 def _back(out: Tensor, x: Tensor, ax: int) -> Tensor:
     return out.reshape(()) if x.ndim == 0 else out.transpose(ax, -1)
 
 
+def _blocks(x: Tensor, fill: Any) -> Tensor:
+    """x's last axis padded with `fill` to whole blocks and split: (..., n) -> (..., m, BLOCK)."""
+    n = x.shape[-1]
+    m = -(-n // BLOCK)
+    xp = x.pad(((0, 0),) * (x.ndim - 1) + ((0, m * BLOCK - n),), value=fill)
+    return xp.reshape(*x.shape[:-1], m, BLOCK)
+
+
+def _unblock(xb: Tensor, n: int) -> Tensor:
+    """(..., m, BLOCK) -> (..., n): the blocks joined, the padding dropped."""
+    return xb.reshape(*xb.shape[:-2], xb.shape[-2] * xb.shape[-1])[..., :n]
+
+
+def _exclusive(pre: Tensor, fill: Any) -> Tensor:
+    """An inclusive scan of the block totals shifted one block right: what comes before each block."""
+    return pre[..., :-1].pad(((0, 0),) * (pre.ndim - 1) + ((1, 0),), value=fill)
+
+
+def _scan(x: Tensor, direct: Callable[[Tensor], Tensor], combine: Callable[[Tensor, Tensor], Tensor],
+          identity: Any) -> Tensor:
+    """The inclusive scan of x along its last axis for an associative `combine` with `identity`:
+    `direct` (the masked reduction) on short rows, blocked on long ones (see DIRECT_MAX)."""
+    n = x.shape[-1]
+    if n <= DIRECT_MAX:
+        return direct(x)
+    inner = direct(_blocks(x, identity))                              # (..., m, BLOCK)
+    pre = _scan(inner[..., -1], direct, combine, identity)            # totals, scanned
+    return _unblock(combine(_exclusive(pre, identity).unsqueeze(-1), inner), n)
+
+
+def _direct_sum(x: Tensor) -> Tensor:
+    return _tri(x.shape[-1]).where(x.unsqueeze(-2), 0).sum(-1)
+
+
+def _direct_prod(x: Tensor) -> Tensor:
+    return _tri(x.shape[-1]).where(x.unsqueeze(-2), 1).prod(-1).cast(x.dtype)
+
+
+def _direct_logsumexp(x: Tensor) -> Tensor:
+    # each prefix shifted by its own running maximum (detached), so a prefix far below the
+    # row's maximum does not underflow
+    tri, xt = _tri(x.shape[-1]), x.unsqueeze(-2)
+    m = tri.where(xt, float("-inf")).amax(-1, keepdim=True).detach()   # (..., n, 1)
+    m = (m == float("-inf")).where(0.0, m)                             # all -inf so far: no shift
+    m = (m == float("inf")).where(0.0, m)
+    s = tri.where((xt - m).exp(), 0.0).sum(-1)
+    return s.log() + m.squeeze(-1)
+
+
 def cumsum(x: Tensor, dim: int) -> Tensor:
     """Inclusive prefix sums along `dim`; bools and int32 accumulate in int64 like torch."""
-    xt, tri, ax = _square(x.cast(dt.sum_dtype(x.dtype)), dim, "cumsum")
-    return _back(tri.where(xt, 0).sum(-1), x, ax)
+    xl, ax = _last(x.cast(dt.sum_dtype(x.dtype)), dim, "cumsum")
+    return _back(_scan(xl, _direct_sum, lambda a, b: a + b, 0), x, ax)
 
 
 def cumprod(x: Tensor, dim: int) -> Tensor:
     """Inclusive prefix products along `dim` (ints in int64 like torch); the gradient at zeros
     is torch's (the product of the other elements of each prefix)."""
-    xt, tri, ax = _square(x.cast(dt.sum_dtype(x.dtype)), dim, "cumprod")
-    return _back(tri.where(xt, 1).prod(-1).cast(xt.dtype), x, ax)
+    xl, ax = _last(x.cast(dt.sum_dtype(x.dtype)), dim, "cumprod")
+    return _back(_scan(xl, _direct_prod, lambda a, b: a * b, 1), x, ax)
+
+
+def _running_max(v: Tensor) -> tuple[Tensor, Tensor]:
+    """The running maximum of v along its last axis (detached) and torch's index of it: the
+    last element equal to the running maximum, or the last NaN so far."""
+    n = v.shape[-1]
+    low = reduce_identity(Op.RMAX, v.dtype)  # the dtype's lowest value (0 for unsigned)
+    if n <= DIRECT_MAX:
+        tri, vt = _tri(n), v.unsqueeze(-2)
+        best = tri.where(vt, low).amax(-1, keepdim=True).detach()       # (..., n, 1) over prefixes
+        hit = tri & ((vt == best) | (vt != vt)) if v.dtype.is_float else tri & (vt == best)
+        return best.squeeze(-1), hit.where(Tensor.arange(n), -1).amax(-1)
+    b_in, i_in = _running_max(_blocks(v, low))                          # (..., m, BLOCK), in-block
+    m = b_in.shape[-2]
+    i_in = i_in + (Tensor.arange(m) * BLOCK).cast(i_in.dtype).reshape(m, 1)
+    tot_b, tot_i = b_in[..., -1], i_in[..., -1]                         # each block's extreme
+    pre_b, k = _running_max(tot_b)                                       # over blocks; k: which block
+    pre_i = tot_i.gather(-1, k)
+    ex_b, ex_i = _exclusive(pre_b, low).unsqueeze(-1), _exclusive(pre_i, 0).unsqueeze(-1)
+    # ties go to the later element (the block's own), and so does a NaN
+    take = (b_in != b_in) | ((ex_b == ex_b) & (b_in >= ex_b)) if v.dtype.is_float else b_in >= ex_b
+    return _unblock(take.where(b_in, ex_b), n), _unblock(take.where(i_in, ex_i), n)
 
 
 def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
-    xt, tri, ax = _square(x, dim, op)
+    xl, ax = _last(x, dim, op)
     if x.numel() == 0:
         return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.default_int))
-    v = xt if largest else xt._order_reversed()
-    low = reduce_identity(Op.RMAX, x.dtype)  # the dtype's lowest value (0 for unsigned)
-    best = tri.where(v, low).amax(-1, keepdim=True).detach()          # (..., n, 1) over prefixes
-    # torch's index: the last element equal to the running extreme, or the last NaN so far
-    hit = tri & ((v == best) | (v != v)) if x.dtype.is_float else tri & (v == best)
-    n = tri.shape[0]
-    idx = hit.where(Tensor.arange(n), -1).amax(-1)                       # (..., n)
-    # through the index, so the gradient goes to it alone; a one-hot pick over the row (not the
-    # gather kernel): the scan is O(n^2) already, and the pick fuses into its kernel
-    values = _pick(xt._expand_to(xt.shape[:-2] + (n, n)), xt.ndim - 1, idx)
+    n = xl.shape[-1]
+    _, idx = _running_max(xl if largest else xl._order_reversed())
+    # the values through the index, so the gradient goes to it alone: a one-hot pick over the
+    # row on short rows (the scan is O(n^2) already, and the pick fuses into its kernel), the
+    # gather kernel on long ones
+    if n <= DIRECT_MAX:
+        values = _pick(xl.unsqueeze(-2)._expand_to(xl.shape[:-1] + (n, n)), xl.ndim, idx)
+    else:
+        values = xl.gather(-1, idx)
     return ValuesIndices(_back(values, x, ax), _back(idx, x, ax))
 
 
@@ -85,18 +169,14 @@ def cummin(x: Tensor, dim: int) -> ValuesIndices:
 
 
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
-    """log(cumsum(exp(x))) along `dim`, stable: each prefix is shifted by its own running
-    maximum (detached), so a prefix far below the row's maximum does not underflow."""
+    """log(cumsum(exp(x))) along `dim`, stable (each prefix shifted by its running maximum;
+    long rows combine their blocks with logaddexp)."""
     if not x.dtype.is_float:
         x = x.cast(dt.default_float)
-    xt, tri, ax = _square(x, dim, "logcumsumexp")
+    xl, ax = _last(x, dim, "logcumsumexp")
     if x.numel() == 0:
         return x + 0.0
-    m = tri.where(xt, float("-inf")).amax(-1, keepdim=True).detach()   # (..., n, 1)
-    m = (m == float("-inf")).where(0.0, m)                             # all -inf so far: no shift
-    m = (m == float("inf")).where(0.0, m)
-    s = tri.where((xt - m).exp(), 0.0).sum(-1)
-    return _back(s.log() + m.squeeze(-1), x, ax)
+    return _back(_scan(xl, _direct_logsumexp, logaddexp, float("-inf")), x, ax)
 
 
 # --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,
@@ -104,7 +184,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 
 
 def _method_cumsum(self, axis: int = 0, dim: int | None = None) -> Tensor:
-    """Inclusive prefix sum along an axis (an O(n²) masked sum per row, one kernel; see
+    """Inclusive prefix sum along an axis (a masked sum per row, one kernel up to 1024 elements, blocked beyond; see
     lazygrad.frontend.scan); bools and int32 accumulate in int64 like torch."""
     return cumsum(self, axis if dim is None else dim)
 
