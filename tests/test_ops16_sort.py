@@ -225,6 +225,75 @@ def test_topk_matches_torch(k, dim, largest):
     close(v, torch.tensor(a).topk(k, dim, largest).values.numpy())
 
 
+@pytest.fixture
+def small_merge(monkeypatch):
+    """Merge sort at toy sizes: rows past 8 are rank-counted in blocks of 4 and merged, so a row
+    of 37 runs 4 merge levels with a short last run and a run without a partner."""
+    from lazygrad.frontend import sorting
+    monkeypatch.setattr(sorting, "MERGE_FROM", 8)
+    monkeypatch.setattr(sorting, "MERGE_BLOCK", 4)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("shape,dim", [((3, 37), 1), ((37, 2), 0), ((2, 3, 16), -1), ((9,), 0)], ids=str)
+def test_merge_sort_matches_torch(small_merge, shape, dim, descending):
+    a = np.round(_data(shape, seed=11) * 2) / 2            # ties: torch's stable order
+    _grad_check(lambda x: x.sort(dim, descending).values,
+                lambda x: x.sort(dim=dim, descending=descending, stable=True).values, a)
+    want = torch.tensor(a).sort(dim=dim, descending=descending, stable=True).indices.numpy()
+    close(Tensor(a).sort(dim, descending).indices, want)
+    close(Tensor(a).argsort(dim, descending), want)
+    t = Tensor(a).topk(3, dim, largest=not descending)
+    tt = torch.tensor(a).topk(3, dim, largest=not descending)
+    close(t.values, tt.values.numpy())
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_merge_sort_special_values_and_dtypes(small_merge, descending):
+    a = np.round(_data((2, 30), seed=12) * 2) / 2
+    a[0, [3, 17, 25]] = np.nan
+    a[1, [4, 20]] = -0.0
+    a[1, [9, 10]] = np.inf
+    a[0, 11] = -np.inf
+    o = Tensor(a).sort(1, descending)
+    t = torch.tensor(a).sort(dim=1, descending=descending, stable=True)
+    close(o.values, t.values.numpy())
+    close(o.indices, t.indices.numpy())
+    rng = np.random.default_rng(13)
+    for dtype, lo, hi in ((np.int32, -2**31, 2**31 - 1), (np.int16, -5, 5), (np.uint8, 0, 255), (np.int8, -3, 3)):
+        ints = rng.integers(lo, hi, (3, 21), dtype=np.int64).astype(dtype)
+        ints[0, :2] = [lo, hi]                              # the dtype's extremes
+        o = Tensor(ints).sort(1, descending)
+        t = torch.tensor(ints).sort(dim=1, descending=descending, stable=True)
+        close(o.values, t.values.numpy())
+        close(o.indices, t.indices.numpy())
+    u = np.array([0, 2**32 - 1, 2**31, 2**31 - 1, 7, 7, 1, 0, 2**32 - 2, 5, 3], np.uint32)
+    got = Tensor(u).argsort(0, descending)
+    close(got, np.argsort(-u.astype(np.int64) if descending else u, kind="stable"))
+    bools = rng.integers(0, 2, 19).astype(bool)
+    close(Tensor(bools).sort(0, descending).indices,
+          torch.tensor(bools).sort(dim=0, descending=descending, stable=True).indices.numpy())
+
+
+def test_long_rows_are_merge_sorted():
+    """At real sizes: a row of 5,000 is rank-counted in blocks and merged (log2(5000/256) levels,
+    each a sort kernel with its reason), equal to torch; float64 keys keep the rank count."""
+    from lazygrad.frontend import sorting
+    n = 5000
+    assert n > sorting.MERGE_FROM
+    a = np.round(_data((2, n), seed=14) * 8) / 8
+    o, t = Tensor(a).sort(1), torch.tensor(a).sort(dim=1, stable=True)
+    close(o.values, t.values.numpy())
+    close(o.indices, t.indices.numpy())
+    ks = lg.schedule(Tensor(a).argsort(1))
+    sorts = [k for k in ks if k.kind == "sort"]
+    levels = (-(-n // sorting.MERGE_BLOCK) - 1).bit_length()     # 20 blocks: 5 merge levels
+    assert len(sorts) == 1 + levels, [k.name for k in ks]
+    assert all(k.reason.startswith("sort: ") for k in sorts[:-1]), [k.reason for k in ks]
+    assert max(k.rendered.flops for k in ks) < 2 * n * n / 8      # no kernel is O(n^2) over the row
+    assert len([k for k in lg.schedule(Tensor(a.astype(np.float64)).argsort(1)) if k.kind == "sort"]) == 1
+
+
 def test_sort_is_its_own_kernel_with_a_reason():
     x = Tensor(_data((8, 33)))
     ks = lg.schedule(x.sort(1).values)

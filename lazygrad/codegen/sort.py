@@ -1,7 +1,9 @@
 """Codegen of the sort kernel (templates/sort.cl.j2): a SORT node over the rows of its last
 axis → OpenCL C and launch sizes. One work-item per element counts the elements of its row
 that come before it and writes the value (or its index) at that rank: no vectors (the
-comparisons are scalar, every element's reads are the same row), no local memory.
+comparisons are scalar, every element's reads are the same row), no local memory. Long rows
+are merge-sorted instead (frontend.sorting): a merge level (SortArg.run) is one work-item per
+key, binary-searching the partner run (templates/sort_merge.cl.j2).
 
 Public names: ORDER, render_sort.
 """
@@ -23,13 +25,16 @@ ORDER: dict[tuple[bool, bool], tuple[str, str]] = {
 
 
 def render_sort(lk: LoweredKernel) -> RenderedKernel:
-    """The sort kernel of `lk` (a kernel of kind "sort": the SORT node and its input buffer)."""
+    """The sort kernel of `lk` (a kernel of kind "sort": the SORT node and its input buffer):
+    the rank count of whole rows, or one merge level (SortArg.run > 0)."""
     node = lk.kernel.core
     assert node is not None and len(lk.buffers) == 2, lk.buffers
     src = lk.buffers[1]
     n = node.shape[-1] if node.shape else 1
     total = prod(node.shape)
     ity = "long" if total >= 2**31 - 64 else "int"
+    if node.arg.run:
+        return _render_merge(lk, n, total, ity)
     before, equal = ORDER[(src.dtype.is_float, node.arg.descending)]
     lsz = _local_for(total)
     gsz = (total + lsz - 1) // lsz * lsz
@@ -38,6 +43,17 @@ def render_sort(lk: LoweredKernel) -> RenderedKernel:
         name=name, ity=ity, total=total, n=n, guard=gsz != total, t=src.dtype.cl, out_t=node.dtype.cl,
         before=before, equal=equal, indices=node.arg.indices, **_common(lk))
     return RenderedKernel(name, source, (gsz,), (lsz,), 2 * total * n, _bytes(lk))
+
+
+def _render_merge(lk: LoweredKernel, n: int, total: int, ity: str) -> RenderedKernel:
+    node = lk.kernel.core
+    lsz = _local_for(total)
+    gsz = (total + lsz - 1) // lsz * lsz
+    name = _kernel_name(lk, "S")
+    source = templating.template("sort_merge.cl.j2").render(
+        name=name, ity=ity, total=total, n=n, run=node.arg.run, guard=gsz != total, t=node.dtype.cl, **_common(lk))
+    steps = max(1, node.arg.run.bit_length())
+    return RenderedKernel(name, source, (gsz,), (lsz,), 2 * total * steps, _bytes(lk))
 
 
 def codegen_template():

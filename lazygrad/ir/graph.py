@@ -381,10 +381,14 @@ class ConvArg(NamedTuple):
 
 class SortArg(NamedTuple):
     """A SORT node's order (descending or not; always stable, NaN the largest value, like
-    torch) and what it yields: the sorted values or the indices that sort the row."""
+    torch) and what it yields: the sorted values or the indices that sort the row; or one
+    merge level (`run`)."""
 
     descending: bool
     indices: bool
+    # > 0: not a sort but one merge level of a merge sort: the rows hold sorted runs of `run`
+    # unique int64 keys, merged pairwise into runs of 2 * run (frontend.sorting builds these)
+    run: int = 0
 
 
 def sort(x: Node, arg: SortArg, index_dtype: DType) -> Node:

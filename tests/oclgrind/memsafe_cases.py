@@ -713,6 +713,26 @@ def sort_topk_of_view() -> tuple[Tensor, np.ndarray]:
     return [t.values, t.indices], [-np.sort(-a.T, 1)[:, :2], np.argsort(-a.T, 1, kind="stable")[:, :2].astype(np.int32)]
 
 
+@case
+def sort_merge_levels_partial_runs() -> tuple[Tensor, np.ndarray]:
+    """Long rows merge sorted (MERGE_FROM lowered for the case): rank-counted blocks, then merge
+    levels whose last run has no partner or a short one (22 = 4 + 4 + 4 + 4 + 4 + 2 after padding
+    to 24), NaN, ties and both orders."""
+    from lazygrad.frontend import sorting
+    saved = sorting.MERGE_FROM, sorting.MERGE_BLOCK
+    sorting.MERGE_FROM, sorting.MERGE_BLOCK = 8, 4
+    try:
+        a = np.round(arr(3, 22) * 2) / 2
+        b = a.copy()
+        a[1, 5] = np.nan                       # NaN sorts last ascending (numpy and torch agree)
+        up, down = Tensor(a).sort(1), Tensor(b).argsort(1, descending=True)
+        outs = [up.values, up.indices, down]
+    finally:
+        sorting.MERGE_FROM, sorting.MERGE_BLOCK = saved
+    want_idx = np.argsort(a, 1, kind="stable").astype(np.int32)
+    return outs, [np.sort(a, 1, kind="stable"), want_idx, np.argsort(-b, 1, kind="stable").astype(np.int32)]
+
+
 # --- gather: negative and repeated indices, broadcast index and input, int and bool values ----------
 @case
 def gather_rows_negative_index() -> tuple[Tensor, np.ndarray]:
@@ -863,7 +883,8 @@ def kernel_tags(source: str) -> list[str]:
     elif name.startswith("G_"):
         tags.append("gather")
     elif name.startswith("S_"):
-        tags.append("sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
+        tags.append("sort/merge" if "binary search" in source or "while (lo < hi)" in source else
+                    "sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")
     elif name.startswith("A_"):
         tags += [tag for tag, marker in (("attention/fwd", "alpha"), ("attention/dq", "dq0["), ("attention/dkv", "dk0["))
                  if marker in source]
