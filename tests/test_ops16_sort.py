@@ -229,7 +229,7 @@ def test_topk_matches_torch(k, dim, largest):
 def small_merge(monkeypatch):
     """Merge sort at toy sizes: rows past 8 are rank-counted in blocks of 4 and merged, so a row
     of 37 runs 4 merge levels with a short last run and a run without a partner."""
-    from lazygrad.frontend import sorting
+    from lazygrad.ir import graph as sorting
     monkeypatch.setattr(sorting, "MERGE_FROM", 8)
     monkeypatch.setattr(sorting, "MERGE_BLOCK", 4)
 
@@ -278,7 +278,7 @@ def test_merge_sort_special_values_and_dtypes(small_merge, descending):
 def test_long_rows_are_merge_sorted():
     """At real sizes: a row of 5,000 is rank-counted in blocks and merged (log2(5000/256) levels,
     each a sort kernel with its reason), equal to torch; float64 keys keep the rank count."""
-    from lazygrad.frontend import sorting
+    from lazygrad.ir import graph as sorting
     n = 5000
     assert n > sorting.MERGE_FROM
     a = np.round(_data((2, n), seed=14) * 8) / 8

@@ -24,6 +24,7 @@ from lazygrad.ir.attention import AttentionMatch, Part, attention_node, causal_k
 from lazygrad.ir.attention import match as attention_match
 from lazygrad.ir.graph import Node, toposort, with_origin
 from lazygrad.ir.ops import REDUCE, Op
+from lazygrad.ir.view import prod
 from lazygrad.ir.windows import conv2d_im2col
 
 Rule = Callable[[Node, Node], tuple[Node | None, ...]]
@@ -309,27 +310,76 @@ def _sort_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return (gr.reshape(gr.reduce(Op.SUM, picked, (len(lead),)), x.shape),)
 
 
+# The one-hot scatter-add costs (output elements) x (positions along the axis) selects, and past
+# a size the scheduler stores its square: an Embedding(10000, 128) over 2,048 tokens needed a 10 GB
+# buffer. Past SCATTER_FROM selects, an index shared along the other dims is merge sorted once
+# with its positions and a SEGMENT_SUM kernel sums each output position's segment in position
+# order: O(J log J) to sort, one read of g per gathered element. Below it the one-hot sum fuses
+# with its neighbours, fewer kernels.
+SCATTER_FROM = 2**22
+
+
 def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
-    """Gathered values: the scatter-add of g to the positions read (a one-hot select and sum
-    over the gathered axis: grad_x[.., p, ..] = sum_j [idx[.., j, ..] == p] g[.., j, ..]),
-    summed over the dims x was broadcast along and padded where x is longer than the output."""
+    """Gathered values: the scatter-add of g to the positions read (grad_x[.., p, ..] =
+    sum_j [idx[.., j, ..] == p] g[.., j, ..]: a one-hot select and sum over the gathered axis,
+    or the sorted scatter-add past SCATTER_FROM), summed over the dims x was broadcast along and
+    padded where x is longer than the output."""
     x, idx = n.srcs
     ax, out = n.arg.axis, n.arg.full_shape(n.shape)
     g = gr.reshape(g, out)
     m = x.shape[ax]
     neg = gr.elementwise(Op.CMPLT, idx, gr.const(0, idx.dtype, idx.shape), dtype=dt.bool_)
     idx = _where(neg, gr.elementwise(Op.ADD, idx, gr.const(m, idx.dtype, idx.shape)), idx)
-    sq = out[:ax + 1] + (m,) + out[ax + 1:]              # (.., j, p, ..)
-    lift = out[:ax + 1] + (1,) + out[ax + 1:]
-    at = gr.expand(gr.reshape(gr.expand(idx, out), lift), sq)
-    ar = gr.expand(gr.reshape(gr.iota(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
-    hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
-    picked = _where(hot, gr.expand(gr.reshape(g, lift), sq), gr.const(0.0, g.dtype, sq))
-    r = gr.reduce(Op.SUM, picked, (ax,))
-    r = gr.reshape(r, out[:ax] + (m,) + out[ax + 1:])
+    r = _sorted_scatter(g, idx, x.shape, ax, m) if prod(out) * m > SCATTER_FROM else None
+    if r is None:
+        sq = out[:ax + 1] + (m,) + out[ax + 1:]              # (.., j, p, ..)
+        lift = out[:ax + 1] + (1,) + out[ax + 1:]
+        at = gr.expand(gr.reshape(gr.expand(idx, out), lift), sq)
+        ar = gr.expand(gr.reshape(gr.iota(m, idx.dtype), (1,) * (ax + 1) + (m,) + (1,) * (len(out) - ax - 1)), sq)
+        hot = gr.elementwise(Op.CMPEQ, at, ar, dtype=dt.bool_)
+        picked = _where(hot, gr.expand(gr.reshape(g, lift), sq), gr.const(0.0, g.dtype, sq))
+        r = gr.reduce(Op.SUM, picked, (ax,))
+        r = gr.reshape(r, out[:ax] + (m,) + out[ax + 1:])
     r = _sum_to(r, tuple(1 if k != ax and s == 1 else r.shape[k] for k, s in enumerate(x.shape)))
     widths = tuple((0, s - t) for s, t in zip(x.shape, r.shape))
     return gr.pad(r, widths), None
+
+
+def _sorted_scatter(g: Node, idx: Node, x_shape: tuple[int, ...], ax: int, m: int) -> Node | None:
+    """The gather's gradient through the sorted scatter-add, or None where it does not apply.
+    It applies when the index varies only along dims I where x is broadcast (and the gathered
+    axis): an Embedding's (N, 1, 1) index into its (1, V, D) weight, a gather along its axis.
+    Those dims' positions j (J of them) are the segments' elements: g is moved to (J, rest..),
+    the keys idx << 32 | j merge sorted, and SEGMENT_SUM gives (m, rest..), which goes back to
+    g's layout with m along the axis and 1 along I. An index outside [0, m) is sent to m, in no
+    segment, so its gradient is dropped as the gather's read there is zero."""
+    nd, out = len(g.shape), g.shape
+    vary = [k for k in range(nd) if idx.shape[k] != 1]
+    if not vary or any(k != ax and x_shape[k] != 1 for k in vary) or (ax not in vary and out[ax] != 1):
+        return None
+    rest = [k for k in range(nd) if k not in vary and k != ax]
+    j = prod(tuple(out[k] for k in vary))
+    moved = gr.permute(g, tuple(vary + rest + ([] if ax in vary else [ax])))
+    moved = gr.reshape(moved, (j,) + tuple(out[k] for k in rest))
+    i64 = _as(gr.reshape(idx, (j,)), dt.int64)
+    bad = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, i64, gr.const(0, dt.int64, (j,)), dtype=dt.bool_),
+                         gr.elementwise(Op.CMPLT, gr.const(m - 1, dt.int64, (j,)), i64, dtype=dt.bool_), dtype=dt.bool_)
+    i64 = _where(bad, gr.const(m, dt.int64, (j,)), i64)
+    keys = add(mul(i64, gr.const(2**32, dt.int64, (j,))), gr.iota(j, dt.int64))
+    s = gr.segment_sum(moved, gr.merge_sort_keys(keys), i64, 0, m)       # (m, rest..)
+    others = [k for k in vary if k != ax]
+    dims = [ax] + rest + others
+    s = gr.reshape(s, (m,) + tuple(out[k] for k in rest) + (1,) * len(others))
+    return gr.permute(s, tuple(dims.index(d) for d in range(nd)))
+
+
+def _segment_sum_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """A scatter-add is linear in g: its gradient is the gather of the incoming gradient at each
+    position's index (one past the end reads 0)."""
+    src, _, idx = n.srcs
+    ax = n.arg.axis
+    shape = tuple(s if k == ax else 1 for k, s in enumerate(src.shape))
+    return gr.gather(g, gr.reshape(idx, shape), ax, src.shape), None, None
 
 
 # rules whose graphs are costly to build for sources no gradient is asked of: they are told
@@ -387,6 +437,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.CONV2D: _conv2d_rule,
     Op.SORT: _sort_rule,
     Op.GATHER: _gather_rule,
+    Op.SEGMENT_SUM: _segment_sum_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach; and
 # ATTENTION, which only the fuse_attention pass and the attention rule below build, after

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from lazygrad.codegen.attention import render_attention
 from lazygrad.codegen.conv import render_conv
-from lazygrad.codegen.gather import render_gather
+from lazygrad.codegen.gather import render_gather, render_segment_sum
 from lazygrad.codegen.lower import LoweredKernel
 from lazygrad.codegen.render import (RenderedKernel, render_elementwise, render_matmul, render_pack, render_reduce,
                                      render_rowtotal)
@@ -40,6 +40,7 @@ RENDERERS: dict[KernelKind, Callable[[LoweredKernel, MatmulConfig | None], Rende
     KernelKind.CONV: _plain(render_conv),
     KernelKind.SORT: _plain(render_sort),
     KernelKind.GATHER: _plain(render_gather),
+    KernelKind.SCATTER: _plain(render_segment_sum),
     KernelKind.ATTENTION: _plain(render_attention),
 }
 assert set(RENDERERS) == set(KernelKind), "every kernel kind needs a renderer"

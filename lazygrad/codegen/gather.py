@@ -2,7 +2,10 @@
 sizes. One work-item per output element: unravel its index over the output shape, read the
 index tensor there and x at the named position (zero strides where either broadcasts).
 
-Public names: render_gather.
+The scatter-add (templates/segment_sum.cl.j2, a SEGMENT_SUM node) is its counterpart for a
+gather's gradient: one work-item per output element sums its segment of the sorted index.
+
+Public names: render_gather, render_segment_sum.
 """
 from __future__ import annotations
 
@@ -38,15 +41,7 @@ def render_gather(lk: LoweredKernel) -> RenderedKernel:
     out, ax = node.arg.full_shape(node.shape), node.arg.axis
     total = prod(out)
     ity = "long" if total >= 2**31 - 64 or prod(x.shape) >= 2**31 - 64 else "int"
-    names = [f"c{k}" for k in range(len(out))]
-    lines, rest = [], "gid"
-    for k in range(len(out) - 1, -1, -1):
-        if k == 0:
-            lines.append(f"{ity} {names[k]} = {rest};")
-        else:
-            lines.append(f"{ity} {names[k]} = {rest} % {out[k]};")
-            lines.append(f"{ity} r{k} = {rest} / {out[k]};")
-            rest = f"r{k}"
+    names, lines = _unravel(out, ity)
     xs = _strides(node.srcs[0].shape, out)
     xs[ax] = prod(node.srcs[0].shape[ax + 1:])   # the gathered axis is never broadcast
     lsz = _local_for(total)
@@ -57,6 +52,43 @@ def render_gather(lk: LoweredKernel) -> RenderedKernel:
         idx_arg=idx_arg, x_arg=x_arg, idx_offset=_offset(names, _strides(node.srcs[1].shape, out)),
         x_offset=_offset(names, xs, skip=ax), x_stride=xs[ax], zero=literal(0, node.dtype), **_common(lk))
     return RenderedKernel(name, source, (gsz,), (lsz,), 0, _bytes(lk))
+
+
+def render_segment_sum(lk: LoweredKernel) -> RenderedKernel:
+    """The scatter-add kernel of `lk` (kind "scatter": the SEGMENT_SUM node, g and the sorted keys)."""
+    node = lk.kernel.core
+    assert node is not None
+    inputs = {b.uid: i for i, b in enumerate(lk.buffers) if i > 0}
+    uids = set(inputs)
+    g, keys = (flat_base(s, lambda m: m.uid in uids) for s in node.srcs[:2])   # srcs[2]: for autodiff
+    out, ax = node.shape, node.arg.axis
+    total = prod(out)
+    n = node.srcs[1].shape[0]
+    ity = "long" if max(total, prod(node.srcs[0].shape), n) >= 2**31 - 64 else "int"
+    names, lines = _unravel(out, ity)
+    gs = _strides(node.srcs[0].shape, node.srcs[0].shape)
+    lsz = _local_for(total)
+    gsz = (total + lsz - 1) // lsz * lsz
+    name = _kernel_name(lk, "X")
+    source = templating.template("segment_sum.cl.j2").render(
+        name=name, ity=ity, total=total, guard=gsz != total, unravel=lines, n=n, size=node.arg.size,
+        p=names[ax], keys_arg=inputs[keys.uid], g_arg=inputs[g.uid], g_offset=_offset(names, gs, skip=ax),
+        g_stride=gs[ax], acc_t=node.dtype.cl, zero=literal(0, node.dtype), **_common(lk))
+    return RenderedKernel(name, source, (gsz,), (lsz,), prod(node.srcs[0].shape), _bytes(lk))
+
+
+def _unravel(out: tuple[int, ...], ity: str) -> tuple[list[str], list[str]]:
+    """Names c0.. of an output element's coordinates, and the lines computing them from gid."""
+    names = [f"c{k}" for k in range(len(out))]
+    lines, rest = [], "gid"
+    for k in range(len(out) - 1, -1, -1):
+        if k == 0:
+            lines.append(f"{ity} {names[k]} = {rest};")
+        else:
+            lines.append(f"{ity} {names[k]} = {rest} % {out[k]};")
+            lines.append(f"{ity} r{k} = {rest} / {out[k]};")
+            rest = f"r{k}"
+    return names, lines
 
 
 def _template():

@@ -147,7 +147,7 @@ class LoweredKernel:
 
 
 # no instructions: the template indexes its buffers (codegen/sort.py, gather.py, attention.py)
-_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER, KernelKind.ATTENTION})
+_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER, KernelKind.SCATTER, KernelKind.ATTENTION})
 _ROW_KINDS = frozenset({KernelKind.REDUCE, KernelKind.ROWWISE, KernelKind.ROWTOTAL})  # stages over rows
 
 

@@ -3,8 +3,8 @@
 A SORT node sorts the rows of its last axis (the front end moves `dim` there), stable, NaN
 the largest value like torch; it yields the values or the indices (lazygrad's index dtype,
 int32; torch's int64). Its kernel is a rank count (templates/sort.cl.j2): one work-item per
-element, O(n) over its row, written at its rank, no host round trip. Rows past MERGE_FROM are
-merge sorted instead (O(n log n), a kernel per merge level; see MERGE_FROM). `sort` of a row is that
+element, O(n) over its row, written at its rank, no host round trip. Rows past graph.MERGE_FROM
+are merge sorted instead (O(n log n), a kernel per merge level). `sort` of a row is that
 one kernel for the values (one more for the indices); topk is a sort cut to its first k.
 The gradient of the values is the scatter of the incoming gradient to the indices.
 
@@ -36,15 +36,11 @@ def _key_dtype(x: Tensor, op: str) -> dt.DType:
     return x.dtype
 
 
-# Rows up to MERGE_FROM long are one rank-counting kernel: n compares per element, 4M per row
-# at 2,048, less than the launches of a merge sort. Longer rows of keys up to 32 bits are merge
-# sorted: every key packed with its position into one unique int64 (ordered like torch's stable
-# sort), blocks of MERGE_BLOCK rank-counted, then log2(n / MERGE_BLOCK) merge levels of one
-# kernel each, O(n log n) (a row of 1M was 10^12 compares, ~20 min here). 64-bit keys have no
-# room for the position and keep the rank count.
-MERGE_FROM = 2048
-MERGE_BLOCK = 256
-_INT64_MAX = 2**63 - 1
+# Rows up to graph.MERGE_FROM long are one rank-counting kernel. Longer rows of keys up to 32
+# bits are merge sorted (graph.merge_sort_keys): every key packed with its position into one
+# unique int64, ordered like torch's stable sort, O(n log n) in 1 + log2(n / 256) kernels (a row
+# of 1M was 10^12 compares, ~20 min here). 64-bit keys have no room for the position and keep
+# the rank count.
 
 
 def _packed_keys(key: Tensor, descending: bool) -> Tensor:
@@ -67,27 +63,14 @@ def _packed_keys(key: Tensor, descending: bool) -> Tensor:
     return s * 2**32 + Tensor.arange(key.shape[-1]).cast(dt.int64)
 
 
-def _merge_sorted(keys: Tensor) -> Tensor:
-    """Unique int64 keys sorted along the last axis: rank-counted blocks, then merge levels."""
-    n, lead = keys.shape[-1], keys.shape[:-1]
-    m = -(-n // MERGE_BLOCK)
-    k = keys.pad(((0, 0),) * len(lead) + ((0, m * MERGE_BLOCK - n),), value=_INT64_MAX)
-    blocks = k.reshape(*lead, m, MERGE_BLOCK)
-    k = Tensor(g.sort(blocks.node, g.SortArg(False, False), dt.int64)).reshape(*lead, m * MERGE_BLOCK)
-    run = MERGE_BLOCK
-    while run < m * MERGE_BLOCK:
-        k = Tensor(g.sort(k.node, g.SortArg(False, False, run), dt.int64))
-        run *= 2
-    return k[..., :n]
-
-
 def _sorted(x: Tensor, dim: int, descending: bool, indices: bool, op: str) -> Tensor:
     if x.ndim == 0:
         return Tensor.zeros((), dtype=dt.default_int) if indices else x + (0 if not x.dtype.is_float else 0.0)
     ax = _norm_axis(dim, x.ndim, op)
     key = x.cast(_key_dtype(x, op)).transpose(ax, -1)
-    if key.shape[-1] > MERGE_FROM and key.dtype.itemsize <= 4:
-        idx = (_merge_sorted(_packed_keys(key, descending)) & 0xFFFFFFFF).cast(dt.default_int)
+    if key.shape[-1] > g.MERGE_FROM and key.dtype.itemsize <= 4:
+        keys = Tensor(g.merge_sort_keys(_packed_keys(key, descending).node))
+        idx = (keys & 0xFFFFFFFF).cast(dt.default_int)
         out = idx if indices else x.transpose(ax, -1).gather(-1, idx)
         return out.transpose(ax, -1)
     node = g.sort(key.node, g.SortArg(bool(descending), indices), dt.default_int)

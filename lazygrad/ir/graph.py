@@ -10,7 +10,8 @@ realize() computed it (a memo, not part of the node's identity).
 Public names: Node, make, const, buffer_node, toposort, origin_of_caller, user_line,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
 matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops, sort (SortArg) the
-sort kernel's. IndexCheck,
+sort kernel's (merge_sort_keys the merge sort of long rows of int64 keys), segment_sum
+(SegmentArg) the scatter-add kernel's. IndexCheck,
 add_index_check and index_checks record lazy tensor indices for LAZYGRAD_CHECK_INDEX.
 """
 from __future__ import annotations
@@ -419,6 +420,48 @@ def gather(x: Node, idx: Node, axis: int, shape: tuple[int, ...], squeeze: bool 
     assert not squeeze or shape[axis] == 1, shape
     out = shape[:axis] + shape[axis + 1:] if squeeze else shape
     return make(Op.GATHER, (x, idx), tuple(out), x.dtype, GatherArg(axis, squeeze))
+
+
+class SegmentArg(NamedTuple):
+    """A SEGMENT_SUM node sums g along `axis` into `size` positions: out[.., p, ..] is the sum of
+    g[.., j, ..] over the j whose index is p, the j in increasing order. Its second source is
+    the index sorted with the positions: int64 keys `index << 32 | j`, ascending; its third the
+    (J,) index itself in position order (`size` where out of range), which the kernel does not
+    read: the node's own gradient is the gather at it."""
+
+    axis: int
+    size: int
+
+
+def segment_sum(g: Node, keys: Node, idx: Node, axis: int, size: int) -> Node:
+    """g (.., J, ..) summed into (.., size, ..) by the sorted (J,) keys of the (J,) idx (see SegmentArg)."""
+    assert len(keys.shape) == 1 and keys.shape[0] == g.shape[axis] and idx.shape == keys.shape, \
+        (g.shape, keys.shape, idx.shape, axis)
+    shape = g.shape[:axis] + (size,) + g.shape[axis + 1:]
+    return make(Op.SEGMENT_SUM, (g, keys, idx), shape, g.dtype, SegmentArg(axis, size))
+
+
+# Rows of keys longer than MERGE_FROM are merge sorted by merge_sort_keys: blocks of MERGE_BLOCK
+# rank-counted, then one merge level (a SORT node with `run`) per doubling. Up to MERGE_FROM, one
+# rank-counting sort: n compares per element (4M per row at 2,048), fewer launches.
+MERGE_FROM = 2048
+MERGE_BLOCK = 256
+_INT64_MAX = 2**63 - 1
+
+
+def merge_sort_keys(keys: Node) -> Node:
+    """Unique int64 keys sorted along the last axis, O(n log n) (one SORT kernel on short rows)."""
+    n, lead = keys.shape[-1], keys.shape[:-1]
+    if n <= MERGE_FROM:
+        return sort(keys, SortArg(False, False), keys.dtype)
+    m = -(-n // MERGE_BLOCK)
+    k = pad(keys, ((0, 0),) * len(lead) + ((0, m * MERGE_BLOCK - n),), _INT64_MAX)
+    k = reshape(sort(reshape(k, lead + (m, MERGE_BLOCK)), SortArg(False, False), keys.dtype), lead + (m * MERGE_BLOCK,))
+    run = MERGE_BLOCK
+    while run < m * MERGE_BLOCK:
+        k = sort(k, SortArg(False, False, run), keys.dtype)
+        run *= 2
+    return shrink(k, tuple((0, s) for s in lead) + ((0, n),))
 
 
 def conv2d(x: Node, w: Node, arg: ConvArg) -> Node:

@@ -57,6 +57,17 @@ def _gather(x: np.ndarray, idx: np.ndarray, axis: int, shape: tuple[int, ...]) -
     return np.where(ok, np.take_along_axis(x, np.where(ok, idx, 0), axis), np.zeros((), x.dtype))
 
 
+def _segment_sum(g: np.ndarray, keys: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """g summed into `size` positions along axis by the sorted keys (index << 32 | position)."""
+    keys = keys.astype(np.int64)
+    idx, pos = keys >> 32, keys & 0xFFFFFFFF
+    out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + 1:], g.dtype)
+    for i, j in zip(idx, pos):
+        if 0 <= i < size:
+            out[(slice(None),) * axis + (int(i),)] += g[(slice(None),) * axis + (int(j),)]
+    return out
+
+
 def evaluate(roots: list[Node]) -> list[np.ndarray]:
     """numpy values of `roots`, computed from their graphs (iteratively)."""
     vals: dict[int, np.ndarray] = {}
@@ -92,6 +103,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = _sort(src[0], n.arg)
             elif n.op is Op.ATTENTION:
                 v = attention_reference(src, n.arg)
+            elif n.op is Op.SEGMENT_SUM:
+                v = _segment_sum(src[0], src[1], n.arg.axis, n.arg.size)
             elif n.op is Op.GATHER:
                 v = _gather(src[0], src[1], n.arg.axis, n.arg.full_shape(n.shape))
             else:

@@ -5,7 +5,7 @@ Gradient rules live in autodiff/rules.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
-GATHERS, ATTENTIONS, OWN_KERNEL,
+GATHERS, SCATTERS, ATTENTIONS, OWN_KERNEL,
 REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Op(Enum):
     CONV2D = "conv2d"      # direct convolution of x (N, C, H, W) by w (O, C/g, kh, kw), arg graph.ConvArg
     CONTIGUOUS = "contiguous"  # force a copy into a fresh buffer
     GATHER = "gather"      # x read at integer positions idx along one axis, arg graph.GatherArg
+    SEGMENT_SUM = "segment_sum"  # g summed into the positions a sorted index names (a gather's gradient), arg graph.SegmentArg
     SORT = "sort"          # rows of the last axis sorted (values) or their argsort (indices), arg graph.SortArg
     ATTENTION = "attention"  # softmax(q k^T scale + mask) v or a part of its gradient, arg attention.AttentionArg
 
@@ -193,6 +194,7 @@ _ROWS = [
     Primitive(Op.CONTIGUOUS, "copy", 1),
     Primitive(Op.SORT, "sort", 1, flops=2),
     Primitive(Op.GATHER, "gather", 2),
+    Primitive(Op.SEGMENT_SUM, "scatter", 3, flops=1),
     Primitive(Op.ATTENTION, "attention", -1, flops=4),  # 3 to 8 sources (arity -1: ir/attention.py says)
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
@@ -218,8 +220,9 @@ CORES = ops_in("matmul") | ops_in("conv")
 # ops with a kernel of their own and no fused producers or consumers (templates/sort.cl.j2)
 SORTS = ops_in("sort")
 GATHERS = ops_in("gather")
+SCATTERS = ops_in("scatter")
 ATTENTIONS = ops_in("attention")
-OWN_KERNEL = SORTS | GATHERS | ATTENTIONS
+OWN_KERNEL = SORTS | GATHERS | SCATTERS | ATTENTIONS
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 
 

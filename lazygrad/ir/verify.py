@@ -22,7 +22,7 @@ import numpy as np
 
 from lazygrad.dtypes import DTYPES, DType, bool_
 from lazygrad.ir.attention import FORWARD_PARTS, AttentionArg, Decline
-from lazygrad.ir.graph import ConvArg, GatherArg, Iota, Node, SortArg
+from lazygrad.ir.graph import ConvArg, GatherArg, Iota, Node, SegmentArg, SortArg
 from lazygrad.ir.ops import COMPARISONS, PRIMITIVES, Op
 from lazygrad.ir.view import prod
 
@@ -333,6 +333,20 @@ def _gather(n: Node) -> str | None:
     return None if n.dtype is x.dtype else f"gather of {x.dtype.name} gives {n.dtype.name}"
 
 
+def _segment_sum(n: Node) -> str | None:
+    g, keys, idx = n.srcs
+    arg = n.arg
+    if not isinstance(arg, SegmentArg):
+        return f"segment_sum arg {arg!r} is not a SegmentArg"
+    if not 0 <= arg.axis < len(g.shape) or keys.shape != (g.shape[arg.axis],):
+        return f"segment_sum of {tuple(g.shape)} along axis {arg.axis} with keys {tuple(keys.shape)}: axis or sizes"
+    if n.shape != g.shape[:arg.axis] + (arg.size,) + g.shape[arg.axis + 1:]:
+        return f"segment_sum's output {n.shape} is not {tuple(g.shape)} with {arg.size} along axis {arg.axis}"
+    if keys.dtype.name != "int64" or idx.shape != keys.shape or not idx.dtype.is_int:
+        return f"segment_sum keys {keys.dtype.name} {tuple(keys.shape)} / index {idx.dtype.name} {tuple(idx.shape)}"
+    return None if n.dtype is g.dtype else f"segment_sum of {g.dtype.name} gives {n.dtype.name}"
+
+
 def _attention(n: Node) -> str | None:
     arg = n.arg
     if not isinstance(arg, AttentionArg):
@@ -364,6 +378,7 @@ _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "copy": (_contiguous,),
     "sort": (_sort,),
     "gather": (_gather,),
+    "scatter": (_segment_sum,),
     "attention": (_attention,),
 }
 # rules of single ops; `_REPLACES` names category checks an op's own rule supersedes

@@ -20,4 +20,5 @@ class KernelKind(StrEnum):
     CONV = "conv"                 # the direct conv2d and its epilogue
     SORT = "sort"                 # a rank-counting kernel per row
     GATHER = "gather"             # one index read per output element
+    SCATTER = "scatter"           # a sum over the sorted index's segment per output element
     ATTENTION = "attention"       # softmax(q k^T scale + mask) v with an online softmax, or its backward

@@ -35,7 +35,7 @@ from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
 from lazygrad.ir.attention import KERNEL_OF, Decline, strided_view
-from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SORTS, Op
+from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SCATTERS, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cost import MAX_KERNEL_COST, SHARED_VALUE_COST, ConeCounter, statement_cost
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -238,7 +238,7 @@ def _alias_attention_outputs(outputs: list[Node], stored: dict[int, Cut], cons: 
 def _own_kernel_cut(n: Node) -> Cut:
     if n.op in ATTENTIONS:
         return Cut(CutReason.ATTENTION, (n.arg.part.value,))
-    return Cut(CutReason.SORT if n.op in SORTS else CutReason.GATHER)
+    return Cut(CutReason.SORT if n.op in SORTS else CutReason.SCATTER if n.op in SCATTERS else CutReason.GATHER)
 
 
 def _reconverging_epilogue(start: Node, cons: dict[int, list[Node]], out_uids: set[int],
@@ -475,6 +475,7 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
     convs = [n for n in ops if n.op is Op.CONV2D]
     sorts = [n for n in ops if n.op in SORTS]
     gathers = [n for n in ops if n.op in GATHERS]
+    scatters = [n for n in ops if n.op in SCATTERS]
     attentions = [a for a in (attention_core(r) for r in roots) if a is not None]
     root = roots[0]
     kind: KernelKind
@@ -484,6 +485,8 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
         kind, core = KernelKind.SORT, sorts[0]
     elif gathers:
         kind, core = KernelKind.GATHER, gathers[0]
+    elif scatters:
+        kind, core = KernelKind.SCATTER, scatters[0]
     elif convs:
         kind, core = KernelKind.CONV, convs[0]
     elif matmuls:

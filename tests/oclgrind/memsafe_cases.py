@@ -718,7 +718,7 @@ def sort_merge_levels_partial_runs() -> tuple[Tensor, np.ndarray]:
     """Long rows merge sorted (MERGE_FROM lowered for the case): rank-counted blocks, then merge
     levels whose last run has no partner or a short one (22 = 4 + 4 + 4 + 4 + 4 + 2 after padding
     to 24), NaN, ties and both orders."""
-    from lazygrad.frontend import sorting
+    from lazygrad.ir import graph as sorting
     saved = sorting.MERGE_FROM, sorting.MERGE_BLOCK
     sorting.MERGE_FROM, sorting.MERGE_BLOCK = 8, 4
     try:
@@ -731,6 +731,29 @@ def sort_merge_levels_partial_runs() -> tuple[Tensor, np.ndarray]:
         sorting.MERGE_FROM, sorting.MERGE_BLOCK = saved
     want_idx = np.argsort(a, 1, kind="stable").astype(np.int32)
     return outs, [np.sort(a, 1, kind="stable"), want_idx, np.argsort(-b, 1, kind="stable").astype(np.int32)]
+
+
+@case
+def scatter_add_sorted_segments() -> tuple[Tensor, np.ndarray]:
+    """The gather's gradient through the sorted scatter-add (SCATTER_FROM lowered for the
+    case): repeated indices, an empty segment, a negative and an out-of-range lazy index."""
+    from lazygrad.autodiff import rules
+    saved = rules.SCATTER_FROM
+    rules.SCATTER_FROM = 0
+    try:
+        a = arr(6, 3)
+        x = Tensor(a, requires_grad=True)
+        idx = Tensor(np.array([0, 5, 5, -1, 2, 9, 0], np.int32)) + 0      # lazy: 9 is past the end
+        w = arr(7, 3, seed=1)
+        (x.index_select(0, idx) * Tensor(w)).sum().backward()
+        g = x.grad
+    finally:
+        rules.SCATTER_FROM = saved
+    want = np.zeros((6, 3), np.float32)
+    for j, i in enumerate([0, 5, 5, 5, 2, None, 0]):
+        if i is not None:
+            want[i] += w[j]
+    return g, want
 
 
 # --- gather: negative and repeated indices, broadcast index and input, int and bool values ----------
@@ -882,6 +905,8 @@ def kernel_tags(source: str) -> list[str]:
         tags.append("rowtotal")
     elif name.startswith("G_"):
         tags.append("gather")
+    elif name.startswith("X_"):
+        tags.append("scatter")
     elif name.startswith("S_"):
         tags.append("sort/merge" if "binary search" in source or "while (lo < hi)" in source else
                     "sort/indices" if "= (int)i;" in source or "= (long)i;" in source else "sort/values")

@@ -59,7 +59,7 @@ REQUIRED_TAGS = {"elementwise/vector", "elementwise/vector_tail", "elementwise/s
                  "reduce/per_item", "reduce/group", "reduce/vector",
                  "rowwise/per_item", "rowwise/group", "rowtotal", "multi_output",
                  "reduce/unrolled", "rowwise/stash",
-                 "conv/plain", "conv/edge", "conv/masked", "conv/shifted", "sort/values", "sort/indices", "sort/merge", "gather",
+                 "conv/plain", "conv/edge", "conv/masked", "conv/shifted", "sort/values", "sort/indices", "sort/merge", "gather", "scatter",
                  "attention/fwd", "attention/dq", "attention/dkv"}
 
 CONTROL_REPORTS = {
