@@ -35,7 +35,7 @@ def _square(x: Tensor, dim: int, op: str) -> tuple[Tensor, Tensor, int]:
     ax = _norm_axis(dim, max(1, x.ndim), op)
     n = x.shape[ax] if x.ndim else 1
     xt = (x.reshape(1) if x.ndim == 0 else x).transpose(ax, -1).unsqueeze(-2)
-    tri = Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
+    tri = Tensor._positions(n).reshape(n, 1) >= Tensor._positions(n).reshape(1, n)
     return xt, tri, ax
 
 
@@ -59,18 +59,18 @@ def cumprod(x: Tensor, dim: int) -> Tensor:
 def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
     xt, tri, ax = _square(x, dim, op)
     if x.numel() == 0:
-        return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.default_int))
+        return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.index_dtype))
     v = xt if largest else xt._order_reversed()
     low = reduce_identity(Op.RMAX, x.dtype)  # the dtype's lowest value (0 for unsigned)
     best = tri.where(v, low).amax(-1, keepdim=True).detach()          # (..., n, 1) over prefixes
     # torch's index: the last element equal to the running extreme, or the last NaN so far
     hit = tri & ((v == best) | (v != v)) if x.dtype.is_float else tri & (v == best)
     n = tri.shape[0]
-    idx = hit.where(Tensor.arange(n), -1).amax(-1)                       # (..., n)
+    idx = hit.where(Tensor._positions(n), -1).amax(-1)                       # (..., n)
     # through the index, so the gradient goes to it alone; a one-hot pick over the row (not the
     # gather kernel): the scan is O(n^2) already, and the pick fuses into its kernel
     values = _pick(xt._expand_to(xt.shape[:-2] + (n, n)), xt.ndim - 1, idx)
-    return ValuesIndices(_back(values, x, ax), _back(idx, x, ax))
+    return ValuesIndices(_back(values, x, ax), _back(idx.cast(dt.index_dtype), x, ax))  # torch's int64
 
 
 def cummax(x: Tensor, dim: int) -> ValuesIndices:
