@@ -178,7 +178,8 @@ PROMOTION: dict[tuple[DType, DType], DType] = {
 
 
 def promote(a: DType, b: DType) -> DType:
-    """Result dtype of a binary op on two tensors (PyTorch's lattice; numpy's for uint32)."""
+    """Result dtype of a binary op on two tensors of the same weight (PyTorch's lattice; numpy's
+    for uint32); `result_type` weighs 0-d tensors and Python scalars."""
     return PROMOTION[(a, b)]
 
 

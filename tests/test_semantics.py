@@ -282,7 +282,7 @@ def test_every_statement_of_docs_semantics_names_tests_that_exist():
     root = pathlib.Path(__file__).resolve().parent.parent
     doc = (root / "docs" / "semantics.md").read_text()
     defined = set()
-    for name in ("test_semantics.py", "test_regressions_14.py", "test_dtypes16.py"):
+    for name in ("test_semantics.py", "test_regressions_14.py", "test_dtypes16.py", "test_index_dtypes16.py"):
         tree = ast.parse((root / "tests" / name).read_text())
         defined |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     statements = [s for s in re.split(r"\n(?=- )", doc) if s.startswith("- ")]

@@ -597,8 +597,8 @@ class Tensor:
 
     # arithmetic
     def add(self, o: Any) -> Tensor:
-        """Elementwise self + other, broadcasting and promoting dtypes like torch (bools count as
-        int32)."""
+        """Elementwise self + other, broadcasting and promoting dtypes like torch (torch.result_type:
+        a 0-d tensor or a Python scalar widens only to a higher kind; bool + bool is or)."""
         return self._binary(Op.ADD, o, name="add")
     def sub(self, o: Any) -> Tensor:
         """Elementwise self - other, broadcasting and promoting dtypes like torch."""
