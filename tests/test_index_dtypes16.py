@@ -295,3 +295,16 @@ def test_values_of_mixed_ops_match_torch() -> None:
         got, want = fn(lg, Tensor(v, dtype=lg.dtypes.as_dtype(v.dtype))), fn(torch, torch.tensor(v))
         assert got.dtype.name == _tdtype(want), k
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, err_msg=str(k))
+
+
+def test_a_device_without_64_bit_integers_refuses_index_results_with_a_clear_error(monkeypatch) -> None:
+    """An OpenCL embedded-profile device may lack cles_khr_int64: the int64 indices are then
+    refused when the plan is built, naming the op, as float64 is without fp64."""
+    import dataclasses
+    dev = lg.device()
+    monkeypatch.setattr(dev, "caps", dataclasses.replace(dev.caps, int64=False))
+    assert not dev.supports(lg.int64) and dev.supports(lg.int32)
+    x = Tensor(np.arange(7 * 13, dtype=np.float32).reshape(7, 13))  # a shape of its own: no cached plan
+    with pytest.raises(TypeError, match="does not support int64"):
+        x.argmax(1).numpy()
+    np.testing.assert_array_equal(x.amax(1).numpy(), x.numpy().max(1))  # the rest still runs
