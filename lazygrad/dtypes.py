@@ -1,8 +1,8 @@
 """Data types: what a tensor element is on the host (numpy) and on the device (OpenCL C).
 
 Public names: DType, Kind, bool_, uint8, int8, int16, uint32, int32, int64, float16, float32,
-float64, DTYPES, as_dtype, promote, PROMOTION, default_float, default_int, sum_dtype,
-least_upper_float, unsigned_cl.
+float64, DTYPES, as_dtype, promote, PROMOTION, Weight, result_type, scalar_dtype, default_float,
+default_int, index_dtype, sum_dtype, least_upper_float, unsigned_cl.
 """
 from __future__ import annotations
 
@@ -78,6 +78,11 @@ DTYPES: dict[str, DType] = {d.name: d for d in (bool_, uint8, int8, int16, uint3
                                                 float16, float32, float64)}
 default_float = float32
 default_int = int32
+# the dtype of the indices an op returns (argmax, sort, nonzero, max_pool's return_indices, ...):
+# torch's int64, so they compare, promote and serialize like torch's. Kernels still count in int
+# where the sizes fit and store int64; every OpenCL full-profile device has 64-bit integers
+# (an embedded-profile one without cles_khr_int64 is refused at plan build, Device.supports).
+index_dtype = int64
 
 # numpy dtypes that have no direct lazygrad type map to the nearest one that holds them
 # (int64 to lazygrad's default int32 unless asked: see from_numpy_array_dtype)
@@ -173,8 +178,55 @@ PROMOTION: dict[tuple[DType, DType], DType] = {
 
 
 def promote(a: DType, b: DType) -> DType:
-    """Result dtype of a binary op on two tensors (PyTorch's lattice; numpy's for uint32)."""
+    """Result dtype of a binary op on two tensors of the same weight (PyTorch's lattice; numpy's
+    for uint32); `result_type` weighs 0-d tensors and Python scalars."""
     return PROMOTION[(a, b)]
+
+
+class Weight(Enum):
+    """How much an operand's dtype weighs in a binary op's result (torch.result_type's three
+    states): a tensor with dims, a 0-d tensor, a Python scalar (bool, int, float)."""
+
+    TENSOR = 0
+    ZERO_DIM = 1
+    SCALAR = 2
+
+
+# A Python scalar's dtype in promotion: torch wraps an int as int64 and a float as the
+# default float (float32); the tensor's dtype still wins within its kind (see result_type)
+_SCALAR_DTYPE: dict[type, DType] = {bool: bool_, int: int64, float: default_float}
+
+
+def scalar_dtype(v: object) -> DType:
+    """The dtype a Python (or numpy) scalar takes part in promotion with."""
+    if isinstance(v, (bool, np.bool_)):
+        return _SCALAR_DTYPE[bool]
+    if isinstance(v, (int, np.integer)):
+        return _SCALAR_DTYPE[int]
+    if isinstance(v, (float, np.floating)):
+        return _SCALAR_DTYPE[float]
+    raise TypeError(f"scalar_dtype: {type(v).__name__} is not a bool, int or float")
+
+
+def result_type(*operands: tuple[DType, Weight]) -> DType:
+    """The result dtype of an op on operands given as (dtype, weight), torch.result_type's rule:
+    the operands of each weight are joined in the lattice (PROMOTION); then, from the heaviest
+    down, a lighter group decides only if its kind is higher (bool < int < float), and then its
+    own join is the result. So float32 with a 0-d float64 is float32, uint8 with a 0-d int64
+    uint8, bool with an int scalar int64, but int32 with a 0-d float64 float64 and int32 with
+    a float scalar float32 (the scalar's dtype is the default float)."""
+    joined: dict[Weight, DType] = {}
+    for d, w in operands:
+        joined[w] = PROMOTION[(joined[w], d)] if w in joined else d
+    if not joined:
+        raise ValueError("result_type: no operands")
+    out: DType | None = None
+    for w in Weight:  # heaviest first: a dimensioned tensor, a 0-d one, a scalar
+        d = joined.get(w)
+        if d is not None and (out is None or d.kind.value > out.kind.value):
+            out = d
+    assert out is not None
+    return out
 
 
 # a sum (and cumsum, prod) of bools or integers counts in int64, like torch: int32 overflows

@@ -61,6 +61,9 @@ class DeviceInfo:
     reported_float_lanes: int   # preferred_vector_width_float, only a hint (see module doc)
     fp16: bool
     fp64: bool
+    # 64-bit integers (long): mandatory in OpenCL's full profile, an extension (cles_khr_int64)
+    # in the embedded one; index results (argmax, sort, nonzero, ...) are int64 like torch's
+    int64: bool = True
 
     @property
     def is_pocl(self) -> bool:

@@ -259,8 +259,6 @@ def test_promotion_with_a_python_scalar_is_torch_result_type(a: str, scalar) -> 
     x = Tensor([1, 2], dtype=lg.dtypes.DTYPES[a])
     want = ("float32" if isinstance(scalar, float) and not a.startswith("float") else a) if a == "uint32" else \
         str(torch.result_type(torch.zeros(2, dtype=TORCH_DT[a]), scalar)).removeprefix("torch.")
-    if a == "bool" and type(scalar) is int:
-        want = "int32"  # lazygrad's default int (docs/semantics.md)
     assert (x * scalar).dtype.name == want
 
 

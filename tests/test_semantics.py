@@ -177,7 +177,22 @@ def test_a_python_scalar_only_changes_the_kind_like_torch():
     assert (Tensor([1], dtype=lg.int32) + 2.5).dtype is lg.float32
     assert (Tensor([1.0], dtype=lg.float64) + 2).dtype is lg.float64
     assert (Tensor([1], dtype=lg.int64) + 2).dtype is lg.int64
-    assert (Tensor([True]) + 2).dtype is lg.int32  # lazygrad's default int (torch: int64)
+    assert (Tensor([True]) + 2).dtype is lg.int64  # torch's int scalar is int64
+    assert (Tensor([250], dtype=lg.uint8) + 300).dtype is lg.uint8
+
+
+def test_a_zero_dim_tensor_weighs_less_than_one_with_dims_like_torch():
+    # torch.result_type: within a kind, a tensor with dims beats a 0-d tensor beats a scalar;
+    # a 0-d tensor of a higher kind decides, with its own dtype
+    f64, i64 = Tensor(np.float64(2.0), dtype=lg.float64), Tensor(5, dtype=lg.int64)
+    assert (Tensor([1.0]) + f64).dtype is lg.float32
+    assert (Tensor([1], dtype=lg.int32) + i64).dtype is lg.int32
+    assert (Tensor([1], dtype=lg.uint8) + i64).dtype is lg.uint8
+    assert (Tensor([1], dtype=lg.int32) + f64).dtype is lg.float64
+    assert (Tensor([True]) + i64).dtype is lg.int64
+    assert (Tensor(1.0) + f64).dtype is lg.float64  # two 0-d tensors: the lattice
+    close(Tensor([250], dtype=lg.uint8) + Tensor(10, dtype=lg.int64),
+          (torch.tensor([250], dtype=torch.uint8) + torch.tensor(10)).numpy())
 
 
 def test_bool_arithmetic_is_logic_and_subtraction_raises():
@@ -188,7 +203,7 @@ def test_bool_arithmetic_is_logic_and_subtraction_raises():
 
 def test_integer_results_of_lazygrad_use_its_default_int():
     assert Tensor([1, 2]).dtype is lg.int32 and torch.tensor([1, 2]).dtype == torch.int64
-    assert Tensor([[1.0, 2.0]]).argmax(1).dtype is lg.int32
+    assert Tensor([[1.0, 2.0]]).argmax(1).dtype is lg.int64  # indices are torch's int64
     assert Tensor(np.arange(3, dtype=np.int64)).dtype is lg.int32
     assert Tensor(np.arange(3, dtype=np.int64), dtype=lg.int64).dtype is lg.int64
     with pytest.raises(OverflowError):
@@ -267,7 +282,7 @@ def test_every_statement_of_docs_semantics_names_tests_that_exist():
     root = pathlib.Path(__file__).resolve().parent.parent
     doc = (root / "docs" / "semantics.md").read_text()
     defined = set()
-    for name in ("test_semantics.py", "test_regressions_14.py", "test_dtypes16.py"):
+    for name in ("test_semantics.py", "test_regressions_14.py", "test_dtypes16.py", "test_index_dtypes16.py"):
         tree = ast.parse((root / "tests" / name).read_text())
         defined |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     statements = [s for s in re.split(r"\n(?=- )", doc) if s.startswith("- ")]

@@ -131,11 +131,12 @@ def _lowered(outputs: list[Node]) -> list[tuple[Kernel, LoweredKernel]]:
 
 def _check_dtypes(nodes: list[Node]) -> None:
     """A TypeError, naming the op and the user's line, for a value of a dtype the device cannot
-    compute in (float16 without cl_khr_fp16, float64 without fp64): checked here, once per
-    plan, because building the graph never asks the device."""
+    compute in (float16 without cl_khr_fp16, float64 without fp64, int64 on an embedded-profile
+    device without cles_khr_int64: the index results of argmax, sort, ... are int64): checked
+    here, once per plan, because building the graph never asks the device."""
     dev = get_device()
     for n in nodes:
-        if n.dtype.name in ("float16", "float64") and n.realized is None and not dev.supports(n.dtype):
+        if n.dtype.name in ("float16", "float64", "int64") and n.realized is None and not dev.supports(n.dtype):
             raise TypeError(f"{n.label or n.op.value}: the OpenCL device {dev.caps.name!r} does not support "
                             f"{n.dtype.name} (from {n.origin})")
 

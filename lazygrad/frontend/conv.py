@@ -143,8 +143,10 @@ def first_max(flat: Tensor, axis: int) -> tuple[Tensor, Tensor]:
     """(values, positions) of each window's first maximum along `axis` (NaN first, as argmax):
     the value is picked at that position, not taken as a max, so its gradient goes to that one
     element like torch's max pools (a max's gradient splits between tied elements). One
-    row-wise kernel forward, as the max alone was (its argmax and the pick fuse row-wise)."""
-    first = flat.argmax(axis)
+    row-wise kernel forward, as the max alone was (its argmax and the pick fuse row-wise). The
+    positions are int32 where they fit (the pick counts in them); a pool that returns them
+    casts to int64."""
+    first = flat._first_max_index(axis, False, "max_pool")
     return _pick(flat, axis, first), first
 
 

@@ -100,7 +100,7 @@ def _pick(y: Tensor, ax: int, idx: Tensor) -> Tensor:
     `ax`, already in range) along `ax`: the one-hot select and sum."""
     n = y.ndim
     idx = idx.reshape((1,) * (n - 1 - idx.ndim) + idx.shape).unsqueeze(ax)
-    hot = idx == Tensor.arange(y.shape[ax]).reshape((y.shape[ax],) + (1,) * (n - ax - 1))
+    hot = idx == Tensor._positions(y.shape[ax]).reshape((y.shape[ax],) + (1,) * (n - ax - 1))
     picked = hot.where(y, 0)
     if y.dtype is dt.bool_:
         return picked.any(ax)
@@ -181,7 +181,7 @@ class _Scatter:
         self.region = it.shape[:d] + (n,) + it.shape[d + 1:]   # the part of x the index reaches
         it = _wrapped(it, host, n, op, f"dim {d} of shape {x.shape}")
         hot_shape = it.shape[:d + 1] + (n,) + it.shape[d + 1:]
-        self.hot = it.unsqueeze(d + 1) == Tensor.arange(n).reshape((n,) + (1,) * (x.ndim - d - 1))
+        self.hot = it.unsqueeze(d + 1) == Tensor._positions(n).reshape((n,) + (1,) * (x.ndim - d - 1))
         self.hot = self.hot._expand_to(hot_shape)
         self.m = it.shape[d]
         self.src = None if src is None else src.shrink(tuple((0, s) for s in it.shape)).unsqueeze(d + 1)
@@ -237,7 +237,7 @@ def scatter(x: Tensor, dim: int, index: Any, src: Any = None, value: Any = None,
         return s.finish(hit.where(value, s.xr))
     s = _Scatter(x, dim, index, src, "scatter")
     # the last writer: the largest j that hits each position (-1: none)
-    j = Tensor.arange(s.m).reshape((s.m,) + (1,) * (x.ndim - s.d))
+    j = Tensor._positions(s.m).reshape((s.m,) + (1,) * (x.ndim - s.d))
     last = s.hot.where(j, -1).amax(s.d, keepdim=True)
     win = s.hot & (j == last)
     v = s.src._expand_to(s.hot.shape)
@@ -352,15 +352,15 @@ def _take_flat(x: Tensor, pos: np.ndarray) -> Tensor:
 def nonzero(x: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """torch.nonzero: the (count, ndim) indices of the nonzero elements in row-major order, or with
     as_tuple one 1-D tensor per dim. The count depends on values: x is realized and read on the
-    host; the indices are int32 (lazygrad's index dtype, torch's int64) and carry no gradient."""
+    host; the indices are int64 like torch's and carry no gradient."""
     host = x.numpy() != 0
     if as_tuple:
-        return tuple(Tensor(i.astype(np.int32)) for i in np.nonzero(np.atleast_1d(host)))
-    return Tensor(np.argwhere(host).astype(np.int32))
+        return tuple(Tensor(i.astype(np.int64), dtype=dt.index_dtype) for i in np.nonzero(np.atleast_1d(host)))
+    return Tensor(np.argwhere(host).astype(np.int64), dtype=dt.index_dtype)
 
 
 def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
-    """torch.nn.functional.one_hot: t.shape + (num_classes,) of 0/1 ints (int32, torch's int64);
+    """torch.nn.functional.one_hot: t.shape + (num_classes,) of 0/1 ints (int64 like torch's);
     num_classes=-1 reads max(t) + 1 on the host. Elementwise: it fuses with its consumer."""
     it, host = _index_tensor(t, "one_hot")
     if num_classes == -1:
@@ -373,7 +373,7 @@ def one_hot(t: Tensor, num_classes: int = -1) -> Tensor:
             raise ValueError(f"one_hot: class values must be non-negative, got {host.min()}")
         if host.max() >= num_classes:
             raise ValueError(f"one_hot: class value {host.max()} is not smaller than num_classes {num_classes}")
-    out = (it.unsqueeze(-1) == Tensor.arange(num_classes)).cast(dt.default_int)
+    out = (it.unsqueeze(-1) == Tensor._positions(num_classes)).cast(dt.index_dtype)
     if host is None:
         g.add_index_check(out.node, g.IndexCheck(it.node, num_classes, "one_hot", f"num_classes {num_classes}"))
     return out
@@ -556,7 +556,7 @@ def setitem(x: Tensor, idx: Any, value: Any) -> Tensor:
         inside = _placed(x, tup, Tensor.full(sel.shape, True), False)
         return inside.where(vals, x)
     # tensor indices: scatter into the flat positions the index selects (positions of an arange)
-    pos = advanced_index(Tensor.arange(x.numel()).reshape(x.shape) if x.numel() else
+    pos = advanced_index(Tensor._positions(x.numel()).reshape(x.shape) if x.numel() else
                          Tensor.zeros(x.shape, dtype=dt.default_int), idx).reshape(-1)
     flat = scatter(x.reshape(-1), 0, pos, vb.reshape(-1))
     return flat.reshape(x.shape)

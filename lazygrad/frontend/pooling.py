@@ -28,6 +28,7 @@ from lazygrad.frontend.conv import first_max, windows
 from lazygrad.frontend.convnd import tuple_arg
 from lazygrad.frontend.indexing import _pick, index_select
 from lazygrad.frontend.resample import adaptive_avg_dim, adaptive_bounds
+from lazygrad import dtypes as dt
 from lazygrad.ir.ops import Op, reduce_identity
 from lazygrad.frontend.tensor import Tensor, stack
 from lazygrad.frontend import conv as _conv
@@ -72,17 +73,24 @@ def _max2d(x: Tensor, k, s, p, d, extra, return_indices: bool):
     values, first = first_max(win.reshape(n, c, kh * kw, oh, ow), 2)
     if not return_indices:
         return values
-    pos = Tensor.arange(h * w).reshape(1, 1, h, w)
+    pos = Tensor._positions(h * w).reshape(1, 1, h, w)
     pwin = _windows2d(pos, k, s, p, d, extra, -1).reshape(1, 1, kh * kw, oh, ow)
     idx = _pick(pwin.expand(n, c, kh * kw, oh, ow), 2, first)
     return values, idx
 
 
+def _returned(values: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
+    """(values, indices) as a pool returns them: the positions, counted in int32 where they fit,
+    stored as int64 like torch's (the cast fuses into the kernel that picks them)."""
+    return values, positions.cast(dt.index_dtype)
+
+
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False):
-    """torch.nn.functional.max_pool2d with ceil_mode and return_indices (flat h * W + w)."""
+    """torch.nn.functional.max_pool2d with ceil_mode and return_indices (flat h * W + w, int64)."""
     k, s, p, d, _, extra = _geometry(x, 2, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    return _max2d(x, k, s, p, d, extra, return_indices)
+    out = _max2d(x, k, s, p, d, extra, return_indices)
+    return _returned(*out) if return_indices else out
 
 
 def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -91,7 +99,7 @@ def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     k, s, p, d, _, extra = _geometry(x, 1, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d")
     out = _max2d(x.unsqueeze(2), (1,) + k, (1,) + s, (0,) + p, (1,) + d, (0,) + extra, return_indices)
     if return_indices:
-        return out[0].squeeze(2), out[1].squeeze(2)
+        return _returned(out[0].squeeze(2), out[1].squeeze(2))
     return out.squeeze(2)
 
 
@@ -125,7 +133,7 @@ def max_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     # the (h, w) index of that plane's maximum, taken at depth `at`
     hw = _depth_last(y[1], n, c, depth).reshape(n, m, 1, depth).expand(n, m, od, depth)
     idx = at.reshape(n, m, od) * (h * w) + _pick(hw, 3, at.reshape(n, m, od))
-    return _depth_back(values, n, c, oh, ow), _depth_back(idx.reshape(n, m, 1, od), n, c, oh, ow)
+    return _returned(_depth_back(values, n, c, oh, ow), _depth_back(idx.reshape(n, m, 1, od), n, c, oh, ow))
 
 
 def _divisor(size: int, k: int, s: int, p: int, o: int, include_pad: bool) -> np.ndarray:
@@ -264,7 +272,7 @@ def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = Fals
     """torch.nn.functional.adaptive_max_pool1d over (N, C, L) or (C, L)."""
     (o,) = _adaptive_sizes(x, output_size, 1, "adaptive_max_pool1d")
     values, pos, _ = _adaptive_max_dim(x, x.ndim - 1, o)
-    return (values, pos) if return_indices else values
+    return _returned(values, pos) if return_indices else values
 
 
 def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = False):
@@ -275,7 +283,7 @@ def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = Fals
     w = x.shape[-1]
     rows, cols, _ = _adaptive_max_dim(x, x.ndim - 1, ow)
     values, r, c = _adaptive_max_dim(rows, x.ndim - 2, oh, carry=cols)
-    return (values, r * w + c) if return_indices else values
+    return _returned(values, r * w + c) if return_indices else values
 
 
 # --- Tensor methods: installed on the class by the package (lazygrad/frontend/__init__.py,

@@ -185,28 +185,34 @@ def _method_all(self, axis: Any = None, keepdim: bool = False, dim: Any = None) 
 
 def _method_argmax(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
     """Index of the first maximum (flattened when axis is None, every dim kept as size 1
-    under keepdim, like torch), int32."""
-    axis = axis if dim is None else dim
+    under keepdim, like torch), int64 like torch."""
+    return self._first_max_index(axis if dim is None else dim, keepdim, "argmax").cast(dt.index_dtype)
+
+
+def _method_first_max_index(self, axis: Any, keepdim: bool, op: str = "argmax") -> Tensor:
+    """argmax counted in lazygrad's index arithmetic (int32 while the dim fits it): what
+    max(dim), the max pools and their picks use inside; argmax casts it to int64."""
     if axis is None:
-        flat = self.flatten().argmax(0)
+        flat = self.flatten()._first_max_index(0, False, op)
         return flat.reshape((1,) * self.ndim) if keepdim else flat
-    ax = _norm_axis(axis, self.ndim, "argmax")
+    ax = _norm_axis(axis, self.ndim, op)
     if self.ndim == 0:
         return Tensor.full((), 0, dtype=dt.default_int)
     n = self.shape[ax]
-    self._require_nonempty(ax, "argmax")
+    self._require_nonempty(ax, op)
     m = self == self.amax(ax, keepdim=True)
     if self.dtype.is_float:
         m = m | (self != self)  # a NaN is the maximum (max propagates it): its index, like torch
-    rev = Tensor.arange(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
+    rev = Tensor._positions(n, 0, -1).reshape((n,) + (1,) * (self.ndim - ax - 1))
     idx = (m.cast(dt.default_int) * rev).amax(ax, keepdim)
     return n - idx
 
 
 def _method_argmin(self, axis: Any = None, keepdim: bool = False, dim: Any = None) -> Tensor:
-    """Index of the first minimum over `axis`/`dim` (flattened when None), int32."""
-    self._require_nonempty(axis if dim is None else dim, "argmin")
-    return self._order_reversed().argmax(axis, keepdim, dim)
+    """Index of the first minimum over `axis`/`dim` (flattened when None), int64 like torch."""
+    axis = axis if dim is None else dim
+    self._require_nonempty(axis, "argmin")
+    return self._order_reversed()._first_max_index(axis, keepdim, "argmin").cast(dt.index_dtype)
 
 
 def _method_shift(self, axis: Any, op: str) -> Tensor:
@@ -267,6 +273,7 @@ TENSOR_METHODS = {
     "any": _method_any,
     "all": _method_all,
     "argmax": _method_argmax,
+    "_first_max_index": _method_first_max_index,
     "argmin": _method_argmin,
     "_shift": _method_shift,
     "logsumexp": _method_logsumexp,

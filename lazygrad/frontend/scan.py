@@ -44,7 +44,7 @@ BLOCK = 128
 
 def _tri(n: int) -> Tensor:
     """The mask j <= i of shape (n, n) (i: prefix, j: element)."""
-    return Tensor.arange(n).reshape(n, 1) >= Tensor.arange(n).reshape(1, n)
+    return Tensor._positions(n).reshape(n, 1) >= Tensor._positions(n).reshape(1, n)
 
 
 def _last(x: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
@@ -128,10 +128,10 @@ def _running_max(v: Tensor) -> tuple[Tensor, Tensor]:
         tri, vt = _tri(n), v.unsqueeze(-2)
         best = tri.where(vt, low).amax(-1, keepdim=True).detach()       # (..., n, 1) over prefixes
         hit = tri & ((vt == best) | (vt != vt)) if v.dtype.is_float else tri & (vt == best)
-        return best.squeeze(-1), hit.where(Tensor.arange(n), -1).amax(-1)
+        return best.squeeze(-1), hit.where(Tensor._positions(n), -1).amax(-1)
     b_in, i_in = _running_max(_blocks(v, low))                          # (..., m, BLOCK), in-block
     m = b_in.shape[-2]
-    i_in = i_in + (Tensor.arange(m) * BLOCK).cast(i_in.dtype).reshape(m, 1)
+    i_in = i_in + (Tensor._positions(m) * BLOCK).cast(i_in.dtype).reshape(m, 1)
     tot_b, tot_i = b_in[..., -1], i_in[..., -1]                         # each block's extreme
     pre_b, k = _running_max(tot_b)                                       # over blocks; k: which block
     pre_i = tot_i.gather(-1, k)
@@ -144,7 +144,7 @@ def _running_max(v: Tensor) -> tuple[Tensor, Tensor]:
 def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
     xl, ax = _last(x, dim, op)
     if x.numel() == 0:
-        return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.default_int))
+        return ValuesIndices(x + 0, Tensor.zeros(x.shape, dtype=dt.index_dtype))
     n = xl.shape[-1]
     _, idx = _running_max(xl if largest else xl._order_reversed())
     # the values through the index, so the gradient goes to it alone: a one-hot pick over the
@@ -154,7 +154,7 @@ def _cumext(x: Tensor, dim: int, largest: bool, op: str) -> ValuesIndices:
         values = _pick(xl.unsqueeze(-2)._expand_to(xl.shape[:-1] + (n, n)), xl.ndim, idx)
     else:
         values = xl.gather(-1, idx)
-    return ValuesIndices(_back(values, x, ax), _back(idx, x, ax))
+    return ValuesIndices(_back(values, x, ax), _back(idx.cast(dt.index_dtype), x, ax))  # torch's int64
 
 
 def cummax(x: Tensor, dim: int) -> ValuesIndices:

@@ -20,7 +20,7 @@ def _tri_mask(x: Tensor, diagonal: int, upper: bool, op: str) -> Tensor:
     if x.ndim < 2:
         raise ValueError(f"{op}: the input needs at least 2 dims, got shape {x.shape}")
     r, c = x.shape[-2:]
-    offset = Tensor.arange(c).reshape(1, c) - Tensor.arange(r).reshape(r, 1)  # column - row
+    offset = Tensor._positions(c).reshape(1, c) - Tensor._positions(r).reshape(r, 1)  # column - row
     return offset >= diagonal if upper else offset <= diagonal
 
 
@@ -86,7 +86,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
         raise ValueError(f"diag: the input must be 1-D or 2-D, got shape {x.shape}")
     k = abs(diagonal)
     n = x.shape[0] + k
-    offset = Tensor.arange(n).reshape(1, n) - Tensor.arange(n).reshape(n, 1)  # column - row
+    offset = Tensor._positions(n).reshape(1, n) - Tensor._positions(n).reshape(n, 1)  # column - row
     v = x.pad(((0, k),))
     v = v.reshape(n, 1) if diagonal >= 0 else v.reshape(1, n)  # by row above, by column below
     return (offset == diagonal).where(v, Tensor.full((), 0, dtype=x.dtype))

@@ -1,9 +1,9 @@
 """Sorting: sort, argsort, topk, msort-style helpers, on the SORT node's own kernel.
 
 A SORT node sorts the rows of its last axis (the front end moves `dim` there), stable, NaN
-the largest value like torch; it yields the values or the indices (lazygrad's index dtype,
-int32; torch's int64). Its kernel is a rank count (templates/sort.cl.j2): one work-item per
-element, O(n) over its row, written at its rank, no host round trip. Rows past graph.MERGE_FROM
+the largest value like torch; it yields the values or the indices (int64 like torch's; the
+kernel counts ranks in int and stores long). Its kernel is a rank count (templates/sort.cl.j2):
+one work-item per element, O(n) over its row, written at its rank, no host round trip. Rows past graph.MERGE_FROM
 are merge sorted instead (O(n log n), a kernel per merge level). `sort` of a row is that
 one kernel for the values (one more for the indices); topk is a sort cut to its first k.
 The gradient of the values is the scatter of the incoming gradient to the indices.
@@ -65,15 +65,15 @@ def _packed_keys(key: Tensor, descending: bool) -> Tensor:
 
 def _sorted(x: Tensor, dim: int, descending: bool, indices: bool, op: str) -> Tensor:
     if x.ndim == 0:
-        return Tensor.zeros((), dtype=dt.default_int) if indices else x + (0 if not x.dtype.is_float else 0.0)
+        return Tensor.zeros((), dtype=dt.index_dtype) if indices else x + (0 if not x.dtype.is_float else 0.0)
     ax = _norm_axis(dim, x.ndim, op)
     key = x.cast(_key_dtype(x, op)).transpose(ax, -1)
     if key.shape[-1] > g.MERGE_FROM and key.dtype.itemsize <= 4:
         keys = Tensor(g.merge_sort_keys(_packed_keys(key, descending).node))
-        idx = (keys & 0xFFFFFFFF).cast(dt.default_int)
+        idx = (keys & 0xFFFFFFFF).cast(dt.index_dtype)
         out = idx if indices else x.transpose(ax, -1).gather(-1, idx)
         return out.transpose(ax, -1)
-    node = g.sort(key.node, g.SortArg(bool(descending), indices), dt.default_int)
+    node = g.sort(key.node, g.SortArg(bool(descending), indices), dt.index_dtype)
     out = Tensor(node) if indices else Tensor._from(node, key)
     out = out.transpose(ax, -1)
     return out if indices else out.cast(x.dtype)

@@ -241,8 +241,22 @@ class Tensor:
 
     @staticmethod
     def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None) -> Tensor:
-        """Values from `start` to `stop` (exclusive) in steps of `step`, like torch.arange: int32
-        for int arguments (int64 when the values do not fit), float32 otherwise."""
+        """Values from `start` to `stop` (exclusive) in steps of `step`, like torch.arange: int64
+        for int arguments, float32 otherwise."""
+        out = Tensor._arange(start, stop, step, dtype)
+        # torch's integer arange is int64; the positions are counted in int32 where they fit
+        # (the cast fuses into whatever reads them)
+        return out.cast(dt.int64) if dtype is None and out.dtype.is_int else out
+
+    @staticmethod
+    def _positions(start: int, stop: int | None = None, step: int = 1) -> Tensor:
+        """arange of ints in lazygrad's index arithmetic: int32 while the values fit, int64
+        beyond. The masks and one-hot picks inside ops (argmax, cumsum's triangle, gathers) use
+        it, so their kernels count in int; the indices an op returns are cast to int64."""
+        return Tensor._arange(start, stop, step, None)
+
+    @staticmethod
+    def _arange(start: Scalar, stop: Scalar | None, step: Scalar, dtype: Any) -> Tensor:
         if stop is None:
             start, stop = 0, start
         if step == 0:
@@ -259,8 +273,7 @@ class Tensor:
         last = start + (n - 1) * step if n else start
         lo32, hi32 = _int_range(dt.int32)
         fits32 = lo32 <= min(start, last) and max(start, last) <= hi32
-        # torch's integer arange is int64; here it is lazygrad's default int32 while the values
-        # fit it and int64 when they do not (int32 would wrap them)
+        # int32 while the values fit it and int64 when they do not (int32 would wrap them)
         d = dt.as_dtype(dtype) if dtype is not None else (
             (dt.default_int if fits32 else dt.int64) if is_int else dt.default_float)
         if d.is_int:
@@ -282,8 +295,8 @@ class Tensor:
     def eye(n: int, m: int | None = None, dtype: Any = None) -> Tensor:
         """The n x m identity matrix (m defaults to n), float32 unless `dtype` is given."""
         m = n if m is None else m
-        r = Tensor.arange(n).reshape(n, 1)
-        c = Tensor.arange(m).reshape(1, m)
+        r = Tensor._positions(n).reshape(n, 1)
+        c = Tensor._positions(m).reshape(1, m)
         return (r == c).cast(dtype or dt.default_float)
 
     @staticmethod
@@ -533,17 +546,18 @@ class Tensor:
         x = self.cast(dt.least_upper_float(self.dtype)) if float_only else self
         return Tensor._from(g.elementwise(op, x.node), x)
 
+    def _weight(self) -> dt.Weight:
+        """How this tensor weighs in promotion: a 0-d tensor below one with dims (torch)."""
+        return dt.Weight.ZERO_DIM if self.ndim == 0 else dt.Weight.TENSOR
+
     def _coerce(self, other: Any, op: str) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (bool, np.bool_)):
-            return Tensor(g.const(bool(other), dt.bool_))
-        if isinstance(other, (int, np.integer)):
-            d = self.dtype if self.dtype is not dt.bool_ else dt.default_int
+        if isinstance(other, (bool, np.bool_, int, np.integer, float, np.floating)):
+            # the scalar is made in the pair's result dtype (torch.result_type with a scalar, the
+            # lightest operand): an int wraps into it first, so uint8 + 300 adds 44 like torch
+            d = dt.result_type((self.dtype, self._weight()), (dt.scalar_dtype(other), dt.Weight.SCALAR))
             return Tensor(g.const(_py(other, d), d))
-        if isinstance(other, (float, np.floating)):
-            d = self.dtype if self.dtype.is_float else dt.default_float
-            return Tensor(g.const(float(other), d))
         if isinstance(other, (list, tuple, np.ndarray)):
             return Tensor(other)
         raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
@@ -553,7 +567,9 @@ class Tensor:
         o = self._coerce(other, op)
         a, b = (o, self) if reverse else (self, o)
         shape = broadcast_shapes(a.shape, b.shape, op=op)
-        d = dtype or dt.promote(a.dtype, b.dtype)
+        # a coerced scalar is a 0-d tensor of the result dtype already, so the weights of the
+        # two tensors give torch's result with it too
+        d = dtype or dt.result_type((a.dtype, a._weight()), (b.dtype, b._weight()))
         return a.cast(d)._expand_to(shape), b.cast(d)._expand_to(shape)
 
     def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
@@ -581,8 +597,8 @@ class Tensor:
 
     # arithmetic
     def add(self, o: Any) -> Tensor:
-        """Elementwise self + other, broadcasting and promoting dtypes like torch (bools count as
-        int32)."""
+        """Elementwise self + other, broadcasting and promoting dtypes like torch (torch.result_type:
+        a 0-d tensor or a Python scalar widens only to a higher kind; bool + bool is or)."""
         return self._binary(Op.ADD, o, name="add")
     def sub(self, o: Any) -> Tensor:
         """Elementwise self - other, broadcasting and promoting dtypes like torch."""
@@ -904,14 +920,15 @@ def _values_indices(x: Tensor, axis: Any, keepdim: bool, name: str) -> ValuesInd
                         f"(a{'max' if name == 'max' else 'min'} reduces over several dims)")
     ax = _norm_axis(axis, x.ndim, name)
     x._require_nonempty(ax, name)
-    idx = x.argmax(ax, keepdim=True)
+    idx = x._first_max_index(ax, keepdim=True)  # int32 where it fits: the pick below counts in it
     if not (x.requires_grad and is_grad_enabled()) or x.ndim == 0:
         values = x.amax(ax, keepdim)
     else:
         n = x.shape[ax]
-        hit = Tensor.arange(n).reshape((n,) + (1,) * (x.ndim - ax - 1)) == idx
+        hit = Tensor._positions(n).reshape((n,) + (1,) * (x.ndim - ax - 1)) == idx
         # -0.0 is the exact identity of +: the one picked element comes out as it is (-0.0 too)
         values = hit.where(x, -0.0).sum(ax, keepdim)
+    idx = idx.cast(dt.index_dtype)
     return ValuesIndices(values, idx if keepdim or x.ndim == 0 else idx.squeeze(ax))
 
 
@@ -993,7 +1010,7 @@ def _device_has(d: DType) -> bool:
 
 
 def _check_device_dtype(d: DType, op: str) -> None:
-    if d.name in ("float16", "float64"):
+    if d.name in ("float16", "float64", "int64"):
         if not get_device().supports(d):
             raise TypeError(f"{op}: the OpenCL device {get_device().caps.name!r} does not support {d.name}")
 
@@ -1013,7 +1030,7 @@ def _where(cond: Any, a: Any, b: Any) -> Tensor:
     else:
         ta = ta if ta is not None else ref._coerce(a, "where")
         tb = tb if tb is not None else ref._coerce(b, "where")
-    d = dt.promote(ta.dtype, tb.dtype)
+    d = dt.result_type((ta.dtype, ta._weight()), (tb.dtype, tb._weight()))  # torch.where's rule
     shape = broadcast_shapes(c.shape, ta.shape, tb.shape, op="where")
     c, ta, tb = c._expand_to(shape), ta.cast(d)._expand_to(shape), tb.cast(d)._expand_to(shape)
     return Tensor._from(g.elementwise(Op.WHERE, c.node, ta.node, tb.node, dtype=d), ta, tb)

@@ -319,7 +319,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
         raise TypeError(f"{op}: class-index target must be an integer tensor, got bool")
     _check_class_indices(target, c, ignore_index, op)
     valid = (target != ignore_index).unsqueeze(-1)
-    onehot = valid & (target.unsqueeze(-1) == Tensor.arange(c))
+    onehot = valid & (target.unsqueeze(-1) == Tensor._positions(c))
     picked_w = onehot.cast(logp.dtype) * w if w is not None else onehot.cast(logp.dtype)  # w[target]
     # the loss of a row is -sum_c coef_c * logp_c: one reduction for nll and smoothing terms.
     # Terms are selected, not multiplied by a 0/1 coefficient: a -inf log-probability of a class
@@ -349,7 +349,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     if target.shape != expected or target.dtype.is_float:
         raise ValueError(f"{op}: target must be class indices of shape {expected}, got {target.shape} {target.dtype.name}")
     _check_class_indices(target, c, ignore_index, op)
-    onehot = (target != ignore_index).unsqueeze(-1) & (target.unsqueeze(-1) == Tensor.arange(c))
+    onehot = (target != ignore_index).unsqueeze(-1) & (target.unsqueeze(-1) == Tensor._positions(c))
     picked_w = onehot.cast(input.dtype) * weight if weight is not None else onehot.cast(input.dtype)
     x = _classes_last(input)
     loss = -onehot.where(x * weight if weight is not None else x, 0.0).sum(-1)  # selected: 0 * -inf is NaN

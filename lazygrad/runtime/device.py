@@ -114,7 +114,8 @@ class Device:
             max_alloc=dev.max_mem_alloc_size, global_mem=dev.global_mem_size,
             max_param_size=dev.max_parameter_size,
             reported_float_lanes=max(1, dev.preferred_vector_width_float),
-            fp16="cl_khr_fp16" in ext, fp64="cl_khr_fp64" in ext or "cl_amd_fp64" in ext)
+            fp16="cl_khr_fp16" in ext, fp64="cl_khr_fp64" in ext or "cl_amd_fp64" in ext,
+            int64=dev.profile == "FULL_PROFILE" or "cles_khr_int64" in ext)
         self.pool = BufferPool(self)
         self.programs = ProgramCache(self)
         self.pending_events: list = []
@@ -159,7 +160,7 @@ class Device:
         self.timing = on
 
     def supports(self, dtype: DType) -> bool:
-        return {"float16": self.caps.fp16, "float64": self.caps.fp64}.get(dtype.name, True)
+        return {"float16": self.caps.fp16, "float64": self.caps.fp64, "int64": self.caps.int64}.get(dtype.name, True)
 
 
 _device: Device | None = None

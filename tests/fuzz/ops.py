@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .refs import acc_dtype, float_of, promote, scalar_dtype
+from .refs import acc_dtype, float_of, promote, scalar_dtype, weighted_promote
 from .values import FLOATS, INTS, random_shape, special_scalar
 
 ALL = FLOATS + INTS + ("bool",)
@@ -82,11 +82,12 @@ def to_float(ds: list[str], p: dict) -> list[str]:
 
 
 def to_common(ds: list[str], p: dict) -> list[str]:
-    return [promote(*ds)] * len(ds)
+    # a 0-d operand weighs less than one with dims (torch.result_type): `zero_d` from the make
+    return [weighted_promote(ds, p.get("zero_d"))] * len(ds)
 
 
 def to_common_float(ds: list[str], p: dict) -> list[str]:
-    return [float_of(promote(*ds))] * len(ds)
+    return [float_of(weighted_promote(ds, p.get("zero_d")))] * len(ds)
 
 
 def to_scalar(ds: list[str], p: dict) -> list[str]:
@@ -98,13 +99,13 @@ def to_scalar_float(ds: list[str], p: dict) -> list[str]:
 
 
 def to_where(ds: list[str], p: dict) -> list[str]:
-    return [ds[0]] + [promote(ds[1], ds[2])] * 2
+    return [ds[0]] + [weighted_promote(ds[1:], p.get("zero_d"))] * 2
 
 
 SAME = lambda ds, p: ds[0]  # noqa: E731
 BOOL = lambda ds, p: "bool"  # noqa: E731
 ANY_ALL = lambda ds, p: "uint8" if ds[0] == "uint8" else "bool"  # noqa: E731  (torch's uint8 rule)
-INT32 = lambda ds, p: "int32"  # noqa: E731  (argmax: lazygrad's default int; torch gives int64)
+INT64 = lambda ds, p: "int64"  # noqa: E731  (argmax: indices are int64, like torch's)
 ACC = lambda ds, p: acc_dtype(ds[0])  # noqa: E731
 PARAM = lambda ds, p: str(p["dtype"])  # noqa: E731
 WHERE = lambda ds, p: ds[1]  # noqa: E731
@@ -153,8 +154,15 @@ def other(dtypes: tuple[str, ...] = ALL, same_shape: bool = False):
         if y is None:
             d = ctx.dtype(dtypes)
             y = ctx.leaf(x.shape if same_shape else _bcast_shape(ctx, x.shape), d)
-        return ([x, y] if ctx.rng.random() < 0.8 else [y, x]), {}
+        ops = [x, y] if ctx.rng.random() < 0.8 else [y, x]
+        return ops, _zero_d(ops)
     return make
+
+
+def _zero_d(operands) -> dict:
+    """The operands' 0-d flags, for the result dtype (to_common, to_where), when they differ."""
+    flags = tuple(len(v.shape) == 0 for v in operands)
+    return {"zero_d": flags} if any(flags) and not all(flags) else {}
 
 
 def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -192,7 +200,8 @@ def where_make(ctx, x):
         if ctx.rng.random() < 0.5 else None
     if y is None:
         y = ctx.leaf(_bcast_shape(ctx, both), x.dtype if x.dtype != "bool" else "float32")
-    return ([c, x, y] if ctx.rng.random() < 0.5 else [c, y, x]), {}
+    ops = [c, x, y] if ctx.rng.random() < 0.5 else [c, y, x]
+    return ops, _zero_d(ops[1:])
 
 
 def axis_params(ctx, x, allow_none=True, allow_tuple=True, keepdim=True):
@@ -646,9 +655,9 @@ ROWS: list[Row] = [
          prod_make, x=FLOATS, mag="np.abs(R.prod({x}, {axis}, {keepdim})) * (1 + R.sum(np.abs(np.log(np.abs({x}))), {axis}, {keepdim}))",
          weight=0.3),
     _row("argmax", f"{{x}}.argmax({_RED})", "R.argmax({x}, {axis}, {keepdim})", "TR.argmax({x}, {axis}, {keepdim})",
-         argmax_make, out=INT32, exact=True, weight=0.6),
+         argmax_make, out=INT64, exact=True, weight=0.6),
     _row("argmin", f"{{x}}.argmin({_RED})", "R.argmax({x}, {axis}, {keepdim}, smallest=True)",
-         "TR.argmax({x}, {axis}, {keepdim}, smallest=True)", argmax_make, out=INT32, exact=True,
+         "TR.argmax({x}, {axis}, {keepdim}, smallest=True)", argmax_make, out=INT64, exact=True,
          weight=0.4),
     _row("any", f"{{x}}.any({_RED})", "R.any({x}, {axis}, {keepdim})", "TR.any({x}, {axis}, {keepdim})",
          reduce(), out=ANY_ALL, exact=True, weight=0.4),

@@ -54,6 +54,20 @@ def promote(*ds: str) -> str:
     return str(np.result_type(*[np.dtype(d) for d in ints])) if ints else "bool"
 
 
+def weighted_promote(ds: list[str], zero_d: tuple[bool, ...] | None) -> str:
+    """torch.result_type of tensor operands, 0-d ones (zero_d[i]) weighing less: the 0-d
+    operands decide only when of a higher kind (bool < int < float) than those with dims."""
+    if zero_d is None or all(zero_d) or not any(zero_d):
+        return promote(*ds)
+    heavy = promote(*[d for d, z in zip(ds, zero_d) if not z])
+    light = promote(*[d for d, z in zip(ds, zero_d) if z])
+    return light if _kind(light) > _kind(heavy) else heavy
+
+
+def _kind(d: str) -> int:
+    return 2 if is_float(d) else 1 if is_int(d) else 0
+
+
 def float_of(d: str) -> str:
     return d if is_float(d) else "float32"
 
@@ -66,11 +80,11 @@ def acc_dtype(d: str) -> str:
 def scalar_dtype(d: str, c: object) -> str:
     """Result dtype of tensor (dtype d) op Python scalar c. Like torch, a scalar only changes
     the category: an int tensor with a float scalar is float32, a bool tensor with an int scalar
-    is lazygrad's default int (int32; torch's is int64)."""
+    is int64 (torch's int scalar)."""
     if isinstance(c, bool):
         return d
     if isinstance(c, int):
-        return "int32" if d == "bool" else d
+        return "int64" if d == "bool" else d
     return d if is_float(d) else "float32"
 
 
@@ -277,11 +291,11 @@ class R:
         f = np.argmin if smallest else np.argmax
         if axis is None:
             i = np.asarray(f(x.reshape(-1)))
-            return (i.reshape((1,) * x.ndim) if keepdim else i).astype(np.int32)
+            return (i.reshape((1,) * x.ndim) if keepdim else i).astype(np.int64)
         if not x.ndim:
-            return np.asarray(0, np.int32)
+            return np.asarray(0, np.int64)
         i = f(x, axis=axis)
-        return (np.expand_dims(i, axis) if keepdim else np.asarray(i)).astype(np.int32)
+        return (np.expand_dims(i, axis) if keepdim else np.asarray(i)).astype(np.int64)
 
     @staticmethod
     def logsumexp(x, axis, keepdim):
@@ -611,7 +625,7 @@ class TR:
         f = torch.argmin if smallest else torch.argmax
         if x.dtype == torch.bool:
             x = x.to(torch.int32)
-        return f(x, dim=axis, keepdim=keepdim).to(torch.int32)
+        return f(x, dim=axis, keepdim=keepdim)  # int64, like lazygrad's
 
     @staticmethod
     def logsumexp(x, axis, keepdim):
