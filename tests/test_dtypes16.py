@@ -315,6 +315,22 @@ def test_bitcast_matches_torch_view(src: str, dst: str) -> None:
         np.testing.assert_array_equal(got.numpy().view(np.uint8), t.view(np.uint8))
 
 
+@pytest.mark.parametrize("other", ["uint8", "int8", "int16", "int32", "float32"])
+def test_bool_bitcasts_match_torch_view(other: str) -> None:
+    """A bool is the byte 0 or 1 (torch.Tensor.view between bool and any dtype); a byte read as
+    bool is true where it is not 0."""
+    b = np.random.default_rng(2).integers(0, 2, (3, 8)).astype(bool)
+    got = Tensor(b).view(lg.dtypes.DTYPES[other])
+    want = torch.from_numpy(b.copy()).view(TORCH_DT[other])
+    assert got.dtype.name == other and got.shape == tuple(want.shape)
+    np.testing.assert_array_equal(got.numpy().view(np.uint8), want.numpy().view(np.uint8))
+    back = got.view(lg.bool_)
+    assert back.dtype is lg.bool_
+    np.testing.assert_array_equal(back.numpy(), want.view(torch.bool).numpy())
+    raw = Tensor(np.array([0, 1, 2, 255], np.uint8)).view(lg.bool_)
+    np.testing.assert_array_equal(raw.numpy(), [False, True, True, True])
+
+
 def test_bitcast_to_a_wider_dtype_needs_a_divisible_last_dim() -> None:
     with pytest.raises((TypeError, ValueError, RuntimeError)):
         Tensor(np.zeros(3, np.uint8)).view(lg.int32)

@@ -23,14 +23,17 @@ _BITS_DTYPE = {1: dt.uint8, 2: dt.int16, 4: dt.uint32, 8: dt.int64}
 
 
 def bitcast(x: Tensor, dtype: Any) -> Tensor:
-    """The bits of `x` read as `dtype` (not bool); no gradient. A smaller dtype multiplies the
+    """The bits of `x` read as `dtype` (a bool as the byte 0 or 1); no gradient. A smaller dtype multiplies the
     last dim by the ratio of the sizes, a larger one divides it (which it must divide)."""
     d = dt.as_dtype(dtype)
     if d == x.dtype:
         return x
-    if dt.bool_ in (d, x.dtype):
-        raise TypeError(f"view: cannot reinterpret {x.dtype.name} as {d.name} (lazygrad bitcasts between "
-                        "non-bool dtypes)")
+    # a bool is one byte, 0 or 1, as in torch: its bits are a uint8's, and a byte read as a bool
+    # is true where it is not 0 (torch keeps the raw byte, which every op then reads as true)
+    if x.dtype is dt.bool_:
+        return bitcast(x.cast(dt.uint8), d)
+    if d is dt.bool_:
+        return bitcast(x, dt.uint8) != 0
     if d.itemsize == x.dtype.itemsize:
         return _same_size(x, d)
     if x.ndim == 0:
