@@ -66,7 +66,7 @@ class Outcome:
 
 # --- comparison ---------------------------------------------------------------------------------------
 def compare(got: np.ndarray, got_dtype: str, ref: np.ndarray, ref_dtype: str, perturbed: list[np.ndarray],
-            normwise: bool = False, scale: float = 0.0) -> str | None:
+            normwise: bool = False, scale: float = 0.0, computed_in: str | None = None) -> str | None:
     """None if `got` matches the reference; otherwise why not (first bad element). `normwise`
     (gradients): each element may also be off by a few units in the last place of the
     largest element and by GRAD_RTOL of its own value: lazygrad differentiates composite
@@ -74,7 +74,10 @@ def compare(got: np.ndarray, got_dtype: str, ref: np.ndarray, ref_dtype: str, pe
     goes through its division rule) where torch uses closed forms. `scale` (gradients): the
     largest incoming gradient (the grad_output weights): a gradient that cancels to about 0 (a
     shift-invariant softmax: (sum g s)(1 - sum s)) keeps rounding errors of that size, 1.5e-8
-    in float32 where torch float64 has -1.7e-18 (fuzz seed 663362205)."""
+    in float32 where torch float64 has -1.7e-18 (fuzz seed 663362205). `computed_in`
+    (gradients): the least precise float dtype the program computes in, whose rounding the
+    tolerance allows for: a float64 leaf's gradient through a float32 result (a float64 0-d
+    operand of a float32 tensor gives float32, like torch) is summed in float32 (seed 974916945)."""
     if got_dtype != ref_dtype:
         return f"dtype: {got_dtype}, expected {ref_dtype}"
     if tuple(got.shape) != tuple(np.shape(ref)):
@@ -116,11 +119,12 @@ def compare(got: np.ndarray, got_dtype: str, ref: np.ndarray, ref_dtype: str, pe
         spread = np.zeros(ref.shape)
         for q in qs:
             spread = np.maximum(spread, np.where(np.isfinite(q) & np.isfinite(ref), np.abs(q - ref), 0.0))
-        eps = EPS[ref_dtype]
+        eps = EPS[ref_dtype] if computed_in is None else max(EPS[ref_dtype], EPS[computed_in])
         tiny = np.finfo(np_dtype(ref_dtype)).tiny
         tol = 3 * spread + 4 * eps * np.abs(ref) + 4 * tiny
         if normwise and np.isfinite(ref).any():
-            tol = tol + 8 * eps * max(np.abs(ref[np.isfinite(ref)]).max(), scale) + GRAD_RTOL[ref_dtype] * np.abs(ref)
+            rtol = GRAD_RTOL[ref_dtype] if computed_in is None else max(GRAD_RTOL[ref_dtype], GRAD_RTOL[computed_in])
+            tol = tol + 8 * eps * max(np.abs(ref[np.isfinite(ref)]).max(), scale) + rtol * np.abs(ref)
         fin = stable_inf & ~inf & np.isfinite(g)
         bad = fin & ~(np.abs(g - ref) <= tol)
     if bad.any():
@@ -375,10 +379,12 @@ def _compare(it: _Prepared, vals: list, gvals: list, fuse: bool, kind: str) -> N
     pert = [torch_grads(p, nz) for nz in refs.noises] + [torch_grads(p, None, native=True)]
     w = np.abs(p.grad_weight.astype(np.float64))
     scale = float(w[np.isfinite(w)].max()) if np.isfinite(w).any() else 0.0
+    floats = [d for d in refs.dtypes.values() if d in EPS]
+    low = max(floats, key=lambda d: EPS[d]) if floats else None
     for leaf, g in zip([lf for lf in p.leaves if lf.grad], gvals):
         ref = R.rnd(base[leaf.name], leaf.dtype)
         why = compare(g, leaf.dtype, ref, leaf.dtype, [R.rnd(q[leaf.name], leaf.dtype) for q in pert if q is not None],
-                      normwise=True, scale=scale)
+                      normwise=True, scale=scale, computed_in=low)
         native = pert[-1]
         if why and why.split(":")[0] in ("nan", "inf") and native is not None:
             # torch computing in float32 overflows the same gradient (an infinite incoming
@@ -390,7 +396,7 @@ def _compare(it: _Prepared, vals: list, gvals: list, fuse: bool, kind: str) -> N
                 ref2 = np.where(both, np.asarray(g, np.float64), np.asarray(ref, np.float64))
                 again = compare(g, leaf.dtype, ref2, leaf.dtype,
                                 [np.where(both, np.asarray(g, np.float64), R.rnd(q[leaf.name], leaf.dtype))
-                                 for q in pert if q is not None], normwise=True, scale=scale)
+                                 for q in pert if q is not None], normwise=True, scale=scale, computed_in=low)
                 why = None if again is None else why
         if why:
             out.failure = Failure("grad" if fuse else "unfused-grad", leaf.name, f"d{p.grad_output}/d{leaf.name}: {why}",
