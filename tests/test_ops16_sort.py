@@ -155,7 +155,7 @@ def test_blocked_scans_special_values_and_ints(small_blocks):
 def test_long_rows_are_blocked_not_quadratic():
     """At real sizes: a row of 3,000 is scanned in blocks (a few kernels, each named by its
     reason), with torch's values, indices and gradient; the masked square of a direct scan
-    would be 9M selects per row, the blocks are 3,000 x 128."""
+    would be 9M selects per row, the blocks are 3,000 x 32."""
     from lazygrad.frontend import scan
     n = 3000
     assert n > scan.DIRECT_MAX
