@@ -65,6 +65,8 @@ CASES = {
                   (13, 5), lambda r: r.integers(0, 13, (4, 6))),
     "index_select_0": (lambda w, i: w.index_select(0, i), lambda w, i: w.index_select(0, i),
                        (9, 4), lambda r: r.integers(0, 9, 11)),
+    "embedding_wide": (lambda w, i: nn.functional.embedding(i, w), lambda w, i: torch.nn.functional.embedding(i, w),
+                       (7, 70), lambda r: r.integers(0, 7, (3, 5))),   # 70 columns: blocks of 32, a ragged last
     "index_select_1": (lambda w, i: w.index_select(1, i), lambda w, i: w.index_select(1, i),
                        (4, 9), lambda r: r.integers(0, 9, 11)),
     "getitem_list": (lambda w, i: w[i], lambda w, i: w[i], (8, 3), lambda r: r.integers(-8, 8, (2, 5))),

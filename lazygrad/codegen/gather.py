@@ -3,7 +3,8 @@ sizes. One work-item per output element: unravel its index over the output shape
 index tensor there and x at the named position (zero strides where either broadcasts).
 
 The scatter-add (templates/segment_sum.cl.j2, a SEGMENT_SUM node) is its counterpart for a
-gather's gradient: one work-item per output element sums its segment of the sorted index.
+gather's gradient: one work-item per output row and block of columns sums its segment of the
+sorted index.
 
 Public names: render_gather, render_segment_sum.
 """
@@ -54,26 +55,34 @@ def render_gather(lk: LoweredKernel) -> RenderedKernel:
     return RenderedKernel(name, source, (gsz,), (lsz,), 0, _bytes(lk))
 
 
+# columns of g a scatter-add work-item sums (its private accumulators): enough to keep a
+# work-item's segment search (two binary searches) a small part of its work, few enough
+# registers; an Embedding(10000, 128) gradient over 2,048 tokens took 59 ms with a work-item
+# per element (each searching), see bench/long_rows.py for the figure with this
+_SEGMENT_COLUMNS = 32
+
+
 def render_segment_sum(lk: LoweredKernel) -> RenderedKernel:
-    """The scatter-add kernel of `lk` (kind "scatter": the SEGMENT_SUM node, g and the sorted keys)."""
+    """The scatter-add kernel of `lk` (kind "scatter": the SEGMENT_SUM node, g and the sorted
+    keys). The autodiff rule builds it along axis 0 of a g whose other dims are its rows."""
     node = lk.kernel.core
-    assert node is not None
+    assert node is not None and node.arg.axis == 0, node.arg
     inputs = {b.uid: i for i, b in enumerate(lk.buffers) if i > 0}
     uids = set(inputs)
     g, keys = (flat_base(s, lambda m: m.uid in uids) for s in node.srcs[:2])   # srcs[2]: for autodiff
-    out, ax = node.shape, node.arg.axis
-    total = prod(out)
-    n = node.srcs[1].shape[0]
-    ity = "long" if max(total, prod(node.srcs[0].shape), n) >= 2**31 - 64 else "int"
-    names, lines = _unravel(out, ity)
-    gs = _strides(node.srcs[0].shape, node.srcs[0].shape)
+    size, n = node.arg.size, node.srcs[1].shape[0]
+    r = prod(node.shape[1:])
+    rb = min(_SEGMENT_COLUMNS, r)
+    n_blocks = -(-r // rb)
+    total = size * n_blocks
+    ity = "long" if max(prod(node.shape), prod(node.srcs[0].shape), n) >= 2**31 - 64 else "int"
     lsz = _local_for(total)
     gsz = (total + lsz - 1) // lsz * lsz
     name = _kernel_name(lk, "X")
     source = templating.template("segment_sum.cl.j2").render(
-        name=name, ity=ity, total=total, guard=gsz != total, unravel=lines, n=n, size=node.arg.size,
-        p=names[ax], keys_arg=inputs[keys.uid], g_arg=inputs[g.uid], g_offset=_offset(names, gs, skip=ax),
-        g_stride=gs[ax], acc_t=node.dtype.cl, zero=literal(0, node.dtype), **_common(lk))
+        name=name, ity=ity, total=total, guard=gsz != total, n=n, size=size, r=r, rb=rb, n_blocks=n_blocks,
+        ragged=r % rb != 0, keys_arg=inputs[keys.uid], g_arg=inputs[g.uid], t=node.dtype.cl,
+        zero=literal(0, node.dtype), **_common(lk))
     return RenderedKernel(name, source, (gsz,), (lsz,), prod(node.srcs[0].shape), _bytes(lk))
 
 

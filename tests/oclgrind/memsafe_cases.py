@@ -741,15 +741,15 @@ def scatter_add_sorted_segments() -> tuple[Tensor, np.ndarray]:
     saved = rules.SCATTER_FROM
     rules.SCATTER_FROM = 0
     try:
-        a = arr(6, 3)
+        a = arr(6, 35)                                                   # 35 columns: 32 + a ragged 3
         x = Tensor(a, requires_grad=True)
         idx = Tensor(np.array([0, 5, 5, -1, 2, 9, 0], np.int32)) + 0      # lazy: 9 is past the end
-        w = arr(7, 3, seed=1)
+        w = arr(7, 35, seed=1)
         (x.index_select(0, idx) * Tensor(w)).sum().backward()
         g = x.grad
     finally:
         rules.SCATTER_FROM = saved
-    want = np.zeros((6, 3), np.float32)
+    want = np.zeros((6, 35), np.float32)
     for j, i in enumerate([0, 5, 5, 5, 2, None, 0]):
         if i is not None:
             want[i] += w[j]
