@@ -70,8 +70,12 @@ CASES = {
     "index_select_1": (lambda w, i: w.index_select(1, i), lambda w, i: w.index_select(1, i),
                        (4, 9), lambda r: r.integers(0, 9, 11)),
     "getitem_list": (lambda w, i: w[i], lambda w, i: w[i], (8, 3), lambda r: r.integers(-8, 8, (2, 5))),
-    "gather_2d": (lambda w, i: w.gather(1, i), lambda w, i: w.gather(1, i),  # index varies along both dims
+    "gather_2d": (lambda w, i: w.gather(1, i), lambda w, i: w.gather(1, i),  # a batch dim: segments per row
                   (4, 7), lambda r: r.integers(0, 7, (4, 9))),
+    "getitem_second_dim": (lambda w, i: w[:, i], lambda w, i: w[:, i],             # a batch dim and broadcast ones
+                           (3, 6), lambda r: r.integers(-6, 6, (2, 5))),
+    "gather_short_rows": (lambda w, i: w.gather(0, i), lambda w, i: w.gather(0, i),   # x longer than the index
+                          (8, 3), lambda r: r.integers(0, 8, (5, 2))),
     "gather_1d": (lambda w, i: w.gather(0, i), lambda w, i: w.gather(0, i % 10), (10,), lambda r: r.integers(-10, 10, 25)),
 }
 
@@ -86,9 +90,24 @@ def test_every_gather_gives_torchs_gradient_through_the_sorted_path(always_sorte
     lo, to = lf(x, Tensor(idx)), tf(tx, torch.tensor(idx))
     close(lo, to.detach().numpy())
     wgt = rng.standard_normal(tuple(to.shape)).astype(np.float32)
-    (lo * Tensor(wgt)).sum().backward()
+    (gx,) = lg.grad((lo * Tensor(wgt)).sum(), [x])
+    assert [k.kind for k in lg.schedule(gx)].count("scatter") == 1
     (to * torch.tensor(wgt)).sum().backward()
-    close(x.grad, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    close(gx, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_long_sorts_gradient_is_a_scatter_add_per_row():
+    """Sorted values of long rows are a gather at the merge sort's indices: their gradient is the
+    scatter-add with a segment per (row, position), not a (rows, n, n) one-hot."""
+    a = np.round(np.random.default_rng(6).standard_normal((3, 3000)) * 4).astype(np.float32) / 4
+    x, tx = Tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    wgt = np.random.default_rng(7).standard_normal((3, 3000)).astype(np.float32)
+    (gx,) = lg.grad((x.sort(1, descending=True).values * Tensor(wgt)).sum(), [x])
+    ks = lg.schedule(gx)
+    assert [k.kind for k in ks].count("scatter") == 1
+    assert max(int(np.prod(k.output.shape)) for k in ks) <= 2 * 3 * 3000   # keys padded to whole blocks
+    (tx.sort(dim=1, descending=True, stable=True).values * torch.tensor(wgt)).sum().backward()
+    close(gx, tx.grad.numpy())
 
 
 def test_the_sorted_scatter_add_has_torchs_second_order(always_sorted):

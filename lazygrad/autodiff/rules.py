@@ -347,29 +347,41 @@ def _gather_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
 
 def _sorted_scatter(g: Node, idx: Node, x_shape: tuple[int, ...], ax: int, m: int) -> Node | None:
     """The gather's gradient through the sorted scatter-add, or None where it does not apply.
-    It applies when the index varies only along dims I where x is broadcast (and the gathered
-    axis): an Embedding's (N, 1, 1) index into its (1, V, D) weight, a gather along its axis.
-    Those dims' positions j (J of them) are the segments' elements: g is moved to (J, rest..),
-    the keys idx << 32 | j merge sorted, and SEGMENT_SUM gives (m, rest..), which goes back to
-    g's layout with m along the axis and 1 along I. An index outside [0, m) is sent to m, in no
-    segment, so its gradient is dropped as the gather's read there is zero."""
+    The index varies along dims V (the gathered axis among them, or the axis has size 1 in the
+    output); V's positions j (J of them) are the segments' elements, g moved to (J, rest..).
+    Along a dim of V where x is not broadcast (a batch dim: the rows of a sort, take_along_dim)
+    the segment is per batch coordinate: segment id = batch * m + index. The keys id << 32 | j are
+    merge sorted, SEGMENT_SUM gives (batch * m, rest..), which goes back to g's layout with m
+    along the axis and 1 along V's broadcast dims. An index outside [0, m) gets the id past the
+    last, in no segment, so its gradient is dropped as the gather's read there is zero."""
     nd, out = len(g.shape), g.shape
     vary = [k for k in range(nd) if idx.shape[k] != 1]
-    if not vary or any(k != ax and x_shape[k] != 1 for k in vary) or (ax not in vary and out[ax] != 1):
+    if not vary or (ax not in vary and out[ax] != 1):
         return None
+    batch = [k for k in vary if k != ax and x_shape[k] != 1]
+    bcast = [k for k in vary if k != ax and x_shape[k] == 1]
     rest = [k for k in range(nd) if k not in vary and k != ax]
-    j = prod(tuple(out[k] for k in vary))
+    grid = tuple(out[k] for k in vary)
+    j, nb = prod(grid), prod(tuple(out[k] for k in batch))
+    if nb * m >= 2**31:
+        return None
     moved = gr.permute(g, tuple(vary + rest + ([] if ax in vary else [ax])))
     moved = gr.reshape(moved, (j,) + tuple(out[k] for k in rest))
     i64 = _as(gr.reshape(idx, (j,)), dt.int64)
-    bad = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, i64, gr.const(0, dt.int64, (j,)), dtype=dt.bool_),
-                         gr.elementwise(Op.CMPLT, gr.const(m - 1, dt.int64, (j,)), i64, dtype=dt.bool_), dtype=dt.bool_)
-    i64 = _where(bad, gr.const(m, dt.int64, (j,)), i64)
-    keys = add(mul(i64, gr.const(2**32, dt.int64, (j,))), gr.iota(j, dt.int64))
-    s = gr.segment_sum(moved, gr.merge_sort_keys(keys), i64, 0, m)       # (m, rest..)
-    others = [k for k in vary if k != ax]
-    dims = [ax] + rest + others
-    s = gr.reshape(s, (m,) + tuple(out[k] for k in rest) + (1,) * len(others))
+    c = lambda v: gr.const(v, dt.int64, (j,))  # noqa: E731
+    bad = gr.elementwise(Op.OR, gr.elementwise(Op.CMPLT, i64, c(0), dtype=dt.bool_),
+                         gr.elementwise(Op.CMPLT, c(m - 1), i64, dtype=dt.bool_), dtype=dt.bool_)
+    seg = i64
+    stride = m
+    for k in reversed(batch):       # the batch coordinate of each position, row-major over batch
+        at = gr.reshape(gr.iota(out[k], dt.int64), tuple(out[k] if d == k else 1 for d in vary))
+        seg = add(seg, mul(gr.reshape(gr.expand(at, grid), (j,)), c(stride)))
+        stride *= out[k]
+    seg = _where(bad, c(nb * m), seg)
+    keys = add(mul(seg, c(2**32)), gr.iota(j, dt.int64))
+    s = gr.segment_sum(moved, gr.merge_sort_keys(keys), seg, 0, nb * m)       # (batch * m, rest..)
+    dims = batch + [ax] + rest + bcast
+    s = gr.reshape(s, tuple(out[k] for k in batch) + (m,) + tuple(out[k] for k in rest) + (1,) * len(bcast))
     return gr.permute(s, tuple(dims.index(d) for d in range(nd)))
 
 
