@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lazygrad.ir.attention import reference as attention_reference
+from lazygrad.ir.lstm import reference as lstm_reference
 from lazygrad.ir.graph import Node, toposort
 from lazygrad.ir.ops import BINARY, MOVEMENT, PRIMITIVES, REDUCE, UNARY, Op
 from lazygrad.ir.random import rand_reference
@@ -92,6 +93,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = _sort(src[0], n.arg)
             elif n.op is Op.ATTENTION:
                 v = attention_reference(src, n.arg)
+            elif n.op is Op.LSTM_CELL:
+                v = lstm_reference(src)
             elif n.op is Op.GATHER:
                 v = _gather(src[0], src[1], n.arg.axis, n.arg.full_shape(n.shape))
             else:

@@ -21,3 +21,4 @@ class KernelKind(StrEnum):
     SORT = "sort"                 # a rank-counting kernel per row
     GATHER = "gather"             # one index read per output element
     ATTENTION = "attention"       # softmax(q k^T scale + mask) v with an online softmax, or its backward
+    LSTM = "lstm"                 # one LSTM step: the gates' matmul and the cell update
