@@ -145,8 +145,12 @@ def test_lstm_forward_is_the_input_matmul_and_one_kernel_per_step(hidden):
     r = np.random.default_rng(0)
     h0, c0 = (Tensor(r.standard_normal((1, 4, hidden)).astype(np.float32)) for _ in range(2))
     out, (hn, cn) = m(Tensor(r.standard_normal((8, 4, 8)).astype(np.float32)), (h0, c0))
-    kinds = [k.kind for k in lg.schedule(hn)]
+    ks = lg.schedule(hn)
+    kinds = [k.kind for k in ks]
     assert kinds == ["matmul"] + ["lstm"] * 8 + ["elementwise"], kinds   # h_n: a copy of the last step's h plane
+    # the time offset is a kernel argument: the first step (h0 and c0 in two buffers) and the
+    # seven others (h and c planes of the previous step's buffer) are two programs, not eight
+    assert len({k.source for k in ks if k.kind == "lstm"}) == 2
     kinds = [k.kind for k in lg.schedule(out, hn, cn)]   # then copies of the outputs (h_n and c_n in one)
     assert kinds == ["matmul"] + ["lstm"] * 8 + ["elementwise"] * 2, kinds
     # the zero initial state: the first step has no matmul, one elementwise kernel

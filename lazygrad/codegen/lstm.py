@@ -6,12 +6,14 @@ rows with the four gate rows of w_hh (i, f, g, o) along the hidden dim, in vecto
 target's verified `loop_lanes` (1 where a row of h or w_hh is not contiguous), then the cell
 update on the four sums, writing the six planes of the cell's value. Operands are read
 through one strided view each (xw[t] is a slice of the all-steps input matmul, h and c
-planes of the previous step's value: no copy), a constant one (a zero initial state) as a
-literal.
+planes of the previous step's value: no copy), its offset a kernel argument (so the steps
+share a program), a constant one (a zero initial state) as a literal.
 
 Public names: ROW_BLOCK, render_lstm.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from lazygrad import templating  # templating.template: the Oclgrind run spies on which get used
 from lazygrad.codegen.attention import _hsum
@@ -29,14 +31,15 @@ ROW_BLOCK = 2
 _NAMES = ("XW", "HH", "C", "W")
 
 
-def _operand(src: Node, arg_of: dict[int, int], ity: str) -> dict:
-    """How the kernel reads the 2-D `src`: the buffer (or literal), the offset, row and column strides."""
+def _operand(nm: str, src: Node, arg_of: dict[int, int]) -> dict:
+    """How the kernel reads the 2-D `src`: the buffer (or literal), its offset (a kernel
+    argument `off_<nm>`, value `offset`), row and column strides."""
     base, view = strided_view(src, lambda m: m.uid in arg_of)
     assert view is not None, src
     if base.op is Op.CONST and base.uid not in arg_of:
-        return dict(buf=None, value=literal(base.arg, src.dtype), base="0", sr=0, sc=0)
+        return dict(buf=None, value=literal(base.arg, src.dtype), base="0", sr=0, sc=0, offset=None)
     sr, sc = view.strides
-    return dict(buf=f"buf{arg_of[base.uid]}", value=None, base=f"({ity}){view.offset}", sr=sr, sc=sc)
+    return dict(buf=f"buf{arg_of[base.uid]}", value=None, base=f"off_{nm}", sr=sr, sc=sc, offset=view.offset)
 
 
 def render_lstm(lk: LoweredKernel) -> RenderedKernel:
@@ -52,7 +55,13 @@ def render_lstm(lk: LoweredKernel) -> RenderedKernel:
     big = max([node.numel] + [prod(b.shape) for b in lk.buffers]) >= 2**31 - 64
     ity = "long" if big else "int"
     arg_of = {b.uid: i for i, b in enumerate(lk.buffers) if i >= 1}
-    ops = {nm: _operand(s, arg_of, ity) for nm, s in zip(_NAMES, node.srcs)}
+    ops = {nm: _operand(nm, s, arg_of) for nm, s in zip(_NAMES, node.srcs)}
+    # the operands' offsets are arguments, not literals: the steps of a sequence differ only in
+    # the time slice of xw they read, so all but the first share one program (64 steps compiled
+    # 64 programs when xw[t]'s offset was part of the source)
+    offsets = [(nm, o["offset"]) for nm, o in ops.items() if o["offset"] is not None]
+    params = _common(lk)["params"] + [f"const {ity} off_{nm}" for nm, _ in offsets]
+    as_ity = np.int64 if ity == "long" else np.int32
     w = target.loop_lanes(d.itemsize)
     if any(ops[nm]["buf"] is not None and ops[nm]["sc"] != 1 for nm in ("HH", "W")) or H < w:
         w = 1  # a strided row is read element by element
@@ -64,9 +73,9 @@ def render_lstm(lk: LoweredKernel) -> RenderedKernel:
         name=name, ity=ity, total=total, guard=gsz != total, rb=rb, ragged=N % rb != 0, N=N, H=H, NH=N * H,
         w=w, kv=kv, t=d.cl, tv=d.cl + (str(w) if w > 1 else ""), hsum=_hsum(w), ops=ops, out="buf0",
         zero=literal(0.0, d), one=literal(1.0, d), tanh=op_expr(Op.TANH, ["x"], d, d, 1),
-        exp_neg_abs=op_expr(Op.EXP, ["(-fabs(x))"], d, d, 1), **_common(lk))
+        exp_neg_abs=op_expr(Op.EXP, ["(-fabs(x))"], d, d, 1), **{**_common(lk), "params": params})
     flops = 2 * N * 4 * H * H + 30 * N * H
-    return RenderedKernel(name, source, (gsz,), (lsz,), flops, _bytes(lk))
+    return RenderedKernel(name, source, (gsz,), (lsz,), flops, _bytes(lk), tuple(as_ity(v) for _, v in offsets))
 
 
 def _template():

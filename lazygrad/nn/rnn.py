@@ -4,9 +4,16 @@ initial states, dropout between layers and optional biases.
 
 The time loop builds lazy graph (nothing runs per step). The input part of every gate, x_t
 W_ih^T (+ the biases that are simply added), is one matmul over all time steps of a layer and
-direction; a step then costs one matmul h W_hh^T whose epilogue adds that step's slice, and
-the elementwise cell update. Gates are laid out like torch's: (i, f, g, o) for LSTM and
-(r, z, n) for GRU, in blocks of hidden_size rows of weight_ih / weight_hh.
+direction. An LSTM step is then one kernel: an LSTM_CELL node (ir/lstm.py, frontend
+`lstm_cell`) whose kernel computes the gates' matmul h W_hh^T, adds the step's input slice and
+does the cell update, writing h, c and the gate activations the backward reads (its gradient
+is plain graph from those: 3 kernels per step). Its offsets are kernel arguments, so the steps
+of a sequence share one program. The step with the zero initial state has no matmul (one
+elementwise kernel). A cell the kernel declines (mixed dtypes, float16) and LAZYGRAD_FUSE=0
+use the plain graph: the matmul with the slice in its epilogue, then the elementwise cell.
+RNN: one matmul per step with the slice and the nonlinearity in its epilogue; GRU: the matmul,
+then the elementwise cell (2 kernels). Gates are laid out like torch's: (i, f, g, o) for LSTM
+and (r, z, n) for GRU, in blocks of hidden_size rows of weight_ih / weight_hh.
 
 Public names: RNN, LSTM, GRU.
 """
