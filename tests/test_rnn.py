@@ -2,7 +2,9 @@
 gradients (input, initial states, every parameter) for bidirectional 2-layer recurrences with
 initial states, batch_first both ways; unbatched input, no bias, relu, default zero states;
 torch's parameter names so a state_dict loads; dropout between layers in training only; the
-kernels per time step (the hidden matmul with the cell update in its epilogue)."""
+kernels per time step (LSTM: one fused cell kernel; RNN: the hidden matmul with the cell
+update in its epilogue); the LSTM cell declined (mixed dtypes) or unfused (LAZYGRAD_FUSE=0)
+against torch too, float64."""
 from __future__ import annotations
 
 import numpy as np
@@ -97,11 +99,12 @@ def test_dropout_between_layers_only_while_training():
     assert not np.allclose(out_train, lm(Tensor(x))[0].numpy(), atol=1e-4)
 
 
-@pytest.mark.parametrize("cls,per_step", [("RNN", 1), ("LSTM", 2), ("GRU", 2)])
+@pytest.mark.parametrize("cls,per_step", [("RNN", 1), ("LSTM", 1), ("GRU", 2)])
 def test_kernels_per_time_step(cls, per_step):
     # RNN: the matmul h W_hh^T with the step's input part and tanh in its epilogue is the
-    # step's only kernel. LSTM and GRU: the matmul (+ input part) is stored because its gate
-    # blocks have several readers, then one kernel computes the new h and c together
+    # step's only kernel. LSTM: the fused cell kernel (gates' matmul + cell update). GRU: the
+    # matmul (+ input part) is stored because its gate blocks have several readers, then one
+    # kernel computes the new h
     m = getattr(nn, cls)(8, 16)
     h0 = Tensor(np.zeros((1, 4, 16), np.float32))
     state = (h0, h0) if cls == "LSTM" else h0
@@ -130,3 +133,100 @@ def test_bad_input_raises():
         nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match="hidden_size"):
         nn.GRU(3, 0)
+
+
+@pytest.mark.parametrize("hidden", [32, 20])
+def test_lstm_forward_is_the_input_matmul_and_one_kernel_per_step(hidden):
+    # (seq 8, batch 4): one matmul x W_ih^T + b over all steps, then one fused cell kernel per
+    # step (the gates' matmul h W_hh^T with the cell update) writing h, c and the gate
+    # activations; an output (a view of the steps' planes) is then gathered by a copy. 20 hidden units: not a
+    # multiple of the 8 float lanes (the dot products end in a scalar tail).
+    m = nn.LSTM(8, hidden)
+    r = np.random.default_rng(0)
+    h0, c0 = (Tensor(r.standard_normal((1, 4, hidden)).astype(np.float32)) for _ in range(2))
+    out, (hn, cn) = m(Tensor(r.standard_normal((8, 4, 8)).astype(np.float32)), (h0, c0))
+    ks = lg.schedule(hn)
+    kinds = [k.kind for k in ks]
+    assert kinds == ["matmul"] + ["lstm"] * 8 + ["elementwise"], kinds   # h_n: a copy of the last step's h plane
+    # the time offset is a kernel argument: the first step (h0 and c0 in two buffers) and the
+    # seven others (h and c planes of the previous step's buffer) are two programs, not eight
+    assert len({k.source for k in ks if k.kind == "lstm"}) == 2
+    kinds = [k.kind for k in lg.schedule(out, hn, cn)]   # then copies of the outputs (h_n and c_n in one)
+    assert kinds == ["matmul"] + ["lstm"] * 8 + ["elementwise"] * 2, kinds
+    # the zero initial state: the first step has no matmul, one elementwise kernel
+    kinds = [k.kind for k in lg.schedule(m(Tensor(r.standard_normal((8, 4, 8)).astype(np.float32)))[1][0])]
+    assert kinds == ["matmul", "elementwise"] + ["lstm"] * 7 + ["elementwise"], kinds
+
+
+def test_lstm_backward_kernels_per_step_do_not_grow():
+    # the gradient from the saved gate activations: per step one elementwise kernel (the
+    # gates' pre-activation gradients), dh = dgates W_hh and the step's W_hh contribution
+    m = nn.LSTM(8, 16)
+    h0 = Tensor(np.zeros((1, 4, 16), np.float32))
+
+    def count(steps: int) -> int:
+        out, _ = m(Tensor(np.ones((steps, 4, 8), np.float32)), (h0, h0))
+        loss = (out * out).mean()
+        return len(lg.schedule(loss, *lg.grad(loss, m.parameters())))
+    counts = [count(s) for s in (4, 5, 6)]
+    assert np.diff(counts).tolist() == [4, 4], counts   # 1 forward + 3 backward per step
+
+
+def test_lstm_hidden_not_a_multiple_of_the_lanes_matches_torch():
+    lm, tm = pair("LSTM", 5, 20, seed=4)
+    r = np.random.default_rng(6)
+    x = r.standard_normal((6, 3, 5)).astype(np.float32)
+    h0, c0 = (r.standard_normal((1, 3, 20)).astype(np.float32) for _ in range(2))
+    run("LSTM", lm, tm, x, h0, c0)
+
+
+def test_lstm_declined_cell_falls_back_to_the_plain_graph_and_matches_torch():
+    # float64 input into a float32 LSTM: lazygrad promotes (torch would refuse), the fused kernel
+    # declines mixed dtypes and the step is the plain graph, its matmul's cut saying why
+    lm, tm = pair("LSTM", 3, 4, seed=5)
+    tm = tm.double()
+    r = np.random.default_rng(7)
+    x = r.standard_normal((4, 2, 3))
+    h0, c0 = (r.standard_normal((1, 2, 4)).astype(np.float32) for _ in range(2))
+    lo, (lh, lc) = lm(Tensor(x), (Tensor(h0), Tensor(c0)))
+    ks = lg.schedule(lo)
+    assert not [k for k in ks if k.kind == "lstm"]
+    notes = [k.reason for k in ks if "lstm cell not fused: operands of different dtypes" in k.reason]
+    assert len(notes) == 4, [k.reason for k in ks]   # every step: xw is float64, w_hh float32
+    to, (th, tc) = tm(torch.tensor(x), (torch.tensor(h0, dtype=torch.float64), torch.tensor(c0, dtype=torch.float64)))
+    for a, b in ((lo, to), (lh, th), (lc, tc)):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-7)
+    lx = Tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    lm(lx, (Tensor(h0), Tensor(c0)))[0].sum().backward()
+    tm(tx, (torch.tensor(h0, dtype=torch.float64), torch.tensor(c0, dtype=torch.float64)))[0].sum().backward()
+    np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_unfused_matches_torch():
+    # LAZYGRAD_FUSE=0: every step is the primitive graph (no lstm kernel), values and gradients as torch's
+    lm, tm = pair("LSTM", 3, 4, seed=6)
+    r = np.random.default_rng(8)
+    x = r.standard_normal((3, 2, 3)).astype(np.float32)
+    h0, c0 = (r.standard_normal((1, 2, 4)).astype(np.float32) for _ in range(2))
+    with lg.config.override(fuse=False):
+        out, _ = lm(Tensor(x), (Tensor(h0), Tensor(c0)))
+        assert not [k for k in lg.schedule(out) if k.kind == "lstm"]
+        run("LSTM", lm, tm, x, h0, c0)
+
+
+def test_lstm_float64():
+    lm, tm = pair("LSTM", 3, 12, seed=7)
+    tm = tm.double()
+    for n, p in tm.named_parameters():   # float64 parameters in place of the float32 ones
+        setattr(lm, n, Tensor(p.detach().numpy(), requires_grad=True))
+    assert {p.dtype for p in lm.parameters()} == {lg.float64}
+    r = np.random.default_rng(9)
+    x = r.standard_normal((5, 2, 3))
+    h0, c0 = (r.standard_normal((1, 2, 12)) for _ in range(2))
+    lo, (lh, lc) = lm(Tensor(x), (Tensor(h0), Tensor(c0)))
+    assert [k.kind for k in lg.schedule(lo)].count("lstm") == 5
+    to, (th, tc) = tm(torch.tensor(x), (torch.tensor(h0), torch.tensor(c0)))
+    assert lo.dtype is lg.float64
+    for a, b in ((lo, to), (lh, th), (lc, tc)):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-13)

@@ -61,6 +61,9 @@ TEXTS: dict[CutReason, tuple[tuple, str]] = {
     R.ATTENTION: (("dq",), "attention dq: a kernel of its own (one row per work-item over the other side's "
                            "rows: the L×S scores are never stored)"),
     R.ATTENTION_DECLINED: (("float16 inputs",), "attention not fused: float16 inputs"),
+    R.LSTM_CELL: ((), "lstm cell: a kernel of its own (the gates' matmul with the cell update, writing h, c and "
+                      "the gate activations)"),
+    R.LSTM_DECLINED: (("float16",), "lstm cell not fused: float16"),
 }
 
 

@@ -23,6 +23,7 @@ from lazygrad.config import settings
 from lazygrad.ir.attention import AttentionMatch, Part, attention_node, causal_keep, part_node
 from lazygrad.ir.attention import match as attention_match
 from lazygrad.ir.graph import Node, toposort, with_origin
+from lazygrad.ir import lstm
 from lazygrad.ir.ops import REDUCE, Op
 from lazygrad.ir.view import prod
 from lazygrad.ir.windows import conv2d_im2col
@@ -394,6 +395,68 @@ def _segment_sum_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
     return gr.gather(g, gr.reshape(idx, shape), ax, src.shape), None, None
 
 
+def _planes_of(g: Node) -> dict[int, Node]:
+    """The nonzero planes of a cell's gradient g (PLANES, N, H), each (N, H). The gradient
+    autodiff builds is a sum of pads of the planes nn reads (h and c: the gate planes are
+    zero): read off those pads, so the rule computes no zeros; any other g is sliced."""
+    terms, stack = [], [g]
+    while stack:
+        x = stack.pop()
+        if x.op is Op.ADD and x.realized is None:
+            stack.extend(x.srcs)
+        else:
+            terms.append(x)
+    _, N, H = g.shape
+    out: dict[int, Node] = {}
+    for t in terms:
+        widths = t.arg[0] if t.op is Op.PAD and t.realized is None and t.arg[1] == 0.0 else None
+        if widths is None or widths[1:] != ((0, 0), (0, 0)):
+            return {p: lstm.plane(g, p) for p in range(lstm.PLANES)}
+        src = t.srcs[0]
+        for k in range(src.shape[0]):
+            p = widths[0][0] + k
+            v = gr.reshape(gr.shrink(src, ((k, k + 1), (0, N), (0, H))), (N, H))
+            out[p] = v if p not in out else add(out[p], v)
+    return out
+
+
+def _lstm_cell_rule(g: Node, n: Node) -> tuple[Node | None, ...]:
+    """The LSTM step's gradient from its saved gate activations (ir/lstm.py): one elementwise
+    value for the four gates' pre-activation gradients, then dh = dgates w_hh and the step's
+    w_hh contribution dgatesᵀ h, matmuls like the unfused graph's."""
+    srcs = n.srcs
+    xw, h, c, w = (x if x.dtype is n.dtype else _as(x, n.dtype) for x in srcs)  # mixed dtypes: declined
+    planes = _planes_of(g)
+    i, f, gg, o = (lstm.plane(n, p) for p in lstm.GATE_PLANES)
+    c2 = lstm.plane(n, lstm.C_PLANE)
+    one = _c(1.0, c2)
+    tc = gr.elementwise(Op.TANH, c2)
+    gh, gc = planes.get(lstm.H_PLANE), planes.get(lstm.C_PLANE)
+    dc = None if gh is None else mul(mul(gh, o), sub(one, mul(tc, tc)))
+    dc = gc if dc is None else dc if gc is None else add(gc, dc)
+
+    def total(part: Node | None, plane_: int) -> Node | None:
+        own = planes.get(plane_)
+        return own if part is None else part if own is None else add(part, own)
+    d_act = [total(None if dc is None else mul(dc, gg), lstm.GATE_PLANES[0]),
+             total(None if dc is None else mul(dc, c), lstm.GATE_PLANES[1]),
+             total(None if dc is None else mul(dc, i), lstm.GATE_PLANES[2]),
+             total(None if gh is None else mul(gh, tc), lstm.GATE_PLANES[3])]
+    slopes = [mul(i, sub(one, i)), mul(f, sub(one, f)), sub(one, mul(gg, gg)), mul(o, sub(one, o))]
+    N, H = h.shape
+    dpre: Node | None = None
+    for k, (da, sl) in enumerate(zip(d_act, slopes)):
+        if da is None:
+            continue
+        v = gr.pad(mul(da, sl), ((0, 0), (k * H, (3 - k) * H)))
+        dpre = v if dpre is None else add(dpre, v)
+    if dpre is None:
+        return (None, None, None, None)
+    dc_prev = None if dc is None else mul(dc, f)
+    contribs = (dpre, gr.matmul(dpre, w), dc_prev, gr.matmul(gr.permute(dpre, (1, 0)), h))
+    return tuple(x if x is None or x.dtype is s.dtype else _as(x, s.dtype) for x, s in zip(contribs, srcs))
+
+
 # rules whose graphs are costly to build for sources no gradient is asked of: they are told
 # which sources are wanted (vjp_rules holds them too, asked for every source)
 selective_rules: dict[Op, Callable[[Node, Node, tuple[bool, ...]], tuple[Node | None, ...]]] = {
@@ -450,6 +513,7 @@ vjp_rules: dict[Op, Rule] = {
     Op.SORT: _sort_rule,
     Op.GATHER: _gather_rule,
     Op.SEGMENT_SUM: _segment_sum_rule,
+    Op.LSTM_CELL: _lstm_cell_rule,
 }
 # ops through which no gradient flows: comparisons, logic, integer math, sources, detach; and
 # ATTENTION, which only the fuse_attention pass and the attention rule below build, after

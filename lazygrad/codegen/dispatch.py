@@ -1,7 +1,7 @@
 """render(lowered kernel) -> OpenCL C: the table from kernel kind to its renderer.
 
 The renderers live by family (render.py: elementwise, reduce, row-total, matmul, pack;
-conv.py, sort.py, gather.py, attention.py); this module only picks one and names the result, so the
+conv.py, sort.py, gather.py, attention.py, lstm.py); this module only picks one and names the result, so the
 family modules import the shared helpers of render.py and nothing imports back up.
 
 Public names: render, RENDERERS.
@@ -15,6 +15,7 @@ from lazygrad.codegen.attention import render_attention
 from lazygrad.codegen.conv import render_conv
 from lazygrad.codegen.gather import render_gather, render_segment_sum
 from lazygrad.codegen.lower import LoweredKernel
+from lazygrad.codegen.lstm import render_lstm
 from lazygrad.codegen.render import (RenderedKernel, render_elementwise, render_matmul, render_pack, render_reduce,
                                      render_rowtotal)
 from lazygrad.codegen.sort import render_sort
@@ -42,6 +43,7 @@ RENDERERS: dict[KernelKind, Callable[[LoweredKernel, MatmulConfig | None], Rende
     KernelKind.GATHER: _plain(render_gather),
     KernelKind.SCATTER: _plain(render_segment_sum),
     KernelKind.ATTENTION: _plain(render_attention),
+    KernelKind.LSTM: _plain(render_lstm),
 }
 assert set(RENDERERS) == set(KernelKind), "every kernel kind needs a renderer"
 

@@ -146,8 +146,8 @@ class LoweredKernel:
 
 
 
-# no instructions: the template indexes its buffers (codegen/sort.py, gather.py, attention.py)
-_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER, KernelKind.SCATTER, KernelKind.ATTENTION})
+# no instructions: the template indexes its buffers (codegen/sort.py, gather.py, attention.py, lstm.py)
+_TEMPLATE_INDEXED = frozenset({KernelKind.SORT, KernelKind.GATHER, KernelKind.SCATTER, KernelKind.ATTENTION, KernelKind.LSTM})
 _ROW_KINDS = frozenset({KernelKind.REDUCE, KernelKind.ROWWISE, KernelKind.ROWTOTAL})  # stages over rows
 
 

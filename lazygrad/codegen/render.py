@@ -37,6 +37,9 @@ class RenderedKernel:
     local_size: tuple[int, ...] | None
     flops: int
     bytes: int
+    # scalar arguments after the buffers (and RAND seeds), typed numpy scalars: values that vary
+    # between otherwise identical kernels (an LSTM step's time offset) so they share one program
+    scalars: tuple = ()
 
 
 # --- literals and types -------------------------------------------------------------------------

@@ -309,7 +309,8 @@ def run_plan(plan: Plan, nodes: list[Node]) -> None:
             args.append(realized if realized is not None else bufs[p])
         # RAND seeds are scalar arguments after the buffers: new seeds reuse the program
         seeds = tuple(np.uint32(nodes[p].arg & 0xFFFFFFFF) for p in step.seed_pos)
-        ev = launch(step.clkernel, step.rendered.global_size, step.rendered.local_size, args, timed, seeds)
+        ev = launch(step.clkernel, step.rendered.global_size, step.rendered.local_size, args, timed,
+                    seeds + step.rendered.scalars)
         counters.bytes_moved += step.rendered.bytes
         counters.flops += step.rendered.flops
         debug.kernel_launched(None, step.rendered, ev)

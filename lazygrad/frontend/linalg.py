@@ -5,12 +5,17 @@ A matmul is one MATMUL node (its kernel fuses the elementwise chain after it). W
 operands are copied into panels first is decided at realize by the pack_matmul pass
 (lazygrad/passes/pack_matmul.py), with the target in hand.
 
-Public names: matmul, linear.
+lstm_cell is one LSTM step (the gates' matmul h w_hhᵀ plus the input part, and the cell
+update) as one LSTM_CELL node (ir/lstm.py), which the fuse_lstm pass keeps for the fused kernel
+or replaces by the primitive graph.
+
+Public names: matmul, linear, lstm_cell.
 """
 from __future__ import annotations
 
 from lazygrad import dtypes as dt
 from lazygrad.ir import graph as gr
+from lazygrad.ir import lstm as lstm_ir
 from lazygrad.frontend.tensor import Tensor, broadcast_shapes
 from typing import Any
 
@@ -62,6 +67,19 @@ def linear(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
             raise ValueError(f"linear: bias shape {bias.shape} does not match out_features {w.shape[0]}")
         out = out + bias
     return out
+
+
+def lstm_cell(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM step: xw (N, 4H) the input part of the gates (biases included), h and c (N, H)
+    the state, w_hh (4H, H) in torch's layout (gate blocks i, f, g, o). (h', c', the cell's
+    value (6, N, H) of which h' and c' are planes 0 and 1: views of one buffer)."""
+    n, hid = h.shape
+    for what, t, shape in (("xw", xw, (n, 4 * hid)), ("c", c, (n, hid)), ("w_hh", w_hh, (4 * hid, hid))):
+        if t.shape != shape:
+            raise ValueError(f"lstm_cell: {what} has shape {t.shape}, expected {shape} for a state {h.shape}")
+    s = Tensor._from(lstm_ir.cell_node(xw.node, h.node, c.node, w_hh.node), xw, h, c, w_hh)
+    return (Tensor._from(lstm_ir.plane(s.node, lstm_ir.H_PLANE), s), Tensor._from(lstm_ir.plane(s.node, lstm_ir.C_PLANE), s),
+            s)
 
 
 def _matmul_kernel(a: Tensor, b: Tensor) -> Tensor:

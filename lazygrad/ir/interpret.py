@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lazygrad.ir.attention import reference as attention_reference
+from lazygrad.ir.lstm import reference as lstm_reference
 from lazygrad.ir.graph import Node, toposort
 from lazygrad.ir.ops import BINARY, MOVEMENT, PRIMITIVES, REDUCE, UNARY, Op
 from lazygrad.ir.random import rand_reference
@@ -105,6 +106,8 @@ def evaluate(roots: list[Node]) -> list[np.ndarray]:
                 v = attention_reference(src, n.arg)
             elif n.op is Op.SEGMENT_SUM:
                 v = _segment_sum(src[0], src[1], n.arg.axis, n.arg.size)
+            elif n.op is Op.LSTM_CELL:
+                v = lstm_reference(src)
             elif n.op is Op.GATHER:
                 v = _gather(src[0], src[1], n.arg.axis, n.arg.full_shape(n.shape))
             else:

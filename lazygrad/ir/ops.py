@@ -5,7 +5,7 @@ Gradient rules live in autodiff/rules.py (`vjp_rules`), keyed by the same `Op`.
 Adding an op means adding a row here and, if differentiable, a rule there.
 
 Public names: Op, Primitive, PRIMITIVES, UNARY, BINARY, ELEMENTWISE, MOVEMENT, REDUCE, CORES, SORTS,
-GATHERS, SCATTERS, ATTENTIONS, OWN_KERNEL,
+GATHERS, SCATTERS, ATTENTIONS, LSTMS, OWN_KERNEL,
 REDUCE_IDENTITY, reduce_identity, CL_CONSTANTS, cl_constant.
 """
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Op(Enum):
     SEGMENT_SUM = "segment_sum"  # g summed into the positions a sorted index names (a gather's gradient), arg graph.SegmentArg
     SORT = "sort"          # rows of the last axis sorted (values) or their argsort (indices), arg graph.SortArg
     ATTENTION = "attention"  # softmax(q k^T scale + mask) v or a part of its gradient, arg attention.AttentionArg
+    LSTM_CELL = "lstm_cell"  # one LSTM step (xw, h, c, w_hh) -> (h', c', gate activations), ir/lstm.py
 
     # members are singletons compared by identity: hash them by identity too (Enum's own
     # __hash__ is Python code, and every node's intern key hashes its op)
@@ -196,6 +197,7 @@ _ROWS = [
     Primitive(Op.GATHER, "gather", 2),
     Primitive(Op.SEGMENT_SUM, "scatter", 3, flops=1),
     Primitive(Op.ATTENTION, "attention", -1, flops=4),  # 3 to 8 sources (arity -1: ir/attention.py says)
+    Primitive(Op.LSTM_CELL, "lstm", 4, flops=2),
 ]
 PRIMITIVES: dict[Op, Primitive] = {p.op: p for p in _ROWS}
 assert set(PRIMITIVES) == set(Op), "every Op needs a row in the primitive table"
@@ -222,7 +224,8 @@ SORTS = ops_in("sort")
 GATHERS = ops_in("gather")
 SCATTERS = ops_in("scatter")
 ATTENTIONS = ops_in("attention")
-OWN_KERNEL = SORTS | GATHERS | SCATTERS | ATTENTIONS
+LSTMS = ops_in("lstm")
+OWN_KERNEL = SORTS | GATHERS | SCATTERS | ATTENTIONS | LSTMS
 COMPARISONS = frozenset({Op.CMPLT, Op.CMPEQ})
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from lazygrad.dtypes import DTYPES, DType, bool_
 from lazygrad.ir.attention import FORWARD_PARTS, AttentionArg, Decline
+from lazygrad.ir.lstm import PLANES, CellDecline
 from lazygrad.ir.graph import ConvArg, GatherArg, Iota, Node, SegmentArg, SortArg
 from lazygrad.ir.ops import COMPARISONS, PRIMITIVES, Op
 from lazygrad.ir.view import prod
@@ -266,8 +267,11 @@ def _rand(n: Node) -> str | None:
 
 # --- special kernels ------------------------------------------------------------------------------
 def _matmul_arg(n: Node) -> str | None:
-    # None, or why the attention pattern it ends was not fused (passes/fuse_attention.py)
-    return None if n.arg is None or isinstance(n.arg, Decline) else f"matmul arg {n.arg!r} is neither None nor a Decline"
+    # None, or why the attention pattern it ends (passes/fuse_attention.py) or the LSTM cell it
+    # computes (passes/fuse_lstm.py) was not fused
+    if n.arg is None or isinstance(n.arg, (Decline, CellDecline)):
+        return None
+    return f"matmul arg {n.arg!r} is neither None nor a Decline"
 
 
 def _matmul(n: Node) -> str | None:
@@ -365,6 +369,20 @@ def _attention(n: Node) -> str | None:
     return None
 
 
+def _lstm_cell(n: Node) -> str | None:
+    xw, h, c, w = n.srcs
+    if len(h.shape) != 2:
+        return f"lstm cell state {tuple(h.shape)} is not (N, H)"
+    N, H = h.shape
+    want = [("xw", xw, (N, 4 * H)), ("c", c, (N, H)), ("w_hh", w, (4 * H, H))]
+    for what, x, shape in want:
+        if x.shape != shape:
+            return f"lstm cell {what} is {tuple(x.shape)}, not {shape} for a state {tuple(h.shape)}"
+    if n.shape != (PLANES, N, H) or n.arg is not None:
+        return f"lstm cell of state {tuple(h.shape)} gives {n.shape} (arg {n.arg!r}), not {(PLANES, N, H)}"
+    return None
+
+
 _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "source": (),
     "unary": (_same_shape, _same_dtype),
@@ -380,6 +398,7 @@ _BY_CATEGORY: dict[str, tuple[Check, ...]] = {
     "gather": (_gather,),
     "scatter": (_segment_sum,),
     "attention": (_attention,),
+    "lstm": (_lstm_cell,),
 }
 # rules of single ops; `_REPLACES` names category checks an op's own rule supersedes
 _BY_OP: dict[Op, tuple[Check, ...]] = {

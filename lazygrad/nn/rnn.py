@@ -4,9 +4,16 @@ initial states, dropout between layers and optional biases.
 
 The time loop builds lazy graph (nothing runs per step). The input part of every gate, x_t
 W_ih^T (+ the biases that are simply added), is one matmul over all time steps of a layer and
-direction; a step then costs one matmul h W_hh^T whose epilogue adds that step's slice, and
-the elementwise cell update. Gates are laid out like torch's: (i, f, g, o) for LSTM and
-(r, z, n) for GRU, in blocks of hidden_size rows of weight_ih / weight_hh.
+direction. An LSTM step is then one kernel: an LSTM_CELL node (ir/lstm.py, frontend
+`lstm_cell`) whose kernel computes the gates' matmul h W_hh^T, adds the step's input slice and
+does the cell update, writing h, c and the gate activations the backward reads (its gradient
+is plain graph from those: 3 kernels per step). Its offsets are kernel arguments, so the steps
+of a sequence share one program. The step with the zero initial state has no matmul (one
+elementwise kernel). A cell the kernel declines (mixed dtypes, float16) and LAZYGRAD_FUSE=0
+use the plain graph: the matmul with the slice in its epilogue, then the elementwise cell.
+RNN: one matmul per step with the slice and the nonlinearity in its epilogue; GRU: the matmul,
+then the elementwise cell (2 kernels). Gates are laid out like torch's: (i, f, g, o) for LSTM
+and (r, z, n) for GRU, in blocks of hidden_size rows of weight_ih / weight_hh.
 
 Public names: RNN, LSTM, GRU.
 """
@@ -19,6 +26,7 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 
 from lazygrad.ir.random import next_seed
+from lazygrad.frontend.linalg import lstm_cell
 from lazygrad.frontend.tensor import Tensor, cat, stack
 from lazygrad.nn import functional as F
 from lazygrad.nn.layers import _param
@@ -50,11 +58,16 @@ def _rnn_cell(act: Callable[[Tensor], Tensor]) -> Callable[[Step], tuple[Tensor,
 
 
 def _lstm_cell(s: Step) -> tuple[Tensor, Tensor]:
-    hw = _hidden(s)
-    gates = s.xw if hw is None else s.xw + hw
-    i, f, g, o = gates.chunk(4, -1)
-    c = i.sigmoid() * g.tanh() if s.c is None else f.sigmoid() * s.c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c.tanh(), c
+    if s.h is not None and s.c is not None:
+        # one LSTM_CELL node: the gates' matmul with the cell update, one kernel (ir/lstm.py);
+        # h' and c' are views of its value, so the next step reads them in place
+        h, c, _ = lstm_cell(s.xw, s.h, s.c, s.w_hh)
+        return h, c
+    # the zero initial state: no matmul, the cell update is one elementwise kernel writing h and
+    # c (stored: the next step's fused kernel reads them from buffers)
+    i, f, g, o = s.xw.chunk(4, -1)
+    c = i.sigmoid() * g.tanh()
+    return (o.sigmoid() * c.tanh()).contiguous(), c.contiguous()
 
 
 def _gru_cell(s: Step) -> tuple[Tensor, None]:
@@ -90,7 +103,7 @@ class Mode(NamedTuple):
 _MODES: dict[str, Mode] = {
     "RNN_TANH": Mode(1, _rnn_cell(lambda x: x.tanh()), False, True, False),
     "RNN_RELU": Mode(1, _rnn_cell(lambda x: x.relu()), False, True, False),
-    "LSTM": Mode(4, _lstm_cell, True, True, True),
+    "LSTM": Mode(4, _lstm_cell, True, True, False),   # the cell stores its state itself
     "GRU": Mode(3, _gru_cell, False, False, True),
 }
 
@@ -162,7 +175,7 @@ class _RNNBase(Module):
             # (RNN's new state is already the matmul's epilogue, stored for its two readers)
             if m.store_state:
                 h = h.contiguous()
-            c = c_new.contiguous() if m.has_cell_state else None
+            c = c_new
             out[t] = h
         assert h is not None
         if m.has_cell_state and c is None:

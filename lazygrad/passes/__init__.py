@@ -20,14 +20,15 @@ from __future__ import annotations
 from lazygrad.ir.graph import Node
 from lazygrad.passes.choose_conv import CHOOSE_CONV
 from lazygrad.passes.fuse_attention import FUSE_ATTENTION
+from lazygrad.passes.fuse_lstm import FUSE_LSTM
 from lazygrad.passes.pack_matmul import PACK_MATMUL
 from lazygrad.passes.rewrite import Pass, rewrite
 from lazygrad.passes.split_reduce import SPLIT_REDUCE
 from lazygrad.target import Target
 
 # fuse_attention first: the matmuls and the softmax it replaces are never split or packed;
-# choose_conv next: the matmul it may build is packed by pack_matmul like any other
-PIPELINE: tuple[Pass, ...] = (FUSE_ATTENTION, CHOOSE_CONV, SPLIT_REDUCE, PACK_MATMUL)
+# fuse_lstm and choose_conv next: the matmul either may build is packed by pack_matmul like any other
+PIPELINE: tuple[Pass, ...] = (FUSE_ATTENTION, FUSE_LSTM, CHOOSE_CONV, SPLIT_REDUCE, PACK_MATMUL)
 
 
 def run(outputs: list[Node], target: Target) -> list[Node]:

@@ -72,7 +72,8 @@ def _apply(n: Node, target: Target) -> Node | None:
     if pack_b:
         b = unpack_panels(pack_panels(b, PANEL_B, 2 * target.matmul_lanes(b.dtype.itemsize),
                                       "matmul B packed into column panels"), PANEL_B, b.shape[-1])
-    return gr.matmul(a, b)
+    # the arg (why an attention or LSTM cell around it was not fused) stays for the scheduler's note
+    return gr.matmul(a, b) if n.arg is None else gr.make(Op.MATMUL, (a, b), n.shape, n.dtype, n.arg)
 
 
 PACK_MATMUL = Pass("pack_matmul", _match, _apply)

@@ -29,6 +29,10 @@ class CutReason(Enum):
                  "the L×S scores are never stored)")                          # (part)
     # why a recognised attention pattern stays the plain graph (a note on its last matmul's cut)
     ATTENTION_DECLINED = "attention not fused: {0}"                        # (why)
+    LSTM_CELL = ("lstm cell: a kernel of its own (the gates' matmul with the cell update, writing h, c and "
+                 "the gate activations)")
+    # why an LSTM step stays the plain graph (a note on its gates' matmul's cut)
+    LSTM_DECLINED = "lstm cell not fused: {0}"                             # (why)
     SEVERAL_CONSUMERS = "{0} consumers of a reduction result"              # (count)
     UNUSED = "unused"
     CONSUMER_CLAIMED = "consumer already fused with another reduction"

@@ -22,3 +22,4 @@ class KernelKind(StrEnum):
     GATHER = "gather"             # one index read per output element
     SCATTER = "scatter"           # a sum over the sorted index's segment per output element
     ATTENTION = "attention"       # softmax(q k^T scale + mask) v with an online softmax, or its backward
+    LSTM = "lstm"                 # one LSTM step: the gates' matmul and the cell update

@@ -10,6 +10,8 @@ Rules (in `decide_boundaries`, the realize rules in one place):
   recomputed inside every kernel that reads them (views become index expressions);
 - a conv2d reads its operands straight from buffers: an operand that is not one (through
   reshapes) is stored first ("conv2d operand ...");
+- an LSTM_CELL node (one nn.LSTM step, passes/fuse_lstm.py) is a kernel of its own reading its
+  sources through strided views like an attention node;
 - an ATTENTION node (passes/fuse_attention.py, the attention gradient) is a kernel of its own
   with the other parts of its family (O with its logsumexp, dK with dV), reading each source
   through one strided view of a buffer or a constant (anything else is stored first), and
@@ -35,7 +37,8 @@ from lazygrad.config import settings
 from lazygrad.ir.graph import Node, toposort, user_line
 from lazygrad.ir.movement import row_broadcast_read, row_reads_from
 from lazygrad.ir.attention import KERNEL_OF, Decline, strided_view
-from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SCATTERS, SORTS, Op
+from lazygrad.ir.lstm import CellDecline
+from lazygrad.ir.ops import ATTENTIONS, CORES, ELEMENTWISE, GATHERS, LSTMS, MOVEMENT, OWN_KERNEL, PRIMITIVES, REDUCE, SCATTERS, SORTS, Op
 from lazygrad.ir.view import prod
 from lazygrad.scheduling.cost import MAX_KERNEL_COST, SHARED_VALUE_COST, ConeCounter, statement_cost
 from lazygrad.scheduling.cuts import Cut, CutReason
@@ -238,6 +241,8 @@ def _alias_attention_outputs(outputs: list[Node], stored: dict[int, Cut], cons: 
 def _own_kernel_cut(n: Node) -> Cut:
     if n.op in ATTENTIONS:
         return Cut(CutReason.ATTENTION, (n.arg.part.value,))
+    if n.op in LSTMS:
+        return Cut(CutReason.LSTM_CELL)
     return Cut(CutReason.SORT if n.op in SORTS else CutReason.SCATTER if n.op in SCATTERS else CutReason.GATHER)
 
 
@@ -276,17 +281,18 @@ def _store_sort_inputs(nodes: list[Node], stored: dict[int, Cut]) -> None:
         if n.op not in OWN_KERNEL or n.realized is not None:
             continue
         what = n.op.value
-        if n.op in ATTENTIONS:
+        if n.op in ATTENTIONS or n.op in LSTMS:
             _store_strided(n, stored)
             continue
         _store_plain(n, [f"{what} input"] * len(n.srcs), f"the {what} kernel", stored)
 
 
 def _store_strided(n: Node, stored: dict[int, Cut]) -> None:
-    """The attention kernel reads each source through one strided view (permuted, broadcast,
-    sliced) of a buffer or a constant: a source seen through anything else (a pad, a reshape
-    of a transpose) is copied, a computed one stored."""
-    label, kernel = "attention operand", "the attention kernel"
+    """The attention and LSTM cell kernels read each source through one strided view (permuted,
+    broadcast, sliced) of a buffer or a constant: a source seen through anything else (a pad, a
+    reshape of a transpose) is copied, a computed one stored."""
+    what = n.op.value.replace("_", " ")
+    label, kernel = f"{what} operand", f"the {what} kernel"
     for src in n.srcs:
         base, view = strided_view(src, lambda m: m.realized is not None or m.uid in stored)
         if view is None or (base.op in MOVEMENT and base.realized is None and base.uid not in stored):
@@ -477,10 +483,13 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
     gathers = [n for n in ops if n.op in GATHERS]
     scatters = [n for n in ops if n.op in SCATTERS]
     attentions = [a for a in (attention_core(r) for r in roots) if a is not None]
+    cells = [n for n in ops if n.op in LSTMS]
     root = roots[0]
     kind: KernelKind
     if attentions:
         kind, core = KernelKind.ATTENTION, attentions[0]
+    elif cells:
+        kind, core = KernelKind.LSTM, cells[0]
     elif sorts:
         kind, core = KernelKind.SORT, sorts[0]
     elif gathers:
@@ -508,6 +517,9 @@ def _kernel_for(roots: list[Node], stored: dict[int, Cut], through: frozenset[in
     if kind is KernelKind.MATMUL and isinstance(core.arg, Decline):
         # the end of an attention pattern the fused kernel declined (passes/fuse_attention.py)
         reason = reason.noted(Cut(CutReason.ATTENTION_DECLINED, (core.arg.why,)))
+    elif kind is KernelKind.MATMUL and isinstance(core.arg, CellDecline):
+        # the gates' matmul of an LSTM step the fused cell kernel declined (passes/fuse_lstm.py)
+        reason = reason.noted(Cut(CutReason.LSTM_DECLINED, (core.arg.why,)))
     return Kernel(root, kind, list(inputs.values()), ops, reason, core, reduces=reduces,
                   extra_outputs=list(roots[1:]), extra_reasons=[stored[r.uid] for r in roots[1:]],
                   origins=origins, edge_reasons=edge)

@@ -849,6 +849,30 @@ def attention_backward_float_mask() -> tuple[list[Tensor], list[np.ndarray]]:
     return [dq, dk, dv, dm], ref
 
 
+# --- the fused LSTM step: a hidden size with a tail past the vectors, a ragged row block ------------
+@case
+def lstm_cell_forward_backward() -> tuple[list[Tensor], list[np.ndarray]]:
+    from lazygrad import nn
+    from lazygrad.ir.lstm import reference
+    # batch 3: the last block of 2 rows per work-item is half empty; hidden 12: one vector of 8
+    # and a scalar tail of 4 (vectors of 4 on a 128-bit target: none)
+    m = nn.LSTM(5, 12)
+    x, h0, c0 = arr(3, 3, 5), arr(1, 3, 12, seed=1), arr(1, 3, 12, seed=2)
+    leaves = [Tensor(a, requires_grad=True) for a in (x, h0, c0)]
+    out, (hn, cn) = m(leaves[0], (leaves[1], leaves[2]))
+    grads = lg.grad((out * out).sum() + cn.sum(), leaves + [m.weight_hh_l0])
+    w_ih, w_hh, b = (p.numpy() for p in (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0 + m.bias_hh_l0))
+    h, c, ref = h0[0], c0[0], []
+    for t in range(3):
+        h, c = reference([x[t] @ w_ih.T + b, h, c, w_hh])[:2]
+        ref.append(h)
+    with lg.config.override(fuse=False):   # the gradients' reference: the primitive graph's own
+        plain = [Tensor(a, requires_grad=True) for a in (x, h0, c0)]
+        po, (_, pc) = m(plain[0], (plain[1], plain[2]))
+        ref_grads = [g.numpy() for g in lg.grad((po * po).sum() + pc.sum(), plain + [m.weight_hh_l0])]
+    return [out] + grads, [np.stack(ref)] + ref_grads
+
+
 # --- whole graphs ---------------------------------------------------------------------------------
 @case
 def mlp_backward() -> tuple[Tensor, np.ndarray]:
@@ -913,6 +937,10 @@ def kernel_tags(source: str) -> list[str]:
     elif name.startswith("A_"):
         tags += [tag for tag, marker in (("attention/fwd", "alpha"), ("attention/dq", "dq0["), ("attention/dkv", "dk0["))
                  if marker in source]
+    elif name.startswith("L_"):
+        tags.append("lstm/vector" if "vload" in source else "lstm/scalar")
+        if "the hidden dim's tail" in source:
+            tags.append("lstm/tail")
     elif name.startswith("C_"):
         modes = {"conv/plain": "// blocks inside the row", "conv/edge": "constant columns from",
                  "conv/masked": "// edge blocks: lanes masked", "conv/shifted": "// shifted last block"}

@@ -60,7 +60,7 @@ REQUIRED_TAGS = {"elementwise/vector", "elementwise/vector_tail", "elementwise/s
                  "rowwise/per_item", "rowwise/group", "rowtotal", "multi_output",
                  "reduce/unrolled", "rowwise/stash",
                  "conv/plain", "conv/edge", "conv/masked", "conv/shifted", "sort/values", "sort/indices", "sort/merge", "gather", "scatter",
-                 "attention/fwd", "attention/dq", "attention/dkv"}
+                 "attention/fwd", "attention/dq", "attention/dkv", "lstm/vector", "lstm/tail"}
 
 CONTROL_REPORTS = {
     "control_out_of_bounds": "Invalid read",
