@@ -56,8 +56,8 @@ TEXTS: dict[CutReason, tuple[tuple, str]] = {
     R.ROW_TOO_LONG: ((4194304,), "row longer than 4194304 elements: not fused row-wise"),
     R.ROW_EXACT: ((), "a sum whose value a max/min reads: computed once, so its readers compare the same bits "
                       "(recomputed, another kernel's summation order rounds differently)"),
-    R.SCATTER: ((), "scatter-add: a kernel of its own (one output element per work-item, summing its segment of "
-                    "the sorted index)"),
+    R.SCATTER: ((), "scatter-add: a kernel of its own (a work-item per output row and block of columns, summing "
+                    "its segment of the sorted index)"),
     R.ATTENTION: (("dq",), "attention dq: a kernel of its own (one row per work-item over the other side's "
                            "rows: the L×S scores are never stored)"),
     R.ATTENTION_DECLINED: (("float16 inputs",), "attention not fused: float16 inputs"),

@@ -24,7 +24,7 @@ class CutReason(Enum):
     LIBRARY_COPY = "{0}"  # a copy the library makes on purpose; the CONTIGUOUS node's arg says why
     SORT = "sort: a rank-counting kernel of its own (one work-item per element, O(n) over its row)"
     GATHER = "gather: a kernel of its own (one index read per output element)"
-    SCATTER = "scatter-add: a kernel of its own (one output element per work-item, summing its segment of the sorted index)"
+    SCATTER = "scatter-add: a kernel of its own (a work-item per output row and block of columns, summing its segment of the sorted index)"
     ATTENTION = ("attention {0}: a kernel of its own (one row per work-item over the other side's rows: "
                  "the L×S scores are never stored)")                          # (part)
     # why a recognised attention pattern stays the plain graph (a note on its last matmul's cut)

@@ -20,6 +20,6 @@ class KernelKind(StrEnum):
     CONV = "conv"                 # the direct conv2d and its epilogue
     SORT = "sort"                 # a rank-counting kernel per row
     GATHER = "gather"             # one index read per output element
-    SCATTER = "scatter"           # a sum over the sorted index's segment per output element
+    SCATTER = "scatter"           # a sum over the sorted index's segment per output row (block of columns)
     ATTENTION = "attention"       # softmax(q k^T scale + mask) v with an online softmax, or its backward
     LSTM = "lstm"                 # one LSTM step: the gates' matmul and the cell update
