@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,20 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.attention import timed  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 
 FULL = dict(n=1_000_000, emb=(10000, 128, 2048))
 QUICK = dict(n=100_000, emb=(2000, 64, 512))
-
-
-def timed(fn: Callable[[], object], reps: int, warmup: int = 1) -> list[float]:
-    ts = []
-    for i in range(warmup + reps):
-        t0 = time.perf_counter()
-        fn()
-        if i >= warmup:
-            ts.append(time.perf_counter() - t0)
-    return ts
 
 
 def row_cases(n: int) -> dict[str, dict[str, Callable[[], object]]]:

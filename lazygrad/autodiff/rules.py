@@ -399,13 +399,7 @@ def _planes_of(g: Node) -> dict[int, Node]:
     """The nonzero planes of a cell's gradient g (PLANES, N, H), each (N, H). The gradient
     autodiff builds is a sum of pads of the planes nn reads (h and c: the gate planes are
     zero): read off those pads, so the rule computes no zeros; any other g is sliced."""
-    terms, stack = [], [g]
-    while stack:
-        x = stack.pop()
-        if x.op is Op.ADD and x.realized is None:
-            stack.extend(x.srcs)
-        else:
-            terms.append(x)
+    terms = gr.terms_of(g, Op.ADD)
     _, N, H = g.shape
     out: dict[int, Node] = {}
     for t in terms:

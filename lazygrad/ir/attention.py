@@ -234,17 +234,6 @@ def _scores(z: Node) -> tuple[Node, float] | None:
     return None
 
 
-def _and_terms(keep: Node) -> list[Node]:
-    terms, stack = [], [keep]
-    while stack:
-        n = stack.pop()
-        if n.op is Op.AND and n.realized is None:
-            stack.extend(n.srcs)
-        else:
-            terms.append(n)
-    return terms
-
-
 def _is_causal(term: Node, L: int, S: int) -> bool:
     """term is causal_keep(L, S) (its graph exactly), read as a broadcast over the batch dims."""
     base, view = strided_view(term)
@@ -300,7 +289,7 @@ def match(n: Node) -> AttentionMatch | Decline | None:
     L, S = x.shape[-2], x.shape[-1]
     causal = False
     if keep is not None:
-        terms = _and_terms(keep)
+        terms = gr.terms_of(keep, Op.AND)
         rest = [t for t in terms if not _is_causal(t, L, S)]
         causal = len(rest) < len(terms)
         keep = None

@@ -7,7 +7,7 @@ remembers the user's source line that created it (`origin`) and the user-level o
 The only mutable slot is `realized`: the device buffer holding the node's value once some
 realize() computed it (a memo, not part of the node's identity).
 
-Public names: Node, make, const, buffer_node, toposort, origin_of_caller, user_line,
+Public names: Node, make, const, buffer_node, toposort, terms_of, origin_of_caller, user_line,
 and one builder per movement op (reshape, permute, expand, pad, shrink, flip);
 matmul and conv2d (with its ConvArg, conv_output_size) build the two core ops, sort (SortArg) the
 sort kernel's (merge_sort_keys the merge sort of long rows of int64 keys), segment_sum
@@ -319,6 +319,19 @@ def toposort(roots: list[Node] | tuple[Node, ...], stop_at_realized: bool = True
             continue
         stack.extend((s, False) for s in reversed(n.srcs) if s.uid not in seen)
     return order
+
+
+def terms_of(n: Node, op: Op) -> list[Node]:
+    """The operands of a lazy tree of the associative `op` rooted at n (n itself if it is not
+    one): `a & b & c` -> [a, b, c]. Iterative; a realized node is a term."""
+    terms, stack = [], [n]
+    while stack:
+        x = stack.pop()
+        if x.op is op and x.realized is None:
+            stack.extend(x.srcs)
+        else:
+            terms.append(x)
+    return terms
 
 
 def is_movement(n: Node) -> bool:
